@@ -1,0 +1,166 @@
+/* bench_train.c — training-step and generation throughput of the C model, printed in the same line format as
+ * bench/torch_train.py so bench/run.sh can print ratios:
+ *   sgemm M=.. N=.. K=..: X GFLOP/s
+ *   train NAME B=.. T=..: X ms/step Y tok/s Z GFLOP/s
+ *   generate NAME: X tok/s
+ *   peak RSS: X MiB
+ * A step is zero_grad + forward + backward + grad norm + clip + AdamW; warmup steps, then the median of N.
+ * Usage: llmwb-bench train [threads=2] [steps=N] [only=NAME]  (steps overrides both models' counts). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include "bench.h"
+#include "matmul.h"
+#include "model.h"
+
+typedef struct BenchModel {
+    const char *name;
+    GptConfig cfg;
+    int B, T, warmup, steps;
+} BenchModel;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Matmul FLOPs of one training step (forward x 3), attention counted as computed (full T x T per head). */
+static double bench_step_flops(const GptConfig *c, int B, int T) {
+    double BT = (double)B * T, C = c->d_model, L = c->n_layer, V = c->vocab_size;
+    double fwd = 2.0 * BT * (L * (C * 3 * C + C * C + 8 * C * C) + C * V) + L * 4.0 * B * T * (double)T * C;
+    return 3.0 * fwd;
+}
+
+static void bench_sgemm(int M, int N, int K) {
+    float *a = malloc((size_t)M * K * sizeof(float)), *b = malloc((size_t)K * N * sizeof(float));
+    float *c = malloc((size_t)M * N * sizeof(float));
+    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 13) * 0.01f;
+    for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)(i % 7) * 0.01f;
+    double best = 1e30;
+    for (int rep = 0; rep < 8; rep++) {
+        double t0 = lw_now();
+        matmul_gemm(0, 0, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
+        double dt = lw_now() - t0;
+        if (dt < best) best = dt;
+    }
+    printf("sgemm M=%d N=%d K=%d: %.1f GFLOP/s\n", M, N, K, 2.0 * M * N * K / best / 1e9);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void bench_model(const BenchModel *bm, int steps_override) {
+    Gpt m;
+    LwError e = {0};
+    if (gpt_init(&m, &bm->cfg, &e) || gpt_reserve(&m, bm->B, bm->T, &e)) {
+        printf("train %s: skipped: %s\n", bm->name, e.msg);
+        return;
+    }
+    Rng r;
+    rng_seed(&r, 1234);
+    gpt_init_weights(&m, &r);
+    int BT = bm->B * bm->T, V = bm->cfg.vocab_size;
+    int *in = malloc((size_t)BT * sizeof(int)), *tg = malloc((size_t)BT * sizeof(int));
+    for (int i = 0; i < BT; i++) {
+        in[i] = (int)rng_below(&r, (uint32_t)V);
+        tg[i] = (int)rng_below(&r, (uint32_t)V);
+    }
+    int steps = steps_override > 0 ? steps_override : bm->steps;
+    double *ms = malloc((size_t)steps * sizeof(double));
+    double part[4] = {0}; /* forward, backward, zero+norm, AdamW: sums over the measured steps */
+    float loss = 0.0f;
+    for (int s = 0; s < bm->warmup + steps; s++) {
+        double t0 = lw_now();
+        gpt_zero_grad(&m);
+        double t1 = lw_now();
+        loss = gpt_forward(&m, in, tg, bm->B, bm->T, 1, &r);
+        double t2 = lw_now();
+        gpt_backward(&m, 1.0f);
+        double t3 = lw_now();
+        float norm = gpt_grad_norm(&m);
+        float clip = norm > 1.0f ? 1.0f / (norm + 1e-6f) : 1.0f;
+        double t4 = lw_now();
+        gpt_adamw_step(&m, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, s + 1, clip);
+        double t5 = lw_now();
+        if (s >= bm->warmup) {
+            ms[s - bm->warmup] = (t5 - t0) * 1e3;
+            part[0] += (t2 - t1) * 1e3;
+            part[1] += (t3 - t2) * 1e3;
+            part[2] += (t1 - t0 + t4 - t3) * 1e3;
+            part[3] += (t5 - t4) * 1e3;
+        }
+    }
+    qsort(ms, (size_t)steps, sizeof(double), cmp_double);
+    double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+    double flops = bench_step_flops(&bm->cfg, bm->B, bm->T);
+    printf("train %s B=%d T=%d: %.1f ms/step %.1f tok/s %.1f GFLOP/s (min %.1f max %.1f ms, %d steps, loss %.3f, "
+           "%zu params)\n",
+           bm->name, bm->B, bm->T, med, BT / (med / 1e3), flops / (med / 1e3) / 1e9, ms[0], ms[steps - 1], steps,
+           (double)loss, m.n_params);
+    printf("  %s parts (mean ms): forward %.1f, backward %.1f, zero_grad+norm %.1f, AdamW %.1f\n", bm->name,
+           part[0] / steps, part[1] / steps, part[2] / steps, part[3] / steps);
+    fflush(stdout);
+    free(ms);
+    free(in);
+    free(tg);
+    gpt_free(&m);
+}
+
+/* Greedy generation with the KV cache: an 8-token prompt, then n tokens one at a time. */
+static void bench_generate(const char *name, const GptConfig *cfg, int n) {
+    Gpt m;
+    LwError e = {0};
+    if (gpt_init(&m, cfg, &e)) {
+        printf("generate %s: skipped: %s\n", name, e.msg);
+        return;
+    }
+    Rng r;
+    rng_seed(&r, 99);
+    gpt_init_weights(&m, &r);
+    GptKvCache *kv = gpt_kv_open(&m, 8 + n + 1);
+    float *logits = malloc((size_t)cfg->vocab_size * sizeof(float));
+    int prompt[8] = {15496, 11, 314, 716, 257, 2746, 290, 314};
+    for (int rep = 0; rep < 2; rep++) { /* first pass warms up */
+        gpt_kv_reset(kv);
+        gpt_kv_forward(&m, kv, prompt, 8, logits);
+        double t0 = lw_now();
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int v = 1; v < cfg->vocab_size; v++)
+                if (logits[v] > logits[best]) best = v;
+            gpt_kv_forward(&m, kv, &best, 1, logits);
+        }
+        double dt = lw_now() - t0;
+        if (rep == 1) printf("generate %s: %.1f tok/s (%d tokens after an 8-token prompt, KV cache)\n", name, n / dt, n);
+    }
+    fflush(stdout);
+    free(logits);
+    gpt_kv_close(kv);
+    gpt_free(&m);
+}
+
+void bench_train_run(int argc, char **argv) {
+    int threads = 2, steps = 0;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strncmp(argv[i], "threads=", 8)) threads = atoi(argv[i] + 8);
+        else if (!strncmp(argv[i], "steps=", 6)) steps = atoi(argv[i] + 6);
+        else if (!strncmp(argv[i], "only=", 5)) only = argv[i] + 5;
+    }
+    matmul_set_threads(threads);
+    printf("threads: %d (OpenBLAS reports %d)\n", threads, matmul_get_threads());
+    bench_sgemm(1024, 1024, 1024);
+    bench_sgemm(256, 3072, 768);
+    GptConfig gpt2 = {.n_layer = 12, .n_head = 12, .d_model = 768, .context_length = 1024, .vocab_size = 50257,
+                      .dropout = 0.1f, .qkv_bias = 0, .tie_embeddings = 0};
+    GptConfig small = {.n_layer = 4, .n_head = 4, .d_model = 256, .context_length = 256, .vocab_size = 4096,
+                       .dropout = 0.1f, .qkv_bias = 0, .tie_embeddings = 0};
+    BenchModel models[] = {{"gpt2-124m", gpt2, 4, 64, 2, 7}, {"small-L4-C256", small, 4, 256, 3, 15}};
+    for (size_t i = 0; i < LW_ARRAY_LEN(models); i++)
+        if (!only || !strcmp(only, models[i].name)) bench_model(&models[i], steps);
+    if (!only || !strcmp(only, "generate")) bench_generate("gpt2-124m", &gpt2, 56);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("peak RSS: %.0f MiB\n", ru.ru_maxrss / 1024.0);
+}

@@ -1,0 +1,654 @@
+/* checkpoint.c — Hugging Face-compatible checkpoint directories: save (atomic), read config, load/import.
+ * Letters: L layers, C d_model, V vocab. The directory layout and every key are documented in docs/formats.md. */
+#include "checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <glob.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bpe.h"
+#include "safetensors.h"
+
+#define CKPT_STATE_FORMAT "llmwb-trainer-state"
+#define CKPT_STATE_VERSION 1
+#define CKPT_PATH 4096
+
+static const char PREFIX_HF[] = "transformer.";
+
+/* ---- small helpers ---- */
+
+static void fmt_shape(char *out, size_t n, int ndim, const int64_t *shape) {
+    size_t k = (size_t)snprintf(out, n, "(");
+    for (int i = 0; i < ndim && k < n; i++) k += (size_t)snprintf(out + k, n - k, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (k < n) snprintf(out + k, n - k, ndim == 1 ? ",)" : ")");
+}
+
+static void tensor_shape(const GptTensor *t, int64_t *shape) {
+    for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i];
+}
+
+/* "path:line:col" of byte offset `at` in text. */
+static void json_where(char *out, size_t n, const char *path, const char *text, size_t at) {
+    int line = 1, col = 1;
+    for (size_t i = 0; i < at && text[i]; i++) {
+        if (text[i] == '\n') {
+            line++;
+            col = 1;
+        } else col++;
+    }
+    snprintf(out, n, "%s:%d:%d", path, line, col);
+}
+
+/* Parses path as a JSON object; *root freed by the caller with cJSON_Delete. */
+static int json_load(const char *path, cJSON **root, LwError *e) {
+    *root = NULL;
+    char *text;
+    size_t len;
+    int rc = lw_read_file(path, &text, &len, e);
+    if (rc) return rc;
+    const char *endp = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(text, len, &endp, 0);
+    if (!j || !cJSON_IsObject(j)) {
+        char where[CKPT_PATH + 32];
+        json_where(where, sizeof where, path, text, j ? 0 : (endp ? (size_t)(endp - text) : 0));
+        cJSON_Delete(j);
+        free(text);
+        return lw_fail(e, LW_ERR_PARSE, "%s: %s", where, j ? "expected a JSON object" : "malformed JSON");
+    }
+    free(text);
+    *root = j;
+    return LW_OK;
+}
+
+/* Writes a JSON tree (pretty) atomically. */
+static int json_save(const char *path, const cJSON *root, LwError *e) {
+    char *s = cJSON_Print(root);
+    if (!s) return lw_fail(e, LW_ERR_NOMEM, "%s: cannot print JSON", path);
+    size_t n = strlen(s);
+    char *t = lw_malloc(n + 2);
+    memcpy(t, s, n);
+    t[n] = '\n';
+    cJSON_free(s);
+    int rc = lw_write_file_atomic(path, t, n + 1, e);
+    free(t);
+    return rc;
+}
+
+/* A JSON number that is an integer in [lo, hi]. Returns 1 found+valid, 0 absent, -1 wrong type/range. */
+static int json_get_int(const cJSON *o, const char *key, long lo, long hi, long *out) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!j || cJSON_IsNull(j)) return 0;
+    if (!cJSON_IsNumber(j)) return -1;
+    double v = j->valuedouble;
+    if (v != floor(v) || v < (double)lo || v > (double)hi) return -1;
+    *out = (long)v;
+    return 1;
+}
+
+static int json_get_bool(const cJSON *o, const char *key, int *out) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!j || cJSON_IsNull(j)) return 0;
+    if (!cJSON_IsBool(j)) return -1;
+    *out = cJSON_IsTrue(j);
+    return 1;
+}
+
+/* A float stored as a number, or null meaning `none`. */
+static float json_get_float(const cJSON *o, const char *key, float none) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(j) ? (float)j->valuedouble : none;
+}
+
+static void json_add_float(cJSON *o, const char *key, float v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, key, (double)v);
+    else cJSON_AddNullToObject(o, key);
+}
+
+static void hex64(char *out, uint64_t v) { snprintf(out, 17, "%016llx", (unsigned long long)v); }
+
+static int parse_hex64(const cJSON *j, uint64_t *out) {
+    if (!cJSON_IsString(j) || strlen(j->valuestring) != 16) return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(j->valuestring, &end, 16);
+    if (errno || *end) return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* ---- config.json ---- */
+
+static cJSON *config_json(const Gpt *m, const Tokenizer *tok) {
+    const GptConfig *c = &m->cfg;
+    int eot = tok ? tok_eot(tok) : -1;
+    if (eot < 0) eot = c->vocab_size > 50256 ? 50256 : c->vocab_size - 1;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arch = cJSON_AddArrayToObject(o, "architectures");
+    cJSON_AddItemToArray(arch, cJSON_CreateString("GPT2LMHeadModel"));
+    cJSON_AddStringToObject(o, "model_type", "gpt2");
+    cJSON_AddStringToObject(o, "activation_function", "gelu_new");
+    cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(o, "n_positions", c->context_length);
+    cJSON_AddNumberToObject(o, "n_ctx", c->context_length);
+    cJSON_AddNumberToObject(o, "n_embd", c->d_model);
+    cJSON_AddNumberToObject(o, "n_layer", c->n_layer);
+    cJSON_AddNumberToObject(o, "n_head", c->n_head);
+    cJSON_AddNullToObject(o, "n_inner");
+    cJSON_AddNumberToObject(o, "resid_pdrop", (double)c->dropout);
+    cJSON_AddNumberToObject(o, "embd_pdrop", (double)c->dropout);
+    cJSON_AddNumberToObject(o, "attn_pdrop", (double)c->dropout);
+    cJSON_AddNumberToObject(o, "layer_norm_epsilon", 1e-5);
+    cJSON_AddNumberToObject(o, "initializer_range", 0.02);
+    cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_embeddings != 0);
+    cJSON_AddNumberToObject(o, "bos_token_id", eot);
+    cJSON_AddNumberToObject(o, "eos_token_id", eot);
+    cJSON_AddStringToObject(o, "torch_dtype", "float32");
+    cJSON *lw = cJSON_AddObjectToObject(o, "llmwb");
+    cJSON_AddNumberToObject(lw, "format_version", 1);
+    cJSON_AddBoolToObject(lw, "qkv_bias", c->qkv_bias != 0);
+    cJSON_AddBoolToObject(lw, "tie_embeddings", c->tie_embeddings != 0);
+    cJSON_AddNumberToObject(lw, "dropout", (double)c->dropout);
+    return o;
+}
+
+int ckpt_read_config(const char *dir, GptConfig *out, LwError *e) {
+    memset(out, 0, sizeof *out);
+    char path[CKPT_PATH];
+    lw_path_join(path, sizeof path, dir, "config.json");
+    cJSON *o;
+    int rc = json_load(path, &o, e);
+    if (rc) return rc;
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(o, "model_type");
+    if (mt && (!cJSON_IsString(mt) || strcmp(mt->valuestring, "gpt2"))) {
+        rc = lw_fail(e, LW_ERR_UNSUPPORTED, "%s: model_type: \"%s\" is not supported (only \"gpt2\")", path,
+                     cJSON_IsString(mt) ? mt->valuestring : "?");
+        goto done;
+    }
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "activation_function");
+    if (act && (!cJSON_IsString(act) ||
+                (strcmp(act->valuestring, "gelu_new") && strcmp(act->valuestring, "gelu_pytorch_tanh")))) {
+        rc = lw_fail(e, LW_ERR_UNSUPPORTED, "%s: activation_function: \"%s\" is not supported (gelu_new)", path,
+                     cJSON_IsString(act) ? act->valuestring : "?");
+        goto done;
+    }
+    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(o, "layer_norm_epsilon");
+    if (eps && (!cJSON_IsNumber(eps) || fabs(eps->valuedouble - 1e-5) > 1e-9)) {
+        rc = lw_fail(e, LW_ERR_UNSUPPORTED, "%s: layer_norm_epsilon: only 1e-5 is supported", path);
+        goto done;
+    }
+    static const struct {
+        const char *key, *alt;
+        size_t off;
+    } DIMS[] = {
+        {"n_layer", NULL, offsetof(GptConfig, n_layer)},
+        {"n_head", NULL, offsetof(GptConfig, n_head)},
+        {"n_embd", NULL, offsetof(GptConfig, d_model)},
+        {"n_positions", "n_ctx", offsetof(GptConfig, context_length)},
+        {"vocab_size", NULL, offsetof(GptConfig, vocab_size)},
+    };
+    for (size_t i = 0; i < LW_ARRAY_LEN(DIMS); i++) {
+        long v = 0;
+        const char *key = DIMS[i].key;
+        int got = json_get_int(o, key, 1, 1L << 30, &v);
+        if (got == 0 && DIMS[i].alt) got = json_get_int(o, key = DIMS[i].alt, 1, 1L << 30, &v);
+        if (got == 0) {
+            rc = lw_fail(e, LW_ERR_PARSE, "%s: missing key \"%s\"", path, DIMS[i].key);
+            goto done;
+        }
+        if (got < 0) {
+            rc = lw_fail(e, LW_ERR_PARSE, "%s: %s: expected a positive integer", path, key);
+            goto done;
+        }
+        *(int *)((char *)out + DIMS[i].off) = (int)v;
+    }
+    if (out->d_model % out->n_head) {
+        rc = lw_fail(e, LW_ERR_INVALID, "%s: n_embd %d is not a multiple of n_head %d", path, out->d_model,
+                     out->n_head);
+        goto done;
+    }
+    long inner = 0;
+    int gi = json_get_int(o, "n_inner", 1, 1L << 30, &inner);
+    if (gi < 0 || (gi > 0 && inner != 4L * out->d_model)) {
+        rc = lw_fail(e, LW_ERR_UNSUPPORTED, "%s: n_inner: only null (4 * n_embd) is supported", path);
+        goto done;
+    }
+    out->tie_embeddings = 1;
+    if (json_get_bool(o, "tie_word_embeddings", &out->tie_embeddings) < 0) {
+        rc = lw_fail(e, LW_ERR_PARSE, "%s: tie_word_embeddings: expected true or false", path);
+        goto done;
+    }
+    out->qkv_bias = 1; /* OpenAI GPT-2 has q, k, v biases */
+    out->dropout = json_get_float(o, "resid_pdrop", 0.1f);
+    const cJSON *lw = cJSON_GetObjectItemCaseSensitive(o, "llmwb");
+    if (cJSON_IsObject(lw)) {
+        if (json_get_bool(lw, "qkv_bias", &out->qkv_bias) < 0 ||
+            json_get_bool(lw, "tie_embeddings", &out->tie_embeddings) < 0) {
+            rc = lw_fail(e, LW_ERR_PARSE, "%s: llmwb.qkv_bias / llmwb.tie_embeddings: expected true or false", path);
+            goto done;
+        }
+        out->dropout = json_get_float(lw, "dropout", out->dropout);
+    }
+    if (!(out->dropout >= 0.0f && out->dropout < 1.0f)) {
+        rc = lw_fail(e, LW_ERR_INVALID, "%s: resid_pdrop %g is not in [0, 1)", path, (double)out->dropout);
+        goto done;
+    }
+done:
+    cJSON_Delete(o);
+    if (rc) memset(out, 0, sizeof *out);
+    return rc;
+}
+
+/* ---- save ---- */
+
+static int save_state_json(const char *path, const TrainState *st, const char *yaml, LwError *e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "format", CKPT_STATE_FORMAT);
+    cJSON_AddNumberToObject(o, "version", CKPT_STATE_VERSION);
+    cJSON_AddNumberToObject(o, "step", (double)st->step);
+    cJSON_AddNumberToObject(o, "tokens_seen", (double)st->tokens_seen);
+    cJSON *rng = cJSON_AddArrayToObject(o, "rng");
+    for (int i = 0; i < 4; i++) {
+        char h[17];
+        hex64(h, st->rng.s[i]);
+        cJSON_AddItemToArray(rng, cJSON_CreateString(h));
+    }
+    cJSON *ld = cJSON_AddObjectToObject(o, "loader");
+    char seed[17];
+    hex64(seed, st->loader.seed);
+    cJSON_AddStringToObject(ld, "seed", seed);
+    cJSON_AddNumberToObject(ld, "epoch", (double)st->loader.epoch);
+    cJSON_AddNumberToObject(ld, "cursor", (double)st->loader.cursor);
+    json_add_float(o, "best_val_loss", st->best_val_loss);
+    json_add_float(o, "last_val_loss", st->last_val_loss);
+    cJSON_AddNumberToObject(o, "elapsed", st->elapsed);
+    if (yaml) cJSON_AddStringToObject(o, "config_yaml", yaml);
+    else cJSON_AddNullToObject(o, "config_yaml");
+    int rc = json_save(path, o, e);
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* Writes model.safetensors (and optimizer.safetensors when st) of m into dir. */
+static int save_tensors(const char *dir, const Gpt *m, int with_optimizer, LwError *e) {
+    const GptConfig *c = &m->cfg;
+    int n_extra = c->qkv_bias ? 0 : c->n_layer;
+    StEntry *ent = lw_calloc((size_t)(m->n_tensors + n_extra) * 2, sizeof(StEntry));
+    char (*names)[80] = lw_calloc((size_t)(m->n_tensors * 2 + n_extra), sizeof(*names));
+    float *zeros = lw_calloc((size_t)3 * (size_t)c->d_model, sizeof(float));
+    int n = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const GptTensor *t = &m->tensors[i];
+        ent[n] = (StEntry){.name = t->name, .ndim = t->ndim, .data = m->params + t->offset};
+        tensor_shape(t, ent[n].shape);
+        n++;
+    }
+    /* HF's GPT-2 always has c_attn.bias: zeros keep the same function when we have none. */
+    for (int l = 0; l < n_extra; l++) {
+        snprintf(names[l], sizeof names[l], "h.%d.attn.c_attn.bias", l);
+        ent[n++] = (StEntry){.name = names[l], .ndim = 1, .shape = {3 * (int64_t)c->d_model}, .data = zeros};
+    }
+    char path[CKPT_PATH];
+    static const char *const META[] = {"format", "pt", "producer", "llmwb"};
+    int rc = st_write(lw_path_join(path, sizeof path, dir, "model.safetensors"), ent, n, META, 2, e);
+    if (!rc && with_optimizer) {
+        n = 0;
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < m->n_tensors; i++) {
+                const GptTensor *t = &m->tensors[i];
+                char *nm = names[n_extra + k * m->n_tensors + i];
+                snprintf(nm, sizeof names[0], "%s.%s", k ? "adam_v" : "adam_m", t->name);
+                ent[n] = (StEntry){.name = nm, .ndim = t->ndim, .data = (k ? m->adam_v : m->adam_m) + t->offset};
+                tensor_shape(t, ent[n].shape);
+                n++;
+            }
+        static const char *const OMETA[] = {"format", "llmwb-adamw", "producer", "llmwb"};
+        rc = st_write(lw_path_join(path, sizeof path, dir, "optimizer.safetensors"), ent, n, OMETA, 2, e);
+    }
+    free(zeros);
+    free(names);
+    free(ent);
+    return rc;
+}
+
+int ckpt_save(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
+              LwError *e) {
+    char tmp[CKPT_PATH], old[CKPT_PATH], path[CKPT_PATH], parent[CKPT_PATH];
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/') dl--; /* "runs/x/latest/" names the same directory */
+    if (dl + 1 >= CKPT_PATH - 64) return lw_fail(e, LW_ERR_INVALID, "checkpoint path too long: %s", dir);
+    char target[CKPT_PATH - 64];
+    snprintf(target, sizeof target, "%.*s", (int)dl, dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", target, (long)getpid());
+    snprintf(old, sizeof old, "%s.old-%ld", target, (long)getpid());
+    lw_dirname(parent, sizeof parent, target);
+    int rc = lw_mkdirs(parent, e);
+    if (rc) return rc;
+    lw_rmtree(tmp);
+    if ((rc = lw_mkdirs(tmp, e))) return rc;
+
+    cJSON *cfg = config_json(m, tok);
+    rc = json_save(lw_path_join(path, sizeof path, tmp, "config.json"), cfg, e);
+    cJSON_Delete(cfg);
+    if (!rc) rc = save_tensors(tmp, m, st != NULL, e);
+    if (!rc && tok) rc = tok_save_dir(tok, tmp, e);
+    if (!rc && st) rc = save_state_json(lw_path_join(path, sizeof path, tmp, "trainer_state.json"), st, config_yaml, e);
+    if (!rc && lw_fsync_dir(tmp) != 0) rc = lw_fail(e, LW_ERR_IO, "%s: fsync: %s", tmp, strerror(errno));
+    if (rc) {
+        lw_rmtree(tmp);
+        return rc;
+    }
+    /* Swap: the previous checkpoint stays intact until the new one is in place. */
+    struct stat sb;
+    int had_old = lstat(target, &sb) == 0;
+    if (had_old) {
+        lw_rmtree(old);
+        if (rename(target, old) != 0) {
+            rc = lw_fail(e, LW_ERR_IO, "%s: cannot move aside: %s", target, strerror(errno));
+            lw_rmtree(tmp);
+            return rc;
+        }
+    }
+    if (rename(tmp, target) != 0) {
+        rc = lw_fail(e, LW_ERR_IO, "%s: cannot rename into place: %s", target, strerror(errno));
+        if (had_old) rename(old, target);
+        lw_rmtree(tmp);
+        return rc;
+    }
+    lw_fsync_dir(parent);
+    if (had_old && lw_rmtree(old) != 0) lw_log(LW_LOG_WARN, "%s: could not remove the previous checkpoint", old);
+    lw_fsync_dir(parent);
+    return LW_OK;
+}
+
+/* ---- load ---- */
+
+/* The directory to load: dir itself, or, when a save crashed between moving the old checkpoint aside and renaming
+ * the new one into place, the old one ("<dir>.old-<pid>"). */
+static int resolve_dir(const char *dir, char *out, size_t n, LwError *e) {
+    if (lw_is_dir(dir)) {
+        snprintf(out, n, "%s", dir);
+        return LW_OK;
+    }
+    char pat[CKPT_PATH];
+    snprintf(pat, sizeof pat, "%s.old-*", dir);
+    glob_t g;
+    int found = glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+    if (found) {
+        snprintf(out, n, "%s", g.gl_pathv[g.gl_pathc - 1]);
+        lw_log(LW_LOG_WARN, "%s is missing; loading the previous checkpoint %s left by an interrupted save", dir, out);
+    }
+    globfree(&g);
+    if (!found) return lw_fail(e, LW_ERR_IO, "%s: no such checkpoint directory", dir);
+    return LW_OK;
+}
+
+int ckpt_has_state(const char *dir) {
+    char p[CKPT_PATH];
+    return lw_file_exists(lw_path_join(p, sizeof p, dir, "trainer_state.json"));
+}
+
+/* The model-side name of a file tensor: without "transformer."; NULL for buffers we ignore. */
+static const char *model_name(const char *name) {
+    if (!strncmp(name, PREFIX_HF, sizeof PREFIX_HF - 1)) name += sizeof PREFIX_HF - 1;
+    size_t n = strlen(name);
+    static const char *const IGNORED[] = {".attn.bias", ".attn.masked_bias"};
+    for (size_t i = 0; i < LW_ARRAY_LEN(IGNORED); i++) {
+        size_t k = strlen(IGNORED[i]);
+        if (n > k && !strcmp(name + n - k, IGNORED[i])) return NULL;
+    }
+    return name;
+}
+
+/* Index from model tensor name to file tensor, after prefix stripping. */
+typedef struct FileIndex {
+    const StTensor **t;  /* per model tensor (m->n_tensors), or NULL */
+    int *used;           /* per file tensor */
+} FileIndex;
+
+static int check_shape(const StFile *f, const StTensor *ft, const char *name, int ndim, const int64_t *shape,
+                       LwError *e) {
+    int ok = ft->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = ft->shape[i] == shape[i];
+    if (ok) return LW_OK;
+    char want[96], got[96];
+    fmt_shape(want, sizeof want, ndim, shape);
+    fmt_shape(got, sizeof got, ft->ndim, ft->shape);
+    return lw_fail(e, LW_ERR_INVALID, "%s: %s: expected shape %s, found %s", st_path(f), name, want, got);
+}
+
+/* Finds the file tensor for model name `name` (with or without prefix); marks it used. Duplicates (both spellings
+ * present) are an error. Returns LW_OK with *out NULL when absent. */
+static int find_tensor(const StFile *f, int *used, const char *name, const StTensor **out,
+                       LwError *e) {
+    *out = NULL;
+    char full[ST_NAME_MAX + 16];
+    const StTensor *a = st_find(f, name);
+    snprintf(full, sizeof full, "%s%s", PREFIX_HF, name);
+    const StTensor *b = st_find(f, full);
+    if (a && b) return lw_fail(e, LW_ERR_INVALID, "%s: %s appears with and without the \"transformer.\" prefix",
+                               st_path(f), name);
+    *out = a ? a : b;
+    if (*out) used[*out - st_tensor(f, 0)] = 1;
+    return LW_OK;
+}
+
+static int read_into(const StFile *f, const StTensor *ft, const char *name, int ndim, const int64_t *shape, float *dst,
+                     LwError *e) {
+    int rc = check_shape(f, ft, name, ndim, shape, e);
+    return rc ? rc : st_read_f32(f, ft, dst, e);
+}
+
+static int load_weights(const char *dir, Gpt *m, LwError *e) {
+    char path[CKPT_PATH];
+    lw_path_join(path, sizeof path, dir, "model.safetensors");
+    if (!lw_file_exists(path)) {
+        char bin[CKPT_PATH];
+        if (lw_file_exists(lw_path_join(bin, sizeof bin, dir, "pytorch_model.bin")))
+            return lw_fail(e, LW_ERR_UNSUPPORTED,
+                           "%s: no model.safetensors; pytorch_model.bin (pickle) is not supported: download the "
+                           "safetensors file of the model",
+                           dir);
+        return lw_fail(e, LW_ERR_IO, "%s: missing", path);
+    }
+    StFile *f;
+    int rc = st_open(&f, path, e);
+    if (rc) return rc;
+    const GptConfig *c = &m->cfg;
+    int nf = st_count(f);
+    int *used = lw_calloc((size_t)nf + 1, sizeof(int));
+    float *tmp = NULL;
+    int64_t shape[ST_MAX_DIMS];
+    const StTensor *ft;
+    for (int i = 0; i < m->n_tensors && !rc; i++) {
+        const GptTensor *t = &m->tensors[i];
+        tensor_shape(t, shape);
+        if ((rc = find_tensor(f, used, t->name, &ft, e))) break;
+        if (!ft && !strcmp(t->name, "lm_head.weight")) continue; /* untied model from a tied file: below */
+        if (!ft) {
+            char want[96];
+            fmt_shape(want, sizeof want, t->ndim, shape);
+            rc = lw_fail(e, LW_ERR_INVALID, "%s: missing tensor %s (shape %s)", path, t->name, want);
+            break;
+        }
+        if (!strcmp(t->name, "wpe.weight") && ft->ndim == 2 && ft->shape[1] == shape[1] && ft->shape[0] > shape[0]) {
+            /* A model with a shorter context than the file (e.g. GPT-2's 1024 finetuned at 256) uses the first
+             * rows of the position table: positions 0..T-1 mean the same thing in both. */
+            float *all = lw_malloc(ft->numel * sizeof(float));
+            rc = st_read_f32(f, ft, all, e);
+            if (!rc) memcpy(m->params + t->offset, all, t->numel * sizeof(float));
+            free(all);
+            lw_log(LW_LOG_INFO, "%s: using the first %lld of %lld positions of wpe.weight", path, (long long)shape[0],
+                   (long long)ft->shape[0]);
+            continue;
+        }
+        rc = read_into(f, ft, t->name, t->ndim, shape, m->params + t->offset, e);
+    }
+    /* lm_head: an untied model without one in the file starts from wte (the book's copy); a tied model accepts
+     * one only if it equals wte. */
+    const GptTensor *head = gpt_find(m, "lm_head.weight"), *wte = gpt_find(m, "wte.weight");
+    if (!rc && (rc = find_tensor(f, used, "lm_head.weight", &ft, e)) == LW_OK) {
+        if (head && !ft) {
+            memcpy(m->params + head->offset, m->params + wte->offset, wte->numel * sizeof(float));
+        } else if (!head && ft) {
+            tmp = lw_malloc(wte->numel * sizeof(float));
+            tensor_shape(wte, shape);
+            rc = read_into(f, ft, "lm_head.weight", 2, shape, tmp, e);
+            if (!rc && memcmp(tmp, m->params + wte->offset, wte->numel * sizeof(float)))
+                rc = lw_fail(e, LW_ERR_INVALID,
+                             "%s: lm_head.weight differs from wte.weight but the model ties them "
+                             "(set tie_word_embeddings: false in config.json / model.tie_embeddings: false)",
+                             path);
+            free(tmp);
+            tmp = NULL;
+        }
+    }
+    /* c_attn.bias in the file while the model has none: must be zeros (our own saves), else the model would
+     * silently compute something else. */
+    if (!rc && !c->qkv_bias) {
+        tmp = lw_malloc((size_t)3 * (size_t)c->d_model * sizeof(float));
+        shape[0] = 3 * (int64_t)c->d_model;
+        for (int l = 0; l < c->n_layer && !rc; l++) {
+            char name[64];
+            snprintf(name, sizeof name, "h.%d.attn.c_attn.bias", l);
+            if ((rc = find_tensor(f, used, name, &ft, e)) || !ft) continue;
+            if ((rc = read_into(f, ft, name, 1, shape, tmp, e))) break;
+            for (int k = 0; k < 3 * c->d_model; k++)
+                if (tmp[k] != 0.0f) {
+                    rc = lw_fail(e, LW_ERR_INVALID,
+                                 "%s: %s is not zero but the model has no q,k,v bias (set model.qkv_bias: true)", path,
+                                 name);
+                    break;
+                }
+        }
+        free(tmp);
+        tmp = NULL;
+    }
+    for (int i = 0; i < nf && !rc; i++) {
+        const StTensor *x = st_tensor(f, i);
+        if (!used[i] && model_name(x->name))
+            rc = lw_fail(e, LW_ERR_INVALID, "%s: unexpected tensor %s (not part of a GPT-2 with this config.json)",
+                         path, x->name);
+    }
+    free(used);
+    st_close(f);
+    return rc;
+}
+
+static int load_optimizer(const char *dir, Gpt *m, LwError *e) {
+    char path[CKPT_PATH];
+    lw_path_join(path, sizeof path, dir, "optimizer.safetensors");
+    StFile *f;
+    int rc = st_open(&f, path, e);
+    if (rc) return rc;
+    int64_t shape[ST_MAX_DIMS];
+    for (int k = 0; k < 2 && !rc; k++)
+        for (int i = 0; i < m->n_tensors && !rc; i++) {
+            const GptTensor *t = &m->tensors[i];
+            char name[96];
+            snprintf(name, sizeof name, "%s.%s", k ? "adam_v" : "adam_m", t->name);
+            const StTensor *ft = st_find(f, name);
+            tensor_shape(t, shape);
+            if (!ft) rc = lw_fail(e, LW_ERR_INVALID, "%s: missing tensor %s", path, name);
+            else rc = read_into(f, ft, name, t->ndim, shape, (k ? m->adam_v : m->adam_m) + t->offset, e);
+        }
+    st_close(f);
+    return rc;
+}
+
+static int load_state(const char *dir, TrainState *st, char **yaml, LwError *e) {
+    char path[CKPT_PATH];
+    lw_path_join(path, sizeof path, dir, "trainer_state.json");
+    cJSON *o;
+    int rc = json_load(path, &o, e);
+    if (rc) return rc;
+    memset(st, 0, sizeof *st);
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(o, "format");
+    long ver = 0, step = 0, tokens = 0, epoch = 0, cursor = 0;
+    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(o, "rng");
+    const cJSON *ld = cJSON_GetObjectItemCaseSensitive(o, "loader");
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, CKPT_STATE_FORMAT)) {
+        rc = lw_fail(e, LW_ERR_PARSE, "%s: format: expected \"%s\"", path, CKPT_STATE_FORMAT);
+    } else if (json_get_int(o, "version", 1, 1000, &ver) != 1 || ver != CKPT_STATE_VERSION) {
+        rc = lw_fail(e, LW_ERR_UNSUPPORTED, "%s: version: expected %d", path, CKPT_STATE_VERSION);
+    } else if (json_get_int(o, "step", 0, 1L << 52, &step) != 1) {
+        rc = lw_fail(e, LW_ERR_PARSE, "%s: step: missing or not a non-negative integer", path);
+    } else if (json_get_int(o, "tokens_seen", 0, 1L << 52, &tokens) != 1) {
+        rc = lw_fail(e, LW_ERR_PARSE, "%s: tokens_seen: missing or not a non-negative integer", path);
+    } else if (!cJSON_IsArray(rng) || cJSON_GetArraySize(rng) != 4) {
+        rc = lw_fail(e, LW_ERR_PARSE, "%s: rng: expected 4 hex strings", path);
+    } else if (!cJSON_IsObject(ld) || parse_hex64(cJSON_GetObjectItemCaseSensitive(ld, "seed"), &st->loader.seed) ||
+               json_get_int(ld, "epoch", 0, 1L << 52, &epoch) != 1 ||
+               json_get_int(ld, "cursor", 0, 1L << 52, &cursor) != 1) {
+        rc = lw_fail(e, LW_ERR_PARSE, "%s: loader: expected {seed: hex, epoch, cursor}", path);
+    }
+    for (int i = 0; i < 4 && !rc; i++)
+        if (parse_hex64(cJSON_GetArrayItem(rng, i), &st->rng.s[i]))
+            rc = lw_fail(e, LW_ERR_PARSE, "%s: rng[%d]: expected 16 hex digits", path, i);
+    if (!rc) {
+        st->step = step;
+        st->tokens_seen = tokens;
+        st->loader.epoch = epoch;
+        st->loader.cursor = (size_t)cursor;
+        st->best_val_loss = json_get_float(o, "best_val_loss", INFINITY);
+        st->last_val_loss = json_get_float(o, "last_val_loss", NAN);
+        const cJSON *el = cJSON_GetObjectItemCaseSensitive(o, "elapsed");
+        st->elapsed = cJSON_IsNumber(el) ? el->valuedouble : 0.0;
+        const cJSON *y = cJSON_GetObjectItemCaseSensitive(o, "config_yaml");
+        if (yaml) *yaml = cJSON_IsString(y) ? lw_strdup(y->valuestring) : NULL;
+    }
+    cJSON_Delete(o);
+    return rc;
+}
+
+int ckpt_load(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char **config_yaml, LwError *e) {
+    if (tok) *tok = NULL;
+    if (config_yaml) *config_yaml = NULL;
+    char dir[CKPT_PATH];
+    int rc = resolve_dir(dir_in, dir, sizeof dir, e);
+    if (rc) return rc;
+    GptConfig c;
+    if ((rc = ckpt_read_config(dir, &c, e))) return rc;
+    if (!m->params) {
+        if ((rc = gpt_init(m, &c, e))) return rc;
+    } else {
+        /* Shapes are checked tensor by tensor; these would give confusing messages, so name them up front. */
+        const GptConfig *h = &m->cfg;
+        if (h->n_layer != c.n_layer || h->n_head != c.n_head)
+            return lw_fail(e, LW_ERR_INVALID, "%s/config.json: n_layer %d, n_head %d but the model has %d, %d", dir,
+                           c.n_layer, c.n_head, h->n_layer, h->n_head);
+    }
+    if (st) {
+        if (!ckpt_has_state(dir))
+            return lw_fail(e, LW_ERR_INVALID, "%s: not a resumable checkpoint (no trainer_state.json)", dir);
+    }
+    if ((rc = load_weights(dir, m, e))) return rc;
+    if (st) {
+        if ((rc = load_state(dir, st, config_yaml, e))) return rc;
+        if ((rc = load_optimizer(dir, m, e))) {
+            if (config_yaml) {
+                free(*config_yaml);
+                *config_yaml = NULL;
+            }
+            return rc;
+        }
+    }
+    if (tok) {
+        char a[CKPT_PATH], b[CKPT_PATH];
+        if (lw_file_exists(lw_path_join(a, sizeof a, dir, "vocab.json")) ||
+            lw_file_exists(lw_path_join(b, sizeof b, dir, "encoder.json"))) {
+            if ((rc = tok_load_dir(tok, dir, e))) {
+                if (config_yaml) {
+                    free(*config_yaml);
+                    *config_yaml = NULL;
+                }
+                return rc;
+            }
+        }
+    }
+    return LW_OK;
+}

@@ -1,0 +1,63 @@
+/* checkpoint.h — checkpoints are directories that Hugging Face transformers loads as GPT2LMHeadModel:
+ *   config.json              GPT2Config keys (+ our own under "llmwb")
+ *   model.safetensors        HF GPT-2 tensor names and Conv1D layouts, F32
+ *   vocab.json, merges.txt   the tokenizer (tok_save_dir), when one is given
+ *   optimizer.safetensors    AdamW moments "adam_m.<name>", "adam_v.<name>"      (training state only)
+ *   trainer_state.json       step, tokens, RNG, loader position, best val loss, the run's YAML (training state only)
+ * Saving writes everything into "<dir>.tmp-<pid>", fsyncs each file, renames the old <dir> aside, renames the new
+ * one into place, removes the old one, and fsyncs the parent: a crash leaves either the old or the new checkpoint.
+ * The same loader imports OpenAI GPT-2 weights from a HF download (see docs/formats.md). */
+#ifndef LLMWB_CHECKPOINT_H
+#define LLMWB_CHECKPOINT_H
+
+#include <stdint.h>
+#include "data.h"
+#include "model.h"
+#include "rng.h"
+#include "util.h"
+
+typedef struct Tokenizer Tokenizer; /* bpe.h */
+
+/* What a resumed run needs besides the weights and moments. */
+typedef struct TrainState {
+    long step;              /* optimizer steps done */
+    long tokens_seen;
+    Rng rng;                /* the engine's RNG (dropout, sampling) */
+    LoaderState loader;     /* the training loader's position */
+    float best_val_loss;    /* INFINITY when no evaluation has happened */
+    float last_val_loss;    /* NAN when none */
+    double elapsed;         /* seconds of training so far */
+} TrainState;
+
+/* Writes a checkpoint of m to dir (replacing it atomically). tok may be NULL (no tokenizer files). st may be NULL:
+ * weights only (no optimizer.safetensors / trainer_state.json). config_yaml (the run's effective config) may be
+ * NULL; it is stored in trainer_state.json when st is given. When m->cfg.qkv_bias is 0, zero
+ * "h.N.attn.c_attn.bias" tensors are written so HF loads the file; lm_head.weight only when untied. */
+int ckpt_save(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
+              LwError *e);
+
+/* Reads dir/config.json into out (n_layer, n_head, n_embd, n_positions, vocab_size, dropout = resid_pdrop,
+ * qkv_bias from llmwb.qkv_bias or 1 for a plain HF GPT-2, tie_embeddings from tie_word_embeddings, default 1).
+ * Errors name the file and key (missing key, wrong type, bad JSON with its offset). */
+int ckpt_read_config(const char *dir, GptConfig *out, LwError *e);
+
+/* Whether dir holds trainer_state.json (a resumable checkpoint). */
+int ckpt_has_state(const char *dir);
+
+/* Loads the weights of dir into m.
+ * m: either zero-initialised (m->params == NULL), and then gpt_init'ed here with dir's config (caller gpt_free's
+ * it even on failure), or already initialised by the caller, and then each tensor's shape must match (error names
+ * the tensor, expected and found shape; one exception: a model with a shorter context_length than the file's
+ * n_positions takes the first rows of wpe.weight, so GPT-2 can be finetuned at T=256). Tensor names may carry a "transformer." prefix (HF GPT2LMHeadModel
+ * files); "attn.bias"/"attn.masked_bias" buffers are ignored; F16/BF16 are converted. A tied model accepts a
+ * missing lm_head.weight or one equal to wte.weight; an untied model given no lm_head.weight copies wte into it
+ * (as the book does). c_attn.bias is ignored (must be all zero, else an error) when m has no qkv_bias.
+ * tok (may be NULL): *tok = tokenizer from dir's vocab.json+merges.txt / encoder.json+vocab.bpe, or NULL when
+ * the directory has none (not an error).
+ * st (may be NULL): filled from trainer_state.json, and the AdamW moments from optimizer.safetensors; both
+ * files must then exist (LW_ERR_INVALID "not a resumable checkpoint" otherwise).
+ * config_yaml (may be NULL): *config_yaml = malloc'd YAML stored in trainer_state.json, or NULL if none.
+ * On failure the parameters of m may be partly overwritten: reload or free it. */
+int ckpt_load(const char *dir, Gpt *m, Tokenizer **tok, TrainState *st, char **config_yaml, LwError *e);
+
+#endif

@@ -1,0 +1,107 @@
+/* config.h — the run configuration: one struct, filled from YAML by cfg_load() through one schema table
+ * (config.c) that also drives defaults, range checks, `llmwb config --dump` and docs/config.md.
+ * Paths inside a config are resolved relative to the directory of the YAML file that names them. */
+#ifndef LLMWB_CONFIG_H
+#define LLMWB_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "util.h"
+
+#define CFG_PATH_MAX 1024
+#define CFG_MAX_DATA 16
+#define CFG_MAX_LABELS 32
+
+typedef enum { TOK_BPE, TOK_GPT2, TOK_BYTES, TOK_WORDS } TokKind;
+typedef enum { FT_NONE, FT_CLASSIFY, FT_INSTRUCT } FtMode;
+typedef enum { FT_TRAIN_HEAD, FT_TRAIN_LAST_BLOCKS, FT_TRAIN_ALL } FtTrainable;
+
+typedef struct ModelCfg {
+    char preset[64];       /* "" or a preset name: tiny, gpt2-small, gpt2-medium, gpt2-large, gpt2-xl */
+    int n_layer, n_head, d_model, context_length, vocab_size;
+    float dropout;
+    int qkv_bias, tie_embeddings; /* booleans */
+} ModelCfg;
+
+typedef struct TokCfg {
+    TokKind kind;
+    int vocab_size;            /* target vocabulary for kind=bpe (256 bytes + merges + <|endoftext|>) */
+    char path[CFG_PATH_MAX];   /* kind=gpt2: directory with encoder.json+vocab.bpe (default: shipped corpora/gpt2) */
+} TokCfg;
+
+typedef struct DataCfg {
+    char paths[CFG_MAX_DATA][CFG_PATH_MAX]; /* pretraining text files, or the finetuning dataset (first entry) */
+    int n_paths;
+    float val_fraction;
+    float test_fraction;       /* finetuning splits */
+    int stride;                /* sliding-window stride in tokens; 0 = context_length */
+    int max_chars;             /* 0 = use the whole text; else only the first max_chars bytes */
+} DataCfg;
+
+typedef struct TrainCfg {
+    int batch_size, grad_accum;
+    int steps;                 /* optimizer steps; 0 = derive from epochs */
+    float epochs;
+    float lr, min_lr;
+    int warmup;                /* warmup steps */
+    float weight_decay, grad_clip;
+    int eval_every, eval_batches, sample_every, checkpoint_every;
+    char sample_prompt[256];
+    int sample_tokens;
+    uint64_t seed;
+    int threads;               /* 0 = all cores */
+    char run_dir[CFG_PATH_MAX];/* default runs/<config name> */
+} TrainCfg;
+
+typedef struct FinetuneCfg {
+    FtMode mode;
+    char init_from[CFG_PATH_MAX]; /* checkpoint dir of ours or a HF GPT-2 dir; "" = from scratch */
+    /* classify */
+    char labels[CFG_MAX_LABELS][32];
+    int n_labels;              /* 0 = take the label set from the data */
+    int balance;               /* undersample to the smallest class */
+    FtTrainable trainable;
+    int train_last_blocks;
+    /* instruct */
+    char template_name[32];    /* alpaca | phi3 */
+    int mask_prompt;
+    int truncate;              /* 1 = truncate over-long examples with a warning, 0 = error */
+    /* LoRA */
+    int lora_rank;             /* 0 = off */
+    float lora_alpha;
+    char lora_targets[128];    /* comma list: attn, proj, fc, head */
+} FinetuneCfg;
+
+typedef struct ProbeCfg {
+    char text[512];            /* the sentence the Embed and Attention screens show */
+    int snapshot_every;        /* record attention every N steps */
+} ProbeCfg;
+
+typedef struct Config {
+    char name[128];            /* run name; default: config file's base name */
+    char source[CFG_PATH_MAX]; /* the YAML file this came from ("" for defaults) */
+    ModelCfg model;
+    TokCfg tokenizer;
+    DataCfg data;
+    TrainCfg train;
+    FinetuneCfg finetune;
+    ProbeCfg probe;
+} Config;
+
+/* Fills c with the built-in defaults (the tiny model on the shipped novel; paths relative to the cwd). */
+void cfg_defaults(Config *c);
+/* Loads a YAML config on top of the defaults (and of any `base:` it names). On error returns nonzero and
+ * e->msg is "file:line:col: key: what is wrong" (with "did you mean ...?" for unknown keys); c is then undefined. */
+int cfg_load(Config *c, const char *path, LwError *e);
+/* Applies one "section.key=value" override (CLI --set); same checks and messages as the YAML path. */
+int cfg_set(Config *c, const char *assignment, LwError *e);
+/* Cross-field checks (d_model % n_head, files exist, ...) after all overrides. */
+int cfg_validate(const Config *c, LwError *e);
+/* Writes the effective config as YAML that cfg_load reads back to an equal Config. */
+void cfg_dump(const Config *c, FILE *f);
+/* Writes docs/config.md (the reference generated from the schema table). */
+void cfg_write_docs(FILE *f);
+/* Fills m with a named preset's model dims; returns 0, or nonzero if the name is unknown. */
+int cfg_model_preset(const char *name, ModelCfg *m);
+
+#endif

@@ -1,0 +1,109 @@
+/* engine.h — the public face of the engine: what the TUI (ui/) and the headless CLI call.
+ *
+ * Threads: an Engine is driven by one thread at a time (the "driver": the CLI's main thread, or the TUI's worker
+ * thread). Functions marked [any thread] may be called concurrently with the driver: they copy published state
+ * under the engine's lock, or read immutable state (the tokenizer of the model). Every other function is
+ * [driver] only. Long calls poll the abort flag given to engine_open and return LW_ERR_ABORTED when it is set.
+ *
+ * Every function that can fail returns an LW_* status (util.h) and fills the LwError. */
+#ifndef LLMWB_ENGINE_H
+#define LLMWB_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "config.h"
+#include "snapshot.h"
+#include "util.h"
+
+typedef struct Engine Engine;
+
+typedef struct EngineOpenOpts {
+    const char *resume_dir;      /* checkpoint directory to resume from, or NULL */
+    const char *ckpt_dir;        /* inference only: load this checkpoint (its config.json decides the model) */
+    const char *run_dir;         /* overrides train.run_dir */
+    volatile int *abort_flag;    /* nonzero asks long calls to stop (Ctrl-C) */
+    /* progress of slow setup (tokenizer training, tokenizing the corpus): what, done out of total */
+    void (*progress)(void *ud, const char *what, double done, double total);
+    void *progress_ud;
+} EngineOpenOpts;
+
+/* Builds tokenizer, data and model for cfg (copied). Trains or loads the run's tokenizer (cached in the run
+ * dir), tokenizes the corpus (cached), initialises or loads weights. [driver] */
+int engine_open(Engine **out, const Config *cfg, const EngineOpenOpts *opts, LwError *e);
+void engine_close(Engine *eng);
+/* The effective config. [any thread] */
+const Config *engine_config(const Engine *eng);
+
+/* ---- training [driver] ---- */
+/* One optimizer step (grad_accum micro-batches), then whatever is due: evaluation, a sample, a checkpoint,
+ * a probe snapshot. Returns LW_OK; LW_ERR_DIVERGED when the loss or gradient norm became NaN/Inf (the weights
+ * are rolled back to before the step, the last good checkpoint is kept, state becomes ENGINE_DIVERGED);
+ * LW_ERR_INVALID when state is ENGINE_DONE. */
+int engine_train_step(Engine *eng, LwError *e);
+/* Validation loss on eval_batches batches now (also published as an EV_EVAL event). */
+int engine_evaluate(Engine *eng, float *val_loss, LwError *e);
+/* Writes a checkpoint to dir, or to <run_dir>/latest when dir is NULL (atomically). */
+int engine_save(Engine *eng, const char *dir, LwError *e);
+/* Records a probe snapshot (attention, embeddings) of the current weights now. */
+int engine_probe_now(Engine *eng, LwError *e);
+/* Changes the probe sentence (re-tokenized; takes effect at once with a new snapshot). */
+int engine_set_probe(Engine *eng, const char *text, LwError *e);
+
+/* ---- generation [driver] ---- */
+typedef struct SampleParams {
+    float temperature;           /* 0 = greedy */
+    int top_k;                   /* 0 = off */
+    float top_p;                 /* 1 = off */
+    int max_tokens;
+    uint64_t seed;
+    int stop_at_eot;             /* stop at <|endoftext|> (default 1) */
+} SampleParams;
+void engine_sample_defaults(SampleParams *p);
+/* Starts generation after prompt (the instruction template is applied for instruction-tuned models). */
+int engine_gen_begin(Engine *eng, const char *prompt, const SampleParams *p, LwError *e);
+/* Produces one token into *out; returns 1 when a token was produced, 0 when generation has ended
+ * (end-of-text, max_tokens, or the context is full), or a negative status on error. */
+int engine_gen_next(Engine *eng, GenToken *out);
+
+/* ---- BPE training, merge by merge, for the Tokenizer screen [driver] ---- */
+/* Starts a fresh trainer on the first max_bytes of the corpus aiming at target_vocab tokens. */
+int engine_bpe_begin(Engine *eng, size_t max_bytes, int target_vocab, LwError *e);
+/* One merge; returns 1 if merged, 0 if the target is reached or no pair repeats. */
+int engine_bpe_step(Engine *eng);
+/* Undoes the last merge; returns 1 if undone, 0 at the start. */
+int engine_bpe_back(Engine *eng);
+/* Moves to exactly n merges (forward or back). */
+int engine_bpe_goto(Engine *eng, int n);
+
+/* ---- published state [any thread] ---- */
+/* Increments whenever anything published changes; compare to skip redraws. */
+uint64_t engine_seq(Engine *eng);
+void engine_get_train(Engine *eng, TrainSnapshot *out);
+/* Copies metric rows [from, from+max) into out; returns how many. engine_n_metrics gives the total. */
+int engine_n_metrics(Engine *eng);
+int engine_get_metrics(Engine *eng, int from, MetricPoint *out, int max);
+/* Copies events with seq > after_seq (oldest first) into out; returns how many. */
+int engine_get_events(Engine *eng, long after_seq, EngineEvent *out, int max);
+void engine_get_bpe(Engine *eng, BpeSnapshot *out);
+int engine_get_bpe_merges(Engine *eng, int from, BpeMergeRow *out, int max);
+/* The trainer's text (first n-1 bytes, NUL-terminated); returns its full length. */
+size_t engine_get_bpe_text(Engine *eng, char *buf, size_t n);
+/* Tokens of the trainer's text that overlap [off, off+len) under the current merges; returns how many. */
+int engine_get_bpe_segments(Engine *eng, long off, long len, BpeSegment *out, int max);
+/* Probe snapshots recorded so far (index 0 oldest); a deep copy the caller frees with
+ * engine_probe_free. index -1 = the newest. NULL if there is none. */
+int engine_n_probes(Engine *eng);
+ProbeSnapshot *engine_get_probe(Engine *eng, int index);
+void engine_probe_free(ProbeSnapshot *p);
+
+/* ---- the model's tokenizer (immutable after open) [any thread] ---- */
+int engine_vocab_size(const Engine *eng);
+int engine_eot_id(const Engine *eng);
+/* Encodes text (special tokens allowed); returns the number of ids (may exceed max; only max are written). */
+int engine_encode(const Engine *eng, const char *text, int *ids, int max);
+/* The bytes of token id, NUL-terminated in buf; returns their length. */
+int engine_token_text(const Engine *eng, int id, char *buf, size_t n);
+/* Encodes one word showing each merge applied in order. */
+int engine_encode_trace(const Engine *eng, const char *word, EncodeTrace *out);
+
+#endif

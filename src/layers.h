@@ -1,0 +1,70 @@
+/* layers.h — the GPT-2 layers as pure kernels: encoder (wte + wpe), LayerNorm, tanh-GELU, residual, dropout,
+ * causal multi-head attention, and the fused softmax + cross-entropy of the LM head; each with a hand-written
+ * backward. Kernels take raw float pointers plus sizes, never allocate and never log. Every backward
+ * *accumulates* into the gradients it is given (callers zero them first).
+ * Letters: B batch, T time, C channels (d_model), NH heads, HS head size C/NH, V vocab, N rows (usually B*T). */
+#ifndef LLMWB_LAYERS_H
+#define LLMWB_LAYERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "rng.h"
+
+/* out (B, T, C) = wte[inp[b, t]] + wpe[t]; inp (B, T) token ids in [0, V). */
+void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C);
+/* dwte[inp[b, t]] += dout[b, t]; dwpe[t] += dout[b, t]. */
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T, int C);
+
+/* LayerNorm over the last axis, eps 1e-5, biased variance. out, inp (N, C); weight, bias (C);
+ * mean, rstd (N) are saved for the backward. */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int N, int C);
+/* dinp (N, C), dweight (C), dbias (C) += ... from dout (N, C). */
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, int N, int C);
+
+/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). out may alias inp. */
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_forward_naive(float *out, const float *inp, size_t n);
+/* dinp (n) += gelu'(inp) * dout. */
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+void gelu_backward_naive(float *dinp, const float *inp, const float *dout, size_t n);
+
+/* out = a + b (n); out may alias a or b. Its backward is an identity on both inputs (callers add). */
+void residual_forward(float *out, const float *a, const float *b, size_t n);
+
+/* Inverted dropout. dropout_mask draws mask[i] = 1 with probability 1-p (else 0) from r; the same Rng state gives
+ * the same mask. dropout_forward: out = inp * mask / (1-p) (out may alias inp). dropout_backward:
+ * dinp += dout * mask / (1-p). p must be in [0, 1). */
+void dropout_mask(uint8_t *mask, size_t n, float p, Rng *r);
+void dropout_forward(float *out, const float *inp, const uint8_t *mask, size_t n, float p);
+void dropout_backward(float *dinp, const float *dout, const uint8_t *mask, size_t n, float p);
+
+/* Causal multi-head self-attention core (the projections are matmuls around it).
+ * qkv (B, T, 3C): q | k | v along the last axis, head h at columns h*HS.. of each part.
+ * out (B, T, C): per head softmax(q k^T / sqrt(HS) + causal -inf mask) [dropout] @ v, heads concatenated.
+ * att (B, NH, T, T): weights after softmax, before dropout (upper triangle written as 0); saved for backward.
+ * mask (B, NH, T, T) dropout mask on the weights, or NULL for no dropout; p its rate.
+ * scratch: at least 2*T*T floats. */
+void attention_forward(float *out, float *att, const float *qkv, const uint8_t *mask, float p, float *scratch,
+                       int B, int T, int C, int NH);
+void attention_forward_naive(float *out, float *att, const float *qkv, const uint8_t *mask, float p, int B, int T,
+                             int C, int NH);
+/* dqkv (B, T, 3C) += d/dqkv from dout (B, T, C); att and mask as saved by the forward. */
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, const uint8_t *mask,
+                        float p, float *scratch, int B, int T, int C, int NH);
+void attention_backward_naive(float *dqkv, const float *dout, const float *qkv, const float *att,
+                              const uint8_t *mask, float p, int B, int T, int C, int NH);
+
+/* Cross-entropy of logits (N, V) against targets (N); rows whose target is ignore_index are skipped.
+ * Saves lse (N) = logsumexp of each row for the backward. Returns the sum of the per-row losses (double) and
+ * sets *count to the number of rows that were not skipped. */
+double crossentropy_forward(float *lse, const float *logits, const int *targets, int ignore_index, int N, int V,
+                            int *count);
+/* Fused softmax + cross-entropy backward, in place: logits (N, V) becomes dlogits = dloss * (softmax - onehot)
+ * for kept rows and 0 for skipped rows (dloss is d(total)/d(row loss), e.g. 1/count). Overwrites, does not
+ * accumulate: the logits are consumed. */
+void crossentropy_backward_inplace(float *logits, const float *lse, const int *targets, int ignore_index, int N,
+                                   int V, float dloss);
+
+#endif

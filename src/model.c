@@ -1,0 +1,578 @@
+/* model.c — the GPT-2 model (the book's GPTModel): tensor table, initialisation, forward, hand-written backward,
+ * AdamW, and KV-cached incremental decoding. Math kernels live in layers.c and matmul.c.
+ * Letters: B batch, T time, C d_model, V vocab, L layers, NH heads, HS head size, BT = B*T rows. */
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "layers.h"
+#include "matmul.h"
+
+/* Activation buffers for batches up to (B, T), one allocation. Per-layer arrays are laid out with the *current*
+ * call's (B, T) so that e.g. m->att is a contiguous (L, B, NH, T, T) for every call. */
+struct GptActs {
+    int maxB, maxT;
+    void *block;      /* owns everything below */
+    int *inputs, *targets;        /* (B, T) copies of the last forward's batch */
+    float *encoded;               /* (B, T, C) after embedding dropout */
+    float *ln1, *ln1_mean, *ln1_rstd; /* (L, B, T, C), (L, B, T) x2 */
+    float *qkv;                   /* (L, B, T, 3C) */
+    float *atty;                  /* (L, B, T, C) attention output before c_proj */
+    float *res1;                  /* (L, B, T, C) residual after the attention branch */
+    float *ln2, *ln2_mean, *ln2_rstd;
+    float *fch, *fch_gelu;        /* (L, B, T, 4C) */
+    float *res2;                  /* (L, B, T, C) block outputs */
+    float *lnf, *lnf_mean, *lnf_rstd; /* (B, T, C), (B, T) x2 */
+    float *logits;                /* (B, T, V); dlogits after backward */
+    float *lse;                   /* (B, T) */
+    float *att;                   /* (L, B, NH, T, T) */
+    float *tmp;                   /* (B, T, C) projection outputs in the forward */
+    /* backward scratch */
+    float *dres, *dtmp, *dtmp2;   /* (B, T, C) */
+    float *dbig, *dbig2;          /* (B, T, 4C) */
+    float *dqkv;                  /* (B, T, 3C) */
+    float *att_scratch;           /* 2 T T */
+    /* dropout masks (NULL when cfg.dropout == 0) */
+    uint8_t *mask_emb;            /* (B, T, C) */
+    uint8_t *mask_att;            /* (L, B, NH, T, T) */
+    uint8_t *mask_ra, *mask_rm;   /* (L, B, T, C) attention and MLP residual branches */
+    /* state of the last forward */
+    int B, T, has_targets, dropped, n_count;
+};
+
+/* Pointers to one block's tensors inside params or grads. */
+typedef struct LayerPtrs {
+    float *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
+} LayerPtrs;
+
+static int gpt_tensors_per_layer(const GptConfig *c) { return c->qkv_bias ? 12 : 11; }
+
+static void gpt_layer_ptrs(const Gpt *m, float *base, int l, LayerPtrs *p) {
+    const GptTensor *t = m->tensors + 2 + (size_t)l * gpt_tensors_per_layer(&m->cfg);
+    int i = 0;
+    p->ln1w = base + t[i++].offset;
+    p->ln1b = base + t[i++].offset;
+    p->qkvw = base + t[i++].offset;
+    p->qkvb = m->cfg.qkv_bias ? base + t[i++].offset : NULL;
+    p->attprojw = base + t[i++].offset;
+    p->attprojb = base + t[i++].offset;
+    p->ln2w = base + t[i++].offset;
+    p->ln2b = base + t[i++].offset;
+    p->fcw = base + t[i++].offset;
+    p->fcb = base + t[i++].offset;
+    p->fcprojw = base + t[i++].offset;
+    p->fcprojb = base + t[i++].offset;
+}
+
+/* Index of ln_f.weight in the table; ln_f.bias follows, then lm_head.weight if untied. */
+static int gpt_lnf_index(const Gpt *m) { return 2 + m->cfg.n_layer * gpt_tensors_per_layer(&m->cfg); }
+
+static float *gpt_head(const Gpt *m, float *base) {
+    int i = m->cfg.tie_embeddings ? 0 : gpt_lnf_index(m) + 2;
+    return base + m->tensors[i].offset;
+}
+
+size_t gpt_count_params(const GptConfig *c) {
+    size_t C = (size_t)c->d_model, V = (size_t)c->vocab_size;
+    size_t per = 2 * C + C * 3 * C + (c->qkv_bias ? 3 * C : 0) + C * C + C + 2 * C + C * 4 * C + 4 * C + 4 * C * C + C;
+    size_t n = V * C + (size_t)c->context_length * C + (size_t)c->n_layer * per + 2 * C;
+    if (!c->tie_embeddings) n += V * C;
+    return n;
+}
+
+static void *gpt_alloc_floats(size_t n) {
+    void *p = NULL;
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    if (bytes == 0) bytes = 64;
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    return p;
+}
+
+static void gpt_add_tensor(Gpt *m, size_t *off, const char *name, int ndim, int s0, int s1, int decay) {
+    GptTensor *t = &m->tensors[m->n_tensors++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->ndim = ndim;
+    t->shape[0] = s0;
+    t->shape[1] = ndim == 2 ? s1 : 0;
+    t->numel = (size_t)s0 * (ndim == 2 ? (size_t)s1 : 1);
+    t->offset = *off;
+    t->decay = decay;
+    *off += t->numel;
+}
+
+int gpt_init(Gpt *m, const GptConfig *c, LwError *e) {
+    memset(m, 0, sizeof *m);
+    if (c->n_layer <= 0 || c->n_head <= 0 || c->d_model <= 0 || c->context_length <= 0 || c->vocab_size <= 0)
+        return lw_fail(e, LW_ERR_INVALID, "model: n_layer, n_head, d_model, context_length, vocab_size must be > 0");
+    if (c->d_model % c->n_head)
+        return lw_fail(e, LW_ERR_INVALID, "model: d_model %d is not a multiple of n_head %d", c->d_model, c->n_head);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return lw_fail(e, LW_ERR_INVALID, "model: dropout %g is not in [0, 1)", (double)c->dropout);
+    m->cfg = *c;
+    int L = c->n_layer, C = c->d_model, V = c->vocab_size;
+    int max_tensors = 2 + L * 12 + 3;
+    m->tensors = lw_calloc((size_t)max_tensors, sizeof(GptTensor));
+    size_t off = 0;
+    char name[64];
+    gpt_add_tensor(m, &off, "wte.weight", 2, V, C, 0);
+    gpt_add_tensor(m, &off, "wpe.weight", 2, c->context_length, C, 0);
+    for (int l = 0; l < L; l++) {
+#define ADD(suffix, nd, s0, s1, dec)                                                                             \
+    do {                                                                                                         \
+        snprintf(name, sizeof name, "h.%d.%s", l, suffix);                                                       \
+        gpt_add_tensor(m, &off, name, nd, s0, s1, dec);                                                          \
+    } while (0)
+        ADD("ln_1.weight", 1, C, 0, 0);
+        ADD("ln_1.bias", 1, C, 0, 0);
+        ADD("attn.c_attn.weight", 2, C, 3 * C, 1);
+        if (c->qkv_bias) ADD("attn.c_attn.bias", 1, 3 * C, 0, 0);
+        ADD("attn.c_proj.weight", 2, C, C, 1);
+        ADD("attn.c_proj.bias", 1, C, 0, 0);
+        ADD("ln_2.weight", 1, C, 0, 0);
+        ADD("ln_2.bias", 1, C, 0, 0);
+        ADD("mlp.c_fc.weight", 2, C, 4 * C, 1);
+        ADD("mlp.c_fc.bias", 1, 4 * C, 0, 0);
+        ADD("mlp.c_proj.weight", 2, 4 * C, C, 1);
+        ADD("mlp.c_proj.bias", 1, C, 0, 0);
+#undef ADD
+    }
+    gpt_add_tensor(m, &off, "ln_f.weight", 1, C, 0, 0);
+    gpt_add_tensor(m, &off, "ln_f.bias", 1, C, 0, 0);
+    if (!c->tie_embeddings) gpt_add_tensor(m, &off, "lm_head.weight", 2, V, C, 1);
+    m->n_params = off;
+    LW_ASSERT(off == gpt_count_params(c));
+    m->params = gpt_alloc_floats(off);
+    m->grads = gpt_alloc_floats(off);
+    m->adam_m = gpt_alloc_floats(off);
+    m->adam_v = gpt_alloc_floats(off);
+    if (!m->params || !m->grads || !m->adam_m || !m->adam_v) {
+        size_t mb = off * 16 / (1024 * 1024);
+        gpt_free(m);
+        return lw_fail(e, LW_ERR_NOMEM, "model: cannot allocate %zu MiB for parameters, gradients and moments", mb);
+    }
+    memset(m->params, 0, off * sizeof(float));
+    memset(m->grads, 0, off * sizeof(float));
+    memset(m->adam_m, 0, off * sizeof(float));
+    memset(m->adam_v, 0, off * sizeof(float));
+    m->loss = -1.0f;
+    return LW_OK;
+}
+
+void gpt_init_weights(Gpt *m, Rng *r) {
+    float resid_std = 0.02f / sqrtf(2.0f * (float)m->cfg.n_layer);
+    for (int i = 0; i < m->n_tensors; i++) {
+        GptTensor *t = &m->tensors[i];
+        float *p = m->params + t->offset;
+        size_t len = strlen(t->name);
+        if (t->ndim == 2) {
+            int resid = len > 13 && strcmp(t->name + len - 13, "c_proj.weight") == 0;
+            float std = resid ? resid_std : 0.02f;
+            for (size_t j = 0; j < t->numel; j++) p[j] = std * rng_normal(r);
+        } else {
+            int ln_weight = strstr(t->name, "ln_") && strcmp(t->name + len - 6, "weight") == 0;
+            for (size_t j = 0; j < t->numel; j++) p[j] = ln_weight ? 1.0f : 0.0f;
+        }
+    }
+}
+
+void gpt_free(Gpt *m) {
+    if (m->acts) free(m->acts->block);
+    free(m->acts);
+    free(m->tensors);
+    free(m->params);
+    free(m->grads);
+    free(m->adam_m);
+    free(m->adam_v);
+    memset(m, 0, sizeof *m);
+}
+
+GptTensor *gpt_find(const Gpt *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) return &m->tensors[i];
+    return NULL;
+}
+
+/* Carves n elements of size sz (64-byte aligned) from a bump pointer; with base NULL only counts. */
+static void *gpt_carve(char *base, size_t *off, size_t n, size_t sz) {
+    void *p = base ? base + *off : NULL;
+    *off += (n * sz + 63) / 64 * 64;
+    return p;
+}
+
+static size_t gpt_acts_layout(GptActs *a, char *base, const GptConfig *c, int B, int T) {
+    size_t L = (size_t)c->n_layer, C = (size_t)c->d_model, V = (size_t)c->vocab_size, NH = (size_t)c->n_head;
+    size_t BT = (size_t)B * T, TT = (size_t)T * T, f = sizeof(float), off = 0;
+    a->inputs = gpt_carve(base, &off, BT, sizeof(int));
+    a->targets = gpt_carve(base, &off, BT, sizeof(int));
+    a->encoded = gpt_carve(base, &off, BT * C, f);
+    a->ln1 = gpt_carve(base, &off, L * BT * C, f);
+    a->ln1_mean = gpt_carve(base, &off, L * BT, f);
+    a->ln1_rstd = gpt_carve(base, &off, L * BT, f);
+    a->qkv = gpt_carve(base, &off, L * BT * 3 * C, f);
+    a->atty = gpt_carve(base, &off, L * BT * C, f);
+    a->res1 = gpt_carve(base, &off, L * BT * C, f);
+    a->ln2 = gpt_carve(base, &off, L * BT * C, f);
+    a->ln2_mean = gpt_carve(base, &off, L * BT, f);
+    a->ln2_rstd = gpt_carve(base, &off, L * BT, f);
+    a->fch = gpt_carve(base, &off, L * BT * 4 * C, f);
+    a->fch_gelu = gpt_carve(base, &off, L * BT * 4 * C, f);
+    a->res2 = gpt_carve(base, &off, L * BT * C, f);
+    a->lnf = gpt_carve(base, &off, BT * C, f);
+    a->lnf_mean = gpt_carve(base, &off, BT, f);
+    a->lnf_rstd = gpt_carve(base, &off, BT, f);
+    a->logits = gpt_carve(base, &off, BT * V, f);
+    a->lse = gpt_carve(base, &off, BT, f);
+    a->att = gpt_carve(base, &off, L * B * NH * TT, f);
+    a->tmp = gpt_carve(base, &off, BT * C, f);
+    a->dres = gpt_carve(base, &off, BT * C, f);
+    a->dtmp = gpt_carve(base, &off, BT * C, f);
+    a->dtmp2 = gpt_carve(base, &off, BT * C, f);
+    a->dbig = gpt_carve(base, &off, BT * 4 * C, f);
+    a->dbig2 = gpt_carve(base, &off, BT * 4 * C, f);
+    a->dqkv = gpt_carve(base, &off, BT * 3 * C, f);
+    a->att_scratch = gpt_carve(base, &off, 2 * TT, f);
+    if (c->dropout > 0.0f) {
+        a->mask_emb = gpt_carve(base, &off, BT * C, 1);
+        a->mask_att = gpt_carve(base, &off, L * B * NH * TT, 1);
+        a->mask_ra = gpt_carve(base, &off, L * BT * C, 1);
+        a->mask_rm = gpt_carve(base, &off, L * BT * C, 1);
+    } else {
+        a->mask_emb = a->mask_att = a->mask_ra = a->mask_rm = NULL;
+    }
+    return off;
+}
+
+int gpt_reserve(Gpt *m, int B, int T, LwError *e) {
+    if (B <= 0 || T <= 0 || T > m->cfg.context_length)
+        return lw_fail(e, LW_ERR_INVALID, "model: cannot reserve B=%d T=%d (context_length %d)", B, T,
+                       m->cfg.context_length);
+    if (m->acts) {
+        free(m->acts->block);
+        free(m->acts);
+        m->acts = NULL;
+        m->logits = m->att = NULL;
+        m->B = m->T = 0;
+    }
+    GptActs *a = lw_calloc(1, sizeof *a);
+    size_t bytes = gpt_acts_layout(a, NULL, &m->cfg, B, T);
+    void *block = NULL;
+    if (posix_memalign(&block, 64, bytes) != 0) {
+        free(a);
+        return lw_fail(e, LW_ERR_NOMEM, "model: cannot allocate %zu MiB of activations for B=%d T=%d",
+                       bytes / (1024 * 1024), B, T);
+    }
+    memset(block, 0, bytes);
+    gpt_acts_layout(a, block, &m->cfg, B, T);
+    a->block = block;
+    a->maxB = B;
+    a->maxT = T;
+    m->acts = a;
+    m->B = B;
+    m->T = T;
+    m->logits = a->logits;
+    m->att = a->att;
+    return LW_OK;
+}
+
+float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, int training, Rng *r) {
+    GptActs *a = m->acts;
+    LW_ASSERT(a && B > 0 && T > 0 && B <= a->maxB && T <= a->maxT);
+    const GptConfig *c = &m->cfg;
+    int L = c->n_layer, C = c->d_model, V = c->vocab_size, NH = c->n_head;
+    size_t BT = (size_t)B * T, TT = (size_t)T * T;
+    float p = c->dropout;
+    int drop = training && p > 0.0f;
+    LW_ASSERT(!drop || (r && a->mask_emb));
+    for (size_t i = 0; i < BT; i++) LW_ASSERT(inputs[i] >= 0 && inputs[i] < V);
+    memcpy(a->inputs, inputs, BT * sizeof(int));
+    a->B = B;
+    a->T = T;
+    a->dropped = drop;
+    a->has_targets = targets != NULL;
+
+    float *P = m->params;
+    encoder_forward(a->encoded, inputs, P + m->tensors[0].offset, P + m->tensors[1].offset, B, T, C);
+    if (drop) {
+        dropout_mask(a->mask_emb, BT * C, p, r);
+        dropout_forward(a->encoded, a->encoded, a->mask_emb, BT * C, p);
+    }
+    const float *x = a->encoded;
+    for (int l = 0; l < L; l++) {
+        LayerPtrs w;
+        gpt_layer_ptrs(m, P, l, &w);
+        size_t o1 = (size_t)l * BT, oc = o1 * C;
+        float *ln1 = a->ln1 + oc, *qkv = a->qkv + oc * 3, *atty = a->atty + oc, *res1 = a->res1 + oc;
+        float *ln2 = a->ln2 + oc, *fch = a->fch + oc * 4, *fchg = a->fch_gelu + oc * 4, *res2 = a->res2 + oc;
+        float *att = a->att + (size_t)l * B * NH * TT;
+        uint8_t *matt = drop ? a->mask_att + (size_t)l * B * NH * TT : NULL;
+
+        layernorm_forward(ln1, a->ln1_mean + o1, a->ln1_rstd + o1, x, w.ln1w, w.ln1b, (int)BT, C);
+        matmul_forward(qkv, ln1, w.qkvw, w.qkvb, (int)BT, C, 3 * C);
+        if (drop) dropout_mask(matt, (size_t)B * NH * TT, p, r);
+        attention_forward(atty, att, qkv, matt, p, a->att_scratch, B, T, C, NH);
+        matmul_forward(a->tmp, atty, w.attprojw, w.attprojb, (int)BT, C, C);
+        if (drop) {
+            dropout_mask(a->mask_ra + oc, BT * C, p, r);
+            dropout_forward(a->tmp, a->tmp, a->mask_ra + oc, BT * C, p);
+        }
+        residual_forward(res1, x, a->tmp, BT * C);
+        layernorm_forward(ln2, a->ln2_mean + o1, a->ln2_rstd + o1, res1, w.ln2w, w.ln2b, (int)BT, C);
+        matmul_forward(fch, ln2, w.fcw, w.fcb, (int)BT, C, 4 * C);
+        gelu_forward(fchg, fch, BT * 4 * C);
+        matmul_forward(a->tmp, fchg, w.fcprojw, w.fcprojb, (int)BT, 4 * C, C);
+        if (drop) {
+            dropout_mask(a->mask_rm + oc, BT * C, p, r);
+            dropout_forward(a->tmp, a->tmp, a->mask_rm + oc, BT * C, p);
+        }
+        residual_forward(res2, res1, a->tmp, BT * C);
+        x = res2;
+    }
+    int fi = gpt_lnf_index(m);
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, x, P + m->tensors[fi].offset, P + m->tensors[fi + 1].offset,
+                      (int)BT, C);
+    matmul_forward_nt(a->logits, a->lnf, gpt_head(m, P), (int)BT, C, V);
+    if (!targets) {
+        m->loss = -1.0f;
+        m->n_loss_tokens = 0;
+        return -1.0f;
+    }
+    memcpy(a->targets, targets, BT * sizeof(int));
+    int count = 0;
+    double total = crossentropy_forward(a->lse, a->logits, targets, GPT_IGNORE_INDEX, (int)BT, V, &count);
+    a->n_count = count;
+    m->n_loss_tokens = count;
+    m->loss = count > 0 ? (float)(total / count) : 0.0f;
+    return m->loss;
+}
+
+void gpt_backward(Gpt *m, float loss_scale) {
+    GptActs *a = m->acts;
+    LW_ASSERT(a && a->has_targets);
+    a->has_targets = 0; /* the logits are consumed below: one backward per forward */
+    if (a->n_count == 0) return;
+    const GptConfig *c = &m->cfg;
+    int L = c->n_layer, C = c->d_model, V = c->vocab_size, NH = c->n_head, B = a->B, T = a->T;
+    size_t BT = (size_t)B * T, TT = (size_t)T * T, BTC = BT * C;
+    float p = c->dropout;
+    int drop = a->dropped;
+    float *P = m->params, *G = m->grads;
+
+    /* LM head: dlogits in place, then dlnf = dlogits @ Wh, dWh += dlogits^T @ lnf */
+    crossentropy_backward_inplace(a->logits, a->lse, a->targets, GPT_IGNORE_INDEX, (int)BT, V,
+                                  loss_scale / (float)a->n_count);
+    memset(a->dtmp, 0, BTC * sizeof(float));
+    matmul_backward_nt(a->dtmp, gpt_head(m, G), a->logits, a->lnf, gpt_head(m, P), (int)BT, C, V);
+    int fi = gpt_lnf_index(m);
+    const float *xL = a->res2 + (size_t)(L - 1) * BTC;
+    memset(a->dres, 0, BTC * sizeof(float));
+    layernorm_backward(a->dres, G + m->tensors[fi].offset, G + m->tensors[fi + 1].offset, a->dtmp, xL,
+                       P + m->tensors[fi].offset, a->lnf_mean, a->lnf_rstd, (int)BT, C);
+
+    for (int l = L - 1; l >= 0; l--) {
+        LayerPtrs w, dw;
+        gpt_layer_ptrs(m, P, l, &w);
+        gpt_layer_ptrs(m, G, l, &dw);
+        size_t o1 = (size_t)l * BT, oc = o1 * C;
+        const float *x = l == 0 ? a->encoded : a->res2 + (size_t)(l - 1) * BTC;
+        const float *ln1 = a->ln1 + oc, *qkv = a->qkv + oc * 3, *atty = a->atty + oc, *res1 = a->res1 + oc;
+        const float *ln2 = a->ln2 + oc, *fch = a->fch + oc * 4, *fchg = a->fch_gelu + oc * 4;
+        const float *att = a->att + (size_t)l * B * NH * TT;
+        const uint8_t *matt = drop ? a->mask_att + (size_t)l * B * NH * TT : NULL;
+
+        /* MLP branch: res2 = res1 + drop(fcproj(gelu(fc(ln2(res1))))) */
+        const float *dproj = a->dres;
+        if (drop) {
+            memset(a->dtmp, 0, BTC * sizeof(float));
+            dropout_backward(a->dtmp, a->dres, a->mask_rm + oc, BTC, p);
+            dproj = a->dtmp;
+        }
+        memset(a->dbig, 0, BT * 4 * C * sizeof(float));
+        matmul_backward(a->dbig, dw.fcprojw, dw.fcprojb, dproj, fchg, w.fcprojw, (int)BT, 4 * C, C);
+        memset(a->dbig2, 0, BT * 4 * C * sizeof(float));
+        gelu_backward(a->dbig2, fch, a->dbig, BT * 4 * C);
+        memset(a->dtmp2, 0, BTC * sizeof(float));
+        matmul_backward(a->dtmp2, dw.fcw, dw.fcb, a->dbig2, ln2, w.fcw, (int)BT, C, 4 * C);
+        layernorm_backward(a->dres, dw.ln2w, dw.ln2b, a->dtmp2, res1, w.ln2w, a->ln2_mean + o1, a->ln2_rstd + o1,
+                           (int)BT, C);
+
+        /* attention branch: res1 = x + drop(attproj(attention(qkv(ln1(x))))) */
+        dproj = a->dres;
+        if (drop) {
+            memset(a->dtmp, 0, BTC * sizeof(float));
+            dropout_backward(a->dtmp, a->dres, a->mask_ra + oc, BTC, p);
+            dproj = a->dtmp;
+        }
+        memset(a->dtmp2, 0, BTC * sizeof(float));
+        matmul_backward(a->dtmp2, dw.attprojw, dw.attprojb, dproj, atty, w.attprojw, (int)BT, C, C);
+        memset(a->dqkv, 0, BT * 3 * C * sizeof(float));
+        attention_backward(a->dqkv, a->dtmp2, qkv, att, matt, p, a->att_scratch, B, T, C, NH);
+        memset(a->dtmp, 0, BTC * sizeof(float));
+        matmul_backward(a->dtmp, dw.qkvw, dw.qkvb, a->dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
+        layernorm_backward(a->dres, dw.ln1w, dw.ln1b, a->dtmp, x, w.ln1w, a->ln1_mean + o1, a->ln1_rstd + o1,
+                           (int)BT, C);
+    }
+    const float *demb = a->dres;
+    if (drop) {
+        memset(a->dtmp, 0, BTC * sizeof(float));
+        dropout_backward(a->dtmp, a->dres, a->mask_emb, BTC, p);
+        demb = a->dtmp;
+    }
+    encoder_backward(G + m->tensors[0].offset, G + m->tensors[1].offset, demb, a->inputs, B, T, C);
+}
+
+void gpt_zero_grad(Gpt *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+float gpt_grad_norm(const Gpt *m) {
+    double s = 0.0;
+    const float *g = m->grads;
+    /* blocks of float partial sums keep the loop vectorizable while the total stays in double */
+    size_t n = m->n_params, i = 0;
+    while (i < n) {
+        size_t end = LW_MIN(n, i + 4096);
+        float part = 0.0f;
+        for (; i < end; i++) part += g[i] * g[i];
+        s += part;
+    }
+    return (float)sqrt(s);
+}
+
+void gpt_adamw_step(Gpt *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
+                    float grad_scale) {
+    LW_ASSERT(t >= 1);
+    /* torch.optim.AdamW, single-tensor path: p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+     * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
+    double bc1 = 1.0 - pow((double)beta1, t), bc2 = 1.0 - pow((double)beta2, t);
+    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    float decay_mul = (float)(1.0 - (double)lr * weight_decay);
+    float omb1 = 1.0f - beta1, omb2 = 1.0f - beta2;
+    for (int ti = 0; ti < m->n_tensors; ti++) {
+        const GptTensor *tn = &m->tensors[ti];
+        float *p = m->params + tn->offset, *g = m->grads + tn->offset;
+        float *mm = m->adam_m + tn->offset, *vv = m->adam_v + tn->offset;
+        float dm = tn->decay ? decay_mul : 1.0f;
+        for (size_t i = 0; i < tn->numel; i++) {
+            float gi = g[i] * grad_scale;
+            float mi = beta1 * mm[i] + omb1 * gi;
+            float vi = beta2 * vv[i] + omb2 * gi * gi;
+            mm[i] = mi;
+            vv[i] = vi;
+            float denom = sqrtf(vi) / bc2_sqrt + eps;
+            p[i] = p[i] * dm - step_size * (mi / denom);
+        }
+    }
+}
+
+/* ---- KV cache ---- */
+
+struct GptKvCache {
+    GptConfig cfg;
+    int max_T, len;
+    float *k, *v;                  /* (L, max_T, C) each */
+    float *x, *ln, *qkv, *atty, *tmp, *fch; /* (max_T, C) / (max_T, 3C) / (max_T, 4C) scratch for n new tokens */
+    float *scores;                 /* (max_T, max_T) */
+    float *mean, *rstd;            /* (max_T) */
+};
+
+GptKvCache *gpt_kv_open(const Gpt *m, int max_T) {
+    const GptConfig *c = &m->cfg;
+    if (max_T <= 0 || max_T > c->context_length) max_T = c->context_length;
+    GptKvCache *kv = lw_calloc(1, sizeof *kv);
+    kv->cfg = *c;
+    kv->max_T = max_T;
+    size_t L = (size_t)c->n_layer, C = (size_t)c->d_model, T = (size_t)max_T;
+    kv->k = lw_malloc(L * T * C * sizeof(float));
+    kv->v = lw_malloc(L * T * C * sizeof(float));
+    kv->x = lw_malloc(T * C * sizeof(float));
+    kv->ln = lw_malloc(T * C * sizeof(float));
+    kv->qkv = lw_malloc(T * 3 * C * sizeof(float));
+    kv->atty = lw_malloc(T * C * sizeof(float));
+    kv->tmp = lw_malloc(T * C * sizeof(float));
+    kv->fch = lw_malloc(T * 4 * C * sizeof(float));
+    kv->scores = lw_malloc(T * T * sizeof(float));
+    kv->mean = lw_malloc(T * sizeof(float));
+    kv->rstd = lw_malloc(T * sizeof(float));
+    return kv;
+}
+
+void gpt_kv_close(GptKvCache *kv) {
+    if (!kv) return;
+    free(kv->k);
+    free(kv->v);
+    free(kv->x);
+    free(kv->ln);
+    free(kv->qkv);
+    free(kv->atty);
+    free(kv->tmp);
+    free(kv->fch);
+    free(kv->scores);
+    free(kv->mean);
+    free(kv->rstd);
+    free(kv);
+}
+
+void gpt_kv_reset(GptKvCache *kv) { kv->len = 0; }
+
+int gpt_kv_len(const GptKvCache *kv) { return kv->len; }
+
+int gpt_kv_forward(Gpt *m, GptKvCache *kv, const int *tokens, int n, float *out_logits) {
+    const GptConfig *c = &m->cfg;
+    LW_ASSERT(kv->cfg.n_layer == c->n_layer && kv->cfg.d_model == c->d_model && n > 0);
+    if (kv->len + n > kv->max_T) return 1;
+    int L = c->n_layer, C = c->d_model, V = c->vocab_size, NH = c->n_head, HS = C / NH, C3 = 3 * C;
+    int p0 = kv->len, S = p0 + n; /* keys 0..S-1 */
+    float scale = 1.0f / sqrtf((float)HS);
+    float *P = m->params;
+    const float *wte = P + m->tensors[0].offset, *wpe = P + m->tensors[1].offset;
+    for (int i = 0; i < n; i++) {
+        LW_ASSERT(tokens[i] >= 0 && tokens[i] < V);
+        for (int j = 0; j < C; j++)
+            kv->x[(size_t)i * C + j] = wte[(size_t)tokens[i] * C + j] + wpe[(size_t)(p0 + i) * C + j];
+    }
+    for (int l = 0; l < L; l++) {
+        LayerPtrs w;
+        gpt_layer_ptrs(m, P, l, &w);
+        float *kc = kv->k + (size_t)l * kv->max_T * C, *vc = kv->v + (size_t)l * kv->max_T * C;
+        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, w.ln1w, w.ln1b, n, C);
+        matmul_forward(kv->qkv, kv->ln, w.qkvw, w.qkvb, n, C, C3);
+        for (int i = 0; i < n; i++) {
+            memcpy(kc + (size_t)(p0 + i) * C, kv->qkv + (size_t)i * C3 + C, (size_t)C * sizeof(float));
+            memcpy(vc + (size_t)(p0 + i) * C, kv->qkv + (size_t)i * C3 + 2 * C, (size_t)C * sizeof(float));
+        }
+        for (int h = 0; h < NH; h++) {
+            /* scores (n, S) = q_h k_h^T * scale; row i sees keys 0..p0+i */
+            matmul_gemm(0, 1, n, S, HS, scale, kv->qkv + (size_t)h * HS, C3, kc + (size_t)h * HS, C, 0.0f,
+                        kv->scores, S);
+            for (int i = 0; i < n; i++) {
+                float *row = kv->scores + (size_t)i * S;
+                int last = p0 + i;
+                float mx = row[0];
+                for (int j = 1; j <= last; j++) mx = row[j] > mx ? row[j] : mx;
+                float s = 0.0f;
+                for (int j = 0; j <= last; j++) {
+                    row[j] = expf(row[j] - mx);
+                    s += row[j];
+                }
+                float inv = 1.0f / s;
+                for (int j = 0; j <= last; j++) row[j] *= inv;
+                for (int j = last + 1; j < S; j++) row[j] = 0.0f;
+            }
+            matmul_gemm(0, 0, n, HS, S, 1.0f, kv->scores, S, vc + (size_t)h * HS, C, 0.0f, kv->atty + (size_t)h * HS,
+                        C);
+        }
+        matmul_forward(kv->tmp, kv->atty, w.attprojw, w.attprojb, n, C, C);
+        residual_forward(kv->x, kv->x, kv->tmp, (size_t)n * C);
+        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, w.ln2w, w.ln2b, n, C);
+        matmul_forward(kv->fch, kv->ln, w.fcw, w.fcb, n, C, 4 * C);
+        gelu_forward(kv->fch, kv->fch, (size_t)n * 4 * C);
+        matmul_forward(kv->tmp, kv->fch, w.fcprojw, w.fcprojb, n, 4 * C, C);
+        residual_forward(kv->x, kv->x, kv->tmp, (size_t)n * C);
+    }
+    int fi = gpt_lnf_index(m);
+    const float *last = kv->x + (size_t)(n - 1) * C;
+    layernorm_forward(kv->ln, kv->mean, kv->rstd, last, P + m->tensors[fi].offset, P + m->tensors[fi + 1].offset, 1,
+                      C);
+    matmul_forward_nt(out_logits, kv->ln, gpt_head(m, P), 1, C, V);
+    kv->len = S;
+    return 0;
+}

@@ -1,0 +1,122 @@
+/* snapshot.h — plain copy-out structs through which front ends read the engine's state.
+ * They hold no pointers into the engine: the engine's getters (engine.h, marked [any thread]) copy under an
+ * internal lock, so the ncurses thread can read while the driver thread trains. */
+#ifndef LLMWB_SNAPSHOT_H
+#define LLMWB_SNAPSHOT_H
+
+#include <stdint.h>
+
+#define SNAP_TOPK 10        /* candidate pairs / next-token probabilities shown */
+#define SNAP_TOKTEXT 48     /* bytes of a token's text kept for display (raw bytes, NUL-terminated) */
+#define SNAP_MAX_WINDOW 128 /* tokens of the current batch's first row kept for the Embed screen */
+#define SNAP_MAX_PROBE 48   /* probe tokens */
+#define SNAP_NN 8           /* nearest neighbours per probe token */
+#define SNAP_EVENT_TEXT 480
+
+typedef enum {
+    ENGINE_READY,           /* can train */
+    ENGINE_DONE,            /* reached train.steps */
+    ENGINE_DIVERGED,        /* NaN/Inf seen: training refused until a checkpoint is loaded */
+} EngineState;
+
+/* One row of metrics.csv; val_loss is NAN on steps without an evaluation. */
+typedef struct MetricPoint {
+    long step;
+    long tokens;            /* tokens seen so far */
+    float train_loss, val_loss, lr, grad_norm, tokens_per_sec;
+    double elapsed;         /* seconds of training */
+} MetricPoint;
+
+typedef struct TrainSnapshot {
+    EngineState state;
+    long step, total_steps;
+    long tokens_seen;
+    float train_loss, val_loss;   /* latest; val_loss NAN before the first eval */
+    float lr, grad_norm, tokens_per_sec;
+    double elapsed, eta;          /* seconds; eta < 0 when unknown */
+    long n_params;
+    int vocab_size, n_layer, n_head, d_model, context_length, batch_size;
+    char run_dir[1024];
+    int unsaved;                  /* steps since the last checkpoint */
+    /* the first row of the batch just trained on: inputs over targets, and where the window starts */
+    int window_len, stride;
+    long window_start;            /* token offset of the window in the training split */
+    int window_inputs[SNAP_MAX_WINDOW], window_targets[SNAP_MAX_WINDOW];
+} TrainSnapshot;
+
+typedef enum { EV_INFO, EV_EVAL, EV_SAMPLE, EV_CHECKPOINT, EV_WARNING, EV_ERROR } EventKind;
+typedef struct EngineEvent {
+    long seq;                     /* increasing, for "events since" */
+    long step;
+    EventKind kind;
+    char text[SNAP_EVENT_TEXT];
+} EngineEvent;
+
+/* BPE training as shown on the Tokenizer screen. */
+typedef struct BpePairRow {
+    int left, right;
+    long count;
+    char text[SNAP_TOKTEXT];      /* the merged bytes left+right */
+} BpePairRow;
+
+typedef struct BpeMergeRow {
+    int rank;                     /* 0-based merge number */
+    int left, right, new_id;
+    long count;                   /* occurrences merged */
+    char text[SNAP_TOKTEXT];
+} BpeMergeRow;
+
+typedef struct BpeSnapshot {
+    int active;                   /* a trainer exists */
+    int n_merges, target_merges;
+    int vocab_size;               /* 256 + n_merges (+ specials) */
+    long n_bytes, n_tokens;       /* of the training text under the current merges */
+    double compression;           /* n_bytes / n_tokens */
+    int done;
+    BpeMergeRow last;             /* valid when n_merges > 0 */
+    BpePairRow top[SNAP_TOPK];    /* candidates competing for the next merge */
+    int n_top;
+} BpeSnapshot;
+
+/* A token of the excerpt under the current merges. */
+typedef struct BpeSegment {
+    long start;                   /* byte offset in the excerpt */
+    int len;
+    int id;
+    int just_merged;              /* produced by the last merge */
+} BpeSegment;
+
+/* One word encoded with a tokenizer's merges applied one at a time (Tokenizer screen, encode mode). */
+#define TRACE_MAX_STEPS 64
+#define TRACE_MAX_TOKS 64
+typedef struct EncodeTrace {
+    int n_steps;                  /* step 0 = bytes; each later step applies one merge */
+    int n_toks[TRACE_MAX_STEPS];
+    int ids[TRACE_MAX_STEPS][TRACE_MAX_TOKS];
+    int merge_rank[TRACE_MAX_STEPS]; /* rank of the merge applied at that step (-1 for step 0) */
+} EncodeTrace;
+
+/* Everything the Embed and Attention screens show for the probe sentence at one training step. */
+typedef struct ProbeSnapshot {
+    long step;
+    int T, L, NH, C;
+    int ids[SNAP_MAX_PROBE];
+    char tok[SNAP_MAX_PROBE][SNAP_TOKTEXT];
+    float *att;                   /* (L, NH, T, T) softmax weights, rows = queries; upper triangle is 0 */
+    float *tok_emb, *pos_emb;     /* (T, C) rows of wte and wpe for the probe tokens */
+    int nn_ids[SNAP_MAX_PROBE][SNAP_NN];   /* nearest tokens by cosine similarity of wte rows */
+    float nn_sim[SNAP_MAX_PROBE][SNAP_NN];
+    float *act_mean, *act_std;    /* (L+1) residual-stream stats after embeddings and each block */
+    int nonfinite;                /* NaN/Inf count in the probe forward */
+} ProbeSnapshot;
+
+/* One generated token (Chat screen and `llmwb generate`). */
+typedef struct GenToken {
+    int id;
+    char text[SNAP_TOKTEXT];      /* the token's bytes (may be part of a UTF-8 sequence) */
+    int n_top;
+    int top_ids[SNAP_TOPK];       /* most probable next tokens before sampling, after temperature */
+    float top_probs[SNAP_TOPK];
+} GenToken;
+
+#endif

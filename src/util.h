@@ -1,0 +1,91 @@
+/* util.h — errors, asserts, logging, files written atomically, growable int arrays, time.
+ * Everything in src/ reports failure as a nonzero status plus a one-line message in an LwError;
+ * nothing in src/ calls exit() or prints to the terminal except through the log hook. */
+#ifndef LLMWB_UTIL_H
+#define LLMWB_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum {
+    LW_OK = 0,
+    LW_ERR_IO,          /* a file could not be read or written */
+    LW_ERR_PARSE,       /* malformed input (config, JSON, safetensors, TSV, ...) */
+    LW_ERR_INVALID,     /* well-formed but not allowed (range, combination, shape) */
+    LW_ERR_NOMEM,
+    LW_ERR_ABORTED,     /* the abort hook asked to stop */
+    LW_ERR_DIVERGED,    /* NaN/Inf in loss or gradients */
+    LW_ERR_UNSUPPORTED
+};
+
+#define LW_ERRLEN 512
+typedef struct LwError {
+    int code;
+    char msg[LW_ERRLEN]; /* one line, no trailing newline, e.g. "configs/x.yaml:3:5: model.n_head: ..." */
+} LwError;
+
+/* Fills e (if not NULL) and returns code, so callers can write `return lw_fail(e, LW_ERR_IO, ...)`. */
+int lw_fail(LwError *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Always-on assert for programming errors: runs the fatal hook (the TUI restores the terminal), prints
+ * file:line and the expression to stderr, aborts. */
+void lw_set_fatal_hook(void (*hook)(void));
+_Noreturn void lw_fatal(const char *file, int line, const char *what);
+#define LW_ASSERT(c) ((c) ? (void)0 : lw_fatal(__FILE__, __LINE__, #c))
+
+/* Allocation that cannot fail silently: out of memory is fatal (via lw_fatal). */
+void *lw_malloc(size_t n);
+void *lw_calloc(size_t n, size_t size);
+void *lw_realloc(void *p, size_t n);
+char *lw_strdup(const char *s);
+
+/* Logging goes through one hook so the TUI can show it in its event log; default writes to stderr. */
+enum { LW_LOG_DEBUG, LW_LOG_INFO, LW_LOG_WARN, LW_LOG_ERROR };
+typedef void (*LwLogFn)(void *ud, int level, const char *msg);
+void lw_set_log(LwLogFn fn, void *ud);
+void lw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reads a whole file; *data is malloc'd and NUL-terminated (caller frees). */
+int lw_read_file(const char *path, char **data, size_t *len, LwError *e);
+/* Writes path atomically: path.tmp.<pid>, fsync, rename, fsync of the directory. */
+int lw_write_file_atomic(const char *path, const void *data, size_t len, LwError *e);
+/* mkdir -p. */
+int lw_mkdirs(const char *path, LwError *e);
+/* Joins dir and name into out (size n); returns out. */
+char *lw_path_join(char *out, size_t n, const char *dir, const char *name);
+/* Directory part of path into out ("." when none). */
+char *lw_dirname(char *out, size_t n, const char *path);
+int lw_file_exists(const char *path);
+int lw_is_dir(const char *path);
+/* Removes a directory tree (used for replacing checkpoint directories); ignores a missing path. */
+int lw_rmtree(const char *path);
+/* fsync a directory (after a rename inside it). */
+int lw_fsync_dir(const char *dir);
+
+/* Monotonic seconds. */
+double lw_now(void);
+
+/* 64-bit FNV-1a, for cache keys. */
+uint64_t lw_hash64(const void *data, size_t n, uint64_t h);
+#define LW_HASH_INIT 0xcbf29ce484222325ULL
+
+/* UTF-8: length of a valid sequence at s (1..4), or 0 if s[0..n) does not start with one. */
+int lw_utf8_len(const unsigned char *s, size_t n);
+/* Whether the whole buffer is valid UTF-8; on failure *bad is the byte offset of the first bad byte. */
+int lw_utf8_valid(const unsigned char *s, size_t n, size_t *bad);
+
+/* Growable int array. */
+typedef struct IntVec {
+    int *data;
+    size_t len, cap;
+} IntVec;
+void ivec_push(IntVec *v, int x);
+void ivec_reserve(IntVec *v, size_t cap);
+void ivec_free(IntVec *v);
+
+#define LW_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define LW_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define LW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

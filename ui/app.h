@@ -1,0 +1,75 @@
+/* app.h — the TUI's shared state and the screen interface. The main loop (tui.c) owns one App; each screen is
+ * a file exporting one ScreenOps table (draw, key, title, help) and keeping its own state; the main loop knows
+ * nothing screen-specific. All of this runs on the ncurses (UI) thread only. */
+#ifndef LLMWB_UI_APP_H
+#define LLMWB_UI_APP_H
+
+#include "engine.h"
+#include "render.h"
+#include "worker.h"
+
+/* Key codes used by screens (values of curses.h, so screens and tests need no curses header). */
+enum {
+    K_DOWN = 0402, K_UP = 0403, K_LEFT = 0404, K_RIGHT = 0405, K_HOME = 0406, K_BACKSPACE = 0407,
+    K_F0 = 0410, K_DC = 0512, K_NPAGE = 0522, K_PPAGE = 0523, K_ENTER = 0527, K_BTAB = 0541, K_END = 0550,
+    K_RESIZE = 0632, K_MOUSE = 0631, K_ESC = 27, K_TAB = 9, K_CTRL_L = 12
+};
+#define K_F(n) (K_F0 + (n))
+
+/* Theme styles (dark or light), resolved for the colour mode. */
+typedef struct Theme {
+    Style text, dim, bold, title, header, tab, tab_active, status, error, fkey_num, fkey_label,
+        highlight, cursor, good, warn, plot_raw, plot_ema, plot_val_raw, plot_val_ema, plot_aux;
+    int tok_bg[6];       /* cycling token backgrounds */
+    int tok_fg;
+} Theme;
+
+struct App;
+
+typedef struct ScreenOps {
+    const char *title;                       /* tab name */
+    const char *const *help;                 /* NULL-terminated "KEY\tdescription" lines */
+    void (*draw)(struct App *a, CellBuf *cb, Rect r);
+    /* Handles a key; returns 1 if used. Called with the raw key first, then (if unused and a vim alias) with
+     * the translated arrow. */
+    int (*key)(struct App *a, int key);
+    /* Nonzero while the screen edits text: printable keys then go to the screen before the global keys. */
+    int (*text_mode)(struct App *a);
+    /* Called every loop iteration (e.g. to pull streamed tokens); returns 1 if a redraw is needed. */
+    int (*poll)(struct App *a);
+    const char *fkeys[4];                    /* labels of F5..F8 (NULL = unused) */
+} ScreenOps;
+
+extern const ScreenOps screen_tokenizer, screen_embed, screen_attention, screen_train, screen_chat;
+
+typedef struct App {
+    RenderCaps caps;
+    Theme th;
+    Worker wk;
+    Engine *eng;              /* valid while the UI holds the worker's engine read lock (during a frame) */
+    WorkerStatus ws;
+    TrainSnapshot ts;         /* refreshed each frame when eng != NULL */
+    const Config *cfg;        /* the config the session started with */
+    int screen;               /* 0..4 */
+    int help, confirm_quit, quit, save_on_quit;
+    char status[LW_ERRLEN];
+    int status_err;
+    uint64_t last_msg_seq;
+    int mouse;
+    int headless;             /* --script: no terminal, cell buffer only */
+    /* clickable regions of the last frame */
+    int tab_x0[5], tab_x1[5];
+    int fkey_x0[10], fkey_x1[10];
+} App;
+
+/* Sets the status line message (also used for errors: err = 1). */
+void app_status(App *a, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Fills th for the caps (dark or light). */
+void theme_init(Theme *th, const RenderCaps *caps);
+/* Draws "preparing ..." / "no engine" in r when the engine is not open; returns 1 if it drew (screens call it
+ * first). */
+int app_draw_not_ready(App *a, CellBuf *cb, Rect r);
+/* A token's display colour (cycling), by its index in a sequence. */
+Style app_token_style(const App *a, int index, int highlight);
+
+#endif

@@ -1,0 +1,266 @@
+/* screen_chat.c — [5] Chat: a transcript and an input line with history; the reply streams token by token
+ * from the worker (engine_gen_begin / engine_gen_next, interleaved with training); sampling controls
+ * (temperature, top-k, top-p, max tokens) and bars of the next-token probabilities of the latest token. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+#define CH_TEXT 65536
+
+enum { P_TEMP, P_TOPK, P_TOPP, P_MAX, P_N };
+
+static struct {
+    int init;
+    LineEdit le;
+    int control;               /* 0 = typing into the input line, 1 = control keys */
+    int param;                 /* selected parameter */
+    SampleParams sp;
+    char text[CH_TEXT];        /* transcript: lines "you: ..." / "model: ..." separated by '\n' */
+    int len;
+    uint64_t chat_id;
+    int read;                  /* tokens of the current generation already appended */
+    int streaming;
+    GenToken last;
+    int have_last;
+    int n_tokens;
+} ch;
+
+static void ch_init(App *a) {
+    if (ch.init) return;
+    ch.init = 1;
+    le_init(&ch.le);
+    engine_sample_defaults(&ch.sp);
+    (void)a;
+}
+
+static void ch_append(const char *s) {
+    int n = (int)strlen(s);
+    if (ch.len + n >= CH_TEXT) {
+        /* drop the oldest half */
+        int cut = CH_TEXT / 2;
+        memmove(ch.text, ch.text + cut, (size_t)(ch.len - cut));
+        ch.len -= cut;
+    }
+    memcpy(ch.text + ch.len, s, (size_t)n);
+    ch.len += n;
+    ch.text[ch.len] = '\0';
+}
+
+static int ch_poll(App *a) {
+    ch_init(a);
+    if (!ch.streaming) return 0;
+    GenToken buf[64];
+    int done = 0;
+    uint64_t id = 0;
+    int n = worker_chat_read(&a->wk, ch.read, buf, 64, &done, &id);
+    if (id != ch.chat_id) return 0;   /* the worker has not started this generation yet */
+    for (int i = 0; i < n; i++) {
+        ch_append(buf[i].text);
+        ch.last = buf[i];
+        ch.have_last = 1;
+        ch.n_tokens++;
+    }
+    ch.read += n;
+    if (done) {
+        ch.streaming = 0;
+        ch_append("\n");
+        app_status(a, 0, "reply: %d tokens", ch.n_tokens);
+    }
+    return n > 0 || done;
+}
+
+static void ch_submit(App *a) {
+    if (!a->eng) { app_status(a, 1, "the engine is not ready yet"); return; }
+    if (ch.streaming) { app_status(a, 1, "still generating (F8 stops)"); return; }
+    if (ch.le.len == 0) return;
+    ch_append("you: ");
+    ch_append(ch.le.buf);
+    ch_append("\nmodel: ");
+    WorkerCmd c;
+    memset(&c, 0, sizeof c);
+    c.kind = WC_GEN;
+    c.sp = ch.sp;
+    c.sp.seed = ch.sp.seed + (uint64_t)ch.chat_id;
+    snprintf(c.text, sizeof c.text, "%s", ch.le.buf);
+    worker_send(&a->wk, &c);
+    ch.chat_id++;   /* the worker numbers generations the same way */
+    ch.read = 0;
+    ch.streaming = 1;
+    ch.n_tokens = 0;
+    ch.have_last = 0;
+    le_set(&ch.le, "");
+}
+
+static void ch_adjust(App *a, int dir) {
+    switch (ch.param) {
+    case P_TEMP:
+        ch.sp.temperature += 0.1f * (float)dir;
+        if (ch.sp.temperature < 0.05f) ch.sp.temperature = 0;
+        if (ch.sp.temperature > 3) ch.sp.temperature = 3;
+        break;
+    case P_TOPK:
+        ch.sp.top_k += dir * (ch.sp.top_k >= 10 ? 10 : 1);
+        if (ch.sp.top_k < 0) ch.sp.top_k = 0;
+        break;
+    case P_TOPP:
+        ch.sp.top_p += 0.05f * (float)dir;
+        if (ch.sp.top_p < 0.05f) ch.sp.top_p = 0.05f;
+        if (ch.sp.top_p > 1) ch.sp.top_p = 1;
+        break;
+    case P_MAX:
+        ch.sp.max_tokens += dir * 10;
+        if (ch.sp.max_tokens < 1) ch.sp.max_tokens = 1;
+        if (ch.sp.max_tokens > 1000) ch.sp.max_tokens = 1000;
+        break;
+    default: break;
+    }
+    (void)a;
+}
+
+static void ch_draw(App *a, CellBuf *cb, Rect r) {
+    ch_init(a);
+    Rect left, right;
+    layout_split_h(r, 0.68, 34, 1, &left, &right);
+    Rect tr = {left.x, left.y, left.w, left.h - 2};
+    cb_box(cb, tr, ch.streaming ? "Transcript (streaming...)" : "Transcript", a->th.dim, a->caps.unicode);
+    /* wrap the transcript into rows, then show the last rows that fit */
+    int w = tr.w - 2, h = tr.h - 2;
+    if (w < 1 || h < 1) return;
+    int rows_cap = 4096;
+    static int row_start[4096];
+    int nrows = 0, col = 0;
+    row_start[nrows++] = 0;
+    for (int i = 0; i < ch.len;) {
+        uint32_t cp;
+        int k = utf8_decode(ch.text + i, (size_t)(ch.len - i), &cp);
+        if (cp == '\n' || col >= w) {
+            if (nrows == rows_cap) {
+                memmove(row_start, row_start + rows_cap / 2, sizeof(int) * (size_t)(rows_cap / 2));
+                nrows = rows_cap / 2;
+            }
+            row_start[nrows++] = cp == '\n' ? i + k : i;
+            col = 0;
+            if (cp == '\n') { i += k; continue; }
+        }
+        col++;
+        i += k;
+    }
+    int first = nrows > h ? nrows - h : 0;
+    for (int rr = first; rr < nrows; rr++) {
+        int y = tr.y + 1 + rr - first;
+        int s = row_start[rr], e = rr + 1 < nrows ? row_start[rr + 1] : ch.len;
+        int x = 0;
+        Style st = a->th.text;
+        if (!strncmp(ch.text + s, "you: ", 5)) st = a->th.good;
+        for (int i = s; i < e && x < w;) {
+            uint32_t cp;
+            i += utf8_decode(ch.text + i, (size_t)(e - i), &cp);
+            if (cp == '\n') break;
+            if (cp < 0x20) cp = ' ';
+            cb_put(cb, tr.x + 1 + x++, y, cp, st);
+        }
+    }
+    int iy = left.y + left.h - 2;
+    cb_text(cb, left.x, iy, left.w, ch.control ? "controls: t k p n select, +/- change, Enter or i types, Esc"
+                                               : "Enter sends, Up/Down history, Esc = controls (t/k/p/n, +/-)",
+            a->th.dim);
+    cb_text(cb, left.x, iy + 1, 2, "> ", a->th.bold);
+    le_draw(&ch.le, cb, left.x + 2, iy + 1, left.w - 2, a->th.text, !ch.control);
+
+    /* controls */
+    cb_box(cb, right, "Sampling", a->th.dim, a->caps.unicode);
+    int y = right.y + 1, x = right.x + 1, cw = right.w - 2;
+    char v[4][48];
+    if (ch.sp.temperature > 0) snprintf(v[0], sizeof v[0], "%.2f", ch.sp.temperature);
+    else snprintf(v[0], sizeof v[0], "0 (greedy)");
+    if (ch.sp.top_k > 0) snprintf(v[1], sizeof v[1], "%d", ch.sp.top_k);
+    else snprintf(v[1], sizeof v[1], "off");
+    if (ch.sp.top_p < 1) snprintf(v[2], sizeof v[2], "%.2f", ch.sp.top_p);
+    else snprintf(v[2], sizeof v[2], "1.00 (off)");
+    snprintf(v[3], sizeof v[3], "%d", ch.sp.max_tokens);
+    static const char *names[4] = {"(t) temperature", "(k) top-k", "(p) top-p", "(n) max tokens"};
+    for (int i = 0; i < 4; i++) {
+        int sel = i == ch.param;
+        cb_printf(cb, x, y++, cw, sel ? a->th.cursor : a->th.text, "%s%-16s %s", sel ? ">" : " ", names[i], v[i]);
+    }
+    y++;
+    cb_text(cb, x, y++, cw, "Next-token probabilities", a->th.title);
+    if (ch.have_last) {
+        for (int i = 0; i < ch.last.n_top && y < right.y + right.h - 1; i++, y++) {
+            char raw[SNAP_TOKTEXT], vis[SNAP_TOKTEXT * 4 + 8];
+            int len = engine_token_text(a->eng, ch.last.top_ids[i], raw, sizeof raw);
+            if (len > (int)sizeof raw - 1) len = (int)sizeof raw - 1;
+            tok_visible(raw, len, a->caps.unicode, vis, sizeof vis);
+            float p = ch.last.top_probs[i];
+            int chosen = ch.last.top_ids[i] == ch.last.id;
+            int lw = 10;
+            cb_text(cb, x, y, lw, vis, chosen ? a->th.highlight : a->th.text);
+            int bw = cw - lw - 8;
+            int fill = (int)lround(p * bw);
+            for (int j = 0; j < bw; j++)
+                cb_put(cb, x + lw + j, y, j < fill ? (a->caps.unicode ? 0x2588 : '#') : ' ', a->th.plot_ema);
+            cb_printf(cb, x + lw + bw, y, 8, a->th.text, "%5.1f%%", 100 * p);
+        }
+        if (y < right.y + right.h - 1)
+            cb_text(cb, x, y, cw, "highlighted = the token sampled", a->th.dim);
+    } else {
+        cb_text(cb, x, y, cw, "(after the first reply token)", a->th.dim);
+    }
+}
+
+static int ch_text_mode(App *a) {
+    ch_init(a);
+    return !ch.control;
+}
+
+static int ch_key(App *a, int key) {
+    ch_init(a);
+    if (key == K_F(5)) { ch.param = (ch.param + 1) % P_N; return 1; }
+    if (key == K_F(6)) { ch_adjust(a, -1); return 1; }
+    if (key == K_F(7)) { ch_adjust(a, +1); return 1; }
+    if (key == K_F(8)) {
+        if (ch.streaming) worker_send_kind(&a->wk, WC_GEN_STOP);
+        return 1;
+    }
+    if (!ch.control) {
+        int r = le_key(&ch.le, key);
+        if (r == LE_SUBMIT) ch_submit(a);
+        else if (r == LE_CANCEL) ch.control = 1;
+        return 1;
+    }
+    switch (key) {
+    case 't': ch.param = P_TEMP; return 1;
+    case 'k': ch.param = P_TOPK; return 1;
+    case 'p': ch.param = P_TOPP; return 1;
+    case 'n': ch.param = P_MAX; return 1;
+    case '+': case '=': case K_RIGHT: ch_adjust(a, +1); return 1;
+    case '-': case '_': case K_LEFT: ch_adjust(a, -1); return 1;
+    case K_UP: ch.param = (ch.param + P_N - 1) % P_N; return 1;
+    case K_DOWN: ch.param = (ch.param + 1) % P_N; return 1;
+    case 'i': case '\r': case '\n': case K_ENTER: ch.control = 0; return 1;
+    default: return 0;
+    }
+}
+
+static const char *const CH_HELP[] = {
+    "typing\tthe input line: Enter sends, Up/Down history, <- -> Home End Backspace Ctrl-U edit",
+    "Esc\tleave the input line for the control keys (Enter or i returns)",
+    "t k p n\tselect temperature / top-k / top-p / max tokens (control mode)",
+    "+ -\tchange the selected parameter (control mode; also <- ->)",
+    "F5 F6 F7\tselect the next parameter / decrease / increase (any mode)",
+    "F8\tstop the reply being generated",
+    "\ttraining keeps running: the worker finishes its step, generates, resumes",
+    NULL};
+
+const ScreenOps screen_chat = {
+    .title = "Chat",
+    .help = CH_HELP,
+    .draw = ch_draw,
+    .key = ch_key,
+    .text_mode = ch_text_mode,
+    .poll = ch_poll,
+    .fkeys = {"Param", "-", "+", "Stop"},
+};

@@ -1,0 +1,312 @@
+/* screen_tok.c — [1] Tokenizer: BPE trained merge by merge on the corpus (the worker drives engine_bpe_*):
+ * the corpus excerpt with tokens in cycling colours and whitespace made visible, the occurrences just merged
+ * highlighted, the merge log with a cursor, the top candidate pairs of this step, vocabulary size and
+ * compression. Encode mode (e) tokenizes typed text with the model's tokenizer and replays one word's merges. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+#define TK_EXCERPT 6000     /* bytes of the corpus shown */
+#define TK_MAXIDS 512
+
+static struct {
+    Engine *eng;
+    int begun;
+    long scroll;            /* first displayed line of the excerpt */
+    int log_cursor;         /* selected merge rank; -1 = follow the latest */
+    int goto_mode;
+    char goto_buf[16];
+    int encode;             /* encode mode */
+    LineEdit le;
+    int enc_sel;            /* selected token in encode mode */
+    char *text;             /* excerpt cache */
+    size_t text_len;
+} tk;
+
+static int tk_poll(App *a) {
+    if (!a->eng || a->screen != 0) return 0;
+    if (tk.eng != a->eng) {
+        tk.eng = a->eng;
+        tk.begun = 0;
+        tk.text_len = 0;
+    }
+    if (!tk.begun) {
+        tk.begun = 1;
+        tk.text_len = 0;
+        WorkerCmd c;
+        memset(&c, 0, sizeof c);
+        c.kind = WC_BPE_BEGIN;
+        c.n = 256 * 1024;
+        c.target = a->cfg->tokenizer.vocab_size;
+        worker_send(&a->wk, &c);
+        return 1;
+    }
+    return 0;
+}
+
+/* Draws the excerpt with token colours into r, starting at line tk.scroll. */
+static void tk_draw_excerpt(App *a, CellBuf *cb, Rect r, const BpeSnapshot *b) {
+    if (!tk.text) tk.text = malloc(TK_EXCERPT + 1);
+    if (!tk.text) return;
+    if (tk.text_len == 0) {
+        engine_get_bpe_text(a->eng, tk.text, TK_EXCERPT + 1);
+        tk.text_len = strlen(tk.text);
+    }
+    static BpeSegment seg[TK_EXCERPT];
+    int ns = engine_get_bpe_segments(a->eng, 0, (long)tk.text_len, seg, TK_EXCERPT);
+    int x = 0, line = 0;
+    int show_from = (int)tk.scroll;
+    for (int i = 0; i < ns; i++) {
+        char vis[SNAP_TOKTEXT * 4 + 16];
+        long st = seg[i].start;
+        int len = seg[i].len;
+        if (st < 0 || st + len > (long)tk.text_len) continue;
+        tok_visible(tk.text + st, len, a->caps.unicode, vis, sizeof vis);
+        Style s = app_token_style(a, i, seg[i].just_merged && b->n_merges > 0);
+        /* draw the token, wrapping at the right edge, breaking the line after a newline */
+        for (const char *p = vis; *p;) {
+            uint32_t cp;
+            p += utf8_decode(p, strlen(p), &cp);
+            if (x >= r.w) x = 0, line++;
+            int row = line - show_from;
+            if (row >= r.h) return;
+            if (row >= 0) cb_put(cb, r.x + x, r.y + row, cp, s);
+            x++;
+        }
+        if (memchr(tk.text + st, '\n', (size_t)len)) x = 0, line++;
+    }
+}
+
+static void tk_draw_encode(App *a, CellBuf *cb, Rect r) {
+    cb_text(cb, r.x, r.y, r.w, "Encode (model tokenizer): type text, Up/Down select a token, Esc leaves", a->th.title);
+    cb_text(cb, r.x, r.y + 1, 2, "> ", a->th.bold);
+    le_draw(&tk.le, cb, r.x + 2, r.y + 1, r.w - 2, a->th.text, 1);
+    static int ids[TK_MAXIDS];
+    int n = engine_encode(a->eng, tk.le.buf, ids, TK_MAXIDS);
+    if (n > TK_MAXIDS) n = TK_MAXIDS;
+    if (tk.enc_sel >= n) tk.enc_sel = n - 1;
+    if (tk.enc_sel < 0) tk.enc_sel = 0;
+    cb_printf(cb, r.x, r.y + 3, r.w, a->th.dim, "%d tokens, %d bytes", n, tk.le.len);
+    /* tokens on one row, ids under them, both highlighted at the selection */
+    int x = 0, row = r.y + 4;
+    int sel_off = 0, off = 0;
+    char sel_text[SNAP_TOKTEXT] = "";
+    for (int i = 0; i < n; i++) {
+        char raw[SNAP_TOKTEXT], vis[SNAP_TOKTEXT * 4 + 8], idb[16];
+        int len = engine_token_text(a->eng, ids[i], raw, sizeof raw);
+        if (len > (int)sizeof raw - 1) len = (int)sizeof raw - 1;
+        tok_visible(raw, len, a->caps.unicode, vis, sizeof vis);
+        snprintf(idb, sizeof idb, "%d", ids[i]);
+        int cw = 0;
+        for (const char *p = vis; *p;) {
+            uint32_t cp;
+            p += utf8_decode(p, strlen(p), &cp);
+            cw++;
+        }
+        int iw = (int)strlen(idb);
+        int colw = (cw > iw ? cw : iw) + 1;
+        if (x + colw > r.w) x = 0, row += 3;
+        if (row + 1 >= r.y + r.h - 6) break;
+        Style s = app_token_style(a, i, i == tk.enc_sel);
+        cb_text(cb, r.x + x, row, cw, vis, s);
+        cb_text(cb, r.x + x, row + 1, iw, idb, i == tk.enc_sel ? a->th.highlight : a->th.dim);
+        if (i == tk.enc_sel) sel_off = off, snprintf(sel_text, sizeof sel_text, "%s", raw);
+        off += len;
+        x += colw;
+    }
+    (void)sel_text;
+    /* the word around the selected token, with its leading space (GPT-2 style) */
+    char word[128];
+    int ws = sel_off, we = sel_off;
+    const char *t = tk.le.buf;
+    while (ws > 0 && t[ws - 1] != ' ') ws--;
+    while (t[we] && t[we] != ' ') we++;
+    if (ws > 0 && t[ws - 1] == ' ') ws--;
+    if (we - ws >= (int)sizeof word) we = ws + (int)sizeof word - 1;
+    memcpy(word, t + ws, (size_t)(we - ws));
+    word[we - ws] = '\0';
+    int ty = row + 3;
+    if (n == 0 || !word[0] || ty >= r.y + r.h) return;
+    static EncodeTrace tr;
+    if (engine_encode_trace(a->eng, word, &tr) != 0) return;
+    char vw[512];
+    tok_visible(word, (int)strlen(word), a->caps.unicode, vw, sizeof vw);
+    cb_printf(cb, r.x, ty++, r.w, a->th.title, "Merges applied to \"%s\" one at a time:", vw);
+    for (int s = 0; s < tr.n_steps && ty < r.y + r.h; s++, ty++) {
+        int xx = r.x;
+        char lab[32];
+        if (s == 0) snprintf(lab, sizeof lab, "bytes      ");
+        else snprintf(lab, sizeof lab, "merge #%-4d", tr.merge_rank[s]);
+        xx += cb_text(cb, xx, ty, r.w, lab, a->th.dim);
+        for (int i = 0; i < tr.n_toks[s] && i < TRACE_MAX_TOKS; i++) {
+            char raw[SNAP_TOKTEXT], vis[SNAP_TOKTEXT * 4 + 8];
+            int len = engine_token_text(a->eng, tr.ids[s][i], raw, sizeof raw);
+            if (len > (int)sizeof raw - 1) len = (int)sizeof raw - 1;
+            tok_visible(raw, len, a->caps.unicode, vis, sizeof vis);
+            xx += cb_text(cb, xx, ty, r.x + r.w - xx, vis, app_token_style(a, i, 0));
+            xx += cb_text(cb, xx, ty, r.x + r.w - xx, " ", a->th.text);
+        }
+    }
+}
+
+static void tk_draw(App *a, CellBuf *cb, Rect r) {
+    BpeSnapshot b;
+    engine_get_bpe(a->eng, &b);
+    char info[256];
+    snprintf(info, sizeof info, "BPE merges %d/%d  vocab %d  compression %.3f bytes/token  (%ld bytes -> %ld tokens)  %s",
+             b.n_merges, b.target_merges, b.vocab_size, b.compression, b.n_bytes, b.n_tokens,
+             !b.active ? "[starting]" : b.done ? "[DONE]" : a->ws.bpe_running ? "[RUN]" : "[PAUSED]");
+    cb_text(cb, r.x, r.y, r.w, info, a->th.bold);
+    int y1 = r.y + 1;
+    if (tk.goto_mode) {
+        cb_printf(cb, r.x, y1, r.w, a->th.highlight, "go to merge: %s_  (Enter jumps, Esc cancels)", tk.goto_buf);
+    } else if (b.n_merges > 0) {
+        char l[64], rr[64], t[64];
+        BpeMergeRow m[1];
+        int got = engine_get_bpe_merges(a->eng, b.n_merges - 1, m, 1);
+        if (got == 1) {
+            (void)l;
+            (void)rr;
+            tok_visible(m[0].text, (int)strlen(m[0].text), a->caps.unicode, t, sizeof t);
+            cb_printf(cb, r.x, y1, r.w, a->th.highlight, "last merge #%d: %d + %d -> %d \"%s\" (%ld occurrences, highlighted)",
+                      m[0].rank, m[0].left, m[0].right, m[0].new_id, t, m[0].count);
+        }
+    } else {
+        cb_text(cb, r.x, y1, r.w, "no merges yet: -> or s merges once, Space runs, e encodes text", a->th.dim);
+    }
+    Rect body = {r.x, r.y + 2, r.w, r.h - 2};
+    Rect left, right;
+    layout_split_h(body, 0.62, 40, 1, &left, &right);
+    if (tk.encode) {
+        tk_draw_encode(a, cb, left);
+    } else {
+        cb_box(cb, left, "Corpus (tokens in cycling colours; space \xe2\x8b\x85 tab \xe2\x86\x92 newline \xe2\x86\xb5)",
+               a->th.dim, a->caps.unicode);
+        if (b.active) tk_draw_excerpt(a, cb, (Rect){left.x + 1, left.y + 1, left.w - 2, left.h - 2}, &b);
+    }
+    /* merge log */
+    Rect logr, topr;
+    int log_h = right.h - (SNAP_TOPK + 3);
+    if (log_h < 6) log_h = right.h / 2;
+    layout_split_v(right, log_h, &logr, &topr);
+    cb_box(cb, logr, "Merge log (Up/Down, Enter = go to)", a->th.dim, a->caps.unicode);
+    int rows = logr.h - 2;
+    int cur = tk.log_cursor < 0 || tk.log_cursor >= b.n_merges ? b.n_merges - 1 : tk.log_cursor;
+    int first = cur - rows + 1;
+    if (first < 0) first = 0;
+    BpeMergeRow mr[128];
+    if (rows > 128) rows = 128;
+    int got = b.n_merges > 0 ? engine_get_bpe_merges(a->eng, first, mr, rows) : 0;
+    for (int i = 0; i < got; i++) {
+        char t[SNAP_TOKTEXT * 4 + 8], tp[SNAP_TOKTEXT * 4 + 24];
+        tok_visible(mr[i].text, (int)strlen(mr[i].text), a->caps.unicode, t, sizeof t);
+        utf8_pad(t, 10, tp, sizeof tp);
+        int sel = mr[i].rank == cur;
+        cb_printf(cb, logr.x + 1, logr.y + 1 + i, logr.w - 2, sel ? a->th.cursor : a->th.text,
+                  "%s%4d %4d+%-4d>%-5d %s %7ld", sel ? ">" : " ", mr[i].rank, mr[i].left, mr[i].right,
+                  mr[i].new_id, tp, mr[i].count);
+    }
+    cb_box(cb, topr, "Top candidate pairs now", a->th.dim, a->caps.unicode);
+    cb_printf(cb, topr.x + 1, topr.y + 1, topr.w - 2, a->th.dim, " %-5s %-5s %-14s %8s", "left", "right", "merged",
+              "count");
+    for (int i = 0; i < b.n_top && i < topr.h - 3; i++) {
+        char t[SNAP_TOKTEXT * 4 + 8], tp[SNAP_TOKTEXT * 4 + 24];
+        tok_visible(b.top[i].text, (int)strlen(b.top[i].text), a->caps.unicode, t, sizeof t);
+        utf8_pad(t, 14, tp, sizeof tp);
+        cb_printf(cb, topr.x + 1, topr.y + 2 + i, topr.w - 2, i == 0 ? a->th.good : a->th.text, "%s%-5d %-5d %s %8ld",
+                  i == 0 ? ">" : " ", b.top[i].left, b.top[i].right, tp, b.top[i].count);
+    }
+}
+
+static int tk_text_mode(App *a) {
+    (void)a;
+    return tk.encode || tk.goto_mode;
+}
+
+static int tk_key(App *a, int key) {
+    if (!a->eng) return 0;
+    if (tk.goto_mode) {
+        size_t l = strlen(tk.goto_buf);
+        if (key >= '0' && key <= '9' && l + 1 < sizeof tk.goto_buf) {
+            tk.goto_buf[l] = (char)key;
+            tk.goto_buf[l + 1] = '\0';
+        } else if ((key == K_BACKSPACE || key == 127 || key == 8) && l > 0) {
+            tk.goto_buf[l - 1] = '\0';
+        } else if (key == '\r' || key == '\n' || key == K_ENTER) {
+            WorkerCmd c;
+            memset(&c, 0, sizeof c);
+            c.kind = WC_BPE_GOTO;
+            c.n = atol(tk.goto_buf);
+            worker_send(&a->wk, &c);
+            app_status(a, 0, "going to merge %ld", c.n);
+            tk.goto_mode = 0;
+            tk.log_cursor = -1;
+        } else if (key == K_ESC) {
+            tk.goto_mode = 0;
+        }
+        return 1;
+    }
+    if (tk.encode) {
+        if (key == K_UP) { tk.enc_sel--; return 1; }
+        if (key == K_DOWN) { tk.enc_sel++; return 1; }
+        int r = le_key(&tk.le, key);
+        if (r == LE_CANCEL) tk.encode = 0;
+        return 1;
+    }
+    switch (key) {
+    case K_RIGHT: case 's': worker_send_kind(&a->wk, WC_BPE_STEP); tk.log_cursor = -1; return 1;
+    case K_LEFT: worker_send_kind(&a->wk, WC_BPE_BACK); tk.log_cursor = -1; return 1;
+    case ' ':
+        worker_send_kind(&a->wk, a->ws.bpe_running ? WC_BPE_PAUSE : WC_BPE_RUN);
+        tk.log_cursor = -1;
+        return 1;
+    case 'g': tk.goto_mode = 1; tk.goto_buf[0] = '\0'; return 1;
+    case 'e': tk.encode = 1; tk.enc_sel = 0; return 1;
+    case K_UP: case K_DOWN: {
+        BpeSnapshot b;
+        engine_get_bpe(a->eng, &b);
+        int cur = tk.log_cursor < 0 ? b.n_merges - 1 : tk.log_cursor;
+        cur += key == K_UP ? -1 : 1;
+        if (cur < 0) cur = 0;
+        tk.log_cursor = cur >= b.n_merges - 1 ? -1 : cur;
+        return 1;
+    }
+    case '\r': case '\n': case K_ENTER:
+        if (tk.log_cursor >= 0) {
+            WorkerCmd c;
+            memset(&c, 0, sizeof c);
+            c.kind = WC_BPE_GOTO;
+            c.n = tk.log_cursor + 1;
+            worker_send(&a->wk, &c);
+            tk.log_cursor = -1;
+        }
+        return 1;
+    case K_NPAGE: tk.scroll += 10; return 1;
+    case K_PPAGE: tk.scroll = tk.scroll > 10 ? tk.scroll - 10 : 0; return 1;
+    case 'r': tk.begun = 0; app_status(a, 0, "restarting the BPE trainer"); return 1;
+    default: return 0;
+    }
+}
+
+static const char *const TK_HELP[] = {
+    "-> or s\tone merge forward",
+    "<-\tundo the last merge",
+    "Space\trun / pause merging",
+    "g N Enter\tgo to merge N",
+    "Up/Down\tmove the merge-log cursor; Enter goes to that merge",
+    "PgUp/PgDn\tscroll the corpus excerpt",
+    "e\tencode mode: type text, see tokens and ids; Up/Down select a token",
+    "\tits word's merges are replayed one at a time; Esc leaves",
+    "r\trestart the trainer from bytes",
+    NULL};
+
+const ScreenOps screen_tokenizer = {
+    .title = "Tokenizer",
+    .help = TK_HELP,
+    .draw = tk_draw,
+    .key = tk_key,
+    .text_mode = tk_text_mode,
+    .poll = tk_poll,
+};

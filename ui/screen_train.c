@@ -1,0 +1,260 @@
+/* screen_train.c — [4] Train: loss curves (train and validation; raw dim, debiased EMA bright; log scale; x by
+ * step or tokens), learning rate and gradient norm plots, progress and ETA, the latest sample and the event
+ * log. Metrics and events are copied incrementally from the engine's [any thread] getters. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+#define TR_EVENTS 200
+#define TR_EMA_TRAIN 0.9
+#define TR_EMA_VAL 0.6
+
+static struct {
+    Engine *eng;                /* metrics below belong to this engine */
+    MetricPoint *m;
+    int n, cap;
+    EngineEvent ev[TR_EVENTS];  /* ring of the latest events */
+    int n_ev;
+    long last_ev_seq;
+    char sample[SNAP_EVENT_TEXT];
+    long sample_step;
+    int logy, by_tokens;
+} tr;
+
+static int tr_poll(App *a) {
+    if (!a->eng) return 0;
+    int changed = 0;
+    if (tr.eng != a->eng) {
+        tr.eng = a->eng;
+        tr.n = 0;
+        tr.n_ev = 0;
+        tr.last_ev_seq = 0;
+        tr.sample[0] = '\0';
+        changed = 1;
+    }
+    int total = engine_n_metrics(a->eng);
+    if (total < tr.n) tr.n = 0;
+    if (total > tr.n) {
+        if (total > tr.cap) {
+            int cap = tr.cap ? tr.cap : 1024;
+            while (cap < total) cap *= 2;
+            MetricPoint *m = realloc(tr.m, sizeof(MetricPoint) * (size_t)cap);
+            if (!m) return 0;
+            tr.m = m, tr.cap = cap;
+        }
+        tr.n += engine_get_metrics(a->eng, tr.n, tr.m + tr.n, total - tr.n);
+        changed = 1;
+    }
+    EngineEvent buf[32];
+    int k;
+    while ((k = engine_get_events(a->eng, tr.last_ev_seq, buf, 32)) > 0) {
+        for (int i = 0; i < k; i++) {
+            tr.ev[tr.n_ev % TR_EVENTS] = buf[i];
+            tr.n_ev++;
+            tr.last_ev_seq = buf[i].seq;
+            if (buf[i].kind == EV_SAMPLE) {
+                snprintf(tr.sample, sizeof tr.sample, "%s", buf[i].text);
+                tr.sample_step = buf[i].step;
+            }
+        }
+        changed = 1;
+        if (k < 32) break;
+    }
+    return changed;
+}
+
+static void tr_fmt_time(double s, char *buf, size_t n) {
+    if (!(s >= 0) || !isfinite(s)) { snprintf(buf, n, "--:--:--"); return; }
+    long t = (long)(s + 0.5);
+    snprintf(buf, n, "%02ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+}
+
+static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
+    int n = tr.n;
+    double *x = malloc(sizeof(double) * (size_t)(n + 1) * 6);
+    if (!x) return;
+    double *y = x + (n + 1), *ye = y + (n + 1), *vx = ye + (n + 1), *vy = vx + (n + 1), *ve = vy + (n + 1);
+    int nv = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = tr.by_tokens ? (double)tr.m[i].tokens : (double)tr.m[i].step;
+        y[i] = tr.m[i].train_loss;
+        if (isfinite(tr.m[i].val_loss)) vx[nv] = x[i], vy[nv] = tr.m[i].val_loss, nv++;
+    }
+    ema_debiased(y, n, TR_EMA_TRAIN, ye);
+    ema_debiased(vy, nv, TR_EMA_VAL, ve);
+    char legend[200];
+    snprintf(legend, sizeof legend, "Loss  train: raw %s EMA %s   val: raw %s EMA %s   scale %s (L)   x %s (x)",
+             a->caps.unicode ? "\xe2\x94\x88" : "-", a->caps.unicode ? "\xe2\x94\x81" : "=",
+             a->caps.unicode ? "\xe2\x94\x88" : "-", a->caps.unicode ? "\xe2\x94\x81" : "=",
+             tr.logy ? "log" : "linear", tr.by_tokens ? "tokens" : "step");
+    cb_text(cb, r.x, r.y, r.w, legend, a->th.title);
+    /* legend swatches in their colours */
+    PlotSeries s[4] = {
+        {x, y, n, a->th.plot_raw}, {vx, vy, nv, a->th.plot_val_raw}, {x, ye, n, a->th.plot_ema},
+        {vx, ve, nv, a->th.plot_val_ema}};
+    PlotOpts o;
+    memset(&o, 0, sizeof o);
+    o.logy = tr.logy;
+    o.blocks = a->caps.blocks;
+    o.unicode = a->caps.unicode;
+    o.axis = a->th.dim;
+    o.xlabel = tr.by_tokens ? "tokens" : "step";
+    Rect pr = {r.x, r.y + 1, r.w, r.h - 1};
+    if (n == 0) {
+        cb_text(cb, r.x + 2, r.y + 2, r.w - 4, "No steps yet: press Space to train, s for one step.", a->th.dim);
+    } else {
+        plot_draw(cb, pr, s, 4, o);
+    }
+    free(x);
+}
+
+static void tr_draw_small_plot(App *a, CellBuf *cb, Rect r, const char *title, int which) {
+    if (r.h < 4) return;
+    int n = tr.n;
+    double *x = malloc(sizeof(double) * (size_t)(2 * n + 2));
+    if (!x) return;
+    double *y = x + n + 1;
+    for (int i = 0; i < n; i++) {
+        x[i] = tr.by_tokens ? (double)tr.m[i].tokens : (double)tr.m[i].step;
+        y[i] = which == 0 ? tr.m[i].lr : tr.m[i].grad_norm;
+    }
+    cb_text(cb, r.x, r.y, r.w, title, a->th.title);
+    PlotSeries s = {x, y, n, a->th.plot_aux};
+    PlotOpts o;
+    memset(&o, 0, sizeof o);
+    o.blocks = a->caps.blocks;
+    o.unicode = a->caps.unicode;
+    o.axis = a->th.dim;
+    if (n > 0) plot_draw(cb, (Rect){r.x, r.y + 1, r.w, r.h - 1}, &s, 1, o);
+    free(x);
+}
+
+static void tr_draw(App *a, CellBuf *cb, Rect r) {
+    const TrainSnapshot *t = &a->ts;
+    Rect left, right, top, bottom;
+    int bottom_h = r.h >= 30 ? 10 : 7;
+    layout_split_v(r, r.h - bottom_h, &top, &bottom);
+    layout_split_h(top, 0.66, 36, 1, &left, &right);
+    tr_draw_plots(a, cb, left);
+
+    /* stats column */
+    int y = right.y;
+    int w = right.w;
+    double frac = t->total_steps > 0 ? (double)t->step / (double)t->total_steps : 0;
+    cb_printf(cb, right.x, y++, w, a->th.bold, "Step %ld / %ld  (%.1f%%)", t->step, t->total_steps, 100 * frac);
+    int bw = w - 2;
+    for (int i = 0; i < bw; i++) {
+        int on = i < (int)(bw * frac + 0.5);
+        cb_put(cb, right.x + i, y, on ? (a->caps.unicode ? 0x2588 : '#') : (a->caps.unicode ? 0x2591 : '.'),
+               on ? a->th.good : a->th.dim);
+    }
+    y++;
+    char eta[32], el[32];
+    tr_fmt_time(t->eta, eta, sizeof eta);
+    tr_fmt_time(t->elapsed, el, sizeof el);
+    cb_printf(cb, right.x, y++, w, a->th.text, "ETA %s   elapsed %s", eta, el);
+    const char *state = a->ws.running ? "RUN" : "PAUSED";
+    if (t->state == ENGINE_DONE) state = "DONE (reached train.steps)";
+    if (t->state == ENGINE_DIVERGED) state = "DIVERGED (load a checkpoint)";
+    cb_printf(cb, right.x, y++, w, t->state == ENGINE_DIVERGED ? a->th.error : a->th.good, "State %s%s", state,
+              a->ws.stepping ? "  (stepping)" : "");
+    y++;
+    double ema_last = NAN;
+    if (tr.n > 0) {
+        double *yy = malloc(sizeof(double) * (size_t)tr.n * 2);
+        if (yy) {
+            for (int i = 0; i < tr.n; i++) yy[i] = tr.m[i].train_loss;
+            ema_debiased(yy, tr.n, TR_EMA_TRAIN, yy + tr.n);
+            ema_last = yy[2 * tr.n - 1];
+            free(yy);
+        }
+    }
+    if (t->step > 0) cb_printf(cb, right.x, y++, w, a->th.text, "train loss  %.4f  (EMA %.4f)", t->train_loss, ema_last);
+    else cb_text(cb, right.x, y++, w, "train loss  -", a->th.text);
+    if (isfinite(t->val_loss)) cb_printf(cb, right.x, y++, w, a->th.text, "val loss    %.4f  ppl %.1f", t->val_loss,
+                                         exp(t->val_loss));
+    else cb_text(cb, right.x, y++, w, "val loss    - (not evaluated yet)", a->th.text);
+    cb_printf(cb, right.x, y++, w, a->th.text, "lr          %.3e", t->lr);
+    cb_printf(cb, right.x, y++, w, a->th.text, "grad norm   %.4f", t->grad_norm);
+    cb_printf(cb, right.x, y++, w, a->th.text, "tokens/s    %.0f", t->tokens_per_sec);
+    cb_printf(cb, right.x, y++, w, a->th.text, "tokens seen %ld", t->tokens_seen);
+    cb_printf(cb, right.x, y++, w, a->th.dim, "model %.2fM params  %dL %dH d%d ctx%d", (double)t->n_params / 1e6,
+              t->n_layer, t->n_head, t->d_model, t->context_length);
+    cb_printf(cb, right.x, y++, w, a->th.dim, "batch %d  vocab %d", t->batch_size, t->vocab_size);
+    cb_printf(cb, right.x, y++, w, t->unsaved ? a->th.warn : a->th.dim, "unsaved steps %d (S saves)", t->unsaved);
+    cb_printf(cb, right.x, y++, w, a->th.dim, "run %s", t->run_dir);
+    int rem = right.y + right.h - y - 1;
+    if (rem >= 8) {
+        Rect p1 = {right.x, y + 1, right.w, rem / 2};
+        Rect p2 = {right.x, y + 1 + rem / 2, right.w, rem - rem / 2};
+        tr_draw_small_plot(a, cb, p1, "learning rate", 0);
+        tr_draw_small_plot(a, cb, p2, "gradient norm", 1);
+    }
+
+    /* bottom: event log | latest sample */
+    Rect evr, smr;
+    layout_split_h(bottom, 0.5, 30, 1, &evr, &smr);
+    cb_box(cb, evr, "Events", a->th.dim, a->caps.unicode);
+    int rows = evr.h - 2;
+    int first = tr.n_ev - rows;
+    if (first < 0) first = 0;
+    if (first < tr.n_ev - TR_EVENTS) first = tr.n_ev - TR_EVENTS;
+    for (int i = first, yy = evr.y + 1; i < tr.n_ev; i++, yy++) {
+        const EngineEvent *e = &tr.ev[i % TR_EVENTS];
+        static const char *kinds[] = {"info", "eval", "sample", "ckpt", "warn", "ERROR"};
+        Style st = e->kind == EV_ERROR ? a->th.error : e->kind == EV_WARNING ? a->th.warn : a->th.text;
+        char line[SNAP_EVENT_TEXT + 64];
+        snprintf(line, sizeof line, "%6ld %-6s %s", e->step, kinds[e->kind <= EV_ERROR ? e->kind : 0], e->text);
+        for (char *p = line; *p; p++)
+            if (*p == '\n' || *p == '\t') *p = ' ';
+        cb_text(cb, evr.x + 1, yy, evr.w - 2, line, st);
+    }
+    char title[64];
+    snprintf(title, sizeof title, "Sample (step %ld)", tr.sample_step);
+    cb_box(cb, smr, tr.sample[0] ? title : "Sample", a->th.dim, a->caps.unicode);
+    /* wrap the sample text */
+    int x = 0, yy = 0, sw = smr.w - 2, sh = smr.h - 2;
+    for (const char *p = tr.sample; *p && yy < sh;) {
+        uint32_t cp;
+        int k = utf8_decode(p, strlen(p), &cp);
+        p += k;
+        if (cp == '\n') {
+            cb_put(cb, smr.x + 1 + x, smr.y + 1 + yy, a->caps.unicode ? 0x21B5 : '$', a->th.dim);
+            x = 0, yy++;
+            continue;
+        }
+        if (cp < 0x20) cp = ' ';
+        if (x >= sw) x = 0, yy++;
+        if (yy >= sh) break;
+        cb_put(cb, smr.x + 1 + x, smr.y + 1 + yy, cp, a->th.text);
+        x++;
+    }
+}
+
+static int tr_key(App *a, int key) {
+    switch (key) {
+    case 'L': tr.logy = !tr.logy; app_status(a, 0, "loss axis: %s", tr.logy ? "log" : "linear"); return 1;
+    case 'x': tr.by_tokens = !tr.by_tokens; app_status(a, 0, "x axis: %s", tr.by_tokens ? "tokens" : "step"); return 1;
+    default: return 0;
+    }
+}
+
+static const char *const TR_HELP[] = {
+    "Space\trun / pause training",
+    "s\tone optimizer step (pauses)",
+    "S, F2\tsave a checkpoint now",
+    "L\tloss axis linear / log",
+    "x\tx axis by step / by tokens seen",
+    "\tcurves: raw values dim, debiased EMA bright (train and validation)",
+    NULL};
+
+const ScreenOps screen_train = {
+    .title = "Train",
+    .help = TR_HELP,
+    .draw = tr_draw,
+    .key = tr_key,
+    .poll = tr_poll,
+};

@@ -1,0 +1,826 @@
+/* tui.c — the workbench's main loop: options, the frame (header, tabs, status line, function-key bar, help,
+ * quit confirmation, "terminal too small"), key dispatch to the screens' ops tables, and the headless script
+ * player (--script). The loop reads input with a timeout (short while anything runs, longer when idle) and
+ * redraws only when the engine's sequence number, the worker's status or the UI state changed. */
+#include "tui.h"
+
+#include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "term.h"
+
+static const ScreenOps *const SCREENS[5] = {&screen_tokenizer, &screen_embed, &screen_attention, &screen_train,
+                                            &screen_chat};
+
+static volatile sig_atomic_t g_sigint;
+
+static void tui_on_sigint(int sig) {
+    (void)sig;
+    g_sigint = 1;
+}
+
+static void tui_fatal_hook(void) { term_close(); }
+
+/* The engine logs through lw_log; inside the TUI its messages go to the status line (last one wins). */
+static char g_log_msg[LW_ERRLEN];
+static volatile int g_log_seq;
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static void tui_log(void *ud, int level, const char *msg) {
+    (void)ud;
+    if (level < LW_LOG_WARN) return;
+    pthread_mutex_lock(&g_log_mu);
+    snprintf(g_log_msg, sizeof g_log_msg, "%s", msg);
+    g_log_seq++;
+    pthread_mutex_unlock(&g_log_mu);
+}
+
+static double tui_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void app_status(App *a, int err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->status, sizeof a->status, fmt, ap);
+    va_end(ap);
+    a->status_err = err;
+}
+
+/* ---- theme ---- */
+
+void theme_init(Theme *th, const RenderCaps *caps) {
+    memset(th, 0, sizeof *th);
+    Style def = {COL_DEFAULT, COL_DEFAULT, 0};
+    th->text = def;
+    th->dim = (Style){COL_DEFAULT, COL_DEFAULT, CA_DIM};
+    th->bold = (Style){COL_DEFAULT, COL_DEFAULT, CA_BOLD};
+    th->cursor = (Style){COL_DEFAULT, COL_DEFAULT, CA_REVERSE};
+    if (caps->cm == CM_MONO) {
+        th->title = th->bold;
+        th->header = def;
+        th->tab = def;
+        th->tab_active = (Style){COL_DEFAULT, COL_DEFAULT, CA_REVERSE | CA_BOLD};
+        th->status = def;
+        th->error = (Style){COL_DEFAULT, COL_DEFAULT, CA_BOLD | CA_UNDERLINE};
+        th->fkey_num = def;
+        th->fkey_label = (Style){COL_DEFAULT, COL_DEFAULT, CA_REVERSE};
+        th->highlight = (Style){COL_DEFAULT, COL_DEFAULT, CA_REVERSE | CA_BOLD | CA_UNDERLINE};
+        th->good = th->bold;
+        th->warn = th->bold;
+        th->plot_raw = th->dim;
+        th->plot_ema = th->bold;
+        th->plot_val_raw = th->dim;
+        th->plot_val_ema = th->bold;
+        th->plot_aux = def;
+        th->tok_fg = COL_DEFAULT;
+        for (int i = 0; i < 6; i++) th->tok_bg[i] = COL_DEFAULT;
+        return;
+    }
+    int light = caps->light;
+    th->title = (Style){light ? 19 : 81, COL_DEFAULT, CA_BOLD};
+    th->header = (Style){light ? 16 : 252, light ? 252 : 236, 0};
+    th->tab = th->header;
+    th->tab_active = (Style){light ? 231 : 16, light ? 25 : 114, CA_BOLD};
+    th->status = (Style){light ? 16 : 250, COL_DEFAULT, 0};
+    th->error = (Style){light ? 160 : 203, COL_DEFAULT, CA_BOLD};
+    th->fkey_num = (Style){light ? 16 : 252, COL_DEFAULT, CA_BOLD};
+    th->fkey_label = (Style){light ? 231 : 16, light ? 25 : 37, 0};
+    th->highlight = (Style){16, 220, CA_BOLD | CA_UNDERLINE};
+    th->good = (Style){light ? 28 : 114, COL_DEFAULT, CA_BOLD};
+    th->warn = (Style){light ? 166 : 214, COL_DEFAULT, CA_BOLD};
+    th->plot_raw = (Style){light ? 248 : 240, COL_DEFAULT, 0};
+    th->plot_ema = (Style){light ? 19 : 45, COL_DEFAULT, CA_BOLD};
+    th->plot_val_raw = (Style){light ? 217 : 131, COL_DEFAULT, 0};
+    th->plot_val_ema = (Style){light ? 124 : 209, COL_DEFAULT, CA_BOLD};
+    th->plot_aux = (Style){light ? 90 : 141, COL_DEFAULT, 0};
+    if (caps->cm == CM_16) {
+        static const int bg16[6] = {4, 2, 5, 6, 3, 1};
+        for (int i = 0; i < 6; i++) th->tok_bg[i] = bg16[i];
+        th->tok_fg = 15;
+    } else {
+        static const int bg256[6] = {153, 187, 223, 194, 225, 189};
+        for (int i = 0; i < 6; i++) th->tok_bg[i] = bg256[i];
+        th->tok_fg = 16;
+    }
+}
+
+Style app_token_style(const App *a, int index, int highlight) {
+    if (highlight) return a->th.highlight;
+    if (a->caps.cm == CM_MONO) return (Style){COL_DEFAULT, COL_DEFAULT, index % 2 ? CA_REVERSE : CA_UNDERLINE};
+    return (Style){a->th.tok_fg, a->th.tok_bg[index % 6], 0};
+}
+
+int app_draw_not_ready(App *a, CellBuf *cb, Rect r) {
+    if (a->eng) return 0;
+    int y = r.y + r.h / 2 - 2;
+    if (a->ws.phase == WK_FAILED) {
+        cb_text(cb, r.x + 2, y, r.w - 4, "The engine could not be opened:", a->th.error);
+        cb_text(cb, r.x + 2, y + 1, r.w - 4, a->ws.err, a->th.text);
+        cb_text(cb, r.x + 2, y + 3, r.w - 4, "Fix the config and restart, or quit with q.", a->th.dim);
+        return 1;
+    }
+    char line[256];
+    if (a->ws.total > 0)
+        snprintf(line, sizeof line, "preparing: %s %.0f/%.0f (%.0f%%)", a->ws.what, a->ws.done, a->ws.total,
+                 100.0 * a->ws.done / a->ws.total);
+    else
+        snprintf(line, sizeof line, "preparing: %s ...", a->ws.what);
+    cb_text(cb, r.x + 2, y, r.w - 4, line, a->th.bold);
+    if (a->ws.total > 0) {
+        int bw = r.w - 8 > 60 ? 60 : r.w - 8;
+        int fill = (int)(bw * a->ws.done / a->ws.total);
+        if (fill > bw) fill = bw;
+        for (int i = 0; i < bw; i++)
+            cb_put(cb, r.x + 2 + i, y + 1, i < fill ? (a->caps.unicode ? 0x2588 : '#') : (a->caps.unicode ? 0x2591 : '.'),
+                   a->th.good);
+    }
+    return 1;
+}
+
+/* ---- frame ---- */
+
+static const char *const GLOBAL_HELP[] = {
+    "1-5\tswitch screen (Tab / Shift-Tab: next / previous)",
+    "Space\trun / pause training (Tokenizer: run / pause merges)",
+    "s\tsingle training step (Tokenizer: one merge)",
+    "S, F2\tsave a checkpoint now",
+    "F3, F4\trun/pause, single step",
+    "<- ->\tback / forward (merges, tokens or snapshots)",
+    "h j k l\tvim aliases of the arrows",
+    "?, F1\tthis help (any key closes it)",
+    "m\tmouse on/off (off lets you select text)",
+    "Ctrl-L\tredraw",
+    "q, F10\tquit (asks to save unsaved training)",
+    NULL};
+
+static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
+    cb_fill(cb, r, ' ', a->th.header);
+    int x = r.x;
+    for (int i = 0; i < 5; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "[%d]%s", i + 1, SCREENS[i]->title);
+        Style st = i == a->screen ? a->th.tab_active : a->th.tab;
+        a->tab_x0[i] = x;
+        x += cb_text(cb, x, r.y, r.x + r.w - x, t, st);
+        a->tab_x1[i] = x;
+        x += cb_text(cb, x, r.y, 1, " ", a->th.header);
+    }
+    char right[160];
+    const char *state = a->ws.running ? "RUN" : "PAUSED";
+    if (!a->eng) {
+        snprintf(right, sizeof right, " %s ", a->ws.phase == WK_FAILED ? "NO ENGINE" : "PREPARING");
+    } else {
+        const TrainSnapshot *t = &a->ts;
+        if (t->state == ENGINE_DONE) state = "DONE";
+        else if (t->state == ENGINE_DIVERGED) state = "DIVERGED";
+        char loss[32] = "-", tps[32] = "-";
+        if (t->step > 0 && isfinite(t->train_loss)) snprintf(loss, sizeof loss, "%.3f", t->train_loss);
+        if (t->tokens_per_sec > 0) snprintf(tps, sizeof tps, "%.0f", t->tokens_per_sec);
+        snprintf(right, sizeof right, " Step %ld/%ld  %s  loss %s  %s tok/s ", t->step, t->total_steps, state,
+                 loss, tps);
+    }
+    int rl = (int)strlen(right);
+    int rx = r.x + r.w - rl;
+    if (rx < x) rx = x;
+    Style st = a->th.header;
+    st.attr |= CA_BOLD;
+    cb_text(cb, rx, r.y, r.x + r.w - rx, right, st);
+}
+
+static void tui_draw_fkeys(App *a, CellBuf *cb, Rect r) {
+    const ScreenOps *s = SCREENS[a->screen];
+    const char *labels[10] = {"Help", "Save", a->ws.running ? "Pause" : "Run", "Step", s->fkeys[0], s->fkeys[1],
+                              s->fkeys[2], s->fkeys[3], "Mouse", "Quit"};
+    int x = r.x;
+    for (int i = 0; i < 10; i++) {
+        a->fkey_x0[i] = a->fkey_x1[i] = -1;
+        if (!labels[i]) continue;
+        char num[8], lab[16];
+        snprintf(num, sizeof num, "F%d", i + 1);
+        snprintf(lab, sizeof lab, "%-6s", labels[i]);
+        if (x + (int)strlen(num) + (int)strlen(lab) > r.x + r.w) break;
+        a->fkey_x0[i] = x;
+        x += cb_text(cb, x, r.y, r.x + r.w - x, num, a->th.fkey_num);
+        x += cb_text(cb, x, r.y, r.x + r.w - x, lab, a->th.fkey_label);
+        a->fkey_x1[i] = x;
+    }
+}
+
+static void tui_draw_help(App *a, CellBuf *cb, Rect body) {
+    const ScreenOps *s = SCREENS[a->screen];
+    int n = 0;
+    for (const char *const *p = GLOBAL_HELP; *p; p++) n++;
+    int ns = 0;
+    for (const char *const *p = s->help; p && *p; p++) ns++;
+    int h = n + ns + 5;
+    if (h > body.h) h = body.h;
+    int w = body.w - 4 > 104 ? 104 : body.w - 4;
+    Rect r = {body.x + (body.w - w) / 2, body.y + (body.h - h) / 2, w, h};
+    cb_fill(cb, r, ' ', a->th.text);
+    char title[64];
+    snprintf(title, sizeof title, "Help: %s (any key closes)", s->title);
+    cb_box(cb, r, title, a->th.title, a->caps.unicode);
+    int y = r.y + 1;
+    cb_text(cb, r.x + 2, y++, w - 4, "Global keys", a->th.bold);
+    for (const char *const *p = GLOBAL_HELP; *p && y < r.y + r.h - 1; p++, y++) {
+        const char *tab = strchr(*p, '\t');
+        int kl = (int)(tab - *p);
+        cb_printf(cb, r.x + 3, y, 14, a->th.good, "%.*s", kl, *p);
+        cb_text(cb, r.x + 18, y, w - 20, tab + 1, a->th.text);
+    }
+    if (y < r.y + r.h - 1) {
+        char t[64];
+        snprintf(t, sizeof t, "%s screen", s->title);
+        cb_text(cb, r.x + 2, y++, w - 4, t, a->th.bold);
+    }
+    for (const char *const *p = s->help; p && *p && y < r.y + r.h - 1; p++, y++) {
+        const char *tab = strchr(*p, '\t');
+        int kl = tab ? (int)(tab - *p) : 0;
+        cb_printf(cb, r.x + 3, y, 14, a->th.good, "%.*s", kl, *p);
+        cb_text(cb, r.x + 18, y, w - 20, tab ? tab + 1 : *p, a->th.text);
+    }
+}
+
+static void tui_draw_confirm(App *a, CellBuf *cb, Rect body) {
+    const char *msg = "unsaved training \xe2\x80\x94 save before quit? [y/n/c]";
+    int w = 56;
+    Rect r = {body.x + (body.w - w) / 2, body.y + body.h / 2 - 2, w, 5};
+    cb_fill(cb, r, ' ', a->th.text);
+    cb_box(cb, r, "Quit", a->th.warn, a->caps.unicode);
+    cb_text(cb, r.x + 2, r.y + 2, w - 4, msg, a->th.bold);
+}
+
+static void tui_draw(App *a, CellBuf *cb) {
+    cb_clear(cb);
+    if (a->caps.light) cb_fill(cb, (Rect){0, 0, cb->w, cb->h}, ' ', a->th.text);
+    Layout l = layout_compute(cb->w, cb->h);
+    if (l.too_small) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "terminal too small: need 80\xc3\x97" "24, have %d\xc3\x97%d", cb->w, cb->h);
+        int len = (int)strlen(msg) - 2;
+        int x = (cb->w - len) / 2;
+        cb_text(cb, x < 0 ? 0 : x, cb->h / 2, cb->w, msg, a->th.bold);
+        return;
+    }
+    tui_draw_header(a, cb, l.header);
+    const ScreenOps *s = SCREENS[a->screen];
+    if (!app_draw_not_ready(a, cb, l.body)) s->draw(a, cb, l.body);
+    Style st = a->status_err ? a->th.error : a->th.status;
+    if (a->status[0]) cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, a->status, st);
+    else {
+        char hint[128];
+        snprintf(hint, sizeof hint, "%s \xe2\x80\x94 press ? for help", s->title);
+        cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, hint, a->th.dim);
+    }
+    tui_draw_fkeys(a, cb, l.fkeys);
+    if (a->help) tui_draw_help(a, cb, l.body);
+    if (a->confirm_quit) tui_draw_confirm(a, cb, l.body);
+}
+
+/* ---- keys ---- */
+
+static void tui_request_quit(App *a) {
+    if (a->eng && a->ts.unsaved > 0) a->confirm_quit = 1;
+    else a->quit = 1;
+}
+
+static int vim_alias(int key) {
+    switch (key) {
+    case 'h': return K_LEFT;
+    case 'j': return K_DOWN;
+    case 'k': return K_UP;
+    case 'l': return K_RIGHT;
+    default: return key;
+    }
+}
+
+static void tui_switch(App *a, int screen) {
+    a->screen = (screen + 5) % 5;
+    a->status[0] = '\0';
+}
+
+static void tui_fkey(App *a, int n) {
+    const ScreenOps *s = SCREENS[a->screen];
+    switch (n) {
+    case 1: a->help = !a->help; break;
+    case 2: worker_send_kind(&a->wk, WC_SAVE); app_status(a, 0, "saving a checkpoint ..."); break;
+    case 3: worker_send_kind(&a->wk, WC_TOGGLE); break;
+    case 4: worker_send_kind(&a->wk, WC_STEP); break;
+    case 9:
+        a->mouse = !a->mouse;
+        if (!a->headless) term_set_mouse(a->mouse);
+        app_status(a, 0, "mouse %s", a->mouse ? "on" : "off (select text freely)");
+        break;
+    case 10: tui_request_quit(a); break;
+    default:
+        if (n >= 5 && n <= 8 && s->fkeys[n - 5]) s->key(a, K_F(n));
+        break;
+    }
+}
+
+static void tui_key(App *a, int key, int mx, int my) {
+    const ScreenOps *s = SCREENS[a->screen];
+    if (a->confirm_quit) {
+        if (key == 'y' || key == 'Y') {
+            a->save_on_quit = 1;
+            a->quit = 1;
+        } else if (key == 'n' || key == 'N') {
+            a->quit = 1;
+        } else if (key == 'c' || key == 'C' || key == K_ESC) {
+            a->confirm_quit = 0;
+        }
+        return;
+    }
+    if (a->help) {
+        a->help = 0;
+        return;
+    }
+    if (key == K_MOUSE) {
+        if (my == 0) {
+            for (int i = 0; i < 5; i++)
+                if (mx >= a->tab_x0[i] && mx < a->tab_x1[i]) tui_switch(a, i);
+        } else {
+            for (int i = 0; i < 10; i++)
+                if (a->fkey_x0[i] >= 0 && mx >= a->fkey_x0[i] && mx < a->fkey_x1[i]) tui_fkey(a, i + 1);
+        }
+        return;
+    }
+    if (key >= K_F(1) && key <= K_F(12)) {
+        tui_fkey(a, key - K_F0);
+        return;
+    }
+    if (key == K_TAB) { tui_switch(a, a->screen + 1); return; }
+    if (key == K_BTAB) { tui_switch(a, a->screen - 1); return; }
+    if (!a->eng && (key == ' ' || key == 's' || key == 'S' || (key >= K_F(2) && key <= K_F(8)))) {
+        app_status(a, 1, "the engine is not ready yet (%s)", a->ws.phase == WK_FAILED ? "it failed to open" : "preparing");
+        return;
+    }
+    if (s->text_mode && s->text_mode(a)) {
+        s->key(a, key);
+        return;
+    }
+    if (s->key(a, key)) return;
+    int alias = vim_alias(key);
+    if (alias != key && s->key(a, alias)) return;
+    switch (key) {
+    case '1': case '2': case '3': case '4': case '5': tui_switch(a, key - '1'); break;
+    case ' ': worker_send_kind(&a->wk, WC_TOGGLE); break;
+    case 's': worker_send_kind(&a->wk, WC_STEP); break;
+    case 'S': tui_fkey(a, 2); break;
+    case '?': a->help = 1; break;
+    case 'm': tui_fkey(a, 9); break;
+    case 'q': case 3: tui_request_quit(a); break;
+    case K_ESC: a->status[0] = '\0'; break;
+    default: break;
+    }
+}
+
+/* ---- script player ---- */
+
+typedef struct Script {
+    char **lines;
+    int n, pos;
+    int type_pos;            /* inside a `type` line */
+    double deadline;         /* of the current wait */
+    int frames;              /* of the current sleep-frames */
+    double timeout;          /* seconds for wait-text / wait-steps */
+    const char *dump_dir;
+    int failed;
+    int resize_w, resize_h;  /* pending resize */
+} Script;
+
+static int script_load(Script *sc, const char *path, char *err, size_t errn) {
+    memset(sc, 0, sizeof *sc);
+    sc->timeout = 60;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errn, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[1024];
+    int cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        size_t l = strlen(line);
+        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r')) line[--l] = '\0';
+        if (sc->n == cap) {
+            cap = cap ? 2 * cap : 32;
+            char **nl = realloc(sc->lines, sizeof(char *) * (size_t)cap);
+            if (!nl) abort();
+            sc->lines = nl;
+        }
+        sc->lines[sc->n] = strdup(line);
+        if (!sc->lines[sc->n]) abort();
+        sc->n++;
+    }
+    fclose(f);
+    return 0;
+}
+
+static void script_free(Script *sc) {
+    for (int i = 0; i < sc->n; i++) free(sc->lines[i]);
+    free(sc->lines);
+}
+
+/* The key code named by a script word (Space, Enter, F1, C-u, Left, a single character ...), or -1. */
+static int script_key_code(const char *w) {
+    static const struct { const char *name; int key; } names[] = {
+        {"Space", ' '}, {"Enter", '\r'}, {"Esc", K_ESC}, {"Escape", K_ESC}, {"Tab", K_TAB}, {"BTab", K_BTAB},
+        {"S-Tab", K_BTAB}, {"Left", K_LEFT}, {"Right", K_RIGHT}, {"Up", K_UP}, {"Down", K_DOWN},
+        {"Home", K_HOME}, {"End", K_END}, {"PgUp", K_PPAGE}, {"PgDn", K_NPAGE}, {"PageUp", K_PPAGE},
+        {"PageDown", K_NPAGE}, {"Backspace", K_BACKSPACE}, {"BSpace", K_BACKSPACE}, {"Delete", K_DC},
+        {"DC", K_DC}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(w, names[i].name) == 0) return names[i].key;
+    if (w[0] == 'F' && w[1] >= '1' && w[1] <= '9') {
+        int n = atoi(w + 1);
+        if (n >= 1 && n <= 12) return K_F(n);
+    }
+    if ((w[0] == 'C' || w[0] == 'c') && w[1] == '-' && w[2] && !w[3]) {
+        int c = w[2] | 0x20;
+        if (c >= 'a' && c <= 'z') return c - 'a' + 1;
+    }
+    if (w[0] && !w[1]) return (unsigned char)w[0];
+    return -1;
+}
+
+static int script_dump(App *a, const CellBuf *cb, const char *dir, const char *name, const char *extra) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s.txt", dir ? dir : ".", name);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "llmwb: script: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (extra) {
+        fputs(extra, f);
+    } else {
+        char *t = cb_to_text(cb);
+        fputs(t, f);
+        fputc('\n', f);
+        free(t);
+    }
+    fclose(f);
+    (void)a;
+    return 0;
+}
+
+/* Frame timing for `stats NAME` and LLMWB_TUI_STATS: drawing into the cell buffer, and the ncurses flush. */
+static double g_draw_sum, g_draw_max, g_flush_sum, g_flush_max;
+static long g_draw_n, g_flush_n;
+
+static void tui_stats_text(char *buf, size_t n, int w, int h) {
+    snprintf(buf, n,
+             "frames %ld\ndraw_avg_ms %.3f\ndraw_max_ms %.3f\nflushes %ld\nflush_avg_ms %.3f\nflush_max_ms %.3f\n"
+             "size %dx%d\n",
+             g_draw_n, g_draw_n ? 1e3 * g_draw_sum / (double)g_draw_n : 0.0, 1e3 * g_draw_max, g_flush_n,
+             g_flush_n ? 1e3 * g_flush_sum / (double)g_flush_n : 0.0, 1e3 * g_flush_max, w, h);
+}
+
+/* Advances the script; returns a key to feed, or -1 (nothing this frame). Sets a->quit at the end. */
+static int script_next(App *a, Script *sc, const CellBuf *cb) {
+    while (sc->pos < sc->n) {
+        const char *ln = sc->lines[sc->pos];
+        while (*ln == ' ') ln++;
+        char cmd[32] = "";
+        int off = 0;
+        sscanf(ln, "%31s%n", cmd, &off);
+        const char *arg = ln + off;
+        while (*arg == ' ') arg++;
+        if (!cmd[0] || cmd[0] == '#') { sc->pos++; continue; }
+        if (!strcmp(cmd, "key")) {
+            int k = script_key_code(arg);
+            sc->pos++;
+            if (k < 0) {
+                fprintf(stderr, "llmwb: script line %d: unknown key '%s'\n", sc->pos, arg);
+                sc->failed = 1;
+                a->quit = 1;
+                return -1;
+            }
+            return k;
+        }
+        if (!strcmp(cmd, "type")) {
+            size_t len = strlen(arg);
+            if ((size_t)sc->type_pos < len) {
+                uint32_t cp;
+                sc->type_pos += utf8_decode(arg + sc->type_pos, len - (size_t)sc->type_pos, &cp);
+                return (cp >= 0400 && cp < 01000) ? (int)cp | K_LITERAL : (int)cp;
+            }
+            sc->type_pos = 0;
+            sc->pos++;
+            continue;
+        }
+        if (!strcmp(cmd, "wait-text") || !strcmp(cmd, "wait-steps")) {
+            int ok = !strcmp(cmd, "wait-text") ? cb_contains(cb, arg) : (a->eng && a->ts.step >= atol(arg));
+            if (ok) { sc->deadline = 0; sc->pos++; continue; }
+            double now = tui_now();
+            if (sc->deadline == 0) sc->deadline = now + sc->timeout;
+            if (now > sc->deadline) {
+                fprintf(stderr, "llmwb: script line %d: timed out after %.0f s: %s %s\n", sc->pos + 1, sc->timeout,
+                        cmd, arg);
+                script_dump(a, cb, sc->dump_dir, "timeout", NULL);
+                sc->failed = 1;
+                a->quit = 1;
+            }
+            return -1;
+        }
+        if (!strcmp(cmd, "timeout")) { sc->timeout = atof(arg); sc->pos++; continue; }
+        if (!strcmp(cmd, "sleep-frames")) {
+            if (sc->frames == 0) sc->frames = atoi(arg) + 1;
+            if (--sc->frames <= 0) { sc->frames = 0; sc->pos++; continue; }
+            return -1;
+        }
+        if (!strcmp(cmd, "dump")) {
+            if (script_dump(a, cb, sc->dump_dir, arg, NULL)) sc->failed = 1;
+            sc->pos++;
+            continue;
+        }
+        if (!strcmp(cmd, "stats")) {
+            char buf[512];
+            tui_stats_text(buf, sizeof buf, cb->w, cb->h);
+            script_dump(a, cb, sc->dump_dir, arg, buf);
+            g_draw_sum = g_draw_max = 0, g_draw_n = 0;   /* each `stats` covers the frames since the last */
+            sc->pos++;
+            continue;
+        }
+        if (!strcmp(cmd, "resize")) {
+            int w = 0, h = 0;
+            sscanf(arg, "%d %d", &w, &h);
+            sc->resize_w = w > 0 ? w : 120;
+            sc->resize_h = h > 0 ? h : 36;
+            sc->pos++;
+            return K_RESIZE;
+        }
+        if (!strcmp(cmd, "quit")) {
+            a->quit = 1;
+            sc->pos++;
+            return -1;
+        }
+        fprintf(stderr, "llmwb: script line %d: unknown command '%s'\n", sc->pos + 1, cmd);
+        sc->failed = 1;
+        a->quit = 1;
+        return -1;
+    }
+    a->quit = 1;
+    return -1;
+}
+
+/* ---- options and main ---- */
+
+static void tui_usage(FILE *f) {
+    fputs("usage: llmwb tui [options]\n"
+          "  -c, --config FILE   run config (default configs/default.yaml)\n"
+          "  --no-mouse          start with the mouse off (toggle with m)\n"
+          "  --theme dark|light  colour theme (light: high contrast for projectors)\n"
+          "  --ascii             ASCII drawing only\n"
+          "  --script FILE       play a key script headless and exit (see docs/user-guide.md)\n"
+          "  --dump-dir DIR      where the script's dump commands write (default .)\n"
+          "  --run-dir DIR       override train.run_dir\n"
+          "  --ckpt DIR          chat with a saved checkpoint\n"
+          "  --help              this text\n",
+          f);
+}
+
+/* The default config: configs/default.yaml from the cwd, else <exe>/../share/llmwb/configs/default.yaml. */
+static const char *tui_default_config(char *buf, size_t n) {
+    if (access("configs/default.yaml", R_OK) == 0) return "configs/default.yaml";
+    char exe[1024];
+    ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (l > 0) {
+        exe[l] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, n, "%s/../share/llmwb/configs/default.yaml", exe);
+            if (access(buf, R_OK) == 0) return buf;
+        }
+    }
+    return NULL;
+}
+
+int tui_main(int argc, char **argv) {
+    const char *cfg_path = NULL, *theme = "dark", *script_path = NULL, *dump_dir = ".", *run_dir = NULL,
+               *ckpt = NULL;
+    int mouse = 1, ascii = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE(var)                                                              \
+    do {                                                                       \
+        if (!next) {                                                           \
+            fprintf(stderr, "llmwb tui: %s needs an argument\n", o);           \
+            return 2;                                                          \
+        }                                                                      \
+        var = next;                                                            \
+        i++;                                                                   \
+    } while (0)
+        if (!strcmp(o, "-c") || !strcmp(o, "--config")) TAKE(cfg_path);
+        else if (!strcmp(o, "--theme")) TAKE(theme);
+        else if (!strcmp(o, "--script")) TAKE(script_path);
+        else if (!strcmp(o, "--dump-dir")) TAKE(dump_dir);
+        else if (!strcmp(o, "--run-dir")) TAKE(run_dir);
+        else if (!strcmp(o, "--ckpt")) TAKE(ckpt);
+        else if (!strcmp(o, "--no-mouse")) mouse = 0;
+        else if (!strcmp(o, "--ascii")) ascii = 1;
+        else if (!strcmp(o, "--help") || !strcmp(o, "-h")) { tui_usage(stdout); return 0; }
+        else if (!strcmp(o, "tui")) continue;
+        else {
+            fprintf(stderr, "llmwb tui: unknown option '%s'\n", o);
+            tui_usage(stderr);
+            return 2;
+        }
+#undef TAKE
+    }
+    if (strcmp(theme, "dark") != 0 && strcmp(theme, "light") != 0) {
+        fprintf(stderr, "llmwb tui: --theme must be dark or light, not '%s'\n", theme);
+        return 2;
+    }
+
+    setlocale(LC_ALL, "");
+    static App app;   /* big (cell buffers, worker queue): not on the stack */
+    App *a = &app;
+    memset(a, 0, sizeof *a);
+    a->caps.unicode = !ascii && caps_locale_is_utf8(nl_langinfo(CODESET));
+    a->caps.light = !strcmp(theme, "light");
+    a->caps.cm = caps_select_color(getenv("NO_COLOR"), getenv("COLORTERM"), getenv("TERM"), -1);
+    a->mouse = mouse;
+    a->headless = script_path != NULL;
+
+    /* config: errors are shown in the status line and the session continues on the built-in defaults */
+    static Config cfg;
+    cfg_defaults(&cfg);
+    char defbuf[1200];
+    char cfg_err[LW_ERRLEN + 64] = "";
+    if (!cfg_path) cfg_path = tui_default_config(defbuf, sizeof defbuf);
+    if (cfg_path) {
+        LwError e = {0};
+        if (cfg_load(&cfg, cfg_path, &e) || cfg_validate(&cfg, &e)) {
+            snprintf(cfg_err, sizeof cfg_err, "config error: %s (using the built-in defaults)", e.msg);
+            cfg_defaults(&cfg);
+        }
+    }
+    a->cfg = &cfg;
+
+    Script sc;
+    memset(&sc, 0, sizeof sc);
+    if (script_path) {
+        char err[1200];
+        if (script_load(&sc, script_path, err, sizeof err)) {
+            fprintf(stderr, "llmwb tui: %s\n", err);
+            return 2;
+        }
+        sc.dump_dir = dump_dir;
+    }
+
+    CellBuf cb;
+    cb_init(&cb, 120, 36);
+    lw_set_fatal_hook(tui_fatal_hook);
+    lw_set_log(tui_log, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = tui_on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (!a->headless) {
+        if (term_open(&a->caps, a->mouse)) {
+            fprintf(stderr, "llmwb tui: cannot open the terminal (TERM=%s)\n", getenv("TERM") ? getenv("TERM") : "");
+            cb_free(&cb);
+            return 1;
+        }
+        int w, h;
+        term_size(&w, &h);
+        cb_resize(&cb, w, h);
+    }
+    theme_init(&a->th, &a->caps);
+    if (cfg_err[0]) app_status(a, 1, "%s", cfg_err);
+
+    if (worker_start(&a->wk, &cfg, ckpt, run_dir)) {
+        if (!a->headless) term_close();
+        fprintf(stderr, "llmwb tui: cannot start the worker thread\n");
+        cb_free(&cb);
+        return 1;
+    }
+    if (ckpt) a->screen = 4;
+
+    uint64_t last_eseq = (uint64_t)-1, last_wseq = (uint64_t)-1;
+    int last_log = 0;
+    int dirty = 1, force = 0;
+    while (!a->quit && !g_sigint) {
+        /* one frame: refresh state, redraw if anything changed */
+        a->eng = worker_engine_acquire(&a->wk);
+        worker_status(&a->wk, &a->ws);
+        if (a->ws.msg_seq != a->last_msg_seq) {
+            a->last_msg_seq = a->ws.msg_seq;
+            int err = strstr(a->ws.msg, "fail") || strstr(a->ws.msg, "cannot") || strstr(a->ws.msg, "stopped");
+            app_status(a, err, "%s", a->ws.msg);
+            dirty = 1;
+        }
+        if (g_log_seq != last_log) {
+            pthread_mutex_lock(&g_log_mu);
+            last_log = g_log_seq;
+            app_status(a, 1, "%s", g_log_msg);
+            pthread_mutex_unlock(&g_log_mu);
+            dirty = 1;
+        }
+        if (a->eng) {
+            uint64_t es = engine_seq(a->eng);
+            if (es != last_eseq) dirty = 1, last_eseq = es;
+            engine_get_train(a->eng, &a->ts);
+        }
+        if (a->ws.seq != last_wseq) dirty = 1, last_wseq = a->ws.seq;
+        for (int i = 0; i < 5; i++)
+            if (SCREENS[i]->poll && SCREENS[i]->poll(a)) dirty = 1;
+        if (dirty) {
+            double t0 = tui_now();
+            tui_draw(a, &cb);
+            double dt = tui_now() - t0;
+            g_draw_sum += dt, g_draw_n++;
+            if (dt > g_draw_max) g_draw_max = dt;
+            if (!a->headless) {
+                double t1 = tui_now();
+                term_flush(&cb, &a->caps, force);
+                double ft = tui_now() - t1;
+                g_flush_sum += ft, g_flush_n++;
+                if (ft > g_flush_max) g_flush_max = ft;
+            }
+            dirty = force = 0;
+        }
+        worker_engine_release(&a->wk);
+        if (a->quit) break;
+
+        /* input */
+        int mx = -1, my = -1, key;
+        if (a->headless) {
+            key = script_next(a, &sc, &cb);
+            if (key == K_RESIZE) cb_resize(&cb, sc.resize_w, sc.resize_h);
+            if (key < 0 && !a->quit) {
+                struct timespec ts = {0, 10 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
+        } else {
+            int busy = a->ws.running || a->ws.bpe_running || a->ws.gen_active || a->ws.phase == WK_OPENING ||
+                       a->ws.stepping;
+            key = term_get_key(busy ? 50 : 250, &mx, &my);
+            if (key == K_RESIZE) {
+                int w, h;
+                term_size(&w, &h);
+                cb_resize(&cb, w, h);
+                force = 1;
+            }
+        }
+        if (key < 0) continue;
+        dirty = 1;
+        if (key == K_RESIZE) continue;
+        if (key == K_CTRL_L) { force = 1; continue; }
+        a->eng = worker_engine_acquire(&a->wk);
+        if (a->eng) engine_get_train(a->eng, &a->ts);
+        tui_key(a, key, mx, my);
+        worker_engine_release(&a->wk);
+    }
+    if (!a->headless) term_close();
+    const char *stats = getenv("LLMWB_TUI_STATS");
+    if (stats && *stats) {
+        FILE *f = fopen(stats, "w");
+        if (f) {
+            char buf[512];
+            tui_stats_text(buf, sizeof buf, cb.w, cb.h);
+            fputs(buf, f);
+            fclose(f);
+        }
+    }
+    if (a->save_on_quit && !g_sigint) {
+        /* finish the current step, save, then stop */
+        fprintf(stderr, "llmwb: saving a checkpoint before quitting ...\n");
+        worker_send_kind(&a->wk, WC_PAUSE);
+        worker_send_kind(&a->wk, WC_SAVE);
+        worker_drain(&a->wk);
+        WorkerStatus ws;
+        worker_status(&a->wk, &ws);
+        if (ws.msg[0]) fprintf(stderr, "llmwb: %s\n", ws.msg);
+    }
+    worker_stop(&a->wk);
+    lw_set_fatal_hook(NULL);
+    lw_set_log(NULL, NULL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    cb_free(&cb);
+    int failed = sc.failed;
+    if (script_path) script_free(&sc);
+    if (g_sigint) {
+        g_sigint = 0;
+        fprintf(stderr, "llmwb: interrupted\n");
+        return 130;
+    }
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,318 @@
+/* worker.c — the engine driver thread (see worker.h). */
+#include "worker.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void wk_msg(Worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void wk_msg(Worker *w, const char *fmt, ...) {
+    pthread_mutex_lock(&w->mu);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->st.msg, sizeof w->st.msg, fmt, ap);
+    va_end(ap);
+    w->st.msg_seq++;
+    w->st.seq++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void wk_progress(void *ud, const char *what, double done, double total) {
+    Worker *w = ud;
+    pthread_mutex_lock(&w->mu);
+    snprintf(w->st.what, sizeof w->st.what, "%s", what ? what : "");
+    w->st.done = done, w->st.total = total;
+    w->st.seq++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void wk_set(Worker *w, int *field, int v) {
+    pthread_mutex_lock(&w->mu);
+    if (*field != v) *field = v, w->st.seq++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Opens an engine for cfg (or the checkpoint ckpt); on success swaps it in under the write lock. */
+static int wk_open(Worker *w, const char *ckpt, LwError *e) {
+    EngineOpenOpts o;
+    memset(&o, 0, sizeof o);
+    o.ckpt_dir = ckpt && *ckpt ? ckpt : NULL;
+    o.run_dir = w->run_dir[0] ? w->run_dir : NULL;
+    o.abort_flag = (int *)&w->abort_flag;
+    o.progress = wk_progress;
+    o.progress_ud = w;
+    Engine *eng = NULL;
+    int rc = engine_open(&eng, &w->cfg, &o, e);
+    if (rc) return rc;
+    pthread_rwlock_wrlock(&w->eng_lock);
+    Engine *old = w->eng;
+    w->eng = eng;
+    pthread_rwlock_unlock(&w->eng_lock);
+    if (old) engine_close(old);
+    pthread_mutex_lock(&w->mu);
+    w->st.phase = WK_READY;
+    w->st.running = w->st.bpe_running = w->st.gen_active = 0;
+    w->st.seq++;
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+static void wk_chat_push(Worker *w, const GenToken *t) {
+    pthread_mutex_lock(&w->mu);
+    if (w->chat_n == w->chat_cap) {
+        int cap = w->chat_cap ? 2 * w->chat_cap : 256;
+        GenToken *c = realloc(w->chat, sizeof(GenToken) * (size_t)cap);
+        if (!c) { pthread_mutex_unlock(&w->mu); return; }
+        w->chat = c, w->chat_cap = cap;
+    }
+    w->chat[w->chat_n++] = *t;
+    w->st.seq++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void wk_gen_end(Worker *w) {
+    pthread_mutex_lock(&w->mu);
+    w->chat_done = 1;
+    w->st.gen_active = 0;
+    w->st.seq++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Runs one command; returns 1 when the thread should exit. */
+static int wk_handle(Worker *w, const WorkerCmd *c) {
+    LwError e = {0};
+    Engine *eng = w->eng;
+    if (c->kind == WC_QUIT) return 1;
+    if (c->kind == WC_LOAD_CKPT) {
+        wk_msg(w, "loading checkpoint %s ...", c->text);
+        if (wk_open(w, c->text, &e)) wk_msg(w, "cannot load checkpoint: %s", e.msg);
+        else wk_msg(w, "loaded checkpoint %s", c->text);
+        return 0;
+    }
+    if (!eng) {
+        wk_msg(w, "the engine is not open");
+        return 0;
+    }
+    switch (c->kind) {
+    case WC_RUN: wk_set(w, &w->st.running, 1); break;
+    case WC_PAUSE: wk_set(w, &w->st.running, 0); break;
+    case WC_TOGGLE: wk_set(w, &w->st.running, !w->st.running); break;
+    case WC_STEP: {
+        wk_set(w, &w->st.running, 0);
+        wk_set(w, &w->st.stepping, 1);
+        int rc = engine_train_step(eng, &e);
+        wk_set(w, &w->st.stepping, 0);
+        if (rc) wk_msg(w, "step: %s", e.msg);
+        break;
+    }
+    case WC_SAVE: {
+        wk_set(w, &w->st.stepping, 1);
+        int rc = engine_save(eng, c->text[0] ? c->text : NULL, &e);
+        wk_set(w, &w->st.stepping, 0);
+        if (rc) wk_msg(w, "save failed: %s", e.msg);
+        else wk_msg(w, "checkpoint saved to %s", c->text[0] ? c->text : "<run dir>/latest");
+        break;
+    }
+    case WC_PROBE:
+        if (engine_probe_now(eng, &e)) wk_msg(w, "probe: %s", e.msg);
+        break;
+    case WC_SET_PROBE:
+        if (engine_set_probe(eng, c->text, &e)) wk_msg(w, "probe text: %s", e.msg);
+        else wk_msg(w, "probe sentence set");
+        break;
+    case WC_BPE_BEGIN:
+        wk_set(w, &w->st.bpe_running, 0);
+        wk_set(w, &w->st.stepping, 1);
+        if (engine_bpe_begin(eng, (size_t)c->n, c->target, &e)) wk_msg(w, "tokenizer trainer: %s", e.msg);
+        wk_set(w, &w->st.stepping, 0);
+        break;
+    case WC_BPE_STEP: wk_set(w, &w->st.bpe_running, 0); engine_bpe_step(eng); break;
+    case WC_BPE_BACK: wk_set(w, &w->st.bpe_running, 0); engine_bpe_back(eng); break;
+    case WC_BPE_RUN: wk_set(w, &w->st.bpe_running, 1); break;
+    case WC_BPE_PAUSE: wk_set(w, &w->st.bpe_running, 0); break;
+    case WC_BPE_GOTO: wk_set(w, &w->st.bpe_running, 0); engine_bpe_goto(eng, (int)c->n); break;
+    case WC_GEN: {
+        pthread_mutex_lock(&w->mu);
+        w->chat_n = 0;
+        w->chat_done = 0;
+        w->chat_id++;
+        w->st.gen_active = 1;
+        w->st.seq++;
+        pthread_mutex_unlock(&w->mu);
+        if (engine_gen_begin(eng, c->text, &c->sp, &e)) {
+            wk_msg(w, "generate: %s", e.msg);
+            wk_gen_end(w);
+        }
+        break;
+    }
+    case WC_GEN_STOP: if (w->st.gen_active) wk_gen_end(w); break;
+    default: break;
+    }
+    return 0;
+}
+
+static void *wk_main(void *arg) {
+    Worker *w = arg;
+    LwError e = {0};
+    if (wk_open(w, w->ckpt_dir, &e)) {
+        pthread_mutex_lock(&w->mu);
+        w->st.phase = WK_FAILED;
+        snprintf(w->st.err, sizeof w->st.err, "%s", e.msg);
+        w->st.seq++;
+        pthread_mutex_unlock(&w->mu);
+    }
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        if (w->q_len > 0) {
+            WorkerCmd c = w->queue[w->q_head];
+            w->q_head = (w->q_head + 1) % WORKER_QUEUE;
+            w->q_len--;
+            w->busy_cmd = 1;
+            pthread_mutex_unlock(&w->mu);
+            int quit = wk_handle(w, &c);
+            pthread_mutex_lock(&w->mu);
+            w->busy_cmd = 0;
+            if (quit) break;
+            continue;
+        }
+        if (w->abort_flag) break;
+        Engine *eng = w->eng;
+        if (eng && w->st.gen_active) {
+            /* generation goes first: the current training step has finished, training resumes after */
+            pthread_mutex_unlock(&w->mu);
+            GenToken t;
+            memset(&t, 0, sizeof t);
+            int r = engine_gen_next(eng, &t);
+            if (r == 1) wk_chat_push(w, &t);
+            else wk_gen_end(w);
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        if (eng && w->st.bpe_running) {
+            pthread_mutex_unlock(&w->mu);
+            int r = engine_bpe_step(eng);
+            pthread_mutex_lock(&w->mu);
+            if (r != 1) w->st.bpe_running = 0, w->st.seq++;
+            continue;
+        }
+        if (eng && w->st.running) {
+            w->st.stepping = 1;
+            pthread_mutex_unlock(&w->mu);
+            int rc = engine_train_step(eng, &e);
+            pthread_mutex_lock(&w->mu);
+            w->st.stepping = 0;
+            if (rc) {
+                w->st.running = 0;
+                if (rc != LW_ERR_ABORTED) {
+                    snprintf(w->st.msg, sizeof w->st.msg, "training stopped: %.480s", e.msg);
+                    w->st.msg_seq++;
+                }
+            }
+            w->st.seq++;
+            continue;
+        }
+        pthread_cond_wait(&w->cv, &w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir) {
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_rwlock_init(&w->eng_lock, NULL);
+    w->cfg = *cfg;
+    snprintf(w->ckpt_dir, sizeof w->ckpt_dir, "%s", ckpt_dir ? ckpt_dir : "");
+    snprintf(w->run_dir, sizeof w->run_dir, "%s", run_dir ? run_dir : "");
+    w->st.phase = WK_OPENING;
+    snprintf(w->st.what, sizeof w->st.what, "opening the engine");
+    if (pthread_create(&w->thread, NULL, wk_main, w) != 0) return -1;
+    w->started = 1;
+    return 0;
+}
+
+void worker_stop(Worker *w) {
+    if (!w->started) return;
+    pthread_mutex_lock(&w->mu);
+    w->abort_flag = 1;
+    w->q_head = 0;
+    w->q_len = 1;
+    w->queue[0].kind = WC_QUIT;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    w->started = 0;
+    if (w->eng) engine_close(w->eng);
+    w->eng = NULL;
+    free(w->chat);
+    w->chat = NULL;
+    pthread_rwlock_destroy(&w->eng_lock);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+}
+
+void worker_send(Worker *w, const WorkerCmd *c) {
+    pthread_mutex_lock(&w->mu);
+    if (w->q_len == WORKER_QUEUE) {
+        /* full: drop the oldest (key repeat of steps can flood the queue) */
+        w->q_head = (w->q_head + 1) % WORKER_QUEUE;
+        w->q_len--;
+    }
+    w->queue[(w->q_head + w->q_len) % WORKER_QUEUE] = *c;
+    w->q_len++;
+    /* commands that change run state show at once, before the worker gets to them */
+    if (c->kind == WC_PAUSE || c->kind == WC_STEP) w->st.running = 0;
+    else if (c->kind == WC_RUN) w->st.running = 1;
+    else if (c->kind == WC_TOGGLE) w->st.running = !w->st.running;
+    if (c->kind == WC_TOGGLE) {
+        /* resolve the toggle now so a queued toggle cannot flip twice */
+        w->queue[(w->q_head + w->q_len - 1) % WORKER_QUEUE].kind = w->st.running ? WC_RUN : WC_PAUSE;
+    }
+    w->st.seq++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void worker_send_kind(Worker *w, WorkerCmdKind k) {
+    WorkerCmd c;
+    memset(&c, 0, sizeof c);
+    c.kind = k;
+    worker_send(w, &c);
+}
+
+void worker_drain(Worker *w) {
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        int idle = w->q_len == 0 && !w->st.stepping && !w->busy_cmd;
+        pthread_mutex_unlock(&w->mu);
+        if (idle || !w->started) return;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void worker_status(Worker *w, WorkerStatus *out) {
+    pthread_mutex_lock(&w->mu);
+    *out = w->st;
+    pthread_mutex_unlock(&w->mu);
+}
+
+Engine *worker_engine_acquire(Worker *w) {
+    pthread_rwlock_rdlock(&w->eng_lock);
+    return w->eng;
+}
+
+void worker_engine_release(Worker *w) { pthread_rwlock_unlock(&w->eng_lock); }
+
+int worker_chat_read(Worker *w, int from, GenToken *out, int max, int *done, uint64_t *chat_id) {
+    pthread_mutex_lock(&w->mu);
+    int n = 0;
+    for (int i = from; i < w->chat_n && n < max; i++) out[n++] = w->chat[i];
+    *done = w->chat_done && from + n >= w->chat_n;
+    *chat_id = w->chat_id;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}

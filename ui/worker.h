@@ -1,0 +1,85 @@
+/* worker.h — the TUI's engine driver thread. The worker owns the Engine: it opens it (which may take seconds:
+ * tokenizer training, corpus tokenization), then takes commands from the UI thread through a small
+ * mutex + condvar queue, runs training steps while in RUN state, BPE merges while the tokenizer animation runs,
+ * and streams generated tokens to the UI. Everything else the UI shows it reads itself with the engine's
+ * [any thread] getters, holding the engine read lock (worker_engine_acquire) so a checkpoint load cannot free
+ * the engine underneath it. */
+#ifndef LLMWB_UI_WORKER_H
+#define LLMWB_UI_WORKER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+typedef enum {
+    WC_RUN, WC_PAUSE, WC_TOGGLE, WC_STEP, WC_SAVE, WC_PROBE,
+    WC_BPE_BEGIN, WC_BPE_STEP, WC_BPE_BACK, WC_BPE_RUN, WC_BPE_PAUSE, WC_BPE_GOTO,
+    WC_GEN, WC_GEN_STOP, WC_SET_PROBE, WC_LOAD_CKPT, WC_QUIT
+} WorkerCmdKind;
+
+typedef struct WorkerCmd {
+    WorkerCmdKind kind;
+    long n;                  /* BPE_BEGIN: max bytes; BPE_GOTO: merge count */
+    int target;              /* BPE_BEGIN: target vocab */
+    SampleParams sp;         /* GEN */
+    char text[512];          /* GEN prompt, SET_PROBE sentence, LOAD_CKPT / SAVE directory ("" = default) */
+} WorkerCmd;
+
+typedef enum { WK_OPENING, WK_READY, WK_FAILED } WorkerPhase;
+
+/* What the UI shows about the worker (copied under the worker's lock). */
+typedef struct WorkerStatus {
+    WorkerPhase phase;
+    char what[128];          /* "preparing: <what>" while opening */
+    double done, total;
+    char err[LW_ERRLEN];     /* why opening failed */
+    int running;             /* training RUN state */
+    int bpe_running;
+    int gen_active;
+    int stepping;            /* inside a (possibly long) engine call */
+    char msg[LW_ERRLEN];     /* the latest result/error message for the status line */
+    uint64_t msg_seq;
+    uint64_t seq;            /* increments on any change of this struct or of the chat stream */
+} WorkerStatus;
+
+#define WORKER_QUEUE 64
+
+typedef struct Worker {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_rwlock_t eng_lock;      /* write-held only while the Engine pointer is replaced */
+    WorkerCmd queue[WORKER_QUEUE];
+    int q_head, q_len;
+    Config cfg;
+    char ckpt_dir[1024], run_dir[1024];
+    volatile int abort_flag;
+    Engine *eng;
+    WorkerStatus st;                /* under mu */
+    /* chat stream of the current generation (under mu) */
+    GenToken *chat;
+    int chat_n, chat_cap, chat_done;
+    uint64_t chat_id;               /* increments at each WC_GEN */
+    int started;
+    int busy_cmd;                   /* a command is being handled (under mu) */
+} Worker;
+
+/* Starts the thread, which opens the engine for cfg (copied); ckpt_dir / run_dir may be NULL or "".
+ * Returns 0, or nonzero if the thread could not start. */
+int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir);
+/* Asks long calls to stop, stops the thread and closes the engine. Safe to call twice. */
+void worker_stop(Worker *w);
+/* Queues a command (a full queue drops the oldest step-like command). */
+void worker_send(Worker *w, const WorkerCmd *c);
+void worker_send_kind(Worker *w, WorkerCmdKind k);
+/* Waits until the queue is empty and the worker is idle (no step in progress). */
+void worker_drain(Worker *w);
+void worker_status(Worker *w, WorkerStatus *out);
+/* The engine (read-locked) or NULL when not open; release with worker_engine_release in the same thread. */
+Engine *worker_engine_acquire(Worker *w);
+void worker_engine_release(Worker *w);
+/* Copies generated tokens [from, from+max) of generation *chat_id; returns how many; *done = generation ended. */
+int worker_chat_read(Worker *w, int from, GenToken *out, int max, int *done, uint64_t *chat_id);
+
+#endif
