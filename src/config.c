@@ -1329,11 +1329,17 @@ static const char *type_name(const CfgKey *k) {
     return "?";
 }
 
-/* Markdown table cell text: '|' escaped. */
+/* Markdown table cell text: '|' escaped, '<' and '>' as entities (help text mentions <|endoftext|>). */
 static void md_cell(FILE *f, const char *s) {
     for (; *s; s++) {
-        if (*s == '|') fputc('\\', f);
-        fputc(*s, f);
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else {
+            if (*s == '|') fputc('\\', f);
+            fputc(*s, f);
+        }
     }
 }
 

@@ -32,6 +32,7 @@ struct Engine {
     char run_dir[CFG_PATH_MAX];
     volatile int *abort_flag;
     int inference_only;         /* opened on a checkpoint: no data, no training */
+    int has_val;                /* a validation split exists (data.val_fraction > 0) */
 
     Tokenizer *tok;
     TokenData data;
@@ -266,7 +267,9 @@ static int open_training(Engine *g, const EngineOpenOpts *o, LwError *e) {
     if ((rc = loader_init(&g->train_loader, g->data.train, g->data.n_train, g->B, g->T, c->data.stride,
                           c->train.seed, 1, e)))
         return rc;
-    if ((rc = loader_init(&g->val_loader, g->data.val, g->data.n_val, g->B, g->T, 0, c->train.seed, 0, e)))
+    g->has_val = g->data.n_val > 0;
+    if (g->has_val &&
+        (rc = loader_init(&g->val_loader, g->data.val, g->data.n_val, g->B, g->T, 0, c->train.seed, 0, e)))
         return rc;
     g->total_steps = c->train.steps;
     if (g->total_steps <= 0) {
@@ -340,7 +343,7 @@ static int open_inference(Engine *g, const char *dir, LwError *e) {
     c->model.tie_embeddings = g->model.cfg.tie_embeddings;
     g->B = 1;
     g->T = g->model.cfg.context_length < 256 ? g->model.cfg.context_length : 256;
-    if ((rc = gpt_reserve(&g->model, 1, g->T < SNAP_MAX_PROBE ? SNAP_MAX_PROBE : g->T, e))) return rc;
+    if ((rc = gpt_reserve(&g->model, 1, g->T, e))) return rc;
     return LW_OK;
 }
 
@@ -407,6 +410,7 @@ static int check_trainable(Engine *g, LwError *e) {
 int engine_evaluate(Engine *g, float *val_loss, LwError *e) {
     int rc = check_trainable(g, e);
     if (rc && rc != LW_ERR_DIVERGED) return rc;
+    if (!g->has_val) return lw_fail(e, LW_ERR_INVALID, "data.val_fraction is 0: there is no validation split");
     int nb = g->cfg.train.eval_batches > 0 ? g->cfg.train.eval_batches : 1;
     size_t avail = loader_n_batches(&g->val_loader);
     if ((size_t)nb > avail) nb = (int)avail;
@@ -497,7 +501,7 @@ int engine_train_step(Engine *g, LwError *e) {
     g->tps = (float)((double)g->B * g->T * accum / dt);
     if (g->step >= g->total_steps) g->state = ENGINE_DONE;
 
-    int eval_due = t->eval_every > 0 && (g->step % t->eval_every == 0 || g->state == ENGINE_DONE);
+    int eval_due = g->has_val && t->eval_every > 0 && (g->step % t->eval_every == 0 || g->state == ENGINE_DONE);
     float val = NAN;
     if (eval_due && (rc = engine_evaluate(g, &val, e))) return rc;
     MetricPoint p = {.step = g->step, .tokens = g->tokens_seen, .train_loss = g->train_loss, .val_loss = val,

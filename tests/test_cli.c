@@ -54,7 +54,7 @@ Test(cli, help_lists_every_command_of_the_man_page) {
         cr_expect(strstr(out, want), "--help does not list '%s'", cmds[i]);
         char manwant[64];
         snprintf(manwant, sizeof manwant, ".B llmwb %s", cmds[i]);
-        if (strcmp(cmds[i], "tui")) cr_expect(strstr(man, manwant), "the man page does not list '%s'", cmds[i]);
+        if (strcmp(cmds[i], "tui") && strcmp(cmds[i], "import-gpt2")) cr_expect(strstr(man, manwant), "the man page does not list '%s'", cmds[i]);
         if (!strcmp(cmds[i], "import-gpt2")) cr_expect(strstr(man, ".B llmwb import\\-gpt2"));
     }
     const char *opts[] = {"--steps", "--resume", "--run-dir", "--set", "--ckpt", "--prompt", "--temperature",

@@ -146,35 +146,66 @@ Test(engine, resume_is_exact) {
     engine_close(g);
 }
 
+/* Copies file src to dst. */
+static void copy_file(const char *src, const char *dst) {
+    char *data;
+    size_t len;
+    cr_assert_eq(lw_read_file(src, &data, &len, NULL), LW_OK, "%s", src);
+    cr_assert_eq(lw_write_file_atomic(dst, data, len, NULL), LW_OK, "%s", dst);
+    free(data);
+}
+
 Test(engine, divergence_stops_and_keeps_last_good_checkpoint) {
+    /* A good run of 3 steps, saved as the run's latest checkpoint. */
     Config c;
     tiny_config(&c, "diverge");
-    c.train.lr = 1e6f;
-    c.train.warmup = 0;
-    c.train.grad_clip = 0;
-    c.train.weight_decay = 0;
-    c.train.checkpoint_every = 1;
-    c.train.eval_every = 0;
     Engine *g = open_or_fail(&c, NULL);
     LwError e = {0};
-    int rc = LW_OK, steps = 0;
-    while (steps < 100 && (rc = engine_train_step(g, &e)) == LW_OK) steps++;
-    cr_assert_eq(rc, LW_ERR_DIVERGED, "no divergence in %d steps at lr 1e6 (rc %d: %s)", steps, rc, e.msg);
+    for (int i = 0; i < 3; i++) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_save(g, NULL, &e), LW_OK, "%s", e.msg);
+    engine_close(g);
+
+    /* A copy whose last weight (the last float of wte, the tied head) is NaN: every logit row sees it. */
+    char good[512], bad[512], src[600], dst[600];
+    snprintf(good, sizeof good, "%s/diverge/latest", run_root);
+    snprintf(bad, sizeof bad, "%s/poisoned", run_root);
+    cr_assert_eq(lw_mkdirs(bad, &e), LW_OK);
+    const char *files[] = {"config.json", "model.safetensors", "vocab.json", "merges.txt", "optimizer.safetensors",
+                           "trainer_state.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(src, sizeof src, "%s/%s", good, files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", bad, files[i]);
+        copy_file(src, dst);
+    }
+    snprintf(dst, sizeof dst, "%s/model.safetensors", bad);
+    FILE *f = fopen(dst, "r+b");
+    cr_assert_not_null(f);
+    float nan = NAN;
+    fseek(f, -4, SEEK_END);
+    fwrite(&nan, 4, 1, f);
+    fclose(f);
+
+    EngineOpenOpts o = {.resume_dir = bad};
+    g = open_or_fail(&c, &o);
+    int rc = engine_train_step(g, &e);
+    cr_assert_eq(rc, LW_ERR_DIVERGED, "rc %d: %s", rc, e.msg);
     cr_assert(strstr(e.msg, "diverged"), "%s", e.msg);
+    cr_assert(strstr(e.msg, "last good checkpoint"), "%s", e.msg);
     TrainSnapshot ts;
     engine_get_train(g, &ts);
     cr_assert_eq(ts.state, ENGINE_DIVERGED);
-    cr_assert_eq(ts.step, steps);
-    /* no further training */
-    cr_assert_neq(engine_train_step(g, &e), LW_OK);
+    cr_assert_eq(ts.step, 3, "the failed step must not count");
+    cr_assert_neq(engine_train_step(g, &e), LW_OK, "no training after a divergence");
+    EngineEvent ev[8];
+    int n = engine_get_events(g, 0, ev, 8);
+    cr_assert(n > 0 && ev[n - 1].kind == EV_ERROR, "the divergence is in the event log");
     engine_close(g);
-    if (steps == 0) return; /* diverged on the first step: there was nothing good to keep */
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/diverge/latest", run_root);
+
+    /* The run's checkpoint is untouched and good. */
     Gpt m = {0};
     TrainState st;
-    cr_assert_eq(ckpt_load(dir, &m, NULL, &st, NULL, &e), LW_OK, "%s", e.msg);
-    cr_assert_eq(st.step, steps);
+    cr_assert_eq(ckpt_load(good, &m, NULL, &st, NULL, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(st.step, 3);
     for (size_t i = 0; i < m.n_params; i++) cr_assert(isfinite(m.params[i]));
     gpt_free(&m);
 }
