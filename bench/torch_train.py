@@ -15,7 +15,12 @@ import statistics
 import sys
 import time
 
-import torch
+# PyTorch's best threading here: OpenMP threads that sleep instead of spinning between ops (measured on the
+# 2-core dev machine: ~1.9x faster small-model steps and ~4x faster generation than the default spin policy, which
+# competes with the main thread). An OMP_WAIT_POLICY set by the caller wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from gpt_torch import GPT, gpt_config, cross_entropy, decay_groups  # noqa: E402
@@ -121,10 +126,17 @@ def main():
     if only is None or only == "generate":
         torch.manual_seed(99)
         model = GPT(gpt2).eval()
-        generate_kv(model, [15496, 11, 314, 716, 257, 2746, 290, 314], 8)  # warm up
-        n = 56
-        dt = generate_kv(model, [15496, 11, 314, 716, 257, 2746, 290, 314], n)
-        print("generate gpt2-124m: %.1f tok/s (%d tokens after an 8-token prompt, KV cache)" % (n / dt, n))
+        prompt = [15496, 11, 314, 716, 257, 2746, 290, 314]
+        n, best = 56, None
+        for th in sorted({1, threads}):  # one thread is often faster for batch-1 decoding: report the best
+            torch.set_num_threads(th)
+            generate_kv(model, prompt, 8)  # warm up
+            dt = generate_kv(model, prompt, n)
+            if best is None or dt < best[0]:
+                best = (dt, th)
+        torch.set_num_threads(threads)
+        print("generate gpt2-124m: %.1f tok/s (%d tokens after an 8-token prompt, KV cache, best with %d thread%s)"
+              % (n / best[0], n, best[1], "" if best[1] == 1 else "s"))
     print("peak RSS: %.0f MiB" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0))
 
 

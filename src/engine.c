@@ -1011,7 +1011,7 @@ int engine_encode(const Engine *g, const char *text, int *ids, int max) {
     IntVec v = {0};
     tok_encode(g->tok, text, strlen(text), 1, &v);
     int n = (int)v.len;
-    if (ids && max > 0) memcpy(ids, v.data, (size_t)LW_MIN(n, max) * sizeof(int));
+    if (ids && max > 0 && n > 0) memcpy(ids, v.data, (size_t)LW_MIN(n, max) * sizeof(int));
     ivec_free(&v);
     return n;
 }

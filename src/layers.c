@@ -7,8 +7,62 @@
 #include "matmul.h"
 #include "util.h"
 
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_A 0.044715f
+
+/* ---- small SIMD helpers ----
+ * The build uses plain -O2, where GCC does not vectorize loops, so the few hot non-BLAS loops (GELU, softmax and
+ * cross-entropy exponentials, AdamW, sums of squares) use GCC/Clang vector extensions: 4 floats per operation,
+ * lowered to whatever the target has (an SSE register on baseline x86-64). Loads and stores go through memcpy so
+ * no alignment is assumed. Each loop keeps a scalar tail that computes the same formula. */
+typedef float F4 __attribute__((vector_size(16))); /* 4 lanes: one SSE/NEON register, no ABI surprises */
+typedef int32_t I4 __attribute__((vector_size(16)));
+#define VL 4
+
+static inline F4 v4_load(const float *p) {
+    F4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void v4_store(float *p, F4 v) { memcpy(p, &v, sizeof v); }
+static inline F4 v4_set(float x) { return (F4){x, x, x, x}; }
+static inline float v4_hsum(F4 v) { return (v[0] + v[2]) + (v[1] + v[3]); }
+static inline F4 v4_max(F4 a, F4 b) {
+    I4 m = a > b;
+    return (F4)((m & (I4)a) | (~m & (I4)b));
+}
+
+/* exp(x) for each lane: range reduction x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial for e^r (Cephes'
+ * coefficients, about 1 ulp), scaled by 2^n through the exponent bits. Inputs below -87.3 give 0, above 88.3
+ * give 2^127-ish (the callers never pass such values except as saturating arguments). */
+static inline F4 v4_exp(F4 x) {
+    I4 under = x < v4_set(-87.3f);
+    x = v4_max(x, v4_set(-87.3f));
+    x = -v4_max(-x, v4_set(-88.3f));
+    F4 magic = v4_set(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+    F4 t = x * v4_set(1.44269504088896341f) + magic;
+    F4 n = t - magic;
+    F4 r = x - n * v4_set(0.693359375f) - n * v4_set(-2.12194440e-4f);
+    F4 p = v4_set(1.9875691500e-4f);
+    p = p * r + v4_set(1.3981999507e-3f);
+    p = p * r + v4_set(8.3334519073e-3f);
+    p = p * r + v4_set(4.1665795894e-2f);
+    p = p * r + v4_set(1.6666665459e-1f);
+    p = p * r + v4_set(5.0000001201e-1f);
+    p = p * r * r + r + v4_set(1.0f);
+    I4 ni = __builtin_convertvector(n, I4);
+    F4 scale = (F4)((ni + 127) << 23);
+    return (F4)((I4)(p * scale) & ~under);
+}
+
+/* Scalar exp matching v4_exp's formula, for loop tails. */
+static inline float s_exp(float x) {
+    return v4_exp(v4_set(x))[0];
+}
 
 void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C) {
     for (int b = 0; b < B; b++)
@@ -97,10 +151,40 @@ void gelu_backward_naive(float *dinp, const float *inp, const float *dout, size_
     }
 }
 
-void gelu_forward(float *out, const float *inp, size_t n) { gelu_forward_naive(out, inp, n); }
+/* The optimized GELU uses the identity 0.5 (1 + tanh(u)) = sigmoid(2u): gelu(x) = x s with s = 1 / (1 + e^(-2u)),
+ * u = sqrt(2/pi) (x + 0.044715 x^3); gelu'(x) = s + x s (1 - s) 2 du/dx. No cancellation near tanh = -1. */
+static inline F4 v4_gelu_sigmoid(F4 x) {
+    F4 u = v4_set(GELU_K) * (x + v4_set(GELU_A) * x * x * x);
+    return v4_set(1.0f) / (v4_set(1.0f) + v4_exp(v4_set(-2.0f) * u));
+}
+
+void gelu_forward(float *out, const float *inp, size_t n) {
+    size_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        F4 x = v4_load(inp + i);
+        v4_store(out + i, x * v4_gelu_sigmoid(x));
+    }
+    for (; i < n; i++) {
+        float x = inp[i], u = GELU_K * (x + GELU_A * x * x * x);
+        out[i] = x / (1.0f + s_exp(-2.0f * u));
+    }
+}
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-    gelu_backward_naive(dinp, inp, dout, n);
+    size_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        F4 x = v4_load(inp + i);
+        F4 sg = v4_gelu_sigmoid(x);
+        F4 du = v4_set(2.0f * GELU_K) * (v4_set(1.0f) + v4_set(3.0f * GELU_A) * x * x);
+        F4 g = sg + x * sg * (v4_set(1.0f) - sg) * du;
+        v4_store(dinp + i, v4_load(dinp + i) + g * v4_load(dout + i));
+    }
+    for (; i < n; i++) {
+        float x = inp[i], u = GELU_K * (x + GELU_A * x * x * x);
+        float sg = 1.0f / (1.0f + s_exp(-2.0f * u));
+        float g = sg + x * sg * (1.0f - sg) * 2.0f * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
+        dinp[i] += g * dout[i];
+    }
 }
 
 void residual_forward(float *out, const float *a, const float *b, size_t n) {
@@ -123,19 +207,51 @@ void dropout_backward(float *dinp, const float *dout, const uint8_t *mask, size_
 
 /* ---- attention ---- */
 
+/* Largest of x[0..n), n >= 1. */
+static float row_max(const float *x, size_t n) {
+    size_t i = 0;
+    float mx = x[0];
+    if (n >= VL) {
+        F4 m = v4_load(x);
+        for (i = VL; i + VL <= n; i += VL) m = v4_max(m, v4_load(x + i));
+        for (int k = 0; k < VL; k++) mx = m[k] > mx ? m[k] : mx;
+    }
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
+/* x[i] = exp(x[i] - sub) in place when write, else only summed; returns the sum of the exponentials. */
+static float row_exp_sum(float *x, size_t n, float sub, int write) {
+    size_t i = 0;
+    F4 acc = v4_set(0.0f), vs = v4_set(sub);
+    for (; i + VL <= n; i += VL) {
+        F4 e = v4_exp(v4_load(x + i) - vs);
+        if (write) v4_store(x + i, e);
+        acc += e;
+    }
+    float s = v4_hsum(acc);
+    for (; i < n; i++) {
+        float e = s_exp(x[i] - sub);
+        if (write) x[i] = e;
+        s += e;
+    }
+    return s;
+}
+
+/* x[0..n) *= a. */
+static void row_scale(float *x, size_t n, float a) {
+    size_t i = 0;
+    for (; i + VL <= n; i += VL) v4_store(x + i, v4_load(x + i) * v4_set(a));
+    for (; i < n; i++) x[i] *= a;
+}
+
 /* In place over one (T, T) block whose row i holds scaled scores for keys 0..i: causal softmax, zeros above. */
 static void attention_softmax_rows(float *att, int T) {
     for (int i = 0; i < T; i++) {
         float *row = att + (size_t)i * T;
-        float mx = row[0];
-        for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
-        float s = 0.0f;
-        for (int j = 0; j <= i; j++) {
-            row[j] = expf(row[j] - mx);
-            s += row[j];
-        }
-        float inv = 1.0f / s;
-        for (int j = 0; j <= i; j++) row[j] *= inv;
+        float mx = row_max(row, (size_t)i + 1);
+        float s = row_exp_sum(row, (size_t)i + 1, mx, 1);
+        row_scale(row, (size_t)i + 1, 1.0f / s);
         for (int j = i + 1; j < T; j++) row[j] = 0.0f;
     }
 }
@@ -293,10 +409,8 @@ double crossentropy_forward(float *lse, const float *logits, const int *targets,
     int cnt = 0;
     for (int n = 0; n < N; n++) {
         const float *row = logits + (size_t)n * V;
-        float mx = row[0];
-        for (int i = 1; i < V; i++) mx = row[i] > mx ? row[i] : mx;
-        float s = 0.0f;
-        for (int i = 0; i < V; i++) s += expf(row[i] - mx);
+        float mx = row_max(row, (size_t)V);
+        float s = row_exp_sum((float *)row, (size_t)V, mx, 0); /* write=0: row is only read */
         lse[n] = mx + logf(s);
         int t = targets[n];
         if (t == ignore_index) continue;
@@ -317,8 +431,65 @@ void crossentropy_backward_inplace(float *logits, const float *lse, const int *t
             memset(row, 0, (size_t)V * sizeof(float));
             continue;
         }
-        float l = lse[n];
-        for (int i = 0; i < V; i++) row[i] = dloss * expf(row[i] - l);
+        row_exp_sum(row, (size_t)V, lse[n], 1);
+        row_scale(row, (size_t)V, dloss);
         row[t] -= dloss;
+    }
+}
+
+/* ---- optimizer kernels ---- */
+
+double vec_sumsq(const float *x, size_t n) {
+    double total = 0.0;
+    size_t i = 0;
+    while (i < n) { /* float lanes over blocks of 4096, accumulated in double */
+        size_t end = n - i > 4096 ? i + 4096 : n;
+        F4 acc = v4_set(0.0f);
+        for (; i + VL <= end; i += VL) {
+            F4 v = v4_load(x + i);
+            acc += v * v;
+        }
+        float s = v4_hsum(acc);
+        for (; i < end; i++) s += x[i] * x[i];
+        total += s;
+    }
+    return total;
+}
+
+#if defined(__SSE__)
+static inline F4 v4_sqrt(F4 x) { return (F4)_mm_sqrt_ps((__m128)x); }
+#else
+static inline F4 v4_sqrt(F4 x) {
+    for (int k = 0; k < VL; k++) x[k] = sqrtf(x[k]);
+    return x;
+}
+#endif
+
+void adamw_update(float *p, const float *g, float *m, float *v, size_t n, const AdamwCoeffs *c) {
+    size_t i = 0;
+    F4 b1 = v4_set(c->beta1), b2 = v4_set(c->beta2), omb1 = v4_set(1.0f - c->beta1), omb2 = v4_set(1.0f - c->beta2);
+    F4 gs = v4_set(c->grad_scale), ss = v4_set(c->step_size), bc2 = v4_set(c->bc2_sqrt), eps = v4_set(c->eps);
+    F4 dm = v4_set(c->decay_mul);
+    for (; i + VL <= n; i += VL) {
+        F4 gi = v4_load(g + i) * gs;
+        F4 mi = b1 * v4_load(m + i) + omb1 * gi;
+        F4 vi = b2 * v4_load(v + i) + omb2 * gi * gi;
+        v4_store(m + i, mi);
+        v4_store(v + i, vi);
+        F4 denom = v4_sqrt(vi) / bc2 + eps;
+        v4_store(p + i, v4_load(p + i) * dm - ss * (mi / denom));
+    }
+    adamw_update_naive(p + i, g + i, m + i, v + i, n - i, c);
+}
+
+void adamw_update_naive(float *p, const float *g, float *m, float *v, size_t n, const AdamwCoeffs *c) {
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] * c->grad_scale;
+        float mi = c->beta1 * m[i] + (1.0f - c->beta1) * gi;
+        float vi = c->beta2 * v[i] + (1.0f - c->beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi) / c->bc2_sqrt + c->eps;
+        p[i] = p[i] * c->decay_mul - c->step_size * (mi / denom);
     }
 }

@@ -67,4 +67,20 @@ double crossentropy_forward(float *lse, const float *logits, const int *targets,
 void crossentropy_backward_inplace(float *logits, const float *lse, const int *targets, int ignore_index, int N,
                                    int V, float dloss);
 
+/* ---- optimizer kernels ---- */
+
+/* Sum of squares of x (n), accumulated in double over float blocks. */
+double vec_sumsq(const float *x, size_t n);
+
+/* One torch.optim.AdamW update of n parameters (the caller derives the step's constants):
+ *   g' = g * grad_scale; m = beta1 m + (1-beta1) g'; v = beta2 v + (1-beta2) g'^2;
+ *   p = p * decay_mul - step_size * m / (sqrt(v) / bc2_sqrt + eps)
+ * with decay_mul = 1 - lr*wd (1 for tensors without decay), step_size = lr / (1 - beta1^t),
+ * bc2_sqrt = sqrt(1 - beta2^t). Updates p, m, v in place; g is read only. */
+typedef struct AdamwCoeffs {
+    float beta1, beta2, eps, grad_scale, step_size, bc2_sqrt, decay_mul;
+} AdamwCoeffs;
+void adamw_update(float *p, const float *g, float *m, float *v, size_t n, const AdamwCoeffs *c);
+void adamw_update_naive(float *p, const float *g, float *m, float *v, size_t n, const AdamwCoeffs *c);
+
 #endif

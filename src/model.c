@@ -423,43 +423,21 @@ void gpt_backward(Gpt *m, float loss_scale) {
 
 void gpt_zero_grad(Gpt *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
-float gpt_grad_norm(const Gpt *m) {
-    double s = 0.0;
-    const float *g = m->grads;
-    /* blocks of float partial sums keep the loop vectorizable while the total stays in double */
-    size_t n = m->n_params, i = 0;
-    while (i < n) {
-        size_t end = LW_MIN(n, i + 4096);
-        float part = 0.0f;
-        for (; i < end; i++) part += g[i] * g[i];
-        s += part;
-    }
-    return (float)sqrt(s);
-}
+float gpt_grad_norm(const Gpt *m) { return (float)sqrt(vec_sumsq(m->grads, m->n_params)); }
 
 void gpt_adamw_step(Gpt *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
                     float grad_scale) {
     LW_ASSERT(t >= 1);
-    /* torch.optim.AdamW, single-tensor path: p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-     * p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) */
-    double bc1 = 1.0 - pow((double)beta1, t), bc2 = 1.0 - pow((double)beta2, t);
-    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    /* torch.optim.AdamW (single-tensor path); the step's constants are computed in double as Python does */
+    AdamwCoeffs c = {.beta1 = beta1, .beta2 = beta2, .eps = eps, .grad_scale = grad_scale};
+    c.step_size = (float)(lr / (1.0 - pow((double)beta1, t)));
+    c.bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, t));
     float decay_mul = (float)(1.0 - (double)lr * weight_decay);
-    float omb1 = 1.0f - beta1, omb2 = 1.0f - beta2;
     for (int ti = 0; ti < m->n_tensors; ti++) {
         const GptTensor *tn = &m->tensors[ti];
-        float *p = m->params + tn->offset, *g = m->grads + tn->offset;
-        float *mm = m->adam_m + tn->offset, *vv = m->adam_v + tn->offset;
-        float dm = tn->decay ? decay_mul : 1.0f;
-        for (size_t i = 0; i < tn->numel; i++) {
-            float gi = g[i] * grad_scale;
-            float mi = beta1 * mm[i] + omb1 * gi;
-            float vi = beta2 * vv[i] + omb2 * gi * gi;
-            mm[i] = mi;
-            vv[i] = vi;
-            float denom = sqrtf(vi) / bc2_sqrt + eps;
-            p[i] = p[i] * dm - step_size * (mi / denom);
-        }
+        size_t o = tn->offset;
+        c.decay_mul = tn->decay ? decay_mul : 1.0f;
+        adamw_update(m->params + o, m->grads + o, m->adam_m + o, m->adam_v + o, tn->numel, &c);
     }
 }
 

@@ -14,6 +14,7 @@
 #define E2E_DEADLINE 20.0
 
 static char g_sock[96];
+static char g_sock_path[512];   /* tmux leaves its socket file behind after kill-server */
 static char g_run[256];
 static int g_counter;
 
@@ -100,13 +101,22 @@ static void e2e_start(void) {
                     "-c tests/tui_scripts/e2e.yaml --run-dir '%s'; echo __LLMWB_EXIT_\\$?__; sleep 120\"",
                     g_sock, root, bin, g_run);
     cr_assert_eq(rc, 0, "tmux new-session failed");
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "tmux -L %s display-message -p '#{socket_path}' 2>/dev/null", g_sock);
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        if (!fgets(g_sock_path, sizeof g_sock_path, p)) g_sock_path[0] = '\0';
+        g_sock_path[strcspn(g_sock_path, "\n")] = '\0';
+        pclose(p);
+    }
     e2e_wait("[1]Tokenizer");
 }
 
 static void e2e_stop(void) {
     if (g_sock[0]) e2e_sh("tmux -L %s kill-server >/dev/null 2>&1", g_sock);
+    if (g_sock_path[0] && strstr(g_sock_path, "llmwb-test-")) e2e_sh("rm -f '%s'", g_sock_path);
     if (g_run[0]) e2e_sh("rm -rf '%s'", g_run);
-    g_sock[0] = g_run[0] = '\0';
+    g_sock[0] = g_run[0] = g_sock_path[0] = '\0';
 }
 
 TestSuite(tui_e2e, .init = e2e_start, .fini = e2e_stop, .timeout = 120);
@@ -224,4 +234,83 @@ Test(tui_e2e, resize_too_small_and_back) {
     e2e_wait("press ? for help");
     e2e_keys("q");
     e2e_wait("__LLMWB_EXIT_0__");
+}
+
+Test(tui_e2e, ctrl_c_restores_the_terminal) {
+    e2e_wait("compression");
+    e2e_keys("4 Space");
+    e2e_wait_step(1, -1);
+    e2e_keys("C-c");                            /* SIGINT while training: quit at once, no prompt */
+    e2e_wait("__LLMWB_EXIT_130__");
+    cr_assert_null(strstr(e2e_capture(), "[1]Tokenizer"));
+}
+
+/* ---- scripted mode (--script): the same loop, headless, writing screen text for golden comparisons ---- */
+
+static char *e2e_slurp(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+Test(tui_script, tour_dumps_every_screen, .timeout = 120) {
+    const char *bin = getenv("LLMWB_BIN"), *root = getenv("LLMWB_ROOT");
+    if (!bin || !root || !*bin || !*root) cr_skip_test("LLMWB_BIN / LLMWB_ROOT not set (run through make test)");
+    if (access(bin, X_OK) != 0) cr_skip_test("%s is not built", bin);
+    char dir[128];
+    snprintf(dir, sizeof dir, "/tmp/llmwb-script-%d", (int)getpid());
+    int rc = e2e_sh("rm -rf '%s' && mkdir -p '%s' && cd '%s' && LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' tui "
+                    "-c tests/tui_scripts/e2e.yaml --run-dir '%s/run' --script tests/tui_scripts/tour.txt "
+                    "--dump-dir '%s' 2>'%s/stderr.txt'",
+                    dir, dir, root, bin, dir, dir, dir);
+    char path[256];
+    snprintf(path, sizeof path, "%s/stderr.txt", dir);
+    const char *err = e2e_slurp(path);
+    cr_assert_eq(rc, 0, "the tour script failed: %s", err ? err : "");
+    static const struct { const char *file, *text; } want[] = {
+        {"tokenizer", "BPE merges 3/"},       {"tokenizer", "last merge #2"},
+        {"tokenizer-encode", "Merges applied to"}, {"train", "Loss  train:"},
+        {"train", "PAUSED"},                  {"embed", "wte row (token)"},
+        {"embed", "Nearest by cosine"},       {"attention", "LIVE"},
+        {"attention", "H1"},                  {"attention-zoom", "-> key 0"},
+        {"chat", "you: It is a truth"},       {"chat", "model: "},
+        {"help", "Global keys"},              {"too-small", "terminal too small: need 80\xc3\x97" "24, have 60\xc3\x97" "20"},
+        {"frames", "draw_avg_ms"}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s.txt", dir, want[i].file);
+        const char *t = e2e_slurp(path);
+        cr_assert_not_null(t, "%s was not written", path);
+        cr_assert_not_null(strstr(t, want[i].text), "%s lacks \"%s\":\n%s", path, want[i].text, t);
+    }
+    /* every dump is exactly 36 lines of at most 120 columns (the virtual screen) */
+    snprintf(path, sizeof path, "%s/train.txt", dir);
+    const char *t = e2e_slurp(path);
+    int lines = 0;
+    for (const char *p = t; *p; p++) lines += *p == '\n';
+    cr_assert_eq(lines, 36, "train.txt has %d lines", lines);
+    e2e_sh("rm -rf '%s'", dir);
+}
+
+Test(tui_script, bad_script_fails_cleanly) {
+    const char *bin = getenv("LLMWB_BIN"), *root = getenv("LLMWB_ROOT");
+    if (!bin || !root || !*bin || !*root) cr_skip_test("LLMWB_BIN / LLMWB_ROOT not set (run through make test)");
+    if (access(bin, X_OK) != 0) cr_skip_test("%s is not built", bin);
+    char dir[128];
+    snprintf(dir, sizeof dir, "/tmp/llmwb-script-bad-%d", (int)getpid());
+    e2e_sh("rm -rf '%s' && mkdir -p '%s' && printf 'key NoSuchKey\\n' > '%s/s.txt'", dir, dir, dir);
+    int rc = e2e_sh("cd '%s' && '%s' tui -c tests/tui_scripts/e2e.yaml --run-dir '%s/run' --script '%s/s.txt' "
+                    "--dump-dir '%s' 2>'%s/err.txt'", root, bin, dir, dir, dir, dir);
+    cr_assert_neq(rc, 0, "an unknown key name fails the script");
+    char path[256];
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    const char *err = e2e_slurp(path);
+    cr_assert_not_null(err);
+    cr_assert_not_null(strstr(err, "unknown key 'NoSuchKey'"), "stderr: %s", err);
+    rc = e2e_sh("'%s' tui --no-such-option >/dev/null 2>&1", bin);
+    cr_assert_neq(rc, 0, "an unknown option is a usage error");
+    e2e_sh("rm -rf '%s'", dir);
 }

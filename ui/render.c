@@ -513,7 +513,7 @@ void heatmap_draw(CellBuf *cb, int x, int y, int w, int h, const float *m, int r
                 int d = mask && mask[r * ld + c];
                 char g = d ? ' ' : (diverging ? ramp_glyph(fabs(v), 0, hi) : ramp_glyph(v, lo, hi));
                 if (d) {
-                    cb_put(cb, x + cx, y + cy, caps->unicode ? 0x00B7 : '.', (Style){COL_DEFAULT, COL_DEFAULT, CA_DIM});
+                    cb_put(cb, x + cx, y + cy, caps->unicode ? 0x00B7 : '`', (Style){COL_DEFAULT, COL_DEFAULT, CA_DIM});
                 } else if (caps->cm != CM_MONO) {
                     int col = ramp_color(v, lo, hi, diverging, caps->cm);
                     cb_put(cb, x + cx, y + cy, (uint32_t)g, (Style){COL_DEFAULT, col, 0});

@@ -211,13 +211,13 @@ static int at_key(App *a, int key) {
 }
 
 static const char *const AT_HELP[] = {
-    "Up/Down\tgrid: select the next / previous head (PgUp/PgDn: layer)",
-    "Enter\tzoom into the selected head (queries x keys) / back to the grid",
-    "arrows\tzoom: move the cursor; the exact weight is shown below",
+    "Up/Down\tgrid: next / previous head (PgUp/PgDn: layer)",
+    "Enter\tzoom into the head (queries x keys) / back",
+    "arrows\tzoom: move the cursor; its exact weight is shown",
     "a\taverage over the heads of each layer on / off",
-    "<- ->\tgrid: scrub recorded snapshots (REPLAY); End returns to LIVE",
+    "<- ->\tgrid: scrub snapshots (REPLAY); End: back to LIVE",
     ", .\tscrub snapshots in the zoom too ([ ] < > work as well)",
-    "\tmasked (future) positions are dotted; darker = less attention",
+    "\tmasked (future) cells dotted; darker = less weight",
     NULL};
 
 const ScreenOps screen_attention = {

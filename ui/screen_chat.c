@@ -16,6 +16,8 @@ static struct {
     int init;
     LineEdit le;
     int control;               /* 0 = typing into the input line, 1 = control keys */
+    int loading;               /* typing a checkpoint directory to load */
+    LineEdit path;
     int param;                 /* selected parameter */
     SampleParams sp;
     char text[CH_TEXT];        /* transcript: lines "you: ..." / "model: ..." separated by '\n' */
@@ -67,7 +69,7 @@ static int ch_poll(App *a) {
     if (done) {
         ch.streaming = 0;
         ch_append("\n");
-        app_status(a, 0, "reply: %d tokens", ch.n_tokens);
+        if (ch.n_tokens > 0) app_status(a, 0, "reply: %d tokens", ch.n_tokens);
     }
     return n > 0 || done;
 }
@@ -164,11 +166,18 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
         }
     }
     int iy = left.y + left.h - 2;
-    cb_text(cb, left.x, iy, left.w, ch.control ? "controls: t k p n select, +/- change, Enter or i types, Esc"
-                                               : "Enter sends, Up/Down history, Esc = controls (t/k/p/n, +/-)",
-            a->th.dim);
-    cb_text(cb, left.x, iy + 1, 2, "> ", a->th.bold);
-    le_draw(&ch.le, cb, left.x + 2, iy + 1, left.w - 2, a->th.text, !ch.control);
+    if (ch.loading) {
+        cb_text(cb, left.x, iy, left.w, "load checkpoint (a directory written by llmwb or a Hugging Face GPT-2 dir); Enter loads, Esc cancels",
+                a->th.dim);
+        cb_text(cb, left.x, iy + 1, 6, "dir: ", a->th.bold);
+        le_draw(&ch.path, cb, left.x + 5, iy + 1, left.w - 5, a->th.text, 1);
+    } else {
+        cb_text(cb, left.x, iy, left.w, ch.control ? "controls: t k p n select, +/- change, o load checkpoint, Enter or i types"
+                                                   : "Enter sends, Up/Down history, Esc = controls (t/k/p/n, +/-)",
+                a->th.dim);
+        cb_text(cb, left.x, iy + 1, 2, "> ", a->th.bold);
+        le_draw(&ch.le, cb, left.x + 2, iy + 1, left.w - 2, a->th.text, !ch.control);
+    }
 
     /* controls */
     cb_box(cb, right, "Sampling", a->th.dim, a->caps.unicode);
@@ -213,7 +222,7 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
 
 static int ch_text_mode(App *a) {
     ch_init(a);
-    return !ch.control;
+    return !ch.control || ch.loading;
 }
 
 static int ch_key(App *a, int key) {
@@ -223,6 +232,21 @@ static int ch_key(App *a, int key) {
     if (key == K_F(7)) { ch_adjust(a, +1); return 1; }
     if (key == K_F(8)) {
         if (ch.streaming) worker_send_kind(&a->wk, WC_GEN_STOP);
+        return 1;
+    }
+    if (ch.loading) {
+        int r = le_key(&ch.path, key);
+        if (r == LE_SUBMIT && ch.path.len > 0) {
+            WorkerCmd c;
+            memset(&c, 0, sizeof c);
+            c.kind = WC_LOAD_CKPT;
+            snprintf(c.text, sizeof c.text, "%s", ch.path.buf);
+            worker_send(&a->wk, &c);
+            app_status(a, 0, "loading %s ...", ch.path.buf);
+            ch.loading = 0;
+        } else if (r == LE_CANCEL) {
+            ch.loading = 0;
+        }
         return 1;
     }
     if (!ch.control) {
@@ -241,18 +265,20 @@ static int ch_key(App *a, int key) {
     case K_UP: ch.param = (ch.param + P_N - 1) % P_N; return 1;
     case K_DOWN: ch.param = (ch.param + 1) % P_N; return 1;
     case 'i': case '\r': case '\n': case K_ENTER: ch.control = 0; return 1;
+    case 'o': ch.loading = 1; le_init(&ch.path); return 1;
     default: return 0;
     }
 }
 
 static const char *const CH_HELP[] = {
-    "typing\tthe input line: Enter sends, Up/Down history, <- -> Home End Backspace Ctrl-U edit",
-    "Esc\tleave the input line for the control keys (Enter or i returns)",
-    "t k p n\tselect temperature / top-k / top-p / max tokens (control mode)",
-    "+ -\tchange the selected parameter (control mode; also <- ->)",
-    "F5 F6 F7\tselect the next parameter / decrease / increase (any mode)",
+    "typing\tinput line: Enter sends, Up/Down history, Ctrl-U clears",
+    "Esc\tcontrol keys (Enter or i returns to typing)",
+    "t k p n\tselect temperature / top-k / top-p / max tokens",
+    "+ -  <- ->\tchange the selected control (control keys)",
+    "F5 F6 F7\tnext control / decrease / increase (also typing)",
     "F8\tstop the reply being generated",
-    "\ttraining keeps running: the worker finishes its step, generates, resumes",
+    "o\tload a checkpoint to chat with (type its directory)",
+    "\ttraining goes on: the step ends, the reply, then resume",
     NULL};
 
 const ScreenOps screen_chat = {

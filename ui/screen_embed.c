@@ -200,10 +200,10 @@ static int em_key(App *a, int key) {
 }
 
 static const char *const EM_HELP[] = {
-    "<- -> (Up/Down)\tselect a probe token (its row is marked >, its neighbours shown)",
-    "Enter, e\tedit the probe sentence; Enter sets it, Esc cancels",
+    "<- -> Up Down\tselect a probe token (marked >; neighbours shown)",
+    "Enter, e\tedit the probe sentence (Enter sets, Esc cancels)",
     "p\trecord a probe snapshot of the current weights now",
-    "\tstrips: blue negative, white zero, red positive; 2 values per cell",
+    "\tstrips: blue < 0, white 0, red > 0; 2 values per cell",
     NULL};
 
 const ScreenOps screen_embed = {

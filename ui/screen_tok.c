@@ -295,10 +295,10 @@ static const char *const TK_HELP[] = {
     "<-\tundo the last merge",
     "Space\trun / pause merging",
     "g N Enter\tgo to merge N",
-    "Up/Down\tmove the merge-log cursor; Enter goes to that merge",
+    "Up/Down\tmerge-log cursor; Enter goes to that merge",
     "PgUp/PgDn\tscroll the corpus excerpt",
-    "e\tencode mode: type text, see tokens and ids; Up/Down select a token",
-    "\tits word's merges are replayed one at a time; Esc leaves",
+    "e\tencode: type text, see tokens and ids; Up/Down select",
+    "\tthe selected word's merges replay one by one; Esc leaves",
     "r\trestart the trainer from bytes",
     NULL};
 

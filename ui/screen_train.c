@@ -238,6 +238,10 @@ static int tr_key(App *a, int key) {
     switch (key) {
     case 'L': tr.logy = !tr.logy; app_status(a, 0, "loss axis: %s", tr.logy ? "log" : "linear"); return 1;
     case 'x': tr.by_tokens = !tr.by_tokens; app_status(a, 0, "x axis: %s", tr.by_tokens ? "tokens" : "step"); return 1;
+    case 'b':
+        a->caps.blocks = !a->caps.blocks;
+        app_status(a, 0, "plots: %s", a->caps.blocks ? "block characters" : "braille");
+        return 1;
     default: return 0;
     }
 }
@@ -248,7 +252,8 @@ static const char *const TR_HELP[] = {
     "S, F2\tsave a checkpoint now",
     "L\tloss axis linear / log",
     "x\tx axis by step / by tokens seen",
-    "\tcurves: raw values dim, debiased EMA bright (train and validation)",
+    "b\tplots in braille / block characters (font trouble)",
+    "\tcurves: raw dim, debiased EMA bright (train and val)",
     NULL};
 
 const ScreenOps screen_train = {

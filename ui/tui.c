@@ -128,7 +128,7 @@ int app_draw_not_ready(App *a, CellBuf *cb, Rect r) {
     if (a->ws.phase == WK_FAILED) {
         cb_text(cb, r.x + 2, y, r.w - 4, "The engine could not be opened:", a->th.error);
         cb_text(cb, r.x + 2, y + 1, r.w - 4, a->ws.err, a->th.text);
-        cb_text(cb, r.x + 2, y + 3, r.w - 4, "Fix the config and restart, or quit with q.", a->th.dim);
+        cb_text(cb, r.x + 2, y + 3, r.w - 4, "Fix the config and restart, load a checkpoint (Chat: Esc then o), or quit with F10.", a->th.dim);
         return 1;
     }
     char line[256];
@@ -153,7 +153,7 @@ int app_draw_not_ready(App *a, CellBuf *cb, Rect r) {
 
 static const char *const GLOBAL_HELP[] = {
     "1-5\tswitch screen (Tab / Shift-Tab: next / previous)",
-    "Space\trun / pause training (Tokenizer: run / pause merges)",
+    "Space\trun / pause training (Tokenizer: merges)",
     "s\tsingle training step (Tokenizer: one merge)",
     "S, F2\tsave a checkpoint now",
     "F3, F4\trun/pause, single step",
@@ -177,10 +177,11 @@ static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
         a->tab_x1[i] = x;
         x += cb_text(cb, x, r.y, 1, " ", a->th.header);
     }
-    char right[160];
+    char right[4][160];
     const char *state = a->ws.running ? "RUN" : "PAUSED";
+    int nr = 1;
     if (!a->eng) {
-        snprintf(right, sizeof right, " %s ", a->ws.phase == WK_FAILED ? "NO ENGINE" : "PREPARING");
+        snprintf(right[0], sizeof right[0], " %s ", a->ws.phase == WK_FAILED ? "NO ENGINE" : "PREPARING");
     } else {
         const TrainSnapshot *t = &a->ts;
         if (t->state == ENGINE_DONE) state = "DONE";
@@ -188,35 +189,53 @@ static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
         char loss[32] = "-", tps[32] = "-";
         if (t->step > 0 && isfinite(t->train_loss)) snprintf(loss, sizeof loss, "%.3f", t->train_loss);
         if (t->tokens_per_sec > 0) snprintf(tps, sizeof tps, "%.0f", t->tokens_per_sec);
-        snprintf(right, sizeof right, " Step %ld/%ld  %s  loss %s  %s tok/s ", t->step, t->total_steps, state,
+        /* the longest form that fits (narrow terminals drop tok/s, then the total and the loss label) */
+        snprintf(right[0], sizeof right[0], " Step %ld/%ld  %s  loss %s  %s tok/s ", t->step, t->total_steps, state,
                  loss, tps);
+        snprintf(right[1], sizeof right[1], " Step %ld/%ld  %s  loss %s ", t->step, t->total_steps, state, loss);
+        snprintf(right[2], sizeof right[2], " Step %ld %s loss %s ", t->step, state, loss);
+        snprintf(right[3], sizeof right[3], " Step %ld %s ", t->step, state);
+        nr = 4;
     }
-    int rl = (int)strlen(right);
+    int pick = 0;
+    while (pick + 1 < nr && (int)strlen(right[pick]) > r.x + r.w - x) pick++;
+    int rl = (int)strlen(right[pick]);
     int rx = r.x + r.w - rl;
     if (rx < x) rx = x;
     Style st = a->th.header;
     st.attr |= CA_BOLD;
-    cb_text(cb, rx, r.y, r.x + r.w - rx, right, st);
+    cb_text(cb, rx, r.y, r.x + r.w - rx, right[pick], st);
 }
 
 static void tui_draw_fkeys(App *a, CellBuf *cb, Rect r) {
     const ScreenOps *s = SCREENS[a->screen];
     const char *labels[10] = {"Help", "Save", a->ws.running ? "Pause" : "Run", "Step", s->fkeys[0], s->fkeys[1],
                               s->fkeys[2], s->fkeys[3], "Mouse", "Quit"};
+    /* labels padded to 6 columns when the row has room, else packed (F10 Quit must stay visible at 80) */
+    int need = 0;
+    for (int i = 0; i < 10; i++)
+        if (labels[i]) need += (i == 9 ? 3 : 2) + 6;
+    int pad = need <= r.w ? 6 : 0;
     int x = r.x;
     for (int i = 0; i < 10; i++) {
         a->fkey_x0[i] = a->fkey_x1[i] = -1;
         if (!labels[i]) continue;
-        char num[8], lab[16];
+        char num[16], lab[16];
         snprintf(num, sizeof num, "F%d", i + 1);
-        snprintf(lab, sizeof lab, "%-6s", labels[i]);
+        snprintf(lab, sizeof lab, "%-*s", pad, labels[i]);
         if (x + (int)strlen(num) + (int)strlen(lab) > r.x + r.w) break;
         a->fkey_x0[i] = x;
         x += cb_text(cb, x, r.y, r.x + r.w - x, num, a->th.fkey_num);
         x += cb_text(cb, x, r.y, r.x + r.w - x, lab, a->th.fkey_label);
         a->fkey_x1[i] = x;
+        if (!pad) x++;
     }
 }
+
+/* Short forms of the global keys, wrapped into one paragraph when the help box has too few rows. */
+static const char GLOBAL_HELP_SHORT[] =
+    "1-5 screen \xc2\xb7 Tab/S-Tab next/prev \xc2\xb7 Space run/pause \xc2\xb7 s step \xc2\xb7 S/F2 save \xc2\xb7 "
+    "<- -> back/forward \xc2\xb7 hjkl arrows \xc2\xb7 ?/F1 help \xc2\xb7 m mouse \xc2\xb7 Ctrl-L redraw \xc2\xb7 q/F10 quit";
 
 static void tui_draw_help(App *a, CellBuf *cb, Rect body) {
     const ScreenOps *s = SCREENS[a->screen];
@@ -224,32 +243,59 @@ static void tui_draw_help(App *a, CellBuf *cb, Rect body) {
     for (const char *const *p = GLOBAL_HELP; *p; p++) n++;
     int ns = 0;
     for (const char *const *p = s->help; p && *p; p++) ns++;
-    int h = n + ns + 5;
-    if (h > body.h) h = body.h;
     int w = body.w - 4 > 104 ? 104 : body.w - 4;
+    int compact = n + ns + 4 > body.h;          /* the screen's own keys come first, then the global ones */
+    int short_rows = (int)((sizeof GLOBAL_HELP_SHORT + (size_t)(w - 6)) / (size_t)(w - 5)) + 1;
+    int h = (compact ? short_rows : n) + ns + 4;
+    if (h > body.h) h = body.h;
     Rect r = {body.x + (body.w - w) / 2, body.y + (body.h - h) / 2, w, h};
     cb_fill(cb, r, ' ', a->th.text);
     char title[64];
     snprintf(title, sizeof title, "Help: %s (any key closes)", s->title);
     cb_box(cb, r, title, a->th.title, a->caps.unicode);
-    int y = r.y + 1;
-    cb_text(cb, r.x + 2, y++, w - 4, "Global keys", a->th.bold);
-    for (const char *const *p = GLOBAL_HELP; *p && y < r.y + r.h - 1; p++, y++) {
-        const char *tab = strchr(*p, '\t');
-        int kl = (int)(tab - *p);
-        cb_printf(cb, r.x + 3, y, 14, a->th.good, "%.*s", kl, *p);
-        cb_text(cb, r.x + 18, y, w - 20, tab + 1, a->th.text);
-    }
-    if (y < r.y + r.h - 1) {
-        char t[64];
-        snprintf(t, sizeof t, "%s screen", s->title);
-        cb_text(cb, r.x + 2, y++, w - 4, t, a->th.bold);
-    }
-    for (const char *const *p = s->help; p && *p && y < r.y + r.h - 1; p++, y++) {
+    int y = r.y + 1, bottom = r.y + r.h - 1;
+    char t[64];
+    snprintf(t, sizeof t, "%s screen", s->title);
+    cb_text(cb, r.x + 2, y++, w - 4, t, a->th.bold);
+    for (const char *const *p = s->help; p && *p && y < bottom; p++, y++) {
         const char *tab = strchr(*p, '\t');
         int kl = tab ? (int)(tab - *p) : 0;
         cb_printf(cb, r.x + 3, y, 14, a->th.good, "%.*s", kl, *p);
         cb_text(cb, r.x + 18, y, w - 20, tab ? tab + 1 : *p, a->th.text);
+    }
+    if (y < bottom) cb_text(cb, r.x + 2, y++, w - 4, "Global keys", a->th.bold);
+    if (!compact) {
+        for (const char *const *p = GLOBAL_HELP; *p && y < bottom; p++, y++) {
+            const char *tab = strchr(*p, '\t');
+            int kl = (int)(tab - *p);
+            cb_printf(cb, r.x + 3, y, 14, a->th.good, "%.*s", kl, *p);
+            cb_text(cb, r.x + 18, y, w - 20, tab + 1, a->th.text);
+        }
+        return;
+    }
+    /* wrap the short list at its separators */
+    const char *p = GLOBAL_HELP_SHORT;
+    int lw = w - 5;
+    while (*p && y < bottom) {
+        int cols = 0, cut = 0;
+        const char *q = p, *best = NULL;
+        while (*q && cols <= lw) {
+            uint32_t cp;
+            int k = utf8_decode(q, strlen(q), &cp);
+            if (cp == 0xB7) best = q, cut = cols;
+            q += k;
+            cols++;
+        }
+        const char *end = !*q && cols <= lw ? q : (best ? best : q);
+        (void)cut;
+        char line[256];
+        int len = (int)(end - p) < (int)sizeof line - 1 ? (int)(end - p) : (int)sizeof line - 1;
+        memcpy(line, p, (size_t)len);
+        line[len] = '\0';
+        cb_text(cb, r.x + 3, y++, lw, line, a->th.text);
+        p = end;
+        if (*p) p += 2;                      /* skip the separator (2 bytes) */
+        while (*p == ' ') p++;
     }
 }
 
@@ -592,9 +638,14 @@ static void tui_usage(FILE *f) {
           f);
 }
 
-/* The default config: configs/default.yaml from the cwd, else <exe>/../share/llmwb/configs/default.yaml. */
+/* The default config: configs/default.yaml from the cwd, else the installed share dir (LLMWB_SHARE, set by the
+ * Makefile), else <exe>/../share/llmwb/configs/default.yaml. */
 static const char *tui_default_config(char *buf, size_t n) {
     if (access("configs/default.yaml", R_OK) == 0) return "configs/default.yaml";
+#ifdef LLMWB_SHARE
+    snprintf(buf, n, "%s/configs/default.yaml", LLMWB_SHARE);
+    if (access(buf, R_OK) == 0) return buf;
+#endif
     char exe[1024];
     ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (l > 0) {
@@ -809,7 +860,13 @@ int tui_main(int argc, char **argv) {
         worker_status(&a->wk, &ws);
         if (ws.msg[0]) fprintf(stderr, "llmwb: %s\n", ws.msg);
     }
-    worker_stop(&a->wk);
+    if (worker_stop(&a->wk, a->save_on_quit ? -1.0 : 1.0)) {
+        /* A long step (big model) is still running and does not poll the abort flag. Returning would make
+         * exit() wait for it (OpenBLAS joins its threads in a destructor), so end the process here. */
+        fprintf(stderr, "llmwb: left the current training step unfinished (nothing was saved)\n");
+        fflush(NULL);
+        _exit(g_sigint ? 130 : 0);
+    }
     lw_set_fatal_hook(NULL);
     lw_set_log(NULL, NULL);
     signal(SIGINT, SIG_DFL);

@@ -234,8 +234,8 @@ int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char 
     return 0;
 }
 
-void worker_stop(Worker *w) {
-    if (!w->started) return;
+int worker_stop(Worker *w, double max_wait) {
+    if (!w->started) return 0;
     pthread_mutex_lock(&w->mu);
     w->abort_flag = 1;
     w->q_head = 0;
@@ -243,8 +243,20 @@ void worker_stop(Worker *w) {
     w->queue[0].kind = WC_QUIT;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
     w->started = 0;
+    if (max_wait >= 0) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += (time_t)max_wait;
+        dl.tv_nsec += (long)((max_wait - (double)(time_t)max_wait) * 1e9);
+        if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+        if (pthread_timedjoin_np(w->thread, NULL, &dl) != 0) {
+            pthread_detach(w->thread);
+            return 1;
+        }
+    } else {
+        pthread_join(w->thread, NULL);
+    }
     if (w->eng) engine_close(w->eng);
     w->eng = NULL;
     free(w->chat);
@@ -252,6 +264,7 @@ void worker_stop(Worker *w) {
     pthread_rwlock_destroy(&w->eng_lock);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
+    return 0;
 }
 
 void worker_send(Worker *w, const WorkerCmd *c) {

@@ -68,8 +68,11 @@ typedef struct Worker {
 /* Starts the thread, which opens the engine for cfg (copied); ckpt_dir / run_dir may be NULL or "".
  * Returns 0, or nonzero if the thread could not start. */
 int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir);
-/* Asks long calls to stop, stops the thread and closes the engine. Safe to call twice. */
-void worker_stop(Worker *w);
+/* Asks long calls to stop (abort flag), stops the thread and closes the engine. Waits at most max_wait seconds
+ * (< 0: as long as it takes) for a step in progress; if the thread is still busy then, it is detached and the
+ * engine left open for the process exit to reclaim. Returns 0 when stopped cleanly, 1 when detached.
+ * Safe to call twice. */
+int worker_stop(Worker *w, double max_wait);
 /* Queues a command (a full queue drops the oldest step-like command). */
 void worker_send(Worker *w, const WorkerCmd *c);
 void worker_send_kind(Worker *w, WorkerCmdKind k);
