@@ -69,7 +69,7 @@ deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	./$(BIN)
+	./$(BIN) tui --train
 
 # The layering rule: the engine never includes curses; the UI reaches the engine only through its public headers.
 check-layers:

@@ -464,6 +464,8 @@ int engine_train_step(Engine *g, LwError *e) {
     gpt_zero_grad(&g->model);
     double loss = 0;
     for (int a = 0; a < accum; a++) {
+        if (a > 0 && aborted(g)) /* nothing applied yet: the step is simply not taken */
+            return lw_fail(e, LW_ERR_ABORTED, "step %ld interrupted", g->step + 1);
         loader_next(&g->train_loader, g->inputs, g->targets);
         if (a == 0) {
             pthread_mutex_lock(&g->mu);

@@ -388,7 +388,8 @@ void plot_raster(uint8_t *bits, int8_t *owner, int w, int h, const PlotSeries *s
 
 static void plot_fmt(double v, char *buf, size_t n) {
     double a = fabs(v);
-    if (a != 0 && (a < 1e-3 || a >= 1e5)) snprintf(buf, n, "%.1e", v);
+    if (v == floor(v) && a < 1e9) snprintf(buf, n, "%.0f", v); /* steps, tokens */
+    else if (a != 0 && (a < 1e-3 || a >= 1e5)) snprintf(buf, n, "%.1e", v);
     else if (a < 1) snprintf(buf, n, "%.4f", v);
     else if (a < 100) snprintf(buf, n, "%.3f", v);
     else snprintf(buf, n, "%.0f", v);

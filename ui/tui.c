@@ -634,6 +634,7 @@ static void tui_usage(FILE *f) {
           "  --dump-dir DIR      where the script's dump commands write (default .)\n"
           "  --run-dir DIR       override train.run_dir\n"
           "  --ckpt DIR          chat with a saved checkpoint\n"
+          "  --train             start training at once, on the Train screen (what `make run` does)\n"
           "  --help              this text\n",
           f);
 }
@@ -663,7 +664,7 @@ static const char *tui_default_config(char *buf, size_t n) {
 int tui_main(int argc, char **argv) {
     const char *cfg_path = NULL, *theme = "dark", *script_path = NULL, *dump_dir = ".", *run_dir = NULL,
                *ckpt = NULL;
-    int mouse = 1, ascii = 0;
+    int mouse = 1, ascii = 0, start_training = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -684,6 +685,7 @@ int tui_main(int argc, char **argv) {
         else if (!strcmp(o, "--ckpt")) TAKE(ckpt);
         else if (!strcmp(o, "--no-mouse")) mouse = 0;
         else if (!strcmp(o, "--ascii")) ascii = 1;
+        else if (!strcmp(o, "--train")) start_training = 1;
         else if (!strcmp(o, "--help") || !strcmp(o, "-h")) { tui_usage(stdout); return 0; }
         else if (!strcmp(o, "tui")) continue;
         else {
@@ -763,6 +765,10 @@ int tui_main(int argc, char **argv) {
         return 1;
     }
     if (ckpt) a->screen = 4;
+    if (start_training && !ckpt) {
+        a->screen = 3;
+        worker_send_kind(&a->wk, WC_RUN);
+    }
 
     uint64_t last_eseq = (uint64_t)-1, last_wseq = (uint64_t)-1;
     int last_log = 0;
