@@ -6,8 +6,8 @@ DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
 
-PKGS    := ncursesw openblas yaml-0.1 libcjson libpcre2-8
-ENGINE_PKGS := openblas yaml-0.1 libcjson libpcre2-8
+PKGS    := ncursesw openblas yaml-0.1 libcjson libpcre2-8 libpng
+ENGINE_PKGS := openblas yaml-0.1 libcjson libpcre2-8 libpng
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ENGINE_LIBS := $(shell pkg-config --libs $(ENGINE_PKGS) 2>/dev/null)
 UI_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages llmwb needs (when root), or prints the one command to run.
 # Idempotent and quiet when everything is present.
-PKGS="build-essential pkg-config libncurses-dev libopenblas-dev libyaml-dev libcjson-dev libpcre2-dev libcriterion-dev tmux"
+PKGS="build-essential pkg-config libncurses-dev libopenblas-dev libyaml-dev libcjson-dev libpcre2-dev libcriterion-dev libpng-dev librsvg2-bin tmux"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
