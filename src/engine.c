@@ -321,10 +321,14 @@ static int open_inference(Engine *g, const char *dir, LwError *e) {
     if (rc) return rc;
     if (!g->tok) {
         /* A bare HF GPT-2 directory without tokenizer files: the shipped GPT-2 vocabulary fits when V = 50257. */
-        if (g->model.cfg.vocab_size != 50257)
-            return lw_fail(e, LW_ERR_INVALID, "%s: no tokenizer files (vocab.json + merges.txt) in the checkpoint", dir);
+        if (g->model.cfg.vocab_size != 50257) {
+            if (g->model.cfg.vocab_size < 257)
+                return lw_fail(e, LW_ERR_INVALID, "%s: no tokenizer files (vocab.json + merges.txt) in the checkpoint", dir);
+            lw_log(LW_LOG_WARN, "%s: no tokenizer files (vocab.json + merges.txt): text is shown as raw bytes", dir);
+            g->tok = tok_new_bytes();
+        }
         const char *dirs[] = {"corpora/gpt2", LLMWB_SHARE "/corpora/gpt2"};
-        for (size_t i = 0; i < LW_ARRAY_LEN(dirs) && !g->tok; i++)
+        for (size_t i = 0; i < LW_ARRAY_LEN(dirs) && !g->tok; i++)  /* GPT-2's own vocabulary */
             if (lw_is_dir(dirs[i]) && (rc = tok_load_dir(&g->tok, dirs[i], e))) return rc;
         if (!g->tok) return lw_fail(e, LW_ERR_IO, "%s: no tokenizer files, and the shipped GPT-2 vocabulary was not found", dir);
     }
@@ -425,7 +429,7 @@ int engine_evaluate(Engine *g, float *val_loss, LwError *e) {
     g->val_loss = v;
     if (v < g->best_val) g->best_val = v;
     if (val_loss) *val_loss = v;
-    publish_event(g, EV_EVAL, "eval: train loss %.4f, val loss %.4f (perplexity %.1f)", g->train_loss, v, exp(v));
+    publish_event(g, EV_EVAL, "val %.4f (ppl %.1f), train %.4f", v, exp(v), g->train_loss);
     return LW_OK;
 }
 

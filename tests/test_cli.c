@@ -158,3 +158,22 @@ Test(cli, train_then_generate) {
     }
     lw_rmtree(dir);
 }
+
+Test(cli, import_gpt2_from_a_hugging_face_directory) {
+    char dir[] = "/tmp/llmwb-cli-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char args[512], *out;
+    /* tests/ref/hf-tiny: a tiny GPT-2 in Hugging Face's layout written by tests/make_hf_tiny.py (PyTorch) */
+    snprintf(args, sizeof args, "import-gpt2 tests/ref/hf-tiny --out %s/ck", dir);
+    cr_assert_eq(run(args, &out), 0, "%s", out);
+    cr_assert(strstr(out, "36096 parameters, 2 layers, 2 heads, d_model 32, context 32, vocab 300"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "generate --ckpt %s/ck --prompt 'ab' --max-tokens 4 --ids --temperature 0", dir);
+    cr_assert_eq(run(args, &out), 0, "%s", out);
+    cr_assert(strlen(out) > 1, "%s", out);
+    free(out);
+    cr_assert_eq(run("import-gpt2 tests/vectors", &out), 2);
+    cr_assert(strstr(out, "tests/vectors"), "%s", out);
+    free(out);
+    lw_rmtree(dir);
+}
