@@ -191,8 +191,22 @@ void residual_forward(float *out, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+/* Four 16-bit draws per 64-bit random number: an element is dropped when its draw is below round(p * 65536),
+ * so p is applied in steps of 1/65536. */
 void dropout_mask(uint8_t *mask, size_t n, float p, Rng *r) {
-    for (size_t i = 0; i < n; i++) mask[i] = rng_uniform(r) >= p;
+    uint32_t thr = (uint32_t)lrintf(p * 65536.0f);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint64_t u = rng_u64(r);
+        mask[i] = (uint32_t)(u & 0xffff) >= thr;
+        mask[i + 1] = (uint32_t)((u >> 16) & 0xffff) >= thr;
+        mask[i + 2] = (uint32_t)((u >> 32) & 0xffff) >= thr;
+        mask[i + 3] = (uint32_t)(u >> 48) >= thr;
+    }
+    if (i < n) {
+        uint64_t u = rng_u64(r);
+        for (; i < n; i++, u >>= 16) mask[i] = (uint32_t)(u & 0xffff) >= thr;
+    }
 }
 
 void dropout_forward(float *out, const float *inp, const uint8_t *mask, size_t n, float p) {
@@ -243,6 +257,20 @@ static void row_scale(float *x, size_t n, float a) {
     size_t i = 0;
     for (; i + VL <= n; i += VL) v4_store(x + i, v4_load(x + i) * v4_set(a));
     for (; i < n; i++) x[i] *= a;
+}
+
+/* One row of the softmax backward, in place: d[j] = a[j] (d[j] - sum_k a[k] d[k]) * scale for j < n, and 0 for
+ * n <= j < len (the masked keys). */
+static void softmax_row_backward(float *d, const float *a, size_t n, size_t len, float scale) {
+    size_t j = 0;
+    F4 acc = v4_set(0.0f);
+    for (; j + VL <= n; j += VL) acc += v4_load(a + j) * v4_load(d + j);
+    float dot = v4_hsum(acc);
+    for (; j < n; j++) dot += a[j] * d[j];
+    F4 vdot = v4_set(dot), vs = v4_set(scale);
+    for (j = 0; j + VL <= n; j += VL) v4_store(d + j, v4_load(a + j) * (v4_load(d + j) - vdot) * vs);
+    for (; j < n; j++) d[j] = a[j] * (d[j] - dot) * scale;
+    for (; j < len; j++) d[j] = 0.0f;
 }
 
 /* In place over one (T, T) block whose row i holds scaled scores for keys 0..i: causal softmax, zeros above. */
@@ -300,19 +328,13 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             /* d(weights used) = dO v^T; dv += weights^T dO */
             matmul_gemm(0, 1, T, T, HS, 1.0f, dO, C, v, C3, 0.0f, datt, T);
             matmul_gemm(1, 0, T, HS, T, 1.0f, src, T, dO, C, 1.0f, dv, C3);
-            if (mk) {
+            if (mk) { /* back through the dropout on the weights, in place */
                 float s = 1.0f / (1.0f - p);
                 for (size_t i = 0; i < TT; i++) datt[i] = mk[i] ? datt[i] * s : 0.0f;
             }
             /* softmax backward (rows), with the 1/sqrt(HS) of the scores folded in; zero above the diagonal */
-            for (int i = 0; i < T; i++) {
-                const float *ar = a + (size_t)i * T;
-                float *dr = datt + (size_t)i * T;
-                float dot = 0.0f;
-                for (int j = 0; j <= i; j++) dot += ar[j] * dr[j];
-                for (int j = 0; j <= i; j++) dr[j] = ar[j] * (dr[j] - dot) * scale;
-                for (int j = i + 1; j < T; j++) dr[j] = 0.0f;
-            }
+            for (int i = 0; i < T; i++)
+                softmax_row_backward(datt + (size_t)i * T, a + (size_t)i * T, (size_t)i + 1, (size_t)T, scale);
             /* scores = q k^T: dq += dS k; dk += dS^T q */
             matmul_gemm(0, 0, T, HS, T, 1.0f, datt, T, k, C3, 1.0f, dq, C3);
             matmul_gemm(1, 0, T, HS, T, 1.0f, datt, T, q, C3, 1.0f, dk, C3);

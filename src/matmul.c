@@ -1,5 +1,5 @@
-/* matmul.c — the model's matrix products over cblas_sgemm, with naive references (double accumulators).
- * The only file that includes <cblas.h>. */
+/* matmul.c — the model's matrix products over cblas_sgemm (cblas_sgemv for single-row products), with naive
+ * references (double accumulators). The only file that includes <cblas.h>. */
 #include "matmul.h"
 
 #include <cblas.h>
@@ -19,6 +19,15 @@ void matmul_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *
     if (K <= 0) { /* sgemm with K=0 scales c by beta; make beta 0 a clean overwrite */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
+        return;
+    }
+    if (M == 1) {
+        /* One output row (KV-cache decoding): a matrix-vector product. OpenBLAS's sgemm packs all of b even for a
+         * single row, which made decoding several times slower than sgemv reading b once.
+         * c^T (N) = op(b)^T (N, K) @ op(a)^T (K); row 0 of op(a) is a (stride 1) or a's first column (stride lda). */
+        if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
+        if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, b, ldb, a, ta ? lda : 1, beta, c, 1);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, b, ldb, a, ta ? lda : 1, beta, c, 1);
         return;
     }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, a,

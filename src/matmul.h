@@ -31,7 +31,7 @@ void matmul_backward_nt(float *dinp, float *dweight, const float *dout, const fl
 void matmul_backward_nt_naive(float *dinp, float *dweight, const float *dout, const float *inp,
                               const float *weight, int N, int C, int OC);
 
-/* General strided product for attention's per-(b, h) QK^T and AV, reading heads in place inside (B, T, 3C) and
+/* General strided product (sgemm; sgemv when M == 1) for attention's per-(b, h) QK^T and AV, reading heads in place inside (B, T, 3C) and
  * (B, T, C) buffers through leading dimensions:
  *   c (M, N; row stride ldc) = alpha * op(a) @ op(b) + beta * c
  * where op(a) is (M, K) — a (M, K; lda) or, if ta, a^T of a (K, M; lda) — and op(b) is (K, N) — b (K, N; ldb) or,

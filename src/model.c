@@ -1,13 +1,122 @@
 /* model.c — the GPT-2 model (the book's GPTModel): tensor table, initialisation, forward, hand-written backward,
  * AdamW, and KV-cached incremental decoding. Math kernels live in layers.c and matmul.c.
- * Letters: B batch, T time, C d_model, V vocab, L layers, NH heads, HS head size, BT = B*T rows. */
+ * Letters: B batch, T time, C d_model, V vocab, L layers, NH heads, HS head size, BT = B*T rows.
+ *
+ * Contracts beyond model.h:
+ * - gpt_forward may be called with any B <= m->B, T <= m->T; m->logits (B, T, V) and m->att (L, B, NH, T, T) are
+ *   laid out contiguously for that call's B and T.
+ * - gpt_backward turns m->logits into dlogits in place (the fused softmax + cross-entropy backward): read the
+ *   logits before calling it. One backward per forward.
+ * - When every target is GPT_IGNORE_INDEX the loss is 0 with n_loss_tokens 0 (PyTorch would give NaN), and the
+ *   backward adds nothing.
+ * - Dropout masks are drawn in a fixed order (embedding, then per layer: attention weights, attention residual,
+ *   MLP residual), so a seeded Rng replays the same masks. */
 #include "model.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "layers.h"
 #include "matmul.h"
+
+/* ---- splitting row-wise kernels across threads ----
+ * The BLAS runs its GEMMs on matmul_get_threads() threads; the element- and row-wise kernels between them
+ * (GELU, LayerNorm forward, cross-entropy, AdamW) would otherwise run on one core. gpt_parallel splits [0, n)
+ * into one contiguous part per thread: the caller runs part 0, short-lived pthreads run the rest (creating a
+ * thread costs ~20 us against the milliseconds each call takes). Kernels only ever write their own rows, so
+ * results do not depend on the split, except the order in which cross-entropy partial sums are added. */
+#define GPT_MAX_THREADS 8
+typedef void (*GptRangeFn)(void *ctx, int part, size_t lo, size_t hi);
+typedef struct GptRangeJob {
+    GptRangeFn fn;
+    void *ctx;
+    int part;
+    size_t lo, hi;
+} GptRangeJob;
+
+static void *gpt_range_thread(void *arg) {
+    GptRangeJob *j = arg;
+    j->fn(j->ctx, j->part, j->lo, j->hi);
+    return NULL;
+}
+
+/* Runs fn over [0, n) in up to matmul_get_threads() parts of at least min_chunk items; returns the part count. */
+static int gpt_parallel(size_t n, size_t min_chunk, GptRangeFn fn, void *ctx) {
+    int nt = matmul_get_threads();
+    if (nt > GPT_MAX_THREADS) nt = GPT_MAX_THREADS;
+    if (nt < 1) nt = 1;
+    while (nt > 1 && n / (size_t)nt < min_chunk) nt--;
+    GptRangeJob jobs[GPT_MAX_THREADS];
+    pthread_t th[GPT_MAX_THREADS];
+    int started[GPT_MAX_THREADS] = {0};
+    for (int t = 0; t < nt; t++) jobs[t] = (GptRangeJob){fn, ctx, t, n * (size_t)t / nt, n * (size_t)(t + 1) / nt};
+    for (int t = 1; t < nt; t++) started[t] = pthread_create(&th[t], NULL, gpt_range_thread, &jobs[t]) == 0;
+    fn(ctx, 0, jobs[0].lo, jobs[0].hi);
+    for (int t = 1; t < nt; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else fn(ctx, t, jobs[t].lo, jobs[t].hi); /* could not start a thread: run the part here */
+    }
+    return nt;
+}
+
+typedef struct GeluJob {
+    float *out;        /* forward: out; backward: dinp */
+    const float *inp;
+    const float *dout; /* NULL for the forward */
+} GeluJob;
+
+static void gpt_gelu_part(void *c, int part, size_t lo, size_t hi) {
+    GeluJob *j = c;
+    (void)part;
+    if (j->dout) gelu_backward(j->out + lo, j->inp + lo, j->dout + lo, hi - lo);
+    else gelu_forward(j->out + lo, j->inp + lo, hi - lo);
+}
+
+static void gpt_gelu(float *out, const float *inp, const float *dout, size_t n) {
+    GeluJob j = {out, inp, dout};
+    gpt_parallel(n, 16384, gpt_gelu_part, &j);
+}
+
+typedef struct LnJob {
+    float *out, *mean, *rstd;
+    const float *inp, *w, *b;
+    int C;
+} LnJob;
+
+static void gpt_ln_part(void *c, int part, size_t lo, size_t hi) {
+    LnJob *j = c;
+    (void)part;
+    size_t C = (size_t)j->C;
+    layernorm_forward(j->out + lo * C, j->mean + lo, j->rstd + lo, j->inp + lo * C, j->w, j->b, (int)(hi - lo), j->C);
+}
+
+static void gpt_layernorm(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                          int N, int C) {
+    LnJob j = {out, mean, rstd, inp, w, b, C};
+    gpt_parallel((size_t)N, (size_t)(16384 / C + 1), gpt_ln_part, &j);
+}
+
+typedef struct CeJob {
+    float *logits, *lse;
+    const int *targets;
+    int V;
+    float dloss;      /* backward only */
+    int backward;
+    double total[GPT_MAX_THREADS];
+    int count[GPT_MAX_THREADS];
+} CeJob;
+
+static void gpt_ce_part(void *c, int part, size_t lo, size_t hi) {
+    CeJob *j = c;
+    size_t V = (size_t)j->V;
+    if (j->backward)
+        crossentropy_backward_inplace(j->logits + lo * V, j->lse + lo, j->targets + lo, GPT_IGNORE_INDEX,
+                                      (int)(hi - lo), j->V, j->dloss);
+    else
+        j->total[part] = crossentropy_forward(j->lse + lo, j->logits + lo * V, j->targets + lo, GPT_IGNORE_INDEX,
+                                              (int)(hi - lo), j->V, &j->count[part]);
+}
 
 /* Activation buffers for batches up to (B, T), one allocation. Per-layer arrays are laid out with the *current*
  * call's (B, T) so that e.g. m->att is a contiguous (L, B, NH, T, T) for every call. */
@@ -307,7 +416,7 @@ float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, i
         float *att = a->att + (size_t)l * B * NH * TT;
         uint8_t *matt = drop ? a->mask_att + (size_t)l * B * NH * TT : NULL;
 
-        layernorm_forward(ln1, a->ln1_mean + o1, a->ln1_rstd + o1, x, w.ln1w, w.ln1b, (int)BT, C);
+        gpt_layernorm(ln1, a->ln1_mean + o1, a->ln1_rstd + o1, x, w.ln1w, w.ln1b, (int)BT, C);
         matmul_forward(qkv, ln1, w.qkvw, w.qkvb, (int)BT, C, 3 * C);
         if (drop) dropout_mask(matt, (size_t)B * NH * TT, p, r);
         attention_forward(atty, att, qkv, matt, p, a->att_scratch, B, T, C, NH);
@@ -317,9 +426,9 @@ float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, i
             dropout_forward(a->tmp, a->tmp, a->mask_ra + oc, BT * C, p);
         }
         residual_forward(res1, x, a->tmp, BT * C);
-        layernorm_forward(ln2, a->ln2_mean + o1, a->ln2_rstd + o1, res1, w.ln2w, w.ln2b, (int)BT, C);
+        gpt_layernorm(ln2, a->ln2_mean + o1, a->ln2_rstd + o1, res1, w.ln2w, w.ln2b, (int)BT, C);
         matmul_forward(fch, ln2, w.fcw, w.fcb, (int)BT, C, 4 * C);
-        gelu_forward(fchg, fch, BT * 4 * C);
+        gpt_gelu(fchg, fch, NULL, BT * 4 * C);
         matmul_forward(a->tmp, fchg, w.fcprojw, w.fcprojb, (int)BT, 4 * C, C);
         if (drop) {
             dropout_mask(a->mask_rm + oc, BT * C, p, r);
@@ -329,8 +438,8 @@ float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, i
         x = res2;
     }
     int fi = gpt_lnf_index(m);
-    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, x, P + m->tensors[fi].offset, P + m->tensors[fi + 1].offset,
-                      (int)BT, C);
+    gpt_layernorm(a->lnf, a->lnf_mean, a->lnf_rstd, x, P + m->tensors[fi].offset, P + m->tensors[fi + 1].offset,
+                  (int)BT, C);
     matmul_forward_nt(a->logits, a->lnf, gpt_head(m, P), (int)BT, C, V);
     if (!targets) {
         m->loss = -1.0f;
@@ -338,8 +447,14 @@ float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, i
         return -1.0f;
     }
     memcpy(a->targets, targets, BT * sizeof(int));
+    CeJob ce = {.logits = a->logits, .lse = a->lse, .targets = a->targets, .V = V};
+    int parts = gpt_parallel(BT, 8, gpt_ce_part, &ce);
     int count = 0;
-    double total = crossentropy_forward(a->lse, a->logits, targets, GPT_IGNORE_INDEX, (int)BT, V, &count);
+    double total = 0.0;
+    for (int t = 0; t < parts; t++) {
+        total += ce.total[t];
+        count += ce.count[t];
+    }
     a->n_count = count;
     m->n_loss_tokens = count;
     m->loss = count > 0 ? (float)(total / count) : 0.0f;
@@ -359,8 +474,9 @@ void gpt_backward(Gpt *m, float loss_scale) {
     float *P = m->params, *G = m->grads;
 
     /* LM head: dlogits in place, then dlnf = dlogits @ Wh, dWh += dlogits^T @ lnf */
-    crossentropy_backward_inplace(a->logits, a->lse, a->targets, GPT_IGNORE_INDEX, (int)BT, V,
-                                  loss_scale / (float)a->n_count);
+    CeJob ce = {.logits = a->logits, .lse = a->lse, .targets = a->targets, .V = V,
+                .dloss = loss_scale / (float)a->n_count, .backward = 1};
+    gpt_parallel(BT, 8, gpt_ce_part, &ce);
     memset(a->dtmp, 0, BTC * sizeof(float));
     matmul_backward_nt(a->dtmp, gpt_head(m, G), a->logits, a->lnf, gpt_head(m, P), (int)BT, C, V);
     int fi = gpt_lnf_index(m);
@@ -390,7 +506,7 @@ void gpt_backward(Gpt *m, float loss_scale) {
         memset(a->dbig, 0, BT * 4 * C * sizeof(float));
         matmul_backward(a->dbig, dw.fcprojw, dw.fcprojb, dproj, fchg, w.fcprojw, (int)BT, 4 * C, C);
         memset(a->dbig2, 0, BT * 4 * C * sizeof(float));
-        gelu_backward(a->dbig2, fch, a->dbig, BT * 4 * C);
+        gpt_gelu(a->dbig2, fch, a->dbig, BT * 4 * C);
         memset(a->dtmp2, 0, BTC * sizeof(float));
         matmul_backward(a->dtmp2, dw.fcw, dw.fcb, a->dbig2, ln2, w.fcw, (int)BT, C, 4 * C);
         layernorm_backward(a->dres, dw.ln2w, dw.ln2b, a->dtmp2, res1, w.ln2w, a->ln2_mean + o1, a->ln2_rstd + o1,
@@ -425,20 +541,36 @@ void gpt_zero_grad(Gpt *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
 float gpt_grad_norm(const Gpt *m) { return (float)sqrt(vec_sumsq(m->grads, m->n_params)); }
 
+typedef struct AdamJob {
+    Gpt *m;
+    AdamwCoeffs c;
+    float decay_mul;
+} AdamJob;
+
+/* AdamW over the parameter range [lo, hi), tensor by tensor (each tensor has its own decay flag). */
+static void gpt_adamw_part(void *ctx, int part, size_t lo, size_t hi) {
+    AdamJob *j = ctx;
+    (void)part;
+    Gpt *m = j->m;
+    AdamwCoeffs c = j->c;
+    for (int ti = 0; ti < m->n_tensors; ti++) {
+        const GptTensor *tn = &m->tensors[ti];
+        size_t a = LW_MAX(lo, tn->offset), b = LW_MIN(hi, tn->offset + tn->numel);
+        if (a >= b) continue;
+        c.decay_mul = tn->decay ? j->decay_mul : 1.0f;
+        adamw_update(m->params + a, m->grads + a, m->adam_m + a, m->adam_v + a, b - a, &c);
+    }
+}
+
 void gpt_adamw_step(Gpt *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
                     float grad_scale) {
     LW_ASSERT(t >= 1);
     /* torch.optim.AdamW (single-tensor path); the step's constants are computed in double as Python does */
-    AdamwCoeffs c = {.beta1 = beta1, .beta2 = beta2, .eps = eps, .grad_scale = grad_scale};
-    c.step_size = (float)(lr / (1.0 - pow((double)beta1, t)));
-    c.bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, t));
-    float decay_mul = (float)(1.0 - (double)lr * weight_decay);
-    for (int ti = 0; ti < m->n_tensors; ti++) {
-        const GptTensor *tn = &m->tensors[ti];
-        size_t o = tn->offset;
-        c.decay_mul = tn->decay ? decay_mul : 1.0f;
-        adamw_update(m->params + o, m->grads + o, m->adam_m + o, m->adam_v + o, tn->numel, &c);
-    }
+    AdamJob j = {.m = m, .c = {.beta1 = beta1, .beta2 = beta2, .eps = eps, .grad_scale = grad_scale}};
+    j.c.step_size = (float)(lr / (1.0 - pow((double)beta1, t)));
+    j.c.bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, t));
+    j.decay_mul = (float)(1.0 - (double)lr * weight_decay);
+    gpt_parallel(m->n_params, 1 << 16, gpt_adamw_part, &j);
 }
 
 /* ---- KV cache ---- */

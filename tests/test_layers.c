@@ -118,8 +118,9 @@ Test(layers_matmul, forward_backward_vs_naive) {
 Test(layers_matmul, strided_gemm_vs_naive) {
     Rng r;
     rng_seed(&r, 2);
-    int M = 9, N = 7, K = 5, ld = 13; /* leading dimensions wider than the matrices, as in (B, T, 3C) */
+    int N = 7, K = 5, ld = 13; /* leading dimensions wider than the matrices, as in (B, T, 3C) */
     float a[13 * 13], b[13 * 13], c1[13 * 13], c2[13 * 13];
+    for (int M = 1; M <= 9; M += 8) /* M = 1 takes the matrix-vector path */
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
             for (int beta = 0; beta < 2; beta++) {

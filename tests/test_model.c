@@ -158,9 +158,10 @@ static double check_close(const char *what, const float *c, const float *r, size
 static const char *const REF_FILES[] = {"tests/ref/model_bias_untied.bin", "tests/ref/model_nobias_tied.bin",
                                         "tests/ref/model_bias_tied_nh4.bin"};
 
-static void check_forward_backward(const char *path) {
+static void check_forward_backward(const char *path, int threads) {
     RefModel rm;
     refmodel_open(&rm, path);
+    matmul_set_threads(threads); /* >1 also splits the row-wise kernels across threads */
     Gpt *m = &rm.m;
     int B = rm.B, T = rm.T, V = m->cfg.vocab_size;
     float loss = gpt_forward(m, rm.inputs, rm.targets, B, T, 1, NULL);
@@ -194,9 +195,10 @@ static void check_forward_backward(const char *path) {
     refmodel_close(&rm);
 }
 
-static void check_adamw(const char *path) {
+static void check_adamw(const char *path, int threads) {
     RefModel rm;
     refmodel_open(&rm, path);
+    matmul_set_threads(threads);
     Gpt *m = &rm.m;
     const RefArray *ls = ref_get(&rm.rf, "adamw_loss");
     cr_assert_eq(ls->n, 10);
@@ -227,12 +229,14 @@ static void check_adamw(const char *path) {
     refmodel_close(&rm);
 }
 
-Test(model_ref, forward_backward_bias_untied) { check_forward_backward(REF_FILES[0]); }
-Test(model_ref, forward_backward_nobias_tied) { check_forward_backward(REF_FILES[1]); }
-Test(model_ref, forward_backward_bias_tied_nh4) { check_forward_backward(REF_FILES[2]); }
-Test(model_ref, adamw_bias_untied) { check_adamw(REF_FILES[0]); }
-Test(model_ref, adamw_nobias_tied) { check_adamw(REF_FILES[1]); }
-Test(model_ref, adamw_bias_tied_nh4) { check_adamw(REF_FILES[2]); }
+Test(model_ref, forward_backward_bias_untied) { check_forward_backward(REF_FILES[0], 1); }
+Test(model_ref, forward_backward_nobias_tied) { check_forward_backward(REF_FILES[1], 1); }
+Test(model_ref, forward_backward_bias_tied_nh4) { check_forward_backward(REF_FILES[2], 1); }
+Test(model_ref, forward_backward_two_threads) { check_forward_backward(REF_FILES[0], 2); }
+Test(model_ref, adamw_bias_untied) { check_adamw(REF_FILES[0], 1); }
+Test(model_ref, adamw_nobias_tied) { check_adamw(REF_FILES[1], 1); }
+Test(model_ref, adamw_bias_tied_nh4) { check_adamw(REF_FILES[2], 1); }
+Test(model_ref, adamw_two_threads) { check_adamw(REF_FILES[2], 2); }
 
 /* ---- parameter counts (counting only: nothing of 1.5B is allocated) ---- */
 

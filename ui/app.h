@@ -38,6 +38,10 @@ typedef struct ScreenOps {
     /* Called every loop iteration (e.g. to pull streamed tokens); returns 1 if a redraw is needed. */
     int (*poll)(struct App *a);
     const char *fkeys[4];                    /* labels of F5..F8 (NULL = unused) */
+    /* Optional (P key): writes the screen's plot or heatmap as base + ".png" and ".svg" (base is a path without
+     * extension, its directory exists); returns the number of files written (0 = nothing to export, with no
+     * message) or -1 with msg set. NULL = the screen has only its text to export. */
+    int (*export_pics)(struct App *a, const char *base, char *msg, size_t n);
 } ScreenOps;
 
 extern const ScreenOps screen_tokenizer, screen_embed, screen_attention, screen_train, screen_chat;
@@ -57,6 +61,14 @@ typedef struct App {
     uint64_t last_msg_seq;
     int mouse;
     int headless;             /* --script: no terminal, cell buffer only */
+    /* classroom (lesson.h, demo.c) */
+    const struct Course *course;   /* lesson or demo stages shown in the side panel; NULL = none */
+    int lesson_step;               /* flat step index in course */
+    int lesson_hidden;             /* panel hidden (C-o) */
+    char lesson_state[1024];       /* progress file ("" = do not save) */
+    int large;                     /* z: the current screen's main pane alone, full size (projector) */
+    int repro;                     /* demo: time-dependent figures (tok/s, elapsed, ETA) drawn as "-" */
+    int export_req;                /* P pressed: export after the next frame is drawn */
     /* clickable regions of the last frame */
     int tab_x0[5], tab_x1[5];
     int fkey_x0[10], fkey_x1[10];

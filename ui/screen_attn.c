@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "export.h"
 #include "probe_cache.h"
 
 static struct {
@@ -16,7 +17,15 @@ static struct {
     int layer, head;    /* selected tile */
     int q, k;           /* zoom cursor */
     int replay;         /* snapshot index, -1 = live (newest) */
-} at = {0, 0, 0, 0, 0, 0, -1};
+    int glyphs;         /* g: glyph ramp instead of colour */
+} at = {0, 0, 0, 0, 0, 0, -1, 0};
+
+/* The caps heatmaps are drawn with: the glyph ramp (as in monochrome) when at.glyphs. */
+static RenderCaps at_caps(const App *a) {
+    RenderCaps c = a->caps;
+    if (at.glyphs) c.cm = CM_MONO;
+    return c;
+}
 
 /* The (T, T) map of layer l, head h (or the head average into buf when avg). */
 static const float *at_map(const ProbeSnapshot *p, int l, int h, int avg, float *buf) {
@@ -44,9 +53,10 @@ static void at_draw_grid(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, fl
         tw = tw < 2 ? 2 : tw, th = th < 1 ? 1 : th;
     }
     /* keep tiles square-ish: a half-block cell is 1 column x 2 pixel rows */
+    RenderCaps caps = at_caps(a);
     int side = tw < 2 * th ? tw : 2 * th;
-    if (!a->caps.unicode || a->caps.cm == CM_MONO) side = tw < th ? tw : th;
-    int tww = side, thh = (a->caps.unicode && a->caps.cm != CM_MONO) ? (side + 1) / 2 : side;
+    if (!caps.unicode || caps.cm == CM_MONO) side = tw < th ? tw : th;
+    int tww = side, thh = (caps.unicode && caps.cm != CM_MONO) ? (side + 1) / 2 : side;
     if (tww > p->T * 2) tww = p->T * 2;
     for (int h = 0; h < cols; h++) {
         char t[16];
@@ -63,7 +73,7 @@ static void at_draw_grid(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, fl
         for (int h = 0; h < cols; h++) {
             int x = r.x + lab + h * (tww + 1);
             const float *m = at_map(p, l, h, at.avg, buf);
-            heatmap_draw(cb, x, y, tww, thh, m, p->T, p->T, p->T, 0, 1, 0, mask, &a->caps);
+            heatmap_draw(cb, x, y, tww, thh, m, p->T, p->T, p->T, 0, 1, 0, mask, &caps);
             if (l == at.layer && (h == at.head || at.avg)) {
                 /* selection marker: brackets either side of the tile (not colour alone) */
                 cb_put(cb, x - 1, y, a->caps.unicode ? 0x25B6 : '>', a->th.highlight);
@@ -103,7 +113,7 @@ static void at_draw_zoom(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, fl
             for (int c = 0; c < cw; c++) {
                 if (masked) {
                     cb_put(cb, x + c, y, c == cw / 2 ? (a->caps.unicode ? 0x00B7 : '.') : ' ', a->th.dim);
-                } else if (a->caps.cm == CM_MONO) {
+                } else if (a->caps.cm == CM_MONO || at.glyphs) {
                     cb_put(cb, x + c, y, (uint32_t)ramp_glyph(v, 0, 1), cur ? a->th.cursor : a->th.text);
                 } else {
                     Style s = {COL_DEFAULT, ramp_color(v, 0, 1, 0, a->caps.cm), 0};
@@ -121,6 +131,28 @@ static void at_draw_zoom(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, fl
     cb_printf(cb, r.x, r.y + r.h - 1, r.w, a->th.highlight,
               " query %d \"%s\" -> key %d \"%s\": weight %.4f%s ", at.q, vq, at.k, vk, v,
               at.k > at.q ? " (masked: the future)" : "");
+}
+
+/* z: the selected head (or the layer average) alone, as big as the body allows, with the value under the
+ * zoom cursor on the last row. */
+static void at_draw_large(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, float *buf, const uint8_t *mask) {
+    const float *m = at_map(p, at.layer, at.head, at.avg, buf);
+    RenderCaps caps = at_caps(a);
+    int half = caps.unicode && caps.cm != CM_MONO;   /* half blocks: 2 values per cell vertically */
+    int h = r.h - 1, w = r.w;
+    /* square cells on a terminal: a cell is about twice as tall as wide */
+    int side_rows = half ? 2 * h : h;
+    int side = w / 2 < side_rows ? w / 2 : side_rows;
+    int cw = side * 2 > w ? w : side * 2, ch = half ? (side + 1) / 2 : side;
+    if (cw < p->T) cw = w < p->T ? w : p->T;
+    heatmap_draw(cb, r.x + (w - cw) / 2, r.y, cw, ch, m, p->T, p->T, p->T, 0, 1, 0, mask, &caps);
+    int q = at.q < p->T ? at.q : p->T - 1, k = at.k < p->T ? at.k : p->T - 1;
+    char vq[SNAP_TOKTEXT * 4], vk[SNAP_TOKTEXT * 4];
+    tok_visible(p->tok[q], (int)strlen(p->tok[q]), a->caps.unicode, vq, sizeof vq);
+    tok_visible(p->tok[k], (int)strlen(p->tok[k]), a->caps.unicode, vk, sizeof vk);
+    cb_printf(cb, r.x, r.y + r.h - 1, r.w, a->th.highlight,
+              " large view (z returns)  rows = queries, columns = keys  query %d \"%s\" -> key %d \"%s\": %.4f ", q, vq,
+              k, vk, m[q * p->T + k]);
 }
 
 static void at_draw(App *a, CellBuf *cb, Rect r) {
@@ -149,6 +181,12 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     if (!buf || !mask) { free(buf); free(mask); return; }
     at_mask(mask, p->T);
     Rect body = {r.x, r.y + 1, r.w, r.h - 2};
+    if (a->large) {
+        at_draw_large(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 1}, p, buf, mask);
+        free(buf);
+        free(mask);
+        return;
+    }
     if (at.zoom) at_draw_zoom(a, cb, body, p, buf, mask);
     else at_draw_grid(a, cb, body, p, buf, mask);
     cb_text(cb, r.x, r.y + r.h - 1, r.w,
@@ -174,6 +212,10 @@ static int at_key(App *a, int key) {
     int L = p ? p->L : 1, NH = p ? p->NH : 1, T = p ? p->T : 1;
     switch (key) {
     case 'a': at.avg = !at.avg; return 1;
+    case 'g':
+        at.glyphs = !at.glyphs;
+        app_status(a, 0, "heatmaps: %s", at.glyphs ? "glyph ramp \" .:-=+*#%@\" (low to high)" : "colour ramp");
+        return 1;
     case K_END: at.replay = -1; return 1;
     case ',': case '[': case '<': at_scrub(a, -1); return 1;
     case '.': case ']': case '>': at_scrub(a, +1); return 1;
@@ -190,6 +232,10 @@ static int at_key(App *a, int key) {
         case K_HOME: at.k = 0; return 1;
         default: return 0;
         }
+    }
+    if (key == K_HOME) {   /* grid: the first (oldest) snapshot */
+        if (a->eng && engine_n_probes(a->eng) > 1) at.replay = 0;
+        return 1;
     }
     switch (key) {
     case K_LEFT: at_scrub(a, -1); return 1;
@@ -210,12 +256,31 @@ static int at_key(App *a, int key) {
     }
 }
 
+/* P: the zoomed head (or layer average) in zoom and large views, the whole grid otherwise; PNG and SVG. */
+static int at_export(App *a, const char *base, char *msg, size_t n) {
+    int count = 0;
+    const ProbeSnapshot *p = probe_cache_get(a->eng, at.replay, &count);
+    if (!p || p->T <= 0) return 0;
+    ExportAttnOpts o = {at.layer, at.avg ? EXPORT_HEAD_AVG : at.head, 0};
+    if (!at.zoom && !a->large) o.layer = EXPORT_ALL_LAYERS;
+    char path[1500];
+    LwError e;
+    snprintf(path, sizeof path, "%s.png", base);
+    if (export_attention_png(path, p, &o, &e)) { snprintf(msg, n, "%s", e.msg); return -1; }
+    snprintf(path, sizeof path, "%s.svg", base);
+    if (export_attention_svg(path, p, &o, &e)) { snprintf(msg, n, "%s", e.msg); return -1; }
+    return 2;
+}
+
 static const char *const AT_HELP[] = {
     "Up/Down\tgrid: next / previous head (PgUp/PgDn: layer)",
     "Enter\tzoom into the head (queries x keys) / back",
     "arrows\tzoom: move the cursor; its exact weight is shown",
     "a\taverage over the heads of each layer on / off",
-    "<- ->\tgrid: scrub snapshots (REPLAY); End: back to LIVE",
+    "<- ->\tgrid: scrub snapshots (REPLAY); Home: first, End: LIVE",
+    "g\tglyph ramp \" .:-=+*#%@\" instead of colour (projectors)",
+    "z\tlarge view: the selected head alone, full size",
+    "P\texport the grid, or the zoomed head, as PNG and SVG",
     ", .\tscrub snapshots in the zoom too ([ ] < > work as well)",
     "\tmasked (future) cells dotted; darker = less weight",
     NULL};
@@ -225,4 +290,5 @@ const ScreenOps screen_attention = {
     .help = AT_HELP,
     .draw = at_draw,
     .key = at_key,
+    .export_pics = at_export,
 };

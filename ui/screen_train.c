@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "export.h"
 
 #define TR_EVENTS 200
 #define TR_EMA_TRAIN 0.9
@@ -102,11 +103,34 @@ static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
     o.unicode = a->caps.unicode;
     o.axis = a->th.dim;
     o.xlabel = tr.by_tokens ? "tokens" : "step";
-    Rect pr = {r.x, r.y + 1, r.w, r.h - 1};
+    /* the curves are also named at their right ends ("train", "val"), so they are told apart without colour */
+    int lab_w = r.w >= 40 ? 6 : 0;
+    Rect pr = {r.x, r.y + 1, r.w - lab_w, r.h - 1};
     if (n == 0) {
         cb_text(cb, r.x + 2, r.y + 2, r.w - 4, "No steps yet: press Space to train, s for one step.", a->th.dim);
     } else {
         plot_draw(cb, pr, s, 4, o);
+        PlotOpts ro = o;
+        plot_resolve_range(s, 4, &ro);
+        int h = pr.h - 1, prev_row = -10;
+        const double *ends[2] = {n > 0 ? &ye[n - 1] : NULL, nv > 0 ? &ve[nv - 1] : NULL};
+        const char *names[2] = {"train", "val"};
+        Style sts[2] = {a->th.plot_ema, a->th.plot_val_ema};
+        for (int i = 0; lab_w && h > 1 && i < 2; i++) {
+            if (!ends[i] || !isfinite(*ends[i]) || (ro.logy && *ends[i] <= 0)) continue;
+            double v = *ends[i], f;
+            if (ro.logy) f = (log10(v) - log10(ro.ymin)) / (log10(ro.ymax) - log10(ro.ymin));
+            else f = (v - ro.ymin) / (ro.ymax - ro.ymin);
+            int row = (int)lround((1 - f) * (h - 1));
+            if (row < 0) row = 0;
+            if (row > h - 1) row = h - 1;
+            if (abs(row - prev_row) < 1) row = row + 1 <= h - 1 ? row + 1 : row - 1;
+            prev_row = row;
+            Style st = sts[i];
+            st.attr |= CA_BOLD;
+            cb_printf(cb, pr.x + pr.w, pr.y + row, lab_w, st, "%s%s", a->caps.unicode ? "\xe2\x97\x82" : "<",
+                      names[i]);
+        }
     }
     free(x);
 }
@@ -134,6 +158,10 @@ static void tr_draw_small_plot(App *a, CellBuf *cb, Rect r, const char *title, i
 
 static void tr_draw(App *a, CellBuf *cb, Rect r) {
     const TrainSnapshot *t = &a->ts;
+    if (a->large) {   /* projector: the loss curves alone */
+        tr_draw_plots(a, cb, r);
+        return;
+    }
     Rect left, right, top, bottom;
     int bottom_h = r.h >= 30 ? 10 : 7;
     layout_split_v(r, r.h - bottom_h, &top, &bottom);
@@ -153,8 +181,8 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     }
     y++;
     char eta[32], el[32];
-    tr_fmt_time(t->eta, eta, sizeof eta);
-    tr_fmt_time(t->elapsed, el, sizeof el);
+    tr_fmt_time(a->repro ? -1 : t->eta, eta, sizeof eta);
+    tr_fmt_time(a->repro ? -1 : t->elapsed, el, sizeof el);
     cb_printf(cb, right.x, y++, w, a->th.text, "ETA %s   elapsed %s", eta, el);
     const char *state = a->ws.running ? "RUN" : "PAUSED";
     if (t->state == ENGINE_DONE) state = "DONE (reached train.steps)";
@@ -179,7 +207,8 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     else cb_text(cb, right.x, y++, w, "val loss    - (not evaluated yet)", a->th.text);
     cb_printf(cb, right.x, y++, w, a->th.text, "lr          %.3e", t->lr);
     cb_printf(cb, right.x, y++, w, a->th.text, "grad norm   %.4f", t->grad_norm);
-    cb_printf(cb, right.x, y++, w, a->th.text, "tokens/s    %.0f", t->tokens_per_sec);
+    if (a->repro) cb_text(cb, right.x, y++, w, "tokens/s    - (demo: wall-clock figures hidden)", a->th.text);
+    else cb_printf(cb, right.x, y++, w, a->th.text, "tokens/s    %.0f", t->tokens_per_sec);
     cb_printf(cb, right.x, y++, w, a->th.text, "tokens seen %ld", t->tokens_seen);
     cb_printf(cb, right.x, y++, w, a->th.dim, "model %.2fM params  %dL %dH d%d ctx%d", (double)t->n_params / 1e6,
               t->n_layer, t->n_head, t->d_model, t->context_length);
@@ -246,6 +275,19 @@ static int tr_key(App *a, int key) {
     }
 }
 
+/* P: the loss curves as PNG and SVG, as on the screen (log axis, x by step or tokens). */
+static int tr_export(App *a, const char *base, char *msg, size_t n) {
+    if (tr.n == 0) return 0;
+    ExportPlotOpts o = {0, 0, tr.logy, tr.by_tokens, "Loss"};
+    char path[1500];
+    LwError e;
+    snprintf(path, sizeof path, "%s.png", base);
+    if (export_loss_png(path, tr.m, tr.n, &o, &e)) { snprintf(msg, n, "%s", e.msg); return -1; }
+    snprintf(path, sizeof path, "%s.svg", base);
+    if (export_loss_svg(path, tr.m, tr.n, &o, &e)) { snprintf(msg, n, "%s", e.msg); return -1; }
+    return 2;
+}
+
 static const char *const TR_HELP[] = {
     "Space\trun / pause training",
     "s\tone optimizer step (pauses)",
@@ -254,6 +296,9 @@ static const char *const TR_HELP[] = {
     "x\tx axis by step / by tokens seen",
     "b\tplots in braille / block characters (font trouble)",
     "\tcurves: raw dim, debiased EMA bright (train and val)",
+    "\tthe smoothed curves are labelled train / val at their ends",
+    "z\tlarge view: the loss curves alone",
+    "P\texport the curves (PNG, SVG) and the screen text",
     NULL};
 
 const ScreenOps screen_train = {
@@ -262,4 +307,5 @@ const ScreenOps screen_train = {
     .draw = tr_draw,
     .key = tr_key,
     .poll = tr_poll,
+    .export_pics = tr_export,
 };

@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "demo.h"
+#include "export.h"
+#include "lesson.h"
 #include "term.h"
 
 static const ScreenOps *const SCREENS[5] = {&screen_tokenizer, &screen_embed, &screen_attention, &screen_train,
@@ -119,7 +122,8 @@ void theme_init(Theme *th, const RenderCaps *caps) {
 Style app_token_style(const App *a, int index, int highlight) {
     if (highlight) return a->th.highlight;
     if (a->caps.cm == CM_MONO) return (Style){COL_DEFAULT, COL_DEFAULT, index % 2 ? CA_REVERSE : CA_UNDERLINE};
-    return (Style){a->th.tok_fg, a->th.tok_bg[index % 6], 0};
+    /* alternate tokens are also underlined, so boundaries show without colour (projectors, colour blindness) */
+    return (Style){a->th.tok_fg, a->th.tok_bg[index % 6], index % 2 ? CA_UNDERLINE : 0};
 }
 
 int app_draw_not_ready(App *a, CellBuf *cb, Rect r) {
@@ -161,6 +165,9 @@ static const char *const GLOBAL_HELP[] = {
     "h j k l\tvim aliases of the arrows",
     "?, F1\tthis help (any key closes it)",
     "m\tmouse on/off (off lets you select text)",
+    "z\tlarge view: the screen's main pane alone (projector)",
+    "P\texport the plot/heatmap (PNG+SVG) and screen text",
+    "C-n C-p\tlesson: next / previous step (C-o hides the panel)",
     "Ctrl-L\tredraw",
     "q, F10\tquit (asks to save unsaved training)",
     NULL};
@@ -188,7 +195,7 @@ static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
         else if (t->state == ENGINE_DIVERGED) state = "DIVERGED";
         char loss[32] = "-", tps[32] = "-";
         if (t->step > 0 && isfinite(t->train_loss)) snprintf(loss, sizeof loss, "%.3f", t->train_loss);
-        if (t->tokens_per_sec > 0) snprintf(tps, sizeof tps, "%.0f", t->tokens_per_sec);
+        if (t->tokens_per_sec > 0 && !a->repro) snprintf(tps, sizeof tps, "%.0f", t->tokens_per_sec);
         /* the longest form that fits (narrow terminals drop tok/s, then the total and the loss label) */
         snprintf(right[0], sizeof right[0], " Step %ld/%ld  %s  loss %s  %s tok/s ", t->step, t->total_steps, state,
                  loss, tps);
@@ -235,7 +242,8 @@ static void tui_draw_fkeys(App *a, CellBuf *cb, Rect r) {
 /* Short forms of the global keys, wrapped into one paragraph when the help box has too few rows. */
 static const char GLOBAL_HELP_SHORT[] =
     "1-5 screen \xc2\xb7 Tab/S-Tab next/prev \xc2\xb7 Space run/pause \xc2\xb7 s step \xc2\xb7 S/F2 save \xc2\xb7 "
-    "<- -> back/forward \xc2\xb7 hjkl arrows \xc2\xb7 ?/F1 help \xc2\xb7 m mouse \xc2\xb7 Ctrl-L redraw \xc2\xb7 q/F10 quit";
+    "<- -> back/forward \xc2\xb7 hjkl arrows \xc2\xb7 ?/F1 help \xc2\xb7 m mouse \xc2\xb7 z large \xc2\xb7 P export \xc2\xb7 "
+    "C-n/C-p lesson \xc2\xb7 Ctrl-L redraw \xc2\xb7 q/F10 quit";
 
 static void tui_draw_help(App *a, CellBuf *cb, Rect body) {
     const ScreenOps *s = SCREENS[a->screen];
@@ -322,7 +330,20 @@ static void tui_draw(App *a, CellBuf *cb) {
     }
     tui_draw_header(a, cb, l.header);
     const ScreenOps *s = SCREENS[a->screen];
-    if (!app_draw_not_ready(a, cb, l.body)) s->draw(a, cb, l.body);
+    Rect body = l.body;
+    if (a->course && !a->lesson_hidden) {
+        /* the lesson panel: on the right when there is room, else along the bottom */
+        Rect panel;
+        if (body.w >= 110) {
+            int pw = body.w / 3 < 34 ? 34 : body.w / 3 > 46 ? 46 : body.w / 3;
+            layout_split_h(body, (double)(body.w - pw - 1) / body.w, pw, 1, &body, &panel);
+        } else {
+            int ph = body.h / 2 > 12 ? 12 : body.h / 2;
+            layout_split_v(body, body.h - ph, &body, &panel);
+        }
+        lesson_draw_panel(a, a->course, a->lesson_step, cb, panel);
+    }
+    if (!app_draw_not_ready(a, cb, body)) s->draw(a, cb, body);
     Style st = a->status_err ? a->th.error : a->th.status;
     if (a->status[0]) cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, a->status, st);
     else {
@@ -331,7 +352,7 @@ static void tui_draw(App *a, CellBuf *cb) {
         cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, hint, a->th.dim);
     }
     tui_draw_fkeys(a, cb, l.fkeys);
-    if (a->help) tui_draw_help(a, cb, l.body);
+    if (a->help) tui_draw_help(a, cb, body);
     if (a->confirm_quit) tui_draw_confirm(a, cb, l.body);
 }
 
@@ -376,8 +397,58 @@ static void tui_fkey(App *a, int n) {
     }
 }
 
+/* Moves the lesson panel to flat step i, shows its screen and saves the place. */
+static void tui_lesson_goto(App *a, int i) {
+    int total = course_total_steps(a->course);
+    if (total == 0) return;
+    if (i < 0) i = 0;
+    if (i >= total) i = total - 1;
+    a->lesson_step = i;
+    a->lesson_hidden = 0;
+    const LessonStep *st = course_step(a->course, i, NULL, NULL);
+    if (st) tui_switch(a, st->screen);
+    if (a->lesson_state[0] && lesson_progress_save(a->lesson_state, a->course->key, i))
+        app_status(a, 1, "cannot save lesson progress to %s", a->lesson_state);
+}
+
+/* P: the screen's text, and its plot or heatmap when it has one, into <run dir>/exports/. Called after a frame
+ * is drawn, with that frame in cb. */
+static void tui_export(App *a, const CellBuf *cb) {
+    const ScreenOps *s = SCREENS[a->screen];
+    const char *run = a->eng && a->ts.run_dir[0] ? a->ts.run_dir : ".";
+    char dir[1200], base[1400], path[1500], name[64];
+    snprintf(dir, sizeof dir, "%s/exports", run);
+    LwError e;
+    if (lw_mkdirs(dir, &e)) { app_status(a, 1, "export: %s", e.msg); return; }
+    snprintf(name, sizeof name, "%s-step%ld", s->title, a->eng ? a->ts.step : 0L);
+    for (char *p = name; *p; p++) *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    snprintf(base, sizeof base, "%s/%s", dir, name);
+    snprintf(path, sizeof path, "%s.txt", base);
+    char *text = cb_to_text(cb);
+    size_t tl = strlen(text);
+    char *withnl = malloc(tl + 2);
+    if (!withnl) { free(text); return; }
+    memcpy(withnl, text, tl);
+    withnl[tl] = '\n', withnl[tl + 1] = '\0';
+    int rc = export_text(path, withnl, &e);
+    free(withnl);
+    free(text);
+    if (rc) { app_status(a, 1, "export: %s", e.msg); return; }
+    char msg[LW_ERRLEN] = "";
+    int n = s->export_pics && a->eng ? s->export_pics(a, base, msg, sizeof msg) : 0;
+    if (n < 0) app_status(a, 1, "export: %s (the text went to %s)", msg, path);
+    else if (n > 0) app_status(a, 0, "exported %s.{png,svg,txt}", base);
+    else app_status(a, 0, "exported %s", path);
+}
+
 static void tui_key(App *a, int key, int mx, int my) {
     const ScreenOps *s = SCREENS[a->screen];
+    if (a->course && !a->confirm_quit && (key == 14 || key == 16 || key == 15)) {   /* C-n C-p C-o */
+        a->help = 0;
+        if (key == 15) a->lesson_hidden = !a->lesson_hidden;
+        else tui_lesson_goto(a, a->lesson_step + (key == 14 ? 1 : -1));
+        return;
+    }
     if (a->confirm_quit) {
         if (key == 'y' || key == 'Y') {
             a->save_on_quit = 1;
@@ -427,6 +498,11 @@ static void tui_key(App *a, int key, int mx, int my) {
     case 'S': tui_fkey(a, 2); break;
     case '?': a->help = 1; break;
     case 'm': tui_fkey(a, 9); break;
+    case 'z':
+        a->large = !a->large;
+        app_status(a, 0, "%s", a->large ? "large view: the main pane alone (z returns)" : "normal view");
+        break;
+    case 'P': a->export_req = 1; break;
     case 'q': case 3: tui_request_quit(a); break;
     case K_ESC: a->status[0] = '\0'; break;
     default: break;
@@ -445,7 +521,38 @@ typedef struct Script {
     const char *dump_dir;
     int failed;
     int resize_w, resize_h;  /* pending resize */
+    int interactive;         /* demo on a terminal: `pause` waits for Space */
+    int paused;
 } Script;
+
+static void script_add_line(Script *sc, char *line, int *cap) {
+    size_t l = strlen(line);
+    while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r')) line[--l] = '\0';
+    if (sc->n == *cap) {
+        *cap = *cap ? 2 * *cap : 32;
+        char **nl = realloc(sc->lines, sizeof(char *) * (size_t)*cap);
+        if (!nl) abort();
+        sc->lines = nl;
+    }
+    sc->lines[sc->n] = strdup(line);
+    if (!sc->lines[sc->n]) abort();
+    sc->n++;
+}
+
+/* A script held in memory (the demo's). */
+static void script_load_text(Script *sc, const char *text) {
+    memset(sc, 0, sizeof *sc);
+    sc->timeout = 60;
+    int cap = 0;
+    while (*text) {
+        size_t k = strcspn(text, "\n");
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)(k < sizeof line ? k : sizeof line - 1), text);
+        script_add_line(sc, line, &cap);
+        text += k;
+        if (*text) text++;
+    }
+}
 
 static int script_load(Script *sc, const char *path, char *err, size_t errn) {
     memset(sc, 0, sizeof *sc);
@@ -457,19 +564,7 @@ static int script_load(Script *sc, const char *path, char *err, size_t errn) {
     }
     char line[1024];
     int cap = 0;
-    while (fgets(line, sizeof line, f)) {
-        size_t l = strlen(line);
-        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r')) line[--l] = '\0';
-        if (sc->n == cap) {
-            cap = cap ? 2 * cap : 32;
-            char **nl = realloc(sc->lines, sizeof(char *) * (size_t)cap);
-            if (!nl) abort();
-            sc->lines = nl;
-        }
-        sc->lines[sc->n] = strdup(line);
-        if (!sc->lines[sc->n]) abort();
-        sc->n++;
-    }
+    while (fgets(line, sizeof line, f)) script_add_line(sc, line, &cap);
     fclose(f);
     return 0;
 }
@@ -534,8 +629,9 @@ static void tui_stats_text(char *buf, size_t n, int w, int h) {
              g_flush_n ? 1e3 * g_flush_sum / (double)g_flush_n : 0.0, 1e3 * g_flush_max, w, h);
 }
 
-/* Advances the script; returns a key to feed, or -1 (nothing this frame). Sets a->quit at the end. */
+/* Advances the script; returns a key to feed, or -1 (nothing this frame). Sets a->quit at the end (headless). */
 static int script_next(App *a, Script *sc, const CellBuf *cb) {
+    if (sc->paused) return -1;
     while (sc->pos < sc->n) {
         const char *ln = sc->lines[sc->pos];
         while (*ln == ' ') ln++;
@@ -587,8 +683,8 @@ static int script_next(App *a, Script *sc, const CellBuf *cb) {
             if (--sc->frames <= 0) { sc->frames = 0; sc->pos++; continue; }
             return -1;
         }
-        if (!strcmp(cmd, "dump")) {
-            if (script_dump(a, cb, sc->dump_dir, arg, NULL)) sc->failed = 1;
+        if (!strcmp(cmd, "dump")) {   /* (a demo on a terminal writes no files) */
+            if (!sc->interactive && script_dump(a, cb, sc->dump_dir, arg, NULL)) sc->failed = 1;
             sc->pos++;
             continue;
         }
@@ -613,12 +709,26 @@ static int script_next(App *a, Script *sc, const CellBuf *cb) {
             sc->pos++;
             return -1;
         }
+        if (!strcmp(cmd, "stage")) {   /* show step N (1-based) of the course in the panel */
+            if (a->course) a->lesson_step = atoi(arg) - 1;
+            sc->pos++;
+            return K_CTRL_L;            /* a key that only redraws */
+        }
+        if (!strcmp(cmd, "pause")) {   /* interactive: wait for Space; headless: go on */
+            sc->pos++;
+            if (sc->interactive) {
+                sc->paused = 1;
+                app_status(a, 0, "demo paused: Space continues (other keys work as usual, q quits)");
+                return K_CTRL_L;
+            }
+            continue;
+        }
         fprintf(stderr, "llmwb: script line %d: unknown command '%s'\n", sc->pos + 1, cmd);
         sc->failed = 1;
         a->quit = 1;
         return -1;
     }
-    a->quit = 1;
+    if (!sc->interactive) a->quit = 1;
     return -1;
 }
 
@@ -635,8 +745,33 @@ static void tui_usage(FILE *f) {
           "  --run-dir DIR       override train.run_dir\n"
           "  --ckpt DIR          chat with a saved checkpoint\n"
           "  --train             start training at once, on the Train screen (what `make run` does)\n"
-          "  --help              this text\n",
+          "  --help              this text\n"
+          "usage: llmwb lesson [NAME|all] [--restart] [--lessons-dir DIR] [tui options]\n"
+          "  walk through docs/lessons/ in a side panel (C-n next, C-p back, C-o hide); resumes where you left\n"
+          "usage: llmwb demo [--headless] [--seed N] [--dump-dir DIR] [--run-dir DIR] [--theme dark|light]\n"
+          "  a fixed-seed scripted session in stages; Space continues after each stage\n",
           f);
+}
+
+/* A data directory: DIR from the cwd, else the installed share dir, else <exe>/../share/llmwb/DIR. */
+static const char *tui_find_dir(const char *rel, const char *share_rel, char *buf, size_t n) {
+    if (lw_is_dir(rel)) return rel;
+#ifdef LLMWB_SHARE
+    snprintf(buf, n, "%s/%s", LLMWB_SHARE, share_rel);
+    if (lw_is_dir(buf)) return buf;
+#endif
+    char exe[1024];
+    ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (l > 0) {
+        exe[l] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, n, "%s/../share/llmwb/%s", exe, share_rel);
+            if (lw_is_dir(buf)) return buf;
+        }
+    }
+    return rel;
 }
 
 /* The default config: configs/default.yaml from the cwd, else the installed share dir (LLMWB_SHARE, set by the
@@ -663,8 +798,9 @@ static const char *tui_default_config(char *buf, size_t n) {
 
 int tui_main(int argc, char **argv) {
     const char *cfg_path = NULL, *theme = "dark", *script_path = NULL, *dump_dir = ".", *run_dir = NULL,
-               *ckpt = NULL;
-    int mouse = 1, ascii = 0, start_training = 0;
+               *ckpt = NULL, *lesson_name = NULL, *lessons_dir = NULL, *seed_arg = NULL;
+    int mouse = 1, ascii = 0, start_training = 0, restart = 0, headless_demo = 0;
+    int lesson_mode = argc > 0 && !strcmp(argv[0], "lesson"), demo_mode = argc > 0 && !strcmp(argv[0], "demo");
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -686,6 +822,11 @@ int tui_main(int argc, char **argv) {
         else if (!strcmp(o, "--no-mouse")) mouse = 0;
         else if (!strcmp(o, "--ascii")) ascii = 1;
         else if (!strcmp(o, "--train")) start_training = 1;
+        else if (lesson_mode && !strcmp(o, "--restart")) restart = 1;
+        else if (lesson_mode && !strcmp(o, "--lessons-dir")) TAKE(lessons_dir);
+        else if (lesson_mode && o[0] != '-' && !lesson_name) lesson_name = o;
+        else if (demo_mode && !strcmp(o, "--headless")) headless_demo = 1;
+        else if (demo_mode && !strcmp(o, "--seed")) TAKE(seed_arg);
         else if (!strcmp(o, "--help") || !strcmp(o, "-h")) { tui_usage(stdout); return 0; }
         else if (!strcmp(o, "tui")) continue;
         else {
@@ -699,6 +840,33 @@ int tui_main(int argc, char **argv) {
         fprintf(stderr, "llmwb tui: --theme must be dark or light, not '%s'\n", theme);
         return 2;
     }
+    if (demo_mode && (cfg_path || script_path || ckpt || start_training)) {
+        fprintf(stderr, "llmwb demo: -c, --script, --ckpt and --train do not apply (the demo has its own)\n");
+        return 2;
+    }
+    uint64_t demo_seed = 123;
+    if (seed_arg) {
+        char *end;
+        demo_seed = strtoull(seed_arg, &end, 10);
+        if (end == seed_arg || *end) {
+            fprintf(stderr, "llmwb demo: --seed needs a whole number, not '%s'\n", seed_arg);
+            return 2;
+        }
+    }
+    /* the course shown in the side panel: lessons, or the demo's stages */
+    static Course course;
+    memset(&course, 0, sizeof course);
+    if (lesson_mode || demo_mode) {
+        char err[1200], dbuf[1200];
+        int rc = demo_mode ? course_from_text(&course, "demo", "demo", demo_stages_text(), err, sizeof err)
+                           : course_load_dir(&course, lessons_dir ? lessons_dir : tui_find_dir("docs/lessons", "lessons",
+                                                                                               dbuf, sizeof dbuf),
+                                             lesson_name, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "llmwb %s: %s\n", argv[0], err);
+            return 2;
+        }
+    }
 
     setlocale(LC_ALL, "");
     static App app;   /* big (cell buffers, worker queue): not on the stack */
@@ -708,7 +876,9 @@ int tui_main(int argc, char **argv) {
     a->caps.light = !strcmp(theme, "light");
     a->caps.cm = caps_select_color(getenv("NO_COLOR"), getenv("COLORTERM"), getenv("TERM"), -1);
     a->mouse = mouse;
-    a->headless = script_path != NULL;
+    a->headless = script_path != NULL || headless_demo;
+    if (course.n) a->course = &course;
+    a->repro = demo_mode;
 
     /* config: errors are shown in the status line and the session continues on the built-in defaults */
     static Config cfg;
@@ -716,7 +886,14 @@ int tui_main(int argc, char **argv) {
     char defbuf[1200];
     char cfg_err[LW_ERRLEN + 64] = "";
     if (!cfg_path) cfg_path = tui_default_config(defbuf, sizeof defbuf);
-    if (cfg_path) {
+    if (demo_mode) {
+        LwError e = {0};
+        if (demo_config(&cfg, demo_seed, run_dir, &e) || cfg_validate(&cfg, &e)) {
+            fprintf(stderr, "llmwb demo: %s\n", e.msg);
+            course_free(&course);
+            return 1;
+        }
+    } else if (cfg_path) {
         LwError e = {0};
         if (cfg_load(&cfg, cfg_path, &e) || cfg_validate(&cfg, &e)) {
             snprintf(cfg_err, sizeof cfg_err, "config error: %s (using the built-in defaults)", e.msg);
@@ -735,6 +912,12 @@ int tui_main(int argc, char **argv) {
         }
         sc.dump_dir = dump_dir;
     }
+    if (demo_mode) {
+        script_load_text(&sc, demo_script_text());
+        sc.dump_dir = dump_dir;
+        sc.interactive = !headless_demo;
+    }
+    int scripted = script_path != NULL || demo_mode;
 
     CellBuf cb;
     cb_init(&cb, 120, 36);
@@ -757,6 +940,18 @@ int tui_main(int argc, char **argv) {
     }
     theme_init(&a->th, &a->caps);
     if (cfg_err[0]) app_status(a, 1, "%s", cfg_err);
+    if (lesson_mode) {
+        lesson_progress_path(a->lesson_state, sizeof a->lesson_state);
+        int at = restart ? -1 : lesson_progress_load(a->lesson_state, course.key);
+        int total = course_total_steps(&course);
+        a->lesson_step = at >= 0 && at < total ? at : 0;
+        const LessonStep *st = course_step(&course, a->lesson_step, NULL, NULL);
+        if (st) a->screen = st->screen;
+        if (!cfg_err[0]) {
+            if (at > 0) app_status(a, 0, "lesson resumed at step %d/%d (C-p back, --restart starts over)", at + 1, total);
+            else app_status(a, 0, "lesson: C-n next step, C-p back, C-o hides the panel");
+        }
+    }
 
     if (worker_start(&a->wk, &cfg, ckpt, run_dir)) {
         if (!a->headless) term_close();
@@ -765,6 +960,7 @@ int tui_main(int argc, char **argv) {
         return 1;
     }
     if (ckpt) a->screen = 4;
+    int script_ended_msg = 0;
     if (start_training && !ckpt) {
         a->screen = 3;
         worker_send_kind(&a->wk, WC_RUN);
@@ -812,6 +1008,11 @@ int tui_main(int argc, char **argv) {
                 if (ft > g_flush_max) g_flush_max = ft;
             }
             dirty = force = 0;
+            if (a->export_req) {
+                a->export_req = 0;
+                tui_export(a, &cb);
+                dirty = 1;
+            }
         }
         worker_engine_release(&a->wk);
         if (a->quit) break;
@@ -828,7 +1029,24 @@ int tui_main(int argc, char **argv) {
         } else {
             int busy = a->ws.running || a->ws.bpe_running || a->ws.gen_active || a->ws.phase == WK_OPENING ||
                        a->ws.stepping;
-            key = term_get_key(busy ? 50 : 250, &mx, &my);
+            key = -1;
+            int playing = scripted && !sc.paused && sc.pos < sc.n;
+            if (playing) {   /* a demo on a terminal: the script types, the presenter may still press keys */
+                key = script_next(a, &sc, &cb);
+                if (key == K_RESIZE) key = -1;   /* the real terminal decides the size */
+                if (sc.failed) a->quit = 1;
+            } else if (scripted && !script_ended_msg && sc.pos >= sc.n) {
+                script_ended_msg = 1;
+                app_status(a, 0, "the demo is over: explore freely, q quits");
+                dirty = 1;
+            }
+            if (key < 0) key = term_get_key(playing ? 20 : busy ? 50 : 250, &mx, &my);
+            if (key == ' ' && sc.paused) {
+                sc.paused = 0;
+                a->status[0] = '\0';
+                dirty = 1;
+                continue;
+            }
             if (key == K_RESIZE) {
                 int w, h;
                 term_size(&w, &h);
@@ -879,7 +1097,8 @@ int tui_main(int argc, char **argv) {
     signal(SIGTERM, SIG_DFL);
     cb_free(&cb);
     int failed = sc.failed;
-    if (script_path) script_free(&sc);
+    if (scripted) script_free(&sc);
+    course_free(&course);
     if (g_sigint) {
         g_sigint = 0;
         fprintf(stderr, "llmwb: interrupted\n");

@@ -1,0 +1,273 @@
+/* demo.c — the classroom demo: a fixed-seed run config, its stages (shown in the lesson panel) and the key
+ * script that plays them through tui.c's script player; and `llmwb export`, which writes the loss curves and the
+ * attention grid of a finished run as PNG and SVG. */
+#include "demo.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "export.h"
+
+const char *const DEMO_STAGE_TITLES[DEMO_N_STAGES] = {
+    "Stage 1: a tokenizer learns merges", "Stage 2: tokens become vectors", "Stage 3: pretraining a tiny GPT",
+    "Stage 4: attention forms",           "Stage 5: talking to the model",  "Stage 6: finetuning comes next"};
+
+/* The stage texts are a lesson file: the panel code (lesson.c) draws them. Headings = DEMO_STAGE_TITLES. */
+static const char DEMO_STAGES[] =
+    "---\n"
+    "title: llmwb demo (seed fixed: same screens every time)\n"
+    "screen: tokenizer\n"
+    "---\n"
+    "## Stage 1: a tokenizer learns merges\n"
+    "screen: tokenizer\n"
+    "try: watch three single merges, then the run to the target vocabulary\n"
+    "look for: the highlighted pair, the merge log, compression rising\n"
+    "\n"
+    "Byte-pair encoding starts from the 256 byte values and repeatedly glues together the most frequent "
+    "neighbouring pair into a new token.\n"
+    "\n"
+    "Each merge shortens the text; the compression figure counts bytes per token.\n"
+    "## Stage 2: tokens become vectors\n"
+    "screen: embed\n"
+    "try: read one token's three strips from left to right\n"
+    "look for: token row + position row = the input of block 0\n"
+    "\n"
+    "Every id selects a row of the token-embedding table and every position a row of the position table; their "
+    "sum is what the transformer blocks receive.\n"
+    "\n"
+    "The model has not trained yet: these rows are still random.\n"
+    "## Stage 3: pretraining a tiny GPT\n"
+    "screen: train\n"
+    "try: watch the training run to its last step\n"
+    "look for: the train curve falling, val (labelled) following it\n"
+    "\n"
+    "At every position the model predicts the next token; the loss is the cross-entropy of that guess.\n"
+    "\n"
+    "It starts near ln(vocabulary size), the score of a uniform guess, and falls as the model picks up "
+    "spelling and common words.\n"
+    "## Stage 4: attention forms\n"
+    "screen: attention\n"
+    "try: compare the first snapshot (step 0) with the trained heads\n"
+    "look for: uniform rows at step 0, sharper patterns after training\n"
+    "\n"
+    "Each tile is one head: rows are queries, columns keys, the dotted upper triangle is the causal mask.\n"
+    "\n"
+    "At step 0 a token spreads its attention evenly over the past; after training heads specialise, for "
+    "example on the previous token.\n"
+    "## Stage 5: talking to the model\n"
+    "screen: chat\n"
+    "try: send the prompt and watch tokens stream in\n"
+    "look for: the next-token probabilities beside the reply\n"
+    "\n"
+    "Generation repeats one step: score every token, pick one (temperature, top-k, top-p), append it, and go on.\n"
+    "\n"
+    "A model this small writes word-like text, not sense: it trained for a minute on one novel.\n"
+    "## Stage 6: finetuning comes next\n"
+    "screen: train\n"
+    "try: after the demo, run llmwb tui -c configs/finetune-sentiment.yaml (or finetune-instruct.yaml)\n"
+    "look for: a loss starting near ln(classes) for the classifier\n"
+    "\n"
+    "Finetuning reuses the pretrained weights: a classification head on the last token, or instruction and "
+    "answer pairs in a fixed template.\n"
+    "\n"
+    "That is the end of the demo; the workbench stays open to explore.\n";
+
+/* Same screens every time: train.steps ends training at a fixed step (DONE), sampling is seeded, and the
+ * screens hide wall-clock figures (App.repro). Dumps name the stage. */
+static const char DEMO_SCRIPT[] =
+    "# llmwb demo: plays each stage, pauses for the presenter (Space continues); headless: no pauses\n"
+    "timeout 300\n"
+    "resize 150 42\n"
+    "stage 1\n"
+    "wait-text compression\n"
+    "key s\n"
+    "key s\n"
+    "key s\n"
+    "wait-text BPE merges 3/\n"
+    "dump stage1-tokenizer\n"
+    "pause\n"
+    "key Space\n"
+    "wait-text [DONE]\n"
+    "dump stage1-tokenizer-done\n"
+    "pause\n"
+    "stage 2\n"
+    "key 2\n"
+    "wait-text wte row (token)\n"
+    "dump stage2-embed\n"
+    "pause\n"
+    "stage 3\n"
+    "key 4\n"
+    "key Space\n"
+    "wait-text State DONE\n"
+    "sleep-frames 3\n"
+    "dump stage3-train\n"
+    "key z\n"
+    "dump stage3-train-large\n"
+    "key z\n"
+    "pause\n"
+    "stage 4\n"
+    "key 3\n"
+    "wait-text LIVE\n"
+    "key Home\n"
+    "wait-text snapshot 1/\n"
+    "dump stage4-attention-step0\n"
+    "pause\n"
+    "key End\n"
+    "wait-text LIVE\n"
+    "dump stage4-attention-trained\n"
+    "key Enter\n"
+    "wait-text query 0\n"
+    "dump stage4-attention-zoom\n"
+    "key Esc\n"
+    "pause\n"
+    "stage 5\n"
+    "key 5\n"
+    "type It is a truth\n"
+    "key Enter\n"
+    "wait-text reply:\n"
+    "dump stage5-chat\n"
+    "pause\n"
+    "stage 6\n"
+    "key Esc\n"
+    "key 4\n"
+    "dump stage6-finetune\n"
+    "pause\n";
+
+const char *demo_stages_text(void) { return DEMO_STAGES; }
+const char *demo_script_text(void) { return DEMO_SCRIPT; }
+
+static const char *demo_corpus(char *buf, size_t n) {
+    const char *rel = "corpora/austen_prideprejudice.txt";
+    if (lw_file_exists(rel)) return rel;
+#ifdef LLMWB_SHARE
+    snprintf(buf, n, "%s/%s", LLMWB_SHARE, rel);
+    if (lw_file_exists(buf)) return buf;
+#endif
+    return rel;
+}
+
+int demo_config(Config *c, uint64_t seed, const char *run_dir, LwError *e) {
+    cfg_defaults(c);
+    char corpus[1200], set[1400], seedset[64], rd[1200];
+    snprintf(set, sizeof set, "data.paths=%s", demo_corpus(corpus, sizeof corpus));
+    snprintf(seedset, sizeof seedset, "train.seed=%llu", (unsigned long long)seed);
+    snprintf(rd, sizeof rd, "train.run_dir=%s", run_dir && *run_dir ? run_dir : "runs/demo");
+    const char *sets[] = {
+        set, "model.n_layer=2", "model.n_head=4", "model.d_model=64", "model.context_length=32",
+        "model.vocab_size=384", "model.dropout=0", "tokenizer.vocab_size=384", "data.max_chars=120000",
+        "data.val_fraction=0.1", "train.batch_size=8", "train.grad_accum=1", "train.steps=300", "train.lr=0.003",
+        "train.min_lr=0.0003", "train.warmup=20", "train.eval_every=25", "train.eval_batches=4",
+        "train.sample_every=100", "train.sample_tokens=24", "train.checkpoint_every=100000", "train.threads=1",
+        seedset, rd, "probe.snapshot_every=50", "probe.text=It is a truth universally acknowledged"};
+    for (size_t i = 0; i < LW_ARRAY_LEN(sets); i++) {
+        int rc = cfg_set(c, sets[i], e);
+        if (rc) return rc;
+    }
+    snprintf(c->name, sizeof c->name, "demo");
+    return LW_OK;
+}
+
+/* ---- llmwb export ---- */
+
+static void demo_export_usage(FILE *f) {
+    fputs("usage: llmwb export --run DIR [--out DIR] [--ckpt DIR] [--layer N] [--head N]\n"
+          "  writes loss.png and loss.svg from DIR/metrics.csv and, when DIR/latest (or --ckpt) holds a\n"
+          "  checkpoint, attention.png and attention.svg for its probe sentence (every layer and head, or\n"
+          "  --layer N with --head N or the head average); --out defaults to DIR/exports\n",
+          f);
+}
+
+int demo_export_main(int argc, char **argv) {
+    const char *run = NULL, *out = NULL, *ckpt = NULL;
+    int layer = EXPORT_ALL_LAYERS, head = EXPORT_HEAD_AVG;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) { demo_export_usage(stdout); return 0; }
+        int takes = !strcmp(o, "--run") || !strcmp(o, "--out") || !strcmp(o, "--ckpt") || !strcmp(o, "--layer") ||
+                    !strcmp(o, "--head");
+        if (!takes) {
+            fprintf(stderr, "llmwb export: unknown option '%s' (see llmwb export --help)\n", o);
+            return 2;
+        }
+        if (!v) {
+            fprintf(stderr, "llmwb export: %s needs a value\n", o);
+            return 2;
+        }
+        i++;
+        if (!strcmp(o, "--run")) run = v;
+        else if (!strcmp(o, "--out")) out = v;
+        else if (!strcmp(o, "--ckpt")) ckpt = v;
+        else {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (end == v || *end || n < 0) {
+                fprintf(stderr, "llmwb export: %s needs a whole number >= 0, not '%s'\n", o, v);
+                return 2;
+            }
+            if (!strcmp(o, "--layer")) layer = (int)n;
+            else head = (int)n;
+        }
+    }
+    if (!run) {
+        fprintf(stderr, "llmwb export: --run DIR is required (see llmwb export --help)\n");
+        return 2;
+    }
+    char outdir[1200], path[1400], ck[1200];
+    snprintf(outdir, sizeof outdir, "%s", out ? out : "");
+    if (!out) snprintf(outdir, sizeof outdir, "%s/exports", run);
+    LwError e;
+    if (lw_mkdirs(outdir, &e)) {
+        fprintf(stderr, "llmwb export: %s\n", e.msg);
+        return 1;
+    }
+    MetricPoint *m;
+    int n;
+    snprintf(path, sizeof path, "%s/metrics.csv", run);
+    if (export_metrics_read(path, &m, &n, &e)) {
+        fprintf(stderr, "llmwb export: %s\n", e.msg);
+        return e.code == LW_ERR_IO ? 1 : 2;
+    }
+    ExportPlotOpts po = {0, 0, 0, 0, "Loss"};
+    int rc = 0;
+    snprintf(path, sizeof path, "%s/loss.png", outdir);
+    if (export_loss_png(path, m, n, &po, &e)) rc = 1, fprintf(stderr, "llmwb export: %s\n", e.msg);
+    else printf("%s\n", path);
+    snprintf(path, sizeof path, "%s/loss.svg", outdir);
+    if (export_loss_svg(path, m, n, &po, &e)) rc = 1, fprintf(stderr, "llmwb export: %s\n", e.msg);
+    else printf("%s\n", path);
+    free(m);
+    if (!ckpt) {
+        snprintf(ck, sizeof ck, "%s/latest", run);
+        if (lw_is_dir(ck)) ckpt = ck;
+    }
+    if (!ckpt) return rc;
+    static Config cfg;
+    cfg_defaults(&cfg);
+    EngineOpenOpts oo;
+    memset(&oo, 0, sizeof oo);
+    oo.ckpt_dir = ckpt;
+    Engine *eng = NULL;
+    if (engine_open(&eng, &cfg, &oo, &e) || engine_probe_now(eng, &e)) {
+        fprintf(stderr, "llmwb export: %s: %s\n", ckpt, e.msg);
+        if (eng) engine_close(eng);
+        return 1;
+    }
+    ProbeSnapshot *p = engine_get_probe(eng, -1);
+    if (!p) {
+        fprintf(stderr, "llmwb export: %s: no probe snapshot\n", ckpt);
+        engine_close(eng);
+        return 1;
+    }
+    ExportAttnOpts ao = {layer, head, 0};
+    snprintf(path, sizeof path, "%s/attention.png", outdir);
+    if (export_attention_png(path, p, &ao, &e)) rc = 1, fprintf(stderr, "llmwb export: %s\n", e.msg);
+    else printf("%s\n", path);
+    snprintf(path, sizeof path, "%s/attention.svg", outdir);
+    if (export_attention_svg(path, p, &ao, &e)) rc = 1, fprintf(stderr, "llmwb export: %s\n", e.msg);
+    else printf("%s\n", path);
+    engine_probe_free(p);
+    engine_close(eng);
+    return rc;
+}

@@ -1,0 +1,28 @@
+/* demo.h — the reproducible classroom demo (`llmwb demo`): a fixed-seed config, the stage texts shown in the
+ * lesson panel, and the key script that plays it; plus the `llmwb export` command. */
+#ifndef LLMWB_UI_DEMO_H
+#define LLMWB_UI_DEMO_H
+
+#include <stdint.h>
+
+#include "engine.h"
+
+/* The demo's stage titles, in order (also the headings of demo_stages_text). */
+#define DEMO_N_STAGES 6
+extern const char *const DEMO_STAGE_TITLES[DEMO_N_STAGES];
+
+/* The demo's run config: a tiny model on a slice of the shipped novel, one BLAS thread (same numbers every
+ * time), train.steps fixed so training stops at the same step; seed = train.seed. run_dir "" = runs/demo.
+ * Returns LW_OK or an error naming the missing corpus. */
+int demo_config(Config *c, uint64_t seed, const char *run_dir, LwError *e);
+/* The stages as a lesson file (lesson.h format); static text. */
+const char *demo_stages_text(void);
+/* The key script (docs/user-guide.md, Scripted mode, plus `stage N` and `pause`); static text. */
+const char *demo_script_text(void);
+
+/* `llmwb export --run DIR [--out DIR] [--ckpt DIR]`: loss.png/.svg from DIR/metrics.csv and, when a checkpoint
+ * (DIR/latest, or --ckpt) exists, attention.png/.svg (grid) for the probe sentence. argv[0] is "export".
+ * Returns the exit status (0, 1 failure, 2 usage). */
+int demo_export_main(int argc, char **argv);
+
+#endif
