@@ -51,6 +51,8 @@ $(BUILD)/%.o: %.c $(wildcard src/*.h ui/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+$(TEST_O): CFLAGS += -Iui
+
 $(LIB): $(SRC_O)
 	@rm -f $@
 	ar rcs $@ $^

@@ -652,3 +652,57 @@ int ckpt_load(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char 
     }
     return LW_OK;
 }
+
+/* ---------------------------------------------------------------- finetune metadata */
+
+int ckpt_write_finetune(const char *dir, const CkptFinetune *ft, LwError *e) {
+    char path[CKPT_PATH];
+    lw_path_join(path, sizeof path, dir, "llmwb-finetune.json");
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "mode", ft->mode == FT_CLASSIFY ? "classify" : ft->mode == FT_INSTRUCT ? "instruct" : "none");
+    if (ft->mode == FT_INSTRUCT) cJSON_AddStringToObject(root, "template", ft->template_name);
+    if (ft->mode == FT_CLASSIFY) {
+        cJSON *labels = cJSON_AddArrayToObject(root, "labels");
+        for (int i = 0; i < ft->n_labels; i++) cJSON_AddItemToArray(labels, cJSON_CreateString(ft->labels[i]));
+    }
+    int rc = json_save(path, root, e);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int ckpt_read_finetune(const char *dir, CkptFinetune *ft, LwError *e) {
+    memset(ft, 0, sizeof *ft);
+    ft->mode = FT_NONE;
+    char path[CKPT_PATH];
+    lw_path_join(path, sizeof path, dir, "llmwb-finetune.json");
+    if (!lw_file_exists(path)) return LW_OK;
+    cJSON *root;
+    int rc = json_load(path, &root, e);
+    if (rc) return rc;
+    const cJSON *mode = cJSON_GetObjectItemCaseSensitive(root, "mode");
+    const char *m = cJSON_IsString(mode) ? mode->valuestring : "";
+    if (!strcmp(m, "instruct")) {
+        ft->mode = FT_INSTRUCT;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "template");
+        snprintf(ft->template_name, sizeof ft->template_name, "%s", cJSON_IsString(t) ? t->valuestring : "alpaca");
+    } else if (!strcmp(m, "classify")) {
+        ft->mode = FT_CLASSIFY;
+        const cJSON *labels = cJSON_GetObjectItemCaseSensitive(root, "labels"), *l;
+        cJSON_ArrayForEach(l, labels) {
+            if (!cJSON_IsString(l) || ft->n_labels == CFG_MAX_LABELS) {
+                cJSON_Delete(root);
+                return lw_fail(e, LW_ERR_PARSE, "%s: labels: expected at most %d strings", path, CFG_MAX_LABELS);
+            }
+            snprintf(ft->labels[ft->n_labels++], sizeof ft->labels[0], "%s", l->valuestring);
+        }
+        if (ft->n_labels < 2) {
+            cJSON_Delete(root);
+            return lw_fail(e, LW_ERR_PARSE, "%s: labels: a classifier needs at least 2 labels", path);
+        }
+    } else if (strcmp(m, "none")) {
+        cJSON_Delete(root);
+        return lw_fail(e, LW_ERR_PARSE, "%s: mode: expected \"none\", \"classify\" or \"instruct\"", path);
+    }
+    cJSON_Delete(root);
+    return LW_OK;
+}

@@ -11,6 +11,7 @@
 #define LLMWB_CHECKPOINT_H
 
 #include <stdint.h>
+#include "config.h"
 #include "data.h"
 #include "model.h"
 #include "rng.h"
@@ -59,5 +60,19 @@ int ckpt_has_state(const char *dir);
  * config_yaml (may be NULL): *config_yaml = malloc'd YAML stored in trainer_state.json, or NULL if none.
  * On failure the parameters of m may be partly overwritten: reload or free it. */
 int ckpt_load(const char *dir, Gpt *m, Tokenizer **tok, TrainState *st, char **config_yaml, LwError *e);
+
+/* What a finetuned checkpoint is for, so inference applies the same template or reads out the same labels.
+ * Stored as <dir>/llmwb-finetune.json: {"mode": "instruct", "template": "alpaca"} or
+ * {"mode": "classify", "labels": ["neg", "pos"]}. */
+typedef struct CkptFinetune {
+    int mode;                        /* FtMode (config.h): FT_NONE when the file is absent */
+    char template_name[32];
+    int n_labels;
+    char labels[CFG_MAX_LABELS][32];
+} CkptFinetune;
+/* Writes the file atomically into an existing checkpoint dir. */
+int ckpt_write_finetune(const char *dir, const CkptFinetune *ft, LwError *e);
+/* Reads it; an absent file gives mode FT_NONE and LW_OK; a malformed one an error naming the file. */
+int ckpt_read_finetune(const char *dir, CkptFinetune *ft, LwError *e);
 
 #endif

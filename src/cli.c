@@ -19,6 +19,7 @@
 #endif
 
 int tui_main(int argc, char **argv); /* ui/tui.c */
+int demo_export_main(int argc, char **argv); /* ui/demo.c */
 
 static volatile int g_abort;
 static void on_sigint(int sig) {
@@ -36,6 +37,12 @@ static const char *usage_text =
     "commands:\n"
     "  tui [-c CONFIG] [--no-mouse] [--theme dark|light] [--ascii] [--ckpt DIR] [--script FILE]\n"
     "                           open the workbench (see `llmwb tui --help`)\n"
+    "  lesson [NAME|all] [--restart] [--lessons-dir DIR] [tui options]\n"
+    "                           follow the lessons of docs/lessons/ in a side panel; resumes where you left\n"
+    "  demo [--headless] [--seed N] [--dump-dir DIR] [--run-dir DIR] [--theme dark|light]\n"
+    "                           play the fixed-seed classroom demo, stage by stage (Space continues)\n"
+    "  export --run DIR [--out DIR] [--ckpt DIR] [--layer N] [--head N]\n"
+    "                           write loss.png/.svg and attention.png/.svg of a run for slides\n"
     "  train -c CONFIG [--steps N] [--resume DIR] [--run-dir DIR] [--set KEY=VALUE]...\n"
     "                           pretrain (or finetune) headless; Ctrl-C saves a checkpoint and stops\n"
     "  generate --ckpt DIR --prompt TEXT [--temperature T] [--top-k K] [--top-p P]\n"
@@ -632,6 +639,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "tui")) return tui_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "lesson") || !strcmp(cmd, "demo")) return tui_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export")) return demo_export_main(argc - 1, argv + 1);
     if (cmd[0] == '-') return tui_main(argc, argv); /* `llmwb --no-mouse` etc. */
     if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);

@@ -16,6 +16,7 @@
 #include "bpe.h"
 #include "checkpoint.h"
 #include "data.h"
+#include "finetune.h"
 #include "matmul.h"
 #include "model.h"
 #include "rng.h"
@@ -56,6 +57,17 @@ struct Engine {
     Rng gen_rng;
     SampleParams gen;
     int gen_count, gen_pending, gen_done;
+
+    /* finetuning (cfg.finetune.mode, or the checkpoint's llmwb-finetune.json for inference) */
+    FtMode ft_mode;
+    InsTemplate tmpl;
+    InsData ins;                /* instruct: data.paths[0] */
+    InsData ins_held;           /* instruct: data.paths[1], a held-out file for exact-match (optional) */
+    FtSplit split;
+    FtCursor ft_train, ft_val;
+    int *rows;                  /* (B) example indices of a batch */
+    int ft_baseline_done;       /* exact-match of the model before finetuning has been measured */
+    CkptFinetune ft_meta;       /* labels/template when opened on a finetuned checkpoint */
 
     /* probe */
     int probe_ids[SNAP_MAX_PROBE], probe_T;
@@ -248,9 +260,12 @@ static int open_files(Engine *g, int resumed, LwError *e) {
     return LW_OK;
 }
 
+static int open_instruct(Engine *g, const EngineOpenOpts *o, LwError *e);
+
 static int open_training(Engine *g, const EngineOpenOpts *o, LwError *e) {
     Config *c = &g->cfg;
     int rc;
+    if (c->finetune.mode == FT_INSTRUCT) return open_instruct(g, o, e);
     if ((rc = setup_tokenizer(g, o, e))) return rc;
     int V = tok_vocab_size(g->tok);
     if (V != c->model.vocab_size) {
@@ -316,25 +331,109 @@ static int open_training(Engine *g, const EngineOpenOpts *o, LwError *e) {
     return LW_OK;
 }
 
-static int open_inference(Engine *g, const char *dir, LwError *e) {
-    int rc = ckpt_load(dir, &g->model, &g->tok, NULL, NULL, e);
-    if (rc) return rc;
+/* After loading a checkpoint's weights: its tokenizer if it has one; for a bare Hugging Face GPT-2 directory
+ * (V = 50257) the shipped GPT-2 vocabulary; otherwise raw bytes with a warning. */
+static int checkpoint_tokenizer(Engine *g, const char *dir, LwError *e) {
+    int rc;
     if (!g->tok) {
-        /* A bare HF GPT-2 directory without tokenizer files: the shipped GPT-2 vocabulary fits when V = 50257. */
         if (g->model.cfg.vocab_size != 50257) {
             if (g->model.cfg.vocab_size < 257)
                 return lw_fail(e, LW_ERR_INVALID, "%s: no tokenizer files (vocab.json + merges.txt) in the checkpoint", dir);
             lw_log(LW_LOG_WARN, "%s: no tokenizer files (vocab.json + merges.txt): text is shown as raw bytes", dir);
             g->tok = tok_new_bytes();
         }
-        const char *dirs[] = {"corpora/gpt2", LLMWB_SHARE "/corpora/gpt2"};
-        for (size_t i = 0; i < LW_ARRAY_LEN(dirs) && !g->tok; i++)  /* GPT-2's own vocabulary */
-            if (lw_is_dir(dirs[i]) && (rc = tok_load_dir(&g->tok, dirs[i], e))) return rc;
+        char cfgdir[CFG_PATH_MAX + 8];
+        snprintf(cfgdir, sizeof cfgdir, "%s", g->cfg.tokenizer.path);
+        const char *dirs[] = {cfgdir, "corpora/gpt2", LLMWB_SHARE "/corpora/gpt2"};
+        for (size_t i = 0; i < LW_ARRAY_LEN(dirs) && !g->tok; i++) /* GPT-2's own vocabulary */
+            if (dirs[i][0] && lw_is_dir(dirs[i]) && (rc = tok_load_dir(&g->tok, dirs[i], e))) return rc;
         if (!g->tok) return lw_fail(e, LW_ERR_IO, "%s: no tokenizer files, and the shipped GPT-2 vocabulary was not found", dir);
     }
     if (tok_vocab_size(g->tok) > g->model.cfg.vocab_size)
         return lw_fail(e, LW_ERR_INVALID, "%s: tokenizer has %d tokens but the model only %d", dir,
                        tok_vocab_size(g->tok), g->model.cfg.vocab_size);
+    return LW_OK;
+}
+
+/* Finetuning: weights and tokenizer from finetune.init_from (a run of ours or a Hugging Face GPT-2 directory) or,
+ * when resuming, from the resumed checkpoint (*st filled); without init_from, a fresh model as for pretraining. */
+static int finetune_model(Engine *g, const EngineOpenOpts *o, TrainState *st, int *resumed, LwError *e) {
+    Config *c = &g->cfg;
+    const char *src = o && o->resume_dir ? o->resume_dir : c->finetune.init_from[0] ? c->finetune.init_from : NULL;
+    int rc;
+    *resumed = o && o->resume_dir;
+    if (!src) {
+        if ((rc = setup_tokenizer(g, o, e))) return rc;
+        GptConfig gc = gpt_config_from(&c->model, tok_vocab_size(g->tok));
+        if ((rc = gpt_init(&g->model, &gc, e))) return rc;
+        Rng init;
+        rng_seed(&init, c->train.seed ^ 0x5eedULL);
+        gpt_init_weights(&g->model, &init);
+        return LW_OK;
+    }
+    if ((rc = ckpt_load(src, &g->model, &g->tok, *resumed ? st : NULL, NULL, e))) return rc;
+    if ((rc = checkpoint_tokenizer(g, src, e))) return rc;
+    g->model.cfg.dropout = c->model.dropout; /* finetuning's own dropout (the book: 0.0 for the classifier) */
+    lw_log(LW_LOG_INFO, "finetuning from %s: %zu parameters", src, g->model.n_params);
+    return LW_OK;
+}
+
+/* Instruction tuning: the model as above, the dataset tokenized with the template, split 85/10/5 as configured. */
+static int open_instruct(Engine *g, const EngineOpenOpts *o, LwError *e) {
+    Config *c = &g->cfg;
+    TrainState st;
+    int resumed, rc;
+    if ((rc = ins_template_parse(c->finetune.template_name, &g->tmpl, e))) return rc;
+    if ((rc = finetune_model(g, o, &st, &resumed, e))) return rc;
+    g->ft_mode = FT_INSTRUCT;
+    g->B = c->train.batch_size;
+    g->T = LW_MIN(g->model.cfg.context_length, c->model.context_length);
+    if ((rc = ins_load(&g->ins, c->data.paths[0], e))) return rc;
+    if ((rc = ins_tokenize(&g->ins, g->tmpl, g->tok, g->T, c->finetune.truncate, e))) return rc;
+    if (c->data.n_paths > 1) {
+        if ((rc = ins_load(&g->ins_held, c->data.paths[1], e))) return rc;
+        if ((rc = ins_tokenize(&g->ins_held, g->tmpl, g->tok, g->T, 1, e))) return rc;
+    }
+    if ((rc = ins_split(&g->split, g->ins.n, c->data.val_fraction, c->data.test_fraction, c->train.seed, e))) return rc;
+    if ((rc = ft_cursor_init(&g->ft_train, g->split.train, g->split.n_train, c->train.seed, 1, e))) return rc;
+    g->has_val = g->split.n_val > 0;
+    if (g->has_val && (rc = ft_cursor_init(&g->ft_val, g->split.val, g->split.n_val, c->train.seed, 0, e))) return rc;
+    g->rows = lw_malloc((size_t)g->B * sizeof(int));
+    g->total_steps = c->train.steps;
+    if (g->total_steps <= 0) {
+        double per_epoch = (double)ft_cursor_n_batches(&g->ft_train, g->B) / (c->train.grad_accum > 0 ? c->train.grad_accum : 1);
+        g->total_steps = LW_MAX(1, (long)ceil((c->train.epochs > 0 ? c->train.epochs : 1) * per_epoch));
+    }
+    rng_seed(&g->rng, c->train.seed);
+    if (resumed) {
+        g->step = st.step;
+        g->tokens_seen = st.tokens_seen;
+        g->rng = st.rng;
+        g->best_val = st.best_val_loss;
+        g->val_loss = st.last_val_loss;
+        g->train_time = st.elapsed;
+        g->last_ckpt_step = g->step;
+        g->ft_baseline_done = 1;
+        if ((rc = ft_cursor_restore(&g->ft_train, st.loader.epoch, (int)st.loader.cursor, e))) return rc;
+    }
+    if ((rc = gpt_reserve(&g->model, g->B, g->T, e))) return rc;
+    g->inputs = lw_malloc((size_t)g->B * g->T * sizeof(int));
+    g->targets = lw_malloc((size_t)g->B * g->T * sizeof(int));
+    if ((rc = open_files(g, resumed, e))) return rc;
+    lw_log(LW_LOG_INFO, "instruction data: %d examples (%d train, %d val, %d test)%s; template %s%s", g->ins.n,
+           g->split.n_train, g->split.n_val, g->split.n_test, g->ins_held.n ? " + held-out file" : "",
+           c->finetune.template_name, c->finetune.mask_prompt ? ", prompt masked in the loss" : "");
+    if (g->step >= g->total_steps) g->state = ENGINE_DONE;
+    return LW_OK;
+}
+
+static int open_inference(Engine *g, const char *dir, LwError *e) {
+    int rc = ckpt_load(dir, &g->model, &g->tok, NULL, NULL, e);
+    if (rc) return rc;
+    if ((rc = checkpoint_tokenizer(g, dir, e))) return rc;
+    if ((rc = ckpt_read_finetune(dir, &g->ft_meta, e))) return rc;
+    g->ft_mode = (FtMode)g->ft_meta.mode;
+    if (g->ft_mode == FT_INSTRUCT && (rc = ins_template_parse(g->ft_meta.template_name, &g->tmpl, e))) return rc;
     g->inference_only = 1;
     g->state = ENGINE_DONE;
     Config *c = &g->cfg;
@@ -389,6 +488,12 @@ void engine_close(Engine *g) {
     gpt_free(&g->model);
     loader_free(&g->train_loader);
     loader_free(&g->val_loader);
+    ins_free(&g->ins);
+    ins_free(&g->ins_held);
+    ft_split_free(&g->split);
+    ft_cursor_free(&g->ft_train);
+    ft_cursor_free(&g->ft_val);
+    free(g->rows);
     data_free(&g->data);
     tok_free(g->tok);
     free(g->inputs);
@@ -411,19 +516,44 @@ static int check_trainable(Engine *g, LwError *e) {
     return LW_OK;
 }
 
+/* The next training (or, with val, validation) batch into g->inputs/g->targets; returns its T. */
+static int next_batch(Engine *g, int val) {
+    if (g->ft_mode == FT_INSTRUCT) {
+        ft_cursor_next(val ? &g->ft_val : &g->ft_train, g->B, g->rows);
+        int T = ins_batch_len(&g->ins, g->rows, g->B, g->T);
+        ins_batch(&g->ins, g->rows, g->B, T, tok_eot(g->tok), g->cfg.finetune.mask_prompt, g->inputs, g->targets);
+        return T;
+    }
+    loader_next(val ? &g->val_loader : &g->train_loader, g->inputs, g->targets);
+    return g->T;
+}
+
+static void rewind_val(Engine *g) {
+    if (g->ft_mode == FT_INSTRUCT) {
+        LwError e;
+        ft_cursor_restore(&g->ft_val, 0, 0, &e);
+    } else {
+        loader_reset(&g->val_loader);
+    }
+}
+
+static int val_batches(Engine *g) {
+    if (g->ft_mode == FT_INSTRUCT) return ft_cursor_n_batches(&g->ft_val, g->B);
+    return (int)loader_n_batches(&g->val_loader);
+}
+
 int engine_evaluate(Engine *g, float *val_loss, LwError *e) {
     int rc = check_trainable(g, e);
     if (rc && rc != LW_ERR_DIVERGED) return rc;
     if (!g->has_val) return lw_fail(e, LW_ERR_INVALID, "data.val_fraction is 0: there is no validation split");
     int nb = g->cfg.train.eval_batches > 0 ? g->cfg.train.eval_batches : 1;
-    size_t avail = loader_n_batches(&g->val_loader);
-    if ((size_t)nb > avail) nb = (int)avail;
-    loader_reset(&g->val_loader);
+    nb = LW_MIN(nb, val_batches(g));
+    rewind_val(g);
     double sum = 0;
     for (int i = 0; i < nb; i++) {
         if (aborted(g)) return lw_fail(e, LW_ERR_ABORTED, "evaluation interrupted");
-        loader_next(&g->val_loader, g->inputs, g->targets);
-        sum += gpt_forward(&g->model, g->inputs, g->targets, g->B, g->T, 0, NULL);
+        int T = next_batch(g, 1);
+        sum += gpt_forward(&g->model, g->inputs, g->targets, g->B, T, 0, NULL);
     }
     float v = (float)(sum / nb);
     g->val_loss = v;
@@ -439,9 +569,16 @@ static void write_sample(Engine *g) {
     sp.max_tokens = g->cfg.train.sample_tokens > 0 ? g->cfg.train.sample_tokens : 40;
     sp.seed = g->cfg.train.seed + (uint64_t)g->step;
     LwError e;
-    if (engine_gen_begin(g, g->cfg.train.sample_prompt, &sp, &e)) return;
+    const char *prompt = g->cfg.train.sample_prompt;
+    if (g->ft_mode == FT_INSTRUCT) {
+        const int *rows = g->split.n_val ? g->split.val : g->split.train;
+        const InsEntry *x = &g->ins.ex[rows[(g->step / LW_MAX(1, g->cfg.train.sample_every)) % LW_MAX(1, g->split.n_val ? g->split.n_val : g->split.n_train)]];
+        prompt = x->instruction;
+        sp.temperature = 0;
+    }
+    if (engine_gen_begin(g, prompt, &sp, &e)) return;
     char text[SNAP_EVENT_TEXT - 64];
-    size_t n = (size_t)snprintf(text, sizeof text, "%s", g->cfg.train.sample_prompt);
+    size_t n = (size_t)snprintf(text, sizeof text, "%s%s", prompt, g->ft_mode == FT_INSTRUCT ? " → " : "");
     GenToken t;
     while (engine_gen_next(g, &t) > 0) {
         size_t l = strlen(t.text);
@@ -458,28 +595,93 @@ static void write_sample(Engine *g) {
     }
 }
 
+static int gen_begin_ids(Engine *g, const int *ids, size_t n, const SampleParams *p, LwError *e);
+
+#define FT_EVAL_MAX 200 /* examples scored per exact-match evaluation */
+
+/* Instruction tuning: greedy responses to held-out instructions (data.paths[1] if given, else the test split),
+ * scored by exact match and contains-answer, written to <run_dir>/responses-step<N>.jsonl. */
+static int engine_ft_evaluate(Engine *g, LwError *e) {
+    if (g->ft_mode != FT_INSTRUCT) return LW_OK;
+    const InsData *d = g->ins_held.n ? &g->ins_held : &g->ins;
+    int n = g->ins_held.n ? g->ins_held.n : g->split.n_test;
+    const int *split_rows = g->split.n_test ? g->split.test : g->split.val;
+    if (!g->ins_held.n && !g->split.n_test) n = g->split.n_val;
+    n = LW_MIN(n, FT_EVAL_MAX);
+    if (n <= 0) return LW_OK;
+    int *rows = lw_malloc((size_t)n * sizeof(int));
+    for (int i = 0; i < n; i++) rows[i] = g->ins_held.n ? i : split_rows[i];
+    char **responses = lw_calloc((size_t)n, sizeof(char *));
+    SampleParams sp;
+    engine_sample_defaults(&sp);
+    sp.temperature = 0; /* greedy, as the book scores its responses */
+    int rc = LW_OK;
+    for (int i = 0; i < n && rc == LW_OK; i++) {
+        if (aborted(g)) {
+            rc = lw_fail(e, LW_ERR_ABORTED, "evaluation interrupted");
+            break;
+        }
+        const InsEntry *x = &d->ex[rows[i]];
+        sp.max_tokens = LW_MIN(64, (x->n - x->n_prompt) + 8);
+        if ((rc = gen_begin_ids(g, x->ids, (size_t)x->n_prompt, &sp, e))) break;
+        size_t len = 0, cap = 64;
+        char *text = lw_malloc(cap);
+        text[0] = 0;
+        GenToken t;
+        while (engine_gen_next(g, &t) > 0) {
+            size_t l = strlen(t.text);
+            if (len + l + 1 > cap) text = lw_realloc(text, cap = 2 * (len + l + 1));
+            memcpy(text + len, t.text, l + 1);
+            len += l;
+        }
+        responses[i] = ins_extract_response(g->tmpl, text);
+        free(text);
+    }
+    if (rc == LW_OK) {
+        char name[64], path[CFG_PATH_MAX + 64];
+        snprintf(name, sizeof name, "responses-step%ld.jsonl", g->step);
+        lw_path_join(path, sizeof path, g->run_dir, name);
+        InsScore sc;
+        rc = ins_write_responses(path, d, rows, (const char *const *)responses, n, &sc, e);
+        if (rc == LW_OK)
+            publish_event(g, EV_EVAL, "%s: exact match %.1f%% (%d/%d), contains answer %.1f%%; responses in %s",
+                          g->step == 0 ? "before finetuning" : "instruction eval", 100.0 * sc.n_exact / sc.n,
+                          sc.n_exact, sc.n, 100.0 * sc.n_contains / sc.n, path);
+    }
+    for (int i = 0; i < n; i++) free(responses[i]);
+    free(responses);
+    free(rows);
+    return rc;
+}
+
 int engine_train_step(Engine *g, LwError *e) {
     int rc = check_trainable(g, e);
     if (rc) return rc;
     if (g->state == ENGINE_DONE) return lw_fail(e, LW_ERR_INVALID, "training is complete (%ld steps)", g->total_steps);
     const TrainCfg *t = &g->cfg.train;
     int accum = t->grad_accum > 0 ? t->grad_accum : 1;
+    if (g->ft_mode == FT_INSTRUCT && !g->ft_baseline_done) {
+        g->ft_baseline_done = 1; /* the model before finetuning, for comparison */
+        if ((rc = engine_ft_evaluate(g, e))) return rc;
+    }
     double t0 = lw_now();
     gpt_zero_grad(&g->model);
     double loss = 0;
+    long tokens = 0;
     for (int a = 0; a < accum; a++) {
         if (a > 0 && aborted(g)) /* nothing applied yet: the step is simply not taken */
             return lw_fail(e, LW_ERR_ABORTED, "step %ld interrupted", g->step + 1);
-        loader_next(&g->train_loader, g->inputs, g->targets);
+        int T = next_batch(g, 0);
+        tokens += (long)g->B * T;
         if (a == 0) {
             pthread_mutex_lock(&g->mu);
-            g->window_len = LW_MIN(g->T, SNAP_MAX_WINDOW);
+            g->window_len = LW_MIN(T, SNAP_MAX_WINDOW);
             memcpy(g->window_inputs, g->inputs, (size_t)g->window_len * sizeof(int));
             memcpy(g->window_targets, g->targets, (size_t)g->window_len * sizeof(int));
-            g->window_start = g->train_loader.last_start;
+            g->window_start = g->ft_mode == FT_NONE ? g->train_loader.last_start : g->rows[0];
             pthread_mutex_unlock(&g->mu);
         }
-        loss += gpt_forward(&g->model, g->inputs, g->targets, g->B, g->T, 1, &g->rng);
+        loss += gpt_forward(&g->model, g->inputs, g->targets, g->B, T, 1, &g->rng);
         gpt_backward(&g->model, 1.0f / accum);
     }
     loss /= accum;
@@ -499,12 +701,12 @@ int engine_train_step(Engine *g, LwError *e) {
     gpt_adamw_step(&g->model, lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, t->weight_decay, (int)(g->step + 1), scale);
     double dt = lw_now() - t0;
     g->step++;
-    g->tokens_seen += (long)g->B * g->T * accum;
+    g->tokens_seen += tokens;
     g->train_time += dt;
     g->train_loss = (float)loss;
     g->grad_norm = norm;
     g->lr = lr;
-    g->tps = (float)((double)g->B * g->T * accum / dt);
+    g->tps = (float)((double)tokens / dt);
     if (g->step >= g->total_steps) g->state = ENGINE_DONE;
 
     int eval_due = g->has_val && t->eval_every > 0 && (g->step % t->eval_every == 0 || g->state == ENGINE_DONE);
@@ -516,7 +718,9 @@ int engine_train_step(Engine *g, LwError *e) {
     if (t->sample_every > 0 && (g->step % t->sample_every == 0 || g->state == ENGINE_DONE)) write_sample(g);
     if (g->cfg.probe.snapshot_every > 0 && g->step % g->cfg.probe.snapshot_every == 0 && (rc = engine_probe_now(g, e)))
         return rc;
-    if (t->checkpoint_every > 0 && g->step % t->checkpoint_every == 0 && (rc = engine_save(g, NULL, e))) return rc;
+    int ckpt_due = t->checkpoint_every > 0 && g->step % t->checkpoint_every == 0;
+    if (g->ft_mode != FT_NONE && (g->state == ENGINE_DONE || ckpt_due) && (rc = engine_ft_evaluate(g, e))) return rc;
+    if (ckpt_due && (rc = engine_save(g, NULL, e))) return rc;
     return LW_OK;
 }
 
@@ -538,11 +742,19 @@ int engine_save(Engine *g, const char *dir, LwError *e) {
     if (g->inference_only) {
         rc = ckpt_save(dir, &g->model, g->tok, NULL, NULL, e);
     } else {
-        loader_state(&g->train_loader, &st.loader);
+        if (g->ft_mode == FT_NONE) loader_state(&g->train_loader, &st.loader);
+        else st.loader = (LoaderState){.seed = g->ft_train.seed, .epoch = g->ft_train.epoch, .cursor = (size_t)g->ft_train.cursor};
         rc = ckpt_save(dir, &g->model, g->tok, &st, yaml, e);
     }
     free(yaml);
     if (rc) return rc;
+    if (g->ft_mode != FT_NONE) {
+        CkptFinetune meta = g->ft_meta;
+        meta.mode = g->ft_mode;
+        if (g->ft_mode == FT_INSTRUCT)
+            snprintf(meta.template_name, sizeof meta.template_name, "%s", g->tmpl == INS_TEMPLATE_PHI3 ? "phi3" : "alpaca");
+        if ((rc = ckpt_write_finetune(dir, &meta, e))) return rc;
+    }
     g->last_ckpt_step = g->step;
     publish_event(g, EV_CHECKPOINT, "checkpoint saved: %s (step %ld)", dir, g->step);
     return LW_OK;
@@ -727,23 +939,36 @@ void engine_sample_defaults(SampleParams *p) {
     p->stop_at_eot = 1;
 }
 
-int engine_gen_begin(Engine *g, const char *prompt, const SampleParams *p, LwError *e) {
-    IntVec ids = {0};
-    tok_encode(g->tok, prompt, strlen(prompt), 1, &ids);
-    if (ids.len == 0) ivec_push(&ids, tok_eot(g->tok) >= 0 ? tok_eot(g->tok) : 0);
+/* Starts generation after the token ids (the last context-1 of them). */
+static int gen_begin_ids(Engine *g, const int *ids, size_t n, const SampleParams *p, LwError *e) {
+    int eot = tok_eot(g->tok) >= 0 ? tok_eot(g->tok) : 0;
+    if (n == 0) ids = &eot, n = 1;
     int ctx = g->model.cfg.context_length;
-    size_t keep = LW_MIN(ids.len, (size_t)(ctx - 1));
-    const int *start = ids.data + ids.len - keep;
+    size_t keep = LW_MIN(n, (size_t)(ctx - 1));
     gpt_kv_reset(g->kv);
-    int rc = gpt_kv_forward(&g->model, g->kv, start, (int)keep, g->gen_logits);
-    ivec_free(&ids);
-    if (rc) return lw_fail(e, LW_ERR_INVALID, "the prompt does not fit the context of %d tokens", ctx);
+    if (gpt_kv_forward(&g->model, g->kv, ids + n - keep, (int)keep, g->gen_logits))
+        return lw_fail(e, LW_ERR_INVALID, "the prompt does not fit the context of %d tokens", ctx);
     g->gen = *p;
     rng_seed(&g->gen_rng, p->seed);
     g->gen_count = 0;
     g->gen_pending = -1;
     g->gen_done = 0;
     return LW_OK;
+}
+
+int engine_gen_begin(Engine *g, const char *prompt, const SampleParams *p, LwError *e) {
+    IntVec ids = {0};
+    if (g->ft_mode == FT_INSTRUCT) {
+        /* an instruction-tuned model: the user's text is the instruction; the reply is the response */
+        char *full = ins_format_prompt(g->tmpl, prompt, NULL);
+        tok_encode(g->tok, full, strlen(full), 0, &ids);
+        free(full);
+    } else {
+        tok_encode(g->tok, prompt, strlen(prompt), 1, &ids);
+    }
+    int rc = gen_begin_ids(g, ids.data, ids.len, p, e);
+    ivec_free(&ids);
+    return rc;
 }
 
 int engine_gen_next(Engine *g, GenToken *out) {

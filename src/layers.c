@@ -209,14 +209,23 @@ void dropout_mask(uint8_t *mask, size_t n, float p, Rng *r) {
     }
 }
 
+/* The mask bytes (0/1) of 4 lanes as floats. */
+static inline F4 v4_mask(const uint8_t *m) { return (F4){m[0], m[1], m[2], m[3]}; }
+
+/* Dropped elements are multiplied by 0 (as PyTorch does), so a NaN or Inf input stays visible. */
 void dropout_forward(float *out, const float *inp, const uint8_t *mask, size_t n, float p) {
     float s = 1.0f / (1.0f - p);
-    for (size_t i = 0; i < n; i++) out[i] = mask[i] ? inp[i] * s : 0.0f;
+    size_t i = 0;
+    for (; i + VL <= n; i += VL) v4_store(out + i, v4_load(inp + i) * v4_mask(mask + i) * v4_set(s));
+    for (; i < n; i++) out[i] = inp[i] * (float)mask[i] * s;
 }
 
 void dropout_backward(float *dinp, const float *dout, const uint8_t *mask, size_t n, float p) {
     float s = 1.0f / (1.0f - p);
-    for (size_t i = 0; i < n; i++) dinp[i] += mask[i] ? dout[i] * s : 0.0f;
+    size_t i = 0;
+    for (; i + VL <= n; i += VL)
+        v4_store(dinp + i, v4_load(dinp + i) + v4_load(dout + i) * v4_mask(mask + i) * v4_set(s));
+    for (; i < n; i++) dinp[i] += dout[i] * (float)mask[i] * s;
 }
 
 /* ---- attention ---- */
@@ -289,6 +298,7 @@ void attention_forward(float *out, float *att, const float *qkv, const uint8_t *
     int HS = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)HS);
     size_t TT = (size_t)T * T;
+    if (mask) memset(scratch, 0, TT * sizeof(float)); /* only lower triangles are written below */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             const float *q = qkv + (size_t)b * T * C3 + (size_t)h * HS;
@@ -299,7 +309,8 @@ void attention_forward(float *out, float *att, const float *qkv, const uint8_t *
             attention_softmax_rows(a, T);
             const float *src = a;
             if (mask) {
-                dropout_forward(scratch, a, mask + ((size_t)b * NH + h) * TT, TT, p);
+                const uint8_t *mk = mask + ((size_t)b * NH + h) * TT;
+                for (size_t i = 0; i < (size_t)T; i++) dropout_forward(scratch + i * T, a + i * T, mk + i * T, i + 1, p);
                 src = scratch;
             }
             matmul_gemm(0, 0, T, HS, T, 1.0f, src, T, v, C3, 0.0f, out + (size_t)b * T * C + (size_t)h * HS, C);
@@ -312,6 +323,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
     float scale = 1.0f / sqrtf((float)HS);
     size_t TT = (size_t)T * T;
     float *datt = scratch, *dropped = scratch + TT;
+    if (mask) memset(dropped, 0, TT * sizeof(float)); /* only lower triangles are written below */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             size_t qo = (size_t)b * T * C3 + (size_t)h * HS;
@@ -322,19 +334,19 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             const float *dO = dout + (size_t)b * T * C + (size_t)h * HS;
             const float *src = a;
             if (mk) {
-                dropout_forward(dropped, a, mk, TT, p);
+                for (size_t i = 0; i < (size_t)T; i++) dropout_forward(dropped + i * T, a + i * T, mk + i * T, i + 1, p);
                 src = dropped;
             }
             /* d(weights used) = dO v^T; dv += weights^T dO */
             matmul_gemm(0, 1, T, T, HS, 1.0f, dO, C, v, C3, 0.0f, datt, T);
             matmul_gemm(1, 0, T, HS, T, 1.0f, src, T, dO, C, 1.0f, dv, C3);
-            if (mk) { /* back through the dropout on the weights, in place */
-                float s = 1.0f / (1.0f - p);
-                for (size_t i = 0; i < TT; i++) datt[i] = mk[i] ? datt[i] * s : 0.0f;
+            /* back through the dropout on the weights (in place, keys 0..i of row i), then the softmax backward
+             * with the 1/sqrt(HS) of the scores folded in; zero above the diagonal */
+            for (size_t i = 0; i < (size_t)T; i++) {
+                float *dr = datt + i * T;
+                if (mk) dropout_forward(dr, dr, mk + i * T, i + 1, p);
+                softmax_row_backward(dr, a + i * T, i + 1, (size_t)T, scale);
             }
-            /* softmax backward (rows), with the 1/sqrt(HS) of the scores folded in; zero above the diagonal */
-            for (int i = 0; i < T; i++)
-                softmax_row_backward(datt + (size_t)i * T, a + (size_t)i * T, (size_t)i + 1, (size_t)T, scale);
             /* scores = q k^T: dq += dS k; dk += dS^T q */
             matmul_gemm(0, 0, T, HS, T, 1.0f, datt, T, k, C3, 1.0f, dq, C3);
             matmul_gemm(1, 0, T, HS, T, 1.0f, datt, T, q, C3, 1.0f, dk, C3);
