@@ -37,9 +37,11 @@ static inline F4 v4_max(F4 a, F4 b) {
 }
 
 /* exp(x) for each lane: range reduction x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial for e^r (Cephes'
- * coefficients, about 1 ulp), scaled by 2^n through the exponent bits. Inputs below -87.3 give 0, above 88.3
+ * coefficients, about 1 ulp), scaled by 2^n through the exponent bits. NaN gives NaN. Inputs below -87.3 give 0, above 88.3
  * give 2^127-ish (the callers never pass such values except as saturating arguments). */
 static inline F4 v4_exp(F4 x) {
+    I4 nan = x != x; /* NaN in gives NaN out, so a diverging model stays visible */
+    I4 nanbits = nan & (I4)x;
     I4 under = x < v4_set(-87.3f);
     x = v4_max(x, v4_set(-87.3f));
     x = -v4_max(-x, v4_set(-88.3f));
@@ -56,7 +58,7 @@ static inline F4 v4_exp(F4 x) {
     p = p * r * r + r + v4_set(1.0f);
     I4 ni = __builtin_convertvector(n, I4);
     F4 scale = (F4)((ni + 127) << 23);
-    return (F4)((I4)(p * scale) & ~under);
+    return (F4)(((I4)(p * scale) & ~under) | nanbits);
 }
 
 /* Scalar exp matching v4_exp's formula, for loop tails. */

@@ -526,3 +526,21 @@ Test(layers_optim, adamw_update_vs_naive_and_sumsq) {
     for (int i = 0; i < N; i++) want += (double)g[i] * g[i];
     cr_assert(fabs(vec_sumsq(g, N) - want) < 1e-6 * want);
 }
+
+/* A diverging model must stay visible: NaN inputs give NaN through the vectorized exponentials. */
+Test(layers_nan, propagates_through_gelu_and_crossentropy) {
+    float x[9] = {0.5f, -1.0f, NAN, 2.0f, 0.1f, 0.2f, 0.3f, NAN, -0.4f}, y[9];
+    gelu_forward(y, x, 9);
+    cr_assert(isnan(y[2]) && isnan(y[7]));
+    cr_assert(isfinite(y[0]) && isfinite(y[8]));
+    float logits[2 * 9], lse[2];
+    for (int i = 0; i < 9; i++) {
+        logits[i] = 0.1f * i;
+        logits[9 + i] = 0.1f * i;
+    }
+    logits[9 + 5] = NAN; /* not the target of row 1 */
+    int targets[2] = {1, 2}, count = 0;
+    double total = crossentropy_forward(lse, logits, targets, -100, 2, 9, &count);
+    cr_assert(isfinite(lse[0]));
+    cr_assert(isnan(lse[1]) && isnan(total), "lse %g total %g", (double)lse[1], total);
+}

@@ -81,7 +81,7 @@ static const char DEMO_SCRIPT[] =
     "timeout 300\n"
     "resize 150 42\n"
     "stage 1\n"
-    "wait-text compression\n"
+    "wait-text bytes/token\n"
     "key s\n"
     "key s\n"
     "key s\n"
