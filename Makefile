@@ -96,6 +96,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/llmwb $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/llmwb
 	cp -r configs corpora $(DESTDIR)$(PREFIX)/share/llmwb/
+	cp -r docs/lessons $(DESTDIR)$(PREFIX)/share/llmwb/lessons
 	install -m 644 docs/llmwb.1 $(DESTDIR)$(PREFIX)/share/man/man1/llmwb.1
 
 uninstall:

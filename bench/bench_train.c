@@ -163,4 +163,9 @@ void bench_train_run(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS: %.0f MiB\n", ru.ru_maxrss / 1024.0);
+    /* The issue's memory budget for 124M training: 16 bytes per parameter (weights, grads, two AdamW moments)
+     * plus activations; the ratio below leaves the activations out, so it is an upper bound. */
+    double budget = gpt_count_params(&gpt2) * 16.0 / 1048576.0;
+    printf("memory: peak RSS / (16 bytes x %zu params = %.0f MiB) = %.2fx (activations not subtracted)\n",
+           gpt_count_params(&gpt2), budget, ru.ru_maxrss / 1024.0 / budget);
 }

@@ -153,6 +153,7 @@ static cJSON *config_json(const Gpt *m, const Tokenizer *tok) {
     cJSON_AddBoolToObject(lw, "qkv_bias", c->qkv_bias != 0);
     cJSON_AddBoolToObject(lw, "tie_embeddings", c->tie_embeddings != 0);
     cJSON_AddNumberToObject(lw, "dropout", (double)c->dropout);
+    if (m->n_classes) cJSON_AddNumberToObject(lw, "n_classes", m->n_classes);
     return o;
 }
 
@@ -273,17 +274,52 @@ static int save_state_json(const char *path, const TrainState *st, const char *y
     return rc;
 }
 
-/* Writes model.safetensors (and optimizer.safetensors when st) of m into dir. */
-static int save_tensors(const char *dir, const Gpt *m, int with_optimizer, LwError *e) {
+/* adapter_config.json: PEFT's keys (r, lora_alpha, target_modules, ...) plus ours (llmwb_targets). */
+static int save_adapter_config(const char *dir, const Gpt *m, LwError *e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "peft_type", "LORA");
+    cJSON_AddStringToObject(o, "task_type", m->n_classes ? "SEQ_CLS" : "CAUSAL_LM");
+    cJSON_AddNumberToObject(o, "r", m->lora_rank);
+    cJSON_AddNumberToObject(o, "lora_alpha", (double)m->lora_alpha);
+    cJSON *tm = cJSON_AddArrayToObject(o, "target_modules");
+    static const char *const MOD[] = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"};
+    for (int k = 0; k < 4; k++)
+        if (m->lora_targets & (1 << k)) cJSON_AddItemToArray(tm, cJSON_CreateString(MOD[k]));
+    if (m->lora_targets & GPT_LORA_HEAD) cJSON_AddItemToArray(tm, cJSON_CreateString(m->n_classes ? "score" : "lm_head"));
+    cJSON_AddBoolToObject(o, "fan_in_fan_out", 1);
+    cJSON_AddStringToObject(o, "bias", "none");
+    cJSON_AddNumberToObject(o, "lora_dropout", 0.0);
+    char targets[64];
+    gpt_lora_format_targets(m->lora_targets, targets, sizeof targets);
+    cJSON_AddStringToObject(o, "llmwb_targets", targets);
+    cJSON_AddStringToObject(o, "llmwb_layout", "A (in, r), B (r, out): y += (lora_alpha / r) x A B");
+    char path[CKPT_PATH];
+    int rc = json_save(lw_path_join(path, sizeof path, dir, "adapter_config.json"), o, e);
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* Writes model.safetensors (and optimizer.safetensors when st) of m into dir; with LoRA on, the adapters go to
+ * adapter_model.safetensors + adapter_config.json, or, with merge, into copies of the base weights. */
+static int save_tensors(const char *dir, const Gpt *m, int with_optimizer, int merge, LwError *e) {
     const GptConfig *c = &m->cfg;
     int n_extra = c->qkv_bias ? 0 : c->n_layer;
     StEntry *ent = lw_calloc((size_t)(m->n_tensors + n_extra) * 2, sizeof(StEntry));
     char (*names)[80] = lw_calloc((size_t)(m->n_tensors * 2 + n_extra), sizeof(*names));
     float *zeros = lw_calloc((size_t)3 * (size_t)c->d_model, sizeof(float));
-    int n = 0;
+    float **merged = lw_calloc((size_t)m->n_tensors + 1, sizeof(float *));
+    int n = 0, rc = LW_OK;
     for (int i = 0; i < m->n_tensors; i++) {
         const GptTensor *t = &m->tensors[i];
-        ent[n] = (StEntry){.name = t->name, .ndim = t->ndim, .data = m->params + t->offset};
+        if (t->role == GPT_ROLE_LORA) continue;
+        const float *data = m->params + t->offset;
+        if (merge && m->lora_rank) {
+            float *w = lw_malloc(t->numel * sizeof(float));
+            memcpy(w, data, t->numel * sizeof(float));
+            if (gpt_lora_add_delta(m, t, w)) data = merged[i] = w;
+            else free(w);
+        }
+        ent[n] = (StEntry){.name = t->name, .ndim = t->ndim, .data = data};
         tensor_shape(t, ent[n].shape);
         n++;
     }
@@ -294,7 +330,20 @@ static int save_tensors(const char *dir, const Gpt *m, int with_optimizer, LwErr
     }
     char path[CKPT_PATH];
     static const char *const META[] = {"format", "pt", "producer", "llmwb"};
-    int rc = st_write(lw_path_join(path, sizeof path, dir, "model.safetensors"), ent, n, META, 2, e);
+    rc = st_write(lw_path_join(path, sizeof path, dir, "model.safetensors"), ent, n, META, 2, e);
+    if (!rc && m->lora_rank && !merge) {
+        n = 0;
+        for (int i = 0; i < m->n_tensors; i++) {
+            const GptTensor *t = &m->tensors[i];
+            if (t->role != GPT_ROLE_LORA) continue;
+            ent[n] = (StEntry){.name = t->name, .ndim = t->ndim, .data = m->params + t->offset};
+            tensor_shape(t, ent[n].shape);
+            n++;
+        }
+        static const char *const AMETA[] = {"format", "pt", "producer", "llmwb"};
+        rc = st_write(lw_path_join(path, sizeof path, dir, "adapter_model.safetensors"), ent, n, AMETA, 2, e);
+        if (!rc) rc = save_adapter_config(dir, m, e);
+    }
     if (!rc && with_optimizer) {
         n = 0;
         for (int k = 0; k < 2; k++)
@@ -309,6 +358,8 @@ static int save_tensors(const char *dir, const Gpt *m, int with_optimizer, LwErr
         static const char *const OMETA[] = {"format", "llmwb-adamw", "producer", "llmwb"};
         rc = st_write(lw_path_join(path, sizeof path, dir, "optimizer.safetensors"), ent, n, OMETA, 2, e);
     }
+    for (int i = 0; i < m->n_tensors; i++) free(merged[i]);
+    free(merged);
     free(zeros);
     free(names);
     free(ent);
@@ -317,6 +368,14 @@ static int save_tensors(const char *dir, const Gpt *m, int with_optimizer, LwErr
 
 int ckpt_save(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
               LwError *e) {
+    return ckpt_save_ex(dir, m, tok, st, config_yaml, 0, e);
+}
+
+int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
+                 int flags, LwError *e) {
+    int merge = (flags & CKPT_MERGE_LORA) != 0;
+    if (merge && st)
+        return lw_fail(e, LW_ERR_INVALID, "%s: a merged export carries no training state (adapters are folded in)", dir);
     char tmp[CKPT_PATH], old[CKPT_PATH], path[CKPT_PATH], parent[CKPT_PATH];
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/') dl--; /* "runs/x/latest/" names the same directory */
@@ -334,7 +393,7 @@ int ckpt_save(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainSt
     cJSON *cfg = config_json(m, tok);
     rc = json_save(lw_path_join(path, sizeof path, tmp, "config.json"), cfg, e);
     cJSON_Delete(cfg);
-    if (!rc) rc = save_tensors(tmp, m, st != NULL, e);
+    if (!rc) rc = save_tensors(tmp, m, st != NULL, merge, e);
     if (!rc && tok) rc = tok_save_dir(tok, tmp, e);
     if (!rc && st) rc = save_state_json(lw_path_join(path, sizeof path, tmp, "trainer_state.json"), st, config_yaml, e);
     if (!rc && lw_fsync_dir(tmp) != 0) rc = lw_fail(e, LW_ERR_IO, "%s: fsync: %s", tmp, strerror(errno));
@@ -466,9 +525,14 @@ static int load_weights(const char *dir, Gpt *m, LwError *e) {
     const StTensor *ft;
     for (int i = 0; i < m->n_tensors && !rc; i++) {
         const GptTensor *t = &m->tensors[i];
+        if (t->role == GPT_ROLE_LORA) continue; /* adapter_model.safetensors */
         tensor_shape(t, shape);
         if ((rc = find_tensor(f, used, t->name, &ft, e))) break;
         if (!ft && !strcmp(t->name, "lm_head.weight")) continue; /* untied model from a tied file: below */
+        if (!ft && t->role == GPT_ROLE_CLASS_HEAD) { /* init_from a language model: the new head keeps its init */
+            lw_log(LW_LOG_INFO, "%s: no %s: the classification head starts from its initialisation", path, t->name);
+            continue;
+        }
         if (!ft) {
             char want[96];
             fmt_shape(want, sizeof want, t->ndim, shape);
@@ -535,6 +599,108 @@ static int load_weights(const char *dir, Gpt *m, LwError *e) {
                          path, x->name);
     }
     free(used);
+    st_close(f);
+    return rc;
+}
+
+/* llmwb.n_classes of dir/config.json (0 when absent: a language model). */
+static int read_n_classes(const char *dir, int *n_classes, LwError *e) {
+    *n_classes = 0;
+    char path[CKPT_PATH];
+    lw_path_join(path, sizeof path, dir, "config.json");
+    cJSON *o;
+    int rc = json_load(path, &o, e);
+    if (rc) return rc;
+    const cJSON *lw = cJSON_GetObjectItemCaseSensitive(o, "llmwb");
+    long v = 0;
+    int got = cJSON_IsObject(lw) ? json_get_int(lw, "n_classes", 2, 1L << 20, &v) : 0;
+    if (got < 0) rc = lw_fail(e, LW_ERR_PARSE, "%s: llmwb.n_classes: expected an integer >= 2", path);
+    else *n_classes = (int)v;
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* adapter_config.json: rank, alpha and our target list (llmwb_targets, else PEFT's target_modules). */
+static int read_adapter_config(const char *dir, int *rank, float *alpha, int *targets, LwError *e) {
+    char path[CKPT_PATH];
+    lw_path_join(path, sizeof path, dir, "adapter_config.json");
+    cJSON *o;
+    int rc = json_load(path, &o, e);
+    if (rc) return rc;
+    long r = 0;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "lora_alpha");
+    const cJSON *lt = cJSON_GetObjectItemCaseSensitive(o, "llmwb_targets");
+    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(o, "target_modules");
+    if (json_get_int(o, "r", 1, 1L << 20, &r) != 1) {
+        rc = lw_fail(e, LW_ERR_PARSE, "%s: r: expected a positive integer", path);
+    } else if (!cJSON_IsNumber(a) || !(a->valuedouble > 0)) {
+        rc = lw_fail(e, LW_ERR_PARSE, "%s: lora_alpha: expected a positive number", path);
+    } else if (cJSON_IsString(lt)) {
+        LwError pe;
+        if (gpt_lora_parse_targets(lt->valuestring, targets, &pe))
+            rc = lw_fail(e, LW_ERR_PARSE, "%s: llmwb_targets: %s", path, pe.msg);
+    } else if (cJSON_IsArray(tm)) {
+        static const struct {
+            const char *mod;
+            int bit;
+        } MAP[] = {{"c_attn", GPT_LORA_ATTN}, {"attn.c_attn", GPT_LORA_ATTN}, {"attn.c_proj", GPT_LORA_PROJ},
+                   {"c_fc", GPT_LORA_FC},     {"mlp.c_fc", GPT_LORA_FC},     {"mlp.c_proj", GPT_LORA_FCPROJ},
+                   {"score", GPT_LORA_HEAD},  {"lm_head", GPT_LORA_HEAD}};
+        const cJSON *it;
+        *targets = 0;
+        cJSON_ArrayForEach(it, tm) {
+            int bit = 0;
+            for (size_t k = 0; k < LW_ARRAY_LEN(MAP) && cJSON_IsString(it); k++)
+                if (!strcmp(it->valuestring, MAP[k].mod)) bit = MAP[k].bit;
+            if (!bit) {
+                rc = lw_fail(e, LW_ERR_UNSUPPORTED, "%s: target_modules: \"%s\" is not supported", path,
+                             cJSON_IsString(it) ? it->valuestring : "?");
+                break;
+            }
+            *targets |= bit;
+        }
+        if (!rc && !*targets) rc = lw_fail(e, LW_ERR_PARSE, "%s: target_modules: empty", path);
+    } else {
+        rc = lw_fail(e, LW_ERR_PARSE, "%s: missing key \"target_modules\"", path);
+    }
+    if (!rc) {
+        *rank = (int)r;
+        *alpha = (float)a->valuedouble;
+    }
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* Reads adapter_model.safetensors into m's adapters (m has LoRA on with the same rank, alpha and targets). */
+static int load_adapters(const char *dir, Gpt *m, LwError *e) {
+    int rank, targets, rc;
+    float alpha;
+    if ((rc = read_adapter_config(dir, &rank, &alpha, &targets, e))) return rc;
+    if (rank != m->lora_rank || targets != m->lora_targets || fabsf(alpha - m->lora_alpha) > 1e-6f * alpha) {
+        char want[64], got[64];
+        gpt_lora_format_targets(m->lora_targets, want, sizeof want);
+        gpt_lora_format_targets(targets, got, sizeof got);
+        return lw_fail(e, LW_ERR_INVALID,
+                       "%s/adapter_config.json: r %d, lora_alpha %g, targets %s but the model has %d, %g, %s", dir,
+                       rank, (double)alpha, got, m->lora_rank, (double)m->lora_alpha, want);
+    }
+    char path[CKPT_PATH];
+    lw_path_join(path, sizeof path, dir, "adapter_model.safetensors");
+    StFile *f;
+    if ((rc = st_open(&f, path, e))) return rc;
+    int64_t shape[ST_MAX_DIMS];
+    int n = 0;
+    for (int i = 0; i < m->n_tensors && !rc; i++) {
+        const GptTensor *t = &m->tensors[i];
+        if (t->role != GPT_ROLE_LORA) continue;
+        const StTensor *ft = st_find(f, t->name);
+        tensor_shape(t, shape);
+        n++;
+        if (!ft) rc = lw_fail(e, LW_ERR_INVALID, "%s: missing tensor %s", path, t->name);
+        else rc = read_into(f, ft, t->name, t->ndim, shape, m->params + t->offset, e);
+    }
+    if (!rc && st_count(f) != n)
+        rc = lw_fail(e, LW_ERR_INVALID, "%s: %d tensors, but the model has %d adapters", path, st_count(f), n);
     st_close(f);
     return rc;
 }
@@ -613,9 +779,31 @@ int ckpt_load(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char 
     if (rc) return rc;
     GptConfig c;
     if ((rc = ckpt_read_config(dir, &c, e))) return rc;
+    int n_classes;
+    if ((rc = read_n_classes(dir, &n_classes, e))) return rc;
+    char ap[CKPT_PATH];
+    int has_adapters = lw_file_exists(lw_path_join(ap, sizeof ap, dir, "adapter_config.json"));
     if (!m->params) {
+        /* the model the directory describes: base, + class head, + adapters */
         if ((rc = gpt_init(m, &c, e))) return rc;
+        if (n_classes && (rc = gpt_add_class_head(m, n_classes, NULL, e))) return rc;
+        if (has_adapters) {
+            int rank, targets;
+            float alpha;
+            char tl[64];
+            if ((rc = read_adapter_config(dir, &rank, &alpha, &targets, e))) return rc;
+            gpt_lora_format_targets(targets, tl, sizeof tl);
+            if ((rc = gpt_enable_lora(m, rank, alpha, tl, NULL, e))) return rc;
+        }
     } else {
+        if (n_classes && m->n_classes != n_classes)
+            return lw_fail(e, LW_ERR_INVALID, "%s/config.json: llmwb.n_classes %d but the model has %d classes", dir,
+                           n_classes, m->n_classes);
+        if (has_adapters && !m->lora_rank)
+            return lw_fail(e, LW_ERR_INVALID,
+                           "%s: holds LoRA adapters (adapter_model.safetensors) but the model has LoRA off "
+                           "(set finetune.lora_rank, or export the checkpoint merged)",
+                           dir);
         /* Shapes are checked tensor by tensor; these would give confusing messages, so name them up front. */
         const GptConfig *h = &m->cfg;
         if (h->n_layer != c.n_layer || h->n_head != c.n_head)
@@ -627,6 +815,7 @@ int ckpt_load(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char 
             return lw_fail(e, LW_ERR_INVALID, "%s: not a resumable checkpoint (no trainer_state.json)", dir);
     }
     if ((rc = load_weights(dir, m, e))) return rc;
+    if (has_adapters && (rc = load_adapters(dir, m, e))) return rc;
     if (st) {
         if ((rc = load_state(dir, st, config_yaml, e))) return rc;
         if ((rc = load_optimizer(dir, m, e))) {

@@ -37,6 +37,17 @@ typedef struct TrainState {
 int ckpt_save(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
               LwError *e);
 
+/* Finetuned models. A class head ("score.weight" (n_classes, C), "score.bias") is saved in model.safetensors and
+ * config.json gets "llmwb": {"n_classes": N}. With LoRA on, model.safetensors holds the base weights unmerged and
+ * the adapters go to adapter_model.safetensors (our tensor names "h.N.attn.c_attn.lora_A" (in, r), "...lora_B"
+ * (r, out); "score.lora_A"/"lm_head.lora_A" for the head) with adapter_config.json (PEFT keys r, lora_alpha,
+ * target_modules, plus "llmwb_targets": "attn,proj,..."). optimizer.safetensors covers every tensor incl. adapters.
+ * ckpt_save_ex with CKPT_MERGE_LORA instead writes each adapted weight as W + (alpha/r) A B (m is not changed) and
+ * no adapter files: a plain GPT-2 checkpoint for `llmwb export` (st must then be NULL). flags 0 = ckpt_save. */
+#define CKPT_MERGE_LORA 1
+int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
+                 int flags, LwError *e);
+
 /* Reads dir/config.json into out (n_layer, n_head, n_embd, n_positions, vocab_size, dropout = resid_pdrop,
  * qkv_bias from llmwb.qkv_bias or 1 for a plain HF GPT-2, tie_embeddings from tie_word_embeddings, default 1).
  * Errors name the file and key (missing key, wrong type, bad JSON with its offset). */
@@ -58,6 +69,11 @@ int ckpt_has_state(const char *dir);
  * st (may be NULL): filled from trainer_state.json, and the AdamW moments from optimizer.safetensors; both
  * files must then exist (LW_ERR_INVALID "not a resumable checkpoint" otherwise).
  * config_yaml (may be NULL): *config_yaml = malloc'd YAML stored in trainer_state.json, or NULL if none.
+ * Finetuned checkpoints: a zero-initialised m gets the class head (config.json llmwb.n_classes) and the LoRA
+ * adapters (adapter_config.json + adapter_model.safetensors) the directory holds. An initialised m must have the
+ * same n_classes when the file has a head (a model with a head loading a plain LM keeps its fresh head: init_from),
+ * and LoRA on with the same rank, alpha and targets when the directory has adapters (a model with LoRA loading a
+ * directory without adapters keeps its fresh ones); adapter files into a model without LoRA are an error.
  * On failure the parameters of m may be partly overwritten: reload or free it. */
 int ckpt_load(const char *dir, Gpt *m, Tokenizer **tok, TrainState *st, char **config_yaml, LwError *e);
 

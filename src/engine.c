@@ -63,6 +63,9 @@ struct Engine {
     InsTemplate tmpl;
     InsData ins;                /* instruct: data.paths[0] */
     InsData ins_held;           /* instruct: data.paths[1], a held-out file for exact-match (optional) */
+    ClsData cls;                /* classify: data.paths[0] */
+    int *last, *labels;         /* classify: (B) position of the last real token, class of each row */
+    double nb_val, nb_test;     /* classify: naive-Bayes baseline accuracies on the same split */
     FtSplit split;
     FtCursor ft_train, ft_val;
     int *rows;                  /* (B) example indices of a batch */
@@ -261,11 +264,13 @@ static int open_files(Engine *g, int resumed, LwError *e) {
 }
 
 static int open_instruct(Engine *g, const EngineOpenOpts *o, LwError *e);
+static int open_classify(Engine *g, const EngineOpenOpts *o, LwError *e);
 
 static int open_training(Engine *g, const EngineOpenOpts *o, LwError *e) {
     Config *c = &g->cfg;
     int rc;
     if (c->finetune.mode == FT_INSTRUCT) return open_instruct(g, o, e);
+    if (c->finetune.mode == FT_CLASSIFY) return open_classify(g, o, e);
     if ((rc = setup_tokenizer(g, o, e))) return rc;
     int V = tok_vocab_size(g->tok);
     if (V != c->model.vocab_size) {
@@ -355,6 +360,18 @@ static int checkpoint_tokenizer(Engine *g, const char *dir, LwError *e) {
     return LW_OK;
 }
 
+/* Loads checkpoint dir into a new g->model together with what a finetuned checkpoint adds (its class head), its
+ * tokenizer (checkpoint_tokenizer) and its finetune metadata (g->ft_meta); st (may be NULL) as ckpt_load. */
+static int load_checkpoint_model(Engine *g, const char *dir, TrainState *st, LwError *e) {
+    GptConfig gc;
+    int rc;
+    if ((rc = ckpt_read_config(dir, &gc, e)) || (rc = ckpt_read_finetune(dir, &g->ft_meta, e))) return rc;
+    if ((rc = gpt_init(&g->model, &gc, e))) return rc;
+    if (g->ft_meta.mode == FT_CLASSIFY && (rc = gpt_add_class_head(&g->model, g->ft_meta.n_labels, NULL, e))) return rc;
+    if ((rc = ckpt_load(dir, &g->model, &g->tok, st, NULL, e))) return rc;
+    return checkpoint_tokenizer(g, dir, e);
+}
+
 /* Finetuning: weights and tokenizer from finetune.init_from (a run of ours or a Hugging Face GPT-2 directory) or,
  * when resuming, from the resumed checkpoint (*st filled); without init_from, a fresh model as for pretraining. */
 static int finetune_model(Engine *g, const EngineOpenOpts *o, TrainState *st, int *resumed, LwError *e) {
@@ -371,8 +388,7 @@ static int finetune_model(Engine *g, const EngineOpenOpts *o, TrainState *st, in
         gpt_init_weights(&g->model, &init);
         return LW_OK;
     }
-    if ((rc = ckpt_load(src, &g->model, &g->tok, *resumed ? st : NULL, NULL, e))) return rc;
-    if ((rc = checkpoint_tokenizer(g, src, e))) return rc;
+    if ((rc = load_checkpoint_model(g, src, *resumed ? st : NULL, e))) return rc;
     g->model.cfg.dropout = c->model.dropout; /* finetuning's own dropout (the book: 0.0 for the classifier) */
     lw_log(LW_LOG_INFO, "finetuning from %s: %zu parameters", src, g->model.n_params);
     return LW_OK;
@@ -427,11 +443,76 @@ static int open_instruct(Engine *g, const EngineOpenOpts *o, LwError *e) {
     return LW_OK;
 }
 
+/* Classification: the model as above plus a class head on the last real token, the TSV dataset split (and
+ * balanced) as configured, and the naive-Bayes baseline on the same split. */
+static int open_classify(Engine *g, const EngineOpenOpts *o, LwError *e) {
+    Config *c = &g->cfg;
+    TrainState st;
+    int resumed, rc;
+    if ((rc = finetune_model(g, o, &st, &resumed, e))) return rc;
+    g->ft_mode = FT_CLASSIFY;
+    int Tmax = LW_MIN(g->model.cfg.context_length, c->model.context_length);
+    if ((rc = cls_load(&g->cls, c->data.paths[0], &c->finetune, g->tok, Tmax, e))) return rc;
+    if (resumed && g->model.n_classes != g->cls.n_labels)
+        return lw_fail(e, LW_ERR_INVALID, "%s: the checkpoint's head has %d classes but %s has %d labels",
+                       o->resume_dir, g->model.n_classes, c->data.paths[0], g->cls.n_labels);
+    if (!resumed) {
+        Rng hr;
+        rng_seed(&hr, c->train.seed ^ 0xc1a55ULL);
+        if ((rc = gpt_add_class_head(&g->model, g->cls.n_labels, &hr, e))) return rc;
+    }
+    g->ft_meta.mode = FT_CLASSIFY;
+    g->ft_meta.n_labels = g->cls.n_labels;
+    for (int i = 0; i < g->cls.n_labels; i++)
+        snprintf(g->ft_meta.labels[i], sizeof g->ft_meta.labels[i], "%s", g->cls.labels[i]);
+    gpt_set_trainable(&g->model, (int)c->finetune.trainable, c->finetune.train_last_blocks);
+    if ((rc = cls_split(&g->split, &g->cls, c->finetune.balance, c->data.val_fraction, c->data.test_fraction,
+                        c->train.seed, e)))
+        return rc;
+    g->B = c->train.batch_size;
+    g->T = LW_MAX(1, cls_max_len(&g->cls, g->split.train, g->split.n_train)); /* the book: the longest training text */
+    if ((rc = ft_cursor_init(&g->ft_train, g->split.train, g->split.n_train, c->train.seed, 1, e))) return rc;
+    g->has_val = g->split.n_val > 0;
+    if (g->has_val && (rc = ft_cursor_init(&g->ft_val, g->split.val, g->split.n_val, c->train.seed, 0, e))) return rc;
+    g->rows = lw_malloc((size_t)g->B * sizeof(int));
+    g->last = lw_malloc((size_t)g->B * sizeof(int));
+    g->labels = lw_malloc((size_t)g->B * sizeof(int));
+    g->total_steps = c->train.steps;
+    if (g->total_steps <= 0) {
+        double per_epoch = (double)ft_cursor_n_batches(&g->ft_train, g->B) / (c->train.grad_accum > 0 ? c->train.grad_accum : 1);
+        g->total_steps = LW_MAX(1, (long)ceil((c->train.epochs > 0 ? c->train.epochs : 1) * per_epoch));
+    }
+    rng_seed(&g->rng, c->train.seed);
+    if (resumed) {
+        g->step = st.step;
+        g->tokens_seen = st.tokens_seen;
+        g->rng = st.rng;
+        g->best_val = st.best_val_loss;
+        g->val_loss = st.last_val_loss;
+        g->train_time = st.elapsed;
+        g->last_ckpt_step = g->step;
+        g->ft_baseline_done = 1;
+        if ((rc = ft_cursor_restore(&g->ft_train, st.loader.epoch, (int)st.loader.cursor, e))) return rc;
+    }
+    if ((rc = gpt_reserve(&g->model, g->B, g->T, e))) return rc;
+    g->inputs = lw_malloc((size_t)g->B * g->T * sizeof(int));
+    g->targets = lw_malloc((size_t)g->B * g->T * sizeof(int));
+    if ((rc = open_files(g, resumed, e))) return rc;
+    cls_baseline(&g->cls, &g->split, &g->nb_val, &g->nb_test);
+    char names[256] = "";
+    for (int i = 0; i < g->cls.n_labels; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", g->cls.labels[i]);
+    lw_log(LW_LOG_INFO, "classification data: %d examples, labels %s (%d train, %d val, %d test)%s; padded to %d tokens",
+           g->cls.n, names, g->split.n_train, g->split.n_val, g->split.n_test, c->finetune.balance ? ", balanced" : "", g->T);
+    publish_event(g, EV_INFO, "naive-Bayes baseline on the same split: val %.1f%%, test %.1f%%", 100 * g->nb_val,
+                  100 * g->nb_test);
+    if (g->step >= g->total_steps) g->state = ENGINE_DONE;
+    return LW_OK;
+}
+
 static int open_inference(Engine *g, const char *dir, LwError *e) {
-    int rc = ckpt_load(dir, &g->model, &g->tok, NULL, NULL, e);
+    int rc = load_checkpoint_model(g, dir, NULL, e);
     if (rc) return rc;
-    if ((rc = checkpoint_tokenizer(g, dir, e))) return rc;
-    if ((rc = ckpt_read_finetune(dir, &g->ft_meta, e))) return rc;
     g->ft_mode = (FtMode)g->ft_meta.mode;
     if (g->ft_mode == FT_INSTRUCT && (rc = ins_template_parse(g->ft_meta.template_name, &g->tmpl, e))) return rc;
     g->inference_only = 1;
@@ -491,6 +572,9 @@ void engine_close(Engine *g) {
     ins_free(&g->ins);
     ins_free(&g->ins_held);
     ft_split_free(&g->split);
+    cls_free(&g->cls);
+    free(g->last);
+    free(g->labels);
     ft_cursor_free(&g->ft_train);
     ft_cursor_free(&g->ft_val);
     free(g->rows);
@@ -518,6 +602,12 @@ static int check_trainable(Engine *g, LwError *e) {
 
 /* The next training (or, with val, validation) batch into g->inputs/g->targets; returns its T. */
 static int next_batch(Engine *g, int val) {
+    if (g->ft_mode == FT_CLASSIFY) {
+        ft_cursor_next(val ? &g->ft_val : &g->ft_train, g->B, g->rows);
+        cls_batch(&g->cls, g->rows, g->B, g->T, tok_eot(g->tok), g->inputs, g->last, g->labels);
+        for (int i = 0; i < g->B * g->T; i++) g->targets[i] = GPT_IGNORE_INDEX; /* the label is per row */
+        return g->T;
+    }
     if (g->ft_mode == FT_INSTRUCT) {
         ft_cursor_next(val ? &g->ft_val : &g->ft_train, g->B, g->rows);
         int T = ins_batch_len(&g->ins, g->rows, g->B, g->T);
@@ -528,8 +618,33 @@ static int next_batch(Engine *g, int val) {
     return g->T;
 }
 
+/* Forward (and backward) of the batch in g->inputs etc. for the run's mode: LM loss, or class loss. */
+static float forward_batch(Engine *g, int T, int training) {
+    if (g->ft_mode == FT_CLASSIFY)
+        return gpt_forward_classify(&g->model, g->inputs, g->last, g->labels, g->B, T, training, training ? &g->rng : NULL);
+    return gpt_forward(&g->model, g->inputs, g->targets, g->B, T, training, training ? &g->rng : NULL);
+}
+
+static void backward_batch(Engine *g, float scale) {
+    if (g->ft_mode == FT_CLASSIFY) gpt_backward_classify(&g->model, scale);
+    else gpt_backward(&g->model, scale);
+}
+
+/* Rows of class_logits (n) whose argmax equals labels. */
+static int count_correct(const Gpt *m, const int *labels, int n) {
+    int ok = 0, K = m->n_classes;
+    for (int b = 0; b < n; b++) {
+        const float *z = m->class_logits + (size_t)b * K;
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (z[k] > z[best]) best = k;
+        ok += best == labels[b];
+    }
+    return ok;
+}
+
 static void rewind_val(Engine *g) {
-    if (g->ft_mode == FT_INSTRUCT) {
+    if (g->ft_mode != FT_NONE) {
         LwError e;
         ft_cursor_restore(&g->ft_val, 0, 0, &e);
     } else {
@@ -538,7 +653,7 @@ static void rewind_val(Engine *g) {
 }
 
 static int val_batches(Engine *g) {
-    if (g->ft_mode == FT_INSTRUCT) return ft_cursor_n_batches(&g->ft_val, g->B);
+    if (g->ft_mode != FT_NONE) return ft_cursor_n_batches(&g->ft_val, g->B);
     return (int)loader_n_batches(&g->val_loader);
 }
 
@@ -550,16 +665,22 @@ int engine_evaluate(Engine *g, float *val_loss, LwError *e) {
     nb = LW_MIN(nb, val_batches(g));
     rewind_val(g);
     double sum = 0;
+    int correct = 0;
     for (int i = 0; i < nb; i++) {
         if (aborted(g)) return lw_fail(e, LW_ERR_ABORTED, "evaluation interrupted");
         int T = next_batch(g, 1);
-        sum += gpt_forward(&g->model, g->inputs, g->targets, g->B, T, 0, NULL);
+        sum += forward_batch(g, T, 0);
+        if (g->ft_mode == FT_CLASSIFY) correct += count_correct(&g->model, g->labels, g->B);
     }
     float v = (float)(sum / nb);
     g->val_loss = v;
     if (v < g->best_val) g->best_val = v;
     if (val_loss) *val_loss = v;
-    publish_event(g, EV_EVAL, "val %.4f (ppl %.1f), train %.4f", v, exp(v), g->train_loss);
+    if (g->ft_mode == FT_CLASSIFY)
+        publish_event(g, EV_EVAL, "val loss %.4f, val accuracy %.1f%% (%d batches), train loss %.4f", v,
+                      100.0 * correct / (nb * g->B), nb, g->train_loss);
+    else
+        publish_event(g, EV_EVAL, "val %.4f (ppl %.1f), train %.4f", v, exp(v), g->train_loss);
     return LW_OK;
 }
 
@@ -601,7 +722,62 @@ static int gen_begin_ids(Engine *g, const int *ids, size_t n, const SampleParams
 
 /* Instruction tuning: greedy responses to held-out instructions (data.paths[1] if given, else the test split),
  * scored by exact match and contains-answer, written to <run_dir>/responses-step<N>.jsonl. */
+/* Accuracy of the classifier on rows (n), in batches of up to B; adds the test confusion into conf (K x K, rows =
+ * true class) when conf is not NULL. */
+static double cls_accuracy(Engine *g, const int *rows, int n, long *conf) {
+    int correct = 0, K = g->model.n_classes;
+    for (int i = 0; i < n; i += g->B) {
+        int m = LW_MIN(g->B, n - i);
+        cls_batch(&g->cls, rows + i, m, g->T, tok_eot(g->tok), g->inputs, g->last, g->labels);
+        gpt_forward_classify(&g->model, g->inputs, g->last, NULL, m, g->T, 0, NULL);
+        correct += count_correct(&g->model, g->labels, m);
+        for (int b = 0; conf && b < m; b++) {
+            const float *z = g->model.class_logits + (size_t)b * K;
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (z[k] > z[best]) best = k;
+            conf[g->labels[b] * K + best]++;
+        }
+    }
+    return n ? (double)correct / n : 0;
+}
+
+/* Classification: accuracy on train (up to 2,000 rows), val and test, the test confusion matrix, beside the
+ * naive-Bayes baseline; written to <run_dir>/classify-step<N>.txt and summarised as an event. */
+static int cls_evaluate(Engine *g, LwError *e) {
+    int K = g->model.n_classes;
+    long *conf = lw_calloc((size_t)K * K, sizeof(long));
+    double tr = cls_accuracy(g, g->split.train, LW_MIN(g->split.n_train, 2000), NULL);
+    double va = cls_accuracy(g, g->split.val, g->split.n_val, NULL);
+    double te = cls_accuracy(g, g->split.test, g->split.n_test, conf);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    fprintf(f, "step %ld\naccuracy: train %.2f%%, val %.2f%%, test %.2f%%\n", g->step, 100 * tr, 100 * va, 100 * te);
+    fprintf(f, "naive-Bayes baseline (same split): val %.2f%%, test %.2f%%\n", 100 * g->nb_val, 100 * g->nb_test);
+    fprintf(f, "test confusion matrix (rows: true label, columns: predicted):\n%12s", "");
+    for (int k = 0; k < K; k++) fprintf(f, " %10.10s", g->cls.labels[k]);
+    fputc('\n', f);
+    for (int i = 0; i < K; i++) {
+        fprintf(f, "%12.12s", g->cls.labels[i]);
+        for (int k = 0; k < K; k++) fprintf(f, " %10ld", conf[i * K + k]);
+        fputc('\n', f);
+    }
+    fclose(f);
+    char name[64], path[CFG_PATH_MAX + 64];
+    snprintf(name, sizeof name, "classify-step%ld.txt", g->step);
+    lw_path_join(path, sizeof path, g->run_dir, name);
+    int rc = lw_write_file_atomic(path, text, len, e);
+    free(text);
+    free(conf);
+    if (rc) return rc;
+    publish_event(g, EV_EVAL, "accuracy train %.1f%%, val %.1f%%, test %.1f%% (naive Bayes test %.1f%%); %s", 100 * tr,
+                  100 * va, 100 * te, 100 * g->nb_test, path);
+    return LW_OK;
+}
+
 static int engine_ft_evaluate(Engine *g, LwError *e) {
+    if (g->ft_mode == FT_CLASSIFY) return cls_evaluate(g, e);
     if (g->ft_mode != FT_INSTRUCT) return LW_OK;
     const InsData *d = g->ins_held.n ? &g->ins_held : &g->ins;
     int n = g->ins_held.n ? g->ins_held.n : g->split.n_test;
@@ -660,7 +836,7 @@ int engine_train_step(Engine *g, LwError *e) {
     if (g->state == ENGINE_DONE) return lw_fail(e, LW_ERR_INVALID, "training is complete (%ld steps)", g->total_steps);
     const TrainCfg *t = &g->cfg.train;
     int accum = t->grad_accum > 0 ? t->grad_accum : 1;
-    if (g->ft_mode == FT_INSTRUCT && !g->ft_baseline_done) {
+    if (g->ft_mode != FT_NONE && !g->ft_baseline_done) {
         g->ft_baseline_done = 1; /* the model before finetuning, for comparison */
         if ((rc = engine_ft_evaluate(g, e))) return rc;
     }
@@ -681,8 +857,8 @@ int engine_train_step(Engine *g, LwError *e) {
             g->window_start = g->ft_mode == FT_NONE ? g->train_loader.last_start : g->rows[0];
             pthread_mutex_unlock(&g->mu);
         }
-        loss += gpt_forward(&g->model, g->inputs, g->targets, g->B, T, 1, &g->rng);
-        gpt_backward(&g->model, 1.0f / accum);
+        loss += forward_batch(g, T, 1);
+        backward_batch(g, 1.0f / accum);
     }
     loss /= accum;
     float norm = gpt_grad_norm(&g->model);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
+#include "export.h" /* PNG/SVG/text exports of metrics and probe snapshots: public too */
 #include "snapshot.h"
 #include "util.h"
 

@@ -146,8 +146,19 @@ struct GptActs {
     uint8_t *mask_emb;            /* (B, T, C) */
     uint8_t *mask_att;            /* (L, B, NH, T, T) */
     uint8_t *mask_ra, *mask_rm;   /* (L, B, T, C) attention and MLP residual branches */
+    /* finetuning (sized for the n_classes / lora_rank at reserve time) */
+    int n_classes, lora_rank;
+    float *lora_xa;               /* (L*4 + 1, B, T, r): (alpha/r) x A of each adapted product (slot L*4: head) */
+    float *lora_dxa;              /* (B, T, r) backward scratch */
+    int *cls_last, *cls_labels;   /* (B) */
+    float *cls_ln, *cls_mean, *cls_rstd; /* (B, C), (B), (B): ln_f at the selected positions */
+    float *cls_dlogits;           /* (B, n_classes) */
+    float *cls_dln;               /* (B, C) */
+    float *cls_logits;            /* (B, n_classes): m->class_logits */
+    float *sink;                  /* (4C) gradient sink for frozen LayerNorm parameters */
     /* state of the last forward */
     int B, T, has_targets, dropped, n_count;
+    int classify;                 /* the last forward was gpt_forward_classify */
 };
 
 /* Pointers to one block's tensors inside params or grads. */
@@ -207,6 +218,8 @@ static void gpt_add_tensor(Gpt *m, size_t *off, const char *name, int ndim, int 
     t->numel = (size_t)s0 * (ndim == 2 ? (size_t)s1 : 1);
     t->offset = *off;
     t->decay = decay;
+    t->role = GPT_ROLE_BASE;
+    t->trainable = 1;
     *off += t->numel;
 }
 
@@ -250,6 +263,7 @@ int gpt_init(Gpt *m, const GptConfig *c, LwError *e) {
     gpt_add_tensor(m, &off, "ln_f.bias", 1, C, 0, 0);
     if (!c->tie_embeddings) gpt_add_tensor(m, &off, "lm_head.weight", 2, V, C, 1);
     m->n_params = off;
+    m->n_base_tensors = m->n_tensors;
     LW_ASSERT(off == gpt_count_params(c));
     m->params = gpt_alloc_floats(off);
     m->grads = gpt_alloc_floats(off);
@@ -309,7 +323,8 @@ static void *gpt_carve(char *base, size_t *off, size_t n, size_t sz) {
     return p;
 }
 
-static size_t gpt_acts_layout(GptActs *a, char *base, const GptConfig *c, int B, int T) {
+static size_t gpt_acts_layout(GptActs *a, char *base, const Gpt *m, int B, int T) {
+    const GptConfig *c = &m->cfg;
     size_t L = (size_t)c->n_layer, C = (size_t)c->d_model, V = (size_t)c->vocab_size, NH = (size_t)c->n_head;
     size_t BT = (size_t)B * T, TT = (size_t)T * T, f = sizeof(float), off = 0;
     a->inputs = gpt_carve(base, &off, BT, sizeof(int));
@@ -341,6 +356,20 @@ static size_t gpt_acts_layout(GptActs *a, char *base, const GptConfig *c, int B,
     a->dbig2 = gpt_carve(base, &off, BT * 4 * C, f);
     a->dqkv = gpt_carve(base, &off, BT * 3 * C, f);
     a->att_scratch = gpt_carve(base, &off, 2 * TT, f);
+    size_t R = (size_t)m->lora_rank, NC = (size_t)m->n_classes;
+    a->n_classes = m->n_classes;
+    a->lora_rank = m->lora_rank;
+    a->lora_xa = R ? gpt_carve(base, &off, (L * 4 + 1) * BT * R, f) : NULL;
+    a->lora_dxa = R ? gpt_carve(base, &off, BT * R, f) : NULL;
+    a->cls_last = gpt_carve(base, &off, (size_t)B, sizeof(int));
+    a->cls_labels = gpt_carve(base, &off, (size_t)B, sizeof(int));
+    a->cls_ln = gpt_carve(base, &off, (size_t)B * C, f);
+    a->cls_mean = gpt_carve(base, &off, (size_t)B, f);
+    a->cls_rstd = gpt_carve(base, &off, (size_t)B, f);
+    a->cls_dlogits = gpt_carve(base, &off, (size_t)B * (NC ? NC : 1), f);
+    a->cls_dln = gpt_carve(base, &off, (size_t)B * C, f);
+    a->cls_logits = gpt_carve(base, &off, (size_t)B * (NC ? NC : 1), f);
+    a->sink = gpt_carve(base, &off, 4 * C, f);
     if (c->dropout > 0.0f) {
         a->mask_emb = gpt_carve(base, &off, BT * C, 1);
         a->mask_att = gpt_carve(base, &off, L * B * NH * TT, 1);
@@ -361,10 +390,11 @@ int gpt_reserve(Gpt *m, int B, int T, LwError *e) {
         free(m->acts);
         m->acts = NULL;
         m->logits = m->att = NULL;
+        m->class_logits = NULL;
         m->B = m->T = 0;
     }
     GptActs *a = lw_calloc(1, sizeof *a);
-    size_t bytes = gpt_acts_layout(a, NULL, &m->cfg, B, T);
+    size_t bytes = gpt_acts_layout(a, NULL, m, B, T);
     void *block = NULL;
     if (posix_memalign(&block, 64, bytes) != 0) {
         free(a);
@@ -372,7 +402,7 @@ int gpt_reserve(Gpt *m, int B, int T, LwError *e) {
                        bytes / (1024 * 1024), B, T);
     }
     memset(block, 0, bytes);
-    gpt_acts_layout(a, block, &m->cfg, B, T);
+    gpt_acts_layout(a, block, m, B, T);
     a->block = block;
     a->maxB = B;
     a->maxT = T;
@@ -381,12 +411,137 @@ int gpt_reserve(Gpt *m, int B, int T, LwError *e) {
     m->T = T;
     m->logits = a->logits;
     m->att = a->att;
+    m->class_logits = m->n_classes ? a->cls_logits : NULL;
     return LW_OK;
 }
 
-float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, int training, Rng *r) {
+/* ---- LoRA and trainable-set helpers ---- */
+
+/* Adapter slots per block, in table order; the head's adapter comes after all blocks. */
+static const int LORA_BITS[4] = {GPT_LORA_ATTN, GPT_LORA_PROJ, GPT_LORA_FC, GPT_LORA_FCPROJ};
+
+static int gpt_lora_slot(int bit) {
+    for (int k = 0; k < 4; k++)
+        if (LORA_BITS[k] == bit) return k;
+    return 4;
+}
+
+/* Index of the lora_A tensor of block l's product `bit` (l = -1 with GPT_LORA_HEAD: the head), or -1 if that product
+ * has no adapter. lora_B is the next tensor. */
+static int gpt_lora_index(const Gpt *m, int l, int bit) {
+    if (!m->lora_rank || !(m->lora_targets & bit)) return -1;
+    int per = 0, before = 0;
+    for (int k = 0; k < 4; k++)
+        if (m->lora_targets & LORA_BITS[k]) {
+            if (LORA_BITS[k] < bit) before++;
+            per++;
+        }
+    int first = m->n_base_tensors + (m->n_classes ? 2 : 0);
+    if (bit == GPT_LORA_HEAD) return first + 2 * per * m->cfg.n_layer;
+    return first + 2 * (per * l + before);
+}
+
+/* Gradient pointer of tensor i, or NULL when it is frozen. */
+static float *gpt_gptr(const Gpt *m, int i) {
+    return m->tensors[i].trainable ? m->grads + m->tensors[i].offset : NULL;
+}
+
+/* xa slot of an adapted product: (BT, r) floats inside a->lora_xa. */
+static float *gpt_lora_xa(const Gpt *m, int l, int bit) {
+    size_t BT = (size_t)m->acts->B * m->acts->T, R = (size_t)m->lora_rank;
+    size_t slot = bit == GPT_LORA_HEAD ? (size_t)m->cfg.n_layer * 4 : (size_t)l * 4 + (size_t)gpt_lora_slot(bit);
+    return m->acts->lora_xa + slot * BT * R;
+}
+
+/* out (N, OC) += (alpha/r) (inp A) B for the adapter of (l, bit), if any; saves (alpha/r) inp A into xa.
+ * xa NULL: scratch (the KV cache) — then it must hold N * r floats. */
+static void gpt_lora_forward(const Gpt *m, int l, int bit, float *out, const float *inp, int N, int IC, int OC,
+                             float *xa) {
+    int ia = gpt_lora_index(m, l, bit);
+    if (ia < 0) return;
+    int R = m->lora_rank;
+    float s = m->lora_alpha / (float)R;
+    const float *A = m->params + m->tensors[ia].offset, *Bm = m->params + m->tensors[ia + 1].offset;
+    if (!xa) xa = gpt_lora_xa(m, l, bit);
+    matmul_gemm(0, 0, N, R, IC, s, inp, IC, A, R, 0.0f, xa, R);
+    matmul_gemm(0, 0, N, OC, R, 1.0f, xa, R, Bm, OC, 1.0f, out, OC);
+}
+
+/* Backward of gpt_lora_forward, accumulating: dB += xa^T dout; dxa = s dout B^T; dA += inp^T dxa;
+ * dinp += dxa A^T (dinp may be NULL). */
+static void gpt_lora_backward(Gpt *m, int l, int bit, float *dinp, const float *dout, const float *inp, int N, int IC,
+                              int OC) {
+    int ia = gpt_lora_index(m, l, bit);
+    if (ia < 0) return;
+    int R = m->lora_rank;
+    float s = m->lora_alpha / (float)R;
+    const float *A = m->params + m->tensors[ia].offset, *Bm = m->params + m->tensors[ia + 1].offset;
+    float *dA = gpt_gptr(m, ia), *dB = gpt_gptr(m, ia + 1), *dxa = m->acts->lora_dxa;
+    const float *xa = gpt_lora_xa(m, l, bit);
+    if (dB) matmul_gemm(1, 0, R, OC, N, 1.0f, xa, R, dout, OC, 1.0f, dB, OC);
+    matmul_gemm(0, 1, N, R, OC, s, dout, OC, Bm, OC, 0.0f, dxa, R);
+    if (dA) matmul_gemm(1, 0, IC, R, N, 1.0f, inp, IC, dxa, R, 1.0f, dA, R);
+    if (dinp) matmul_gemm(0, 1, N, IC, R, 1.0f, dxa, R, A, R, 1.0f, dinp, IC);
+}
+
+/* A Conv1D product of block l with its adapter: out = inp W + b [+ LoRA]. */
+static void gpt_linear_forward(const Gpt *m, int l, int bit, float *out, const float *inp, const float *w,
+                               const float *b, int N, int IC, int OC) {
+    matmul_forward(out, inp, w, b, N, IC, OC);
+    gpt_lora_forward(m, l, bit, out, inp, N, IC, OC, NULL);
+}
+
+static void gpt_linear_backward(Gpt *m, int l, int bit, float *dinp, float *dw, float *db, const float *dout,
+                                const float *inp, const float *w, int N, int IC, int OC) {
+    matmul_backward(dinp, dw, db, dout, inp, w, N, IC, OC);
+    gpt_lora_backward(m, l, bit, dinp, dout, inp, N, IC, OC);
+}
+
+/* Layer of a tensor name "h.N....", or -2 for wte/wpe, -3 for anything else (ln_f, heads). Adapters of the head
+ * count as -3. */
+static int gpt_tensor_layer(const char *name) {
+    if (!strcmp(name, "wte.weight") || !strcmp(name, "wpe.weight")) return -2;
+    if (name[0] == 'h' && name[1] == '.') return atoi(name + 2);
+    return -3;
+}
+
+/* The lowest block the backward must visit so every trainable tensor gets its gradient: -1 when an embedding
+ * trains (then the encoder backward runs too), L when no block tensor trains. */
+static int gpt_backward_floor(const Gpt *m) {
+    int L = m->cfg.n_layer, floor = L;
+    for (int i = 0; i < m->n_tensors; i++) {
+        if (!m->tensors[i].trainable) continue;
+        int l = gpt_tensor_layer(m->tensors[i].name);
+        if (l == -2) return -1;
+        if (l >= 0 && l < floor) floor = l;
+    }
+    return floor;
+}
+
+/* Gradient pointers of block l's tensors, NULL for frozen ones. */
+static void gpt_layer_grads(const Gpt *m, int l, LayerPtrs *p) {
+    int i = 2 + l * gpt_tensors_per_layer(&m->cfg);
+    p->ln1w = gpt_gptr(m, i++);
+    p->ln1b = gpt_gptr(m, i++);
+    p->qkvw = gpt_gptr(m, i++);
+    p->qkvb = m->cfg.qkv_bias ? gpt_gptr(m, i++) : NULL;
+    p->attprojw = gpt_gptr(m, i++);
+    p->attprojb = gpt_gptr(m, i++);
+    p->ln2w = gpt_gptr(m, i++);
+    p->ln2b = gpt_gptr(m, i++);
+    p->fcw = gpt_gptr(m, i++);
+    p->fcb = gpt_gptr(m, i++);
+    p->fcprojw = gpt_gptr(m, i++);
+    p->fcprojb = gpt_gptr(m, i++);
+}
+
+/* ---- forward ---- */
+
+/* Embedding and blocks; returns the final residual (B, T, C) (before ln_f). */
+static const float *gpt_forward_body(Gpt *m, const int *inputs, int B, int T, int training, Rng *r) {
     GptActs *a = m->acts;
     LW_ASSERT(a && B > 0 && T > 0 && B <= a->maxB && T <= a->maxT);
+    LW_ASSERT(a->lora_rank == m->lora_rank && a->n_classes == m->n_classes); /* reserve after finetuning setup */
     const GptConfig *c = &m->cfg;
     int L = c->n_layer, C = c->d_model, V = c->vocab_size, NH = c->n_head;
     size_t BT = (size_t)B * T, TT = (size_t)T * T;
@@ -398,7 +553,8 @@ float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, i
     a->B = B;
     a->T = T;
     a->dropped = drop;
-    a->has_targets = targets != NULL;
+    a->has_targets = 0;
+    a->classify = 0;
 
     float *P = m->params;
     encoder_forward(a->encoded, inputs, P + m->tensors[0].offset, P + m->tensors[1].offset, B, T, C);
@@ -417,19 +573,19 @@ float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, i
         uint8_t *matt = drop ? a->mask_att + (size_t)l * B * NH * TT : NULL;
 
         gpt_layernorm(ln1, a->ln1_mean + o1, a->ln1_rstd + o1, x, w.ln1w, w.ln1b, (int)BT, C);
-        matmul_forward(qkv, ln1, w.qkvw, w.qkvb, (int)BT, C, 3 * C);
+        gpt_linear_forward(m, l, GPT_LORA_ATTN, qkv, ln1, w.qkvw, w.qkvb, (int)BT, C, 3 * C);
         if (drop) dropout_mask(matt, (size_t)B * NH * TT, p, r);
         attention_forward(atty, att, qkv, matt, p, a->att_scratch, B, T, C, NH);
-        matmul_forward(a->tmp, atty, w.attprojw, w.attprojb, (int)BT, C, C);
+        gpt_linear_forward(m, l, GPT_LORA_PROJ, a->tmp, atty, w.attprojw, w.attprojb, (int)BT, C, C);
         if (drop) {
             dropout_mask(a->mask_ra + oc, BT * C, p, r);
             dropout_forward(a->tmp, a->tmp, a->mask_ra + oc, BT * C, p);
         }
         residual_forward(res1, x, a->tmp, BT * C);
         gpt_layernorm(ln2, a->ln2_mean + o1, a->ln2_rstd + o1, res1, w.ln2w, w.ln2b, (int)BT, C);
-        matmul_forward(fch, ln2, w.fcw, w.fcb, (int)BT, C, 4 * C);
+        gpt_linear_forward(m, l, GPT_LORA_FC, fch, ln2, w.fcw, w.fcb, (int)BT, C, 4 * C);
         gpt_gelu(fchg, fch, NULL, BT * 4 * C);
-        matmul_forward(a->tmp, fchg, w.fcprojw, w.fcprojb, (int)BT, 4 * C, C);
+        gpt_linear_forward(m, l, GPT_LORA_FCPROJ, a->tmp, fchg, w.fcprojw, w.fcprojb, (int)BT, 4 * C, C);
         if (drop) {
             dropout_mask(a->mask_rm + oc, BT * C, p, r);
             dropout_forward(a->tmp, a->tmp, a->mask_rm + oc, BT * C, p);
@@ -437,10 +593,22 @@ float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, i
         residual_forward(res2, res1, a->tmp, BT * C);
         x = res2;
     }
+    return x;
+}
+
+float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, int training, Rng *r) {
+    const float *x = gpt_forward_body(m, inputs, B, T, training, r);
+    GptActs *a = m->acts;
+    const GptConfig *c = &m->cfg;
+    int C = c->d_model, V = c->vocab_size;
+    size_t BT = (size_t)B * T;
+    float *P = m->params;
     int fi = gpt_lnf_index(m);
     gpt_layernorm(a->lnf, a->lnf_mean, a->lnf_rstd, x, P + m->tensors[fi].offset, P + m->tensors[fi + 1].offset,
                   (int)BT, C);
     matmul_forward_nt(a->logits, a->lnf, gpt_head(m, P), (int)BT, C, V);
+    if (!m->n_classes) gpt_lora_forward(m, -1, GPT_LORA_HEAD, a->logits, a->lnf, (int)BT, C, V, NULL);
+    a->has_targets = targets != NULL;
     if (!targets) {
         m->loss = -1.0f;
         m->n_loss_tokens = 0;
@@ -461,34 +629,82 @@ float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, i
     return m->loss;
 }
 
-void gpt_backward(Gpt *m, float loss_scale) {
+float gpt_forward_classify(Gpt *m, const int *inputs, const int *last, const int *labels, int B, int T,
+                           int training, Rng *r) {
+    LW_ASSERT(m->n_classes > 0);
+    const float *x = gpt_forward_body(m, inputs, B, T, training, r);
     GptActs *a = m->acts;
-    LW_ASSERT(a && a->has_targets);
-    a->has_targets = 0; /* the logits are consumed below: one backward per forward */
-    if (a->n_count == 0) return;
+    int C = m->cfg.d_model, NC = m->n_classes;
+    float *P = m->params;
+    int fi = gpt_lnf_index(m), hi = m->n_base_tensors;
+    for (int b = 0; b < B; b++) {
+        LW_ASSERT(last[b] >= 0 && last[b] < T);
+        a->cls_last[b] = last[b];
+        layernorm_forward(a->cls_ln + (size_t)b * C, a->cls_mean + b, a->cls_rstd + b,
+                          x + ((size_t)b * T + (size_t)last[b]) * C, P + m->tensors[fi].offset,
+                          P + m->tensors[fi + 1].offset, 1, C);
+    }
+    float *lg = a->cls_logits;
+    const float *hw = P + m->tensors[hi].offset, *hb = P + m->tensors[hi + 1].offset;
+    matmul_forward_nt(lg, a->cls_ln, hw, B, C, NC);
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < NC; k++) lg[(size_t)b * NC + k] += hb[k];
+    gpt_lora_forward(m, -1, GPT_LORA_HEAD, lg, a->cls_ln, B, C, NC, NULL);
+    a->classify = 1;
+    if (!labels) {
+        m->loss = -1.0f;
+        m->n_loss_tokens = 0;
+        return -1.0f;
+    }
+    double total = 0.0;
+    for (int b = 0; b < B; b++) {
+        LW_ASSERT(labels[b] >= 0 && labels[b] < NC);
+        a->cls_labels[b] = labels[b];
+        const float *row = lg + (size_t)b * NC;
+        float mx = row[0];
+        for (int k = 1; k < NC; k++) mx = row[k] > mx ? row[k] : mx;
+        double se = 0.0;
+        for (int k = 0; k < NC; k++) se += exp((double)row[k] - mx);
+        total += (double)mx + log(se) - row[labels[b]];
+    }
+    a->has_targets = 1;
+    a->n_count = B;
+    m->n_loss_tokens = B;
+    m->loss = (float)(total / B);
+    return m->loss;
+}
+
+/* ---- backward ---- */
+
+/* dwte[inp] += dout, dwpe[t] += dout for whichever of the two is not NULL. */
+static void gpt_encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T, int C) {
+    if (dwte && dwpe) {
+        encoder_backward(dwte, dwpe, dout, inp, B, T, C);
+        return;
+    }
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const float *d = dout + ((size_t)b * T + t) * C;
+            float *dst = dwte ? dwte + (size_t)inp[b * T + t] * C : dwpe ? dwpe + (size_t)t * C : NULL;
+            if (!dst) return;
+            for (int i = 0; i < C; i++) dst[i] += d[i];
+        }
+}
+
+/* Blocks L-1 .. floor (and the encoder when floor is -1), from a->dres = d loss / d final residual. */
+static void gpt_backward_body(Gpt *m, int floor) {
+    GptActs *a = m->acts;
     const GptConfig *c = &m->cfg;
-    int L = c->n_layer, C = c->d_model, V = c->vocab_size, NH = c->n_head, B = a->B, T = a->T;
+    int L = c->n_layer, C = c->d_model, NH = c->n_head, B = a->B, T = a->T;
     size_t BT = (size_t)B * T, TT = (size_t)T * T, BTC = BT * C;
     float p = c->dropout;
     int drop = a->dropped;
-    float *P = m->params, *G = m->grads;
+    float *P = m->params, *S = a->sink;
 
-    /* LM head: dlogits in place, then dlnf = dlogits @ Wh, dWh += dlogits^T @ lnf */
-    CeJob ce = {.logits = a->logits, .lse = a->lse, .targets = a->targets, .V = V,
-                .dloss = loss_scale / (float)a->n_count, .backward = 1};
-    gpt_parallel(BT, 8, gpt_ce_part, &ce);
-    memset(a->dtmp, 0, BTC * sizeof(float));
-    matmul_backward_nt(a->dtmp, gpt_head(m, G), a->logits, a->lnf, gpt_head(m, P), (int)BT, C, V);
-    int fi = gpt_lnf_index(m);
-    const float *xL = a->res2 + (size_t)(L - 1) * BTC;
-    memset(a->dres, 0, BTC * sizeof(float));
-    layernorm_backward(a->dres, G + m->tensors[fi].offset, G + m->tensors[fi + 1].offset, a->dtmp, xL,
-                       P + m->tensors[fi].offset, a->lnf_mean, a->lnf_rstd, (int)BT, C);
-
-    for (int l = L - 1; l >= 0; l--) {
+    for (int l = L - 1; l >= (floor < 0 ? 0 : floor); l--) {
         LayerPtrs w, dw;
         gpt_layer_ptrs(m, P, l, &w);
-        gpt_layer_ptrs(m, G, l, &dw);
+        gpt_layer_grads(m, l, &dw); /* NULL for frozen tensors: matmuls skip them, LayerNorm writes the sink */
         size_t o1 = (size_t)l * BT, oc = o1 * C;
         const float *x = l == 0 ? a->encoded : a->res2 + (size_t)(l - 1) * BTC;
         const float *ln1 = a->ln1 + oc, *qkv = a->qkv + oc * 3, *atty = a->atty + oc, *res1 = a->res1 + oc;
@@ -504,13 +720,14 @@ void gpt_backward(Gpt *m, float loss_scale) {
             dproj = a->dtmp;
         }
         memset(a->dbig, 0, BT * 4 * C * sizeof(float));
-        matmul_backward(a->dbig, dw.fcprojw, dw.fcprojb, dproj, fchg, w.fcprojw, (int)BT, 4 * C, C);
+        gpt_linear_backward(m, l, GPT_LORA_FCPROJ, a->dbig, dw.fcprojw, dw.fcprojb, dproj, fchg, w.fcprojw, (int)BT,
+                            4 * C, C);
         memset(a->dbig2, 0, BT * 4 * C * sizeof(float));
         gpt_gelu(a->dbig2, fch, a->dbig, BT * 4 * C);
         memset(a->dtmp2, 0, BTC * sizeof(float));
-        matmul_backward(a->dtmp2, dw.fcw, dw.fcb, a->dbig2, ln2, w.fcw, (int)BT, C, 4 * C);
-        layernorm_backward(a->dres, dw.ln2w, dw.ln2b, a->dtmp2, res1, w.ln2w, a->ln2_mean + o1, a->ln2_rstd + o1,
-                           (int)BT, C);
+        gpt_linear_backward(m, l, GPT_LORA_FC, a->dtmp2, dw.fcw, dw.fcb, a->dbig2, ln2, w.fcw, (int)BT, C, 4 * C);
+        layernorm_backward(a->dres, dw.ln2w ? dw.ln2w : S, dw.ln2b ? dw.ln2b : S, a->dtmp2, res1, w.ln2w,
+                           a->ln2_mean + o1, a->ln2_rstd + o1, (int)BT, C);
 
         /* attention branch: res1 = x + drop(attproj(attention(qkv(ln1(x))))) */
         dproj = a->dres;
@@ -520,26 +737,116 @@ void gpt_backward(Gpt *m, float loss_scale) {
             dproj = a->dtmp;
         }
         memset(a->dtmp2, 0, BTC * sizeof(float));
-        matmul_backward(a->dtmp2, dw.attprojw, dw.attprojb, dproj, atty, w.attprojw, (int)BT, C, C);
+        gpt_linear_backward(m, l, GPT_LORA_PROJ, a->dtmp2, dw.attprojw, dw.attprojb, dproj, atty, w.attprojw, (int)BT,
+                            C, C);
         memset(a->dqkv, 0, BT * 3 * C * sizeof(float));
         attention_backward(a->dqkv, a->dtmp2, qkv, att, matt, p, a->att_scratch, B, T, C, NH);
         memset(a->dtmp, 0, BTC * sizeof(float));
-        matmul_backward(a->dtmp, dw.qkvw, dw.qkvb, a->dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
-        layernorm_backward(a->dres, dw.ln1w, dw.ln1b, a->dtmp, x, w.ln1w, a->ln1_mean + o1, a->ln1_rstd + o1,
-                           (int)BT, C);
+        gpt_linear_backward(m, l, GPT_LORA_ATTN, a->dtmp, dw.qkvw, dw.qkvb, a->dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
+        layernorm_backward(a->dres, dw.ln1w ? dw.ln1w : S, dw.ln1b ? dw.ln1b : S, a->dtmp, x, w.ln1w,
+                           a->ln1_mean + o1, a->ln1_rstd + o1, (int)BT, C);
     }
+    if (floor >= 0) return;
     const float *demb = a->dres;
     if (drop) {
         memset(a->dtmp, 0, BTC * sizeof(float));
         dropout_backward(a->dtmp, a->dres, a->mask_emb, BTC, p);
         demb = a->dtmp;
     }
-    encoder_backward(G + m->tensors[0].offset, G + m->tensors[1].offset, demb, a->inputs, B, T, C);
+    gpt_encoder_backward(gpt_gptr(m, 0), gpt_gptr(m, 1), demb, a->inputs, B, T, C);
 }
 
-void gpt_zero_grad(Gpt *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+void gpt_backward(Gpt *m, float loss_scale) {
+    GptActs *a = m->acts;
+    LW_ASSERT(a && a->has_targets && !a->classify);
+    a->has_targets = 0; /* the logits are consumed below: one backward per forward */
+    if (a->n_count == 0) return;
+    const GptConfig *c = &m->cfg;
+    int L = c->n_layer, C = c->d_model, V = c->vocab_size;
+    size_t BT = (size_t)a->B * a->T, BTC = BT * C;
+    float *P = m->params;
+    int floor = gpt_backward_floor(m), fi = gpt_lnf_index(m);
+    int head_i = c->tie_embeddings ? 0 : fi + 2;
+    int lnf_train = m->tensors[fi].trainable || m->tensors[fi + 1].trainable;
 
-float gpt_grad_norm(const Gpt *m) { return (float)sqrt(vec_sumsq(m->grads, m->n_params)); }
+    /* LM head: dlogits in place, then dlnf = dlogits @ Wh, dWh += dlogits^T @ lnf */
+    CeJob ce = {.logits = a->logits, .lse = a->lse, .targets = a->targets, .V = V,
+                .dloss = loss_scale / (float)a->n_count, .backward = 1};
+    gpt_parallel(BT, 8, gpt_ce_part, &ce);
+    int below = floor < L || lnf_train; /* anything under the head to differentiate */
+    memset(a->dtmp, 0, BTC * sizeof(float));
+    matmul_backward_nt(below ? a->dtmp : NULL, gpt_gptr(m, head_i), a->logits, a->lnf, gpt_head(m, P), (int)BT, C, V);
+    if (!m->n_classes) gpt_lora_backward(m, -1, GPT_LORA_HEAD, below ? a->dtmp : NULL, a->logits, a->lnf, (int)BT, C, V);
+    if (!below) return;
+    const float *xL = a->res2 + (size_t)(L - 1) * BTC;
+    memset(a->dres, 0, BTC * sizeof(float));
+    float *dlw = gpt_gptr(m, fi), *dlb = gpt_gptr(m, fi + 1);
+    layernorm_backward(a->dres, dlw ? dlw : a->sink, dlb ? dlb : a->sink, a->dtmp, xL, P + m->tensors[fi].offset,
+                       a->lnf_mean, a->lnf_rstd, (int)BT, C);
+    gpt_backward_body(m, floor);
+}
+
+void gpt_backward_classify(Gpt *m, float loss_scale) {
+    GptActs *a = m->acts;
+    LW_ASSERT(a && a->has_targets && a->classify);
+    a->has_targets = 0;
+    const GptConfig *c = &m->cfg;
+    int L = c->n_layer, C = c->d_model, B = a->B, T = a->T, NC = m->n_classes;
+    size_t BTC = (size_t)B * T * C;
+    float *P = m->params;
+    int floor = gpt_backward_floor(m), fi = gpt_lnf_index(m), hi = m->n_base_tensors;
+    int lnf_train = m->tensors[fi].trainable || m->tensors[fi + 1].trainable;
+    int below = floor < L || lnf_train;
+
+    /* dlogits = loss_scale/B (softmax - onehot) */
+    float *dl = a->cls_dlogits;
+    for (int b = 0; b < B; b++) {
+        const float *row = a->cls_logits + (size_t)b * NC;
+        float *d = dl + (size_t)b * NC;
+        float mx = row[0];
+        for (int k = 1; k < NC; k++) mx = row[k] > mx ? row[k] : mx;
+        double se = 0.0;
+        for (int k = 0; k < NC; k++) se += exp((double)row[k] - mx);
+        for (int k = 0; k < NC; k++) {
+            double pk = exp((double)row[k] - mx) / se;
+            d[k] = (float)((pk - (k == a->cls_labels[b])) * (double)loss_scale / B);
+        }
+    }
+    float *dhw = gpt_gptr(m, hi), *dhb = gpt_gptr(m, hi + 1);
+    memset(a->cls_dln, 0, (size_t)B * C * sizeof(float));
+    matmul_backward_nt(below ? a->cls_dln : NULL, dhw, dl, a->cls_ln, P + m->tensors[hi].offset, B, C, NC);
+    if (dhb)
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k < NC; k++) dhb[k] += dl[(size_t)b * NC + k];
+    gpt_lora_backward(m, -1, GPT_LORA_HEAD, below ? a->cls_dln : NULL, dl, a->cls_ln, B, C, NC);
+    if (!below) return;
+    /* ln_f at the selected positions only; every other position of dres stays 0 */
+    const float *xL = a->res2 + (size_t)(L - 1) * BTC;
+    memset(a->dres, 0, BTC * sizeof(float));
+    float *dlw = gpt_gptr(m, fi), *dlb = gpt_gptr(m, fi + 1);
+    for (int b = 0; b < B; b++) {
+        size_t row = ((size_t)b * T + (size_t)a->cls_last[b]) * C;
+        layernorm_backward(a->dres + row, dlw ? dlw : a->sink, dlb ? dlb : a->sink, a->cls_dln + (size_t)b * C,
+                           xL + row, P + m->tensors[fi].offset, a->cls_mean + b, a->cls_rstd + b, 1, C);
+    }
+    if (floor < L) gpt_backward_body(m, floor);
+}
+
+void gpt_zero_grad(Gpt *m) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const GptTensor *t = &m->tensors[i];
+        if (t->trainable) memset(m->grads + t->offset, 0, t->numel * sizeof(float));
+    }
+}
+
+float gpt_grad_norm(const Gpt *m) {
+    double s = 0.0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const GptTensor *t = &m->tensors[i];
+        if (t->trainable) s += vec_sumsq(m->grads + t->offset, t->numel);
+    }
+    return (float)sqrt(s);
+}
 
 typedef struct AdamJob {
     Gpt *m;
@@ -547,7 +854,8 @@ typedef struct AdamJob {
     float decay_mul;
 } AdamJob;
 
-/* AdamW over the parameter range [lo, hi), tensor by tensor (each tensor has its own decay flag). */
+/* AdamW over the parameter range [lo, hi), tensor by tensor (each tensor has its own decay flag); frozen tensors
+ * are skipped. */
 static void gpt_adamw_part(void *ctx, int part, size_t lo, size_t hi) {
     AdamJob *j = ctx;
     (void)part;
@@ -555,6 +863,7 @@ static void gpt_adamw_part(void *ctx, int part, size_t lo, size_t hi) {
     AdamwCoeffs c = j->c;
     for (int ti = 0; ti < m->n_tensors; ti++) {
         const GptTensor *tn = &m->tensors[ti];
+        if (!tn->trainable) continue;
         size_t a = LW_MAX(lo, tn->offset), b = LW_MIN(hi, tn->offset + tn->numel);
         if (a >= b) continue;
         c.decay_mul = tn->decay ? j->decay_mul : 1.0f;
@@ -573,6 +882,249 @@ void gpt_adamw_step(Gpt *m, float lr, float beta1, float beta2, float eps, float
     gpt_parallel(m->n_params, 1 << 16, gpt_adamw_part, &j);
 }
 
+/* ---- finetuning setup: class head, trainable sets, LoRA ---- */
+
+/* Grows the tensor table by n_new entries and params/grads/moments by extra floats (new floats zero), keeping every
+ * value. Setup time only. */
+static int gpt_grow(Gpt *m, int n_new, size_t extra, LwError *e) {
+    size_t n = m->n_params + extra;
+    float *blk[4] = {gpt_alloc_floats(n), gpt_alloc_floats(n), gpt_alloc_floats(n), gpt_alloc_floats(n)};
+    float **old[4] = {&m->params, &m->grads, &m->adam_m, &m->adam_v};
+    if (!blk[0] || !blk[1] || !blk[2] || !blk[3]) {
+        for (int k = 0; k < 4; k++) free(blk[k]);
+        return lw_fail(e, LW_ERR_NOMEM, "model: cannot allocate %zu MiB for finetuning parameters",
+                       n * 16 / (1024 * 1024));
+    }
+    for (int k = 0; k < 4; k++) {
+        memcpy(blk[k], *old[k], m->n_params * sizeof(float));
+        memset(blk[k] + m->n_params, 0, extra * sizeof(float));
+        free(*old[k]);
+        *old[k] = blk[k];
+    }
+    GptTensor *t = lw_calloc((size_t)(m->n_tensors + n_new), sizeof(GptTensor));
+    memcpy(t, m->tensors, (size_t)m->n_tensors * sizeof(GptTensor));
+    free(m->tensors);
+    m->tensors = t;
+    return LW_OK;
+}
+
+/* Re-reserves the activations for the same (B, T) after the table changed (no-op before the first reserve). */
+static int gpt_rereserve(Gpt *m, LwError *e) {
+    if (!m->acts) return LW_OK;
+    return gpt_reserve(m, m->acts->maxB, m->acts->maxT, e);
+}
+
+int gpt_add_class_head(Gpt *m, int n_classes, Rng *r, LwError *e) {
+    if (n_classes < 2) return lw_fail(e, LW_ERR_INVALID, "model: a classification head needs >= 2 classes, got %d",
+                                      n_classes);
+    if (m->n_classes) return lw_fail(e, LW_ERR_INVALID, "model: the classification head was already added");
+    if (m->lora_rank) return lw_fail(e, LW_ERR_INVALID, "model: add the classification head before enabling LoRA");
+    int C = m->cfg.d_model;
+    size_t off = m->n_params, extra = (size_t)n_classes * C + (size_t)n_classes;
+    int rc = gpt_grow(m, 2, extra, e);
+    if (rc) return rc;
+    gpt_add_tensor(m, &off, "score.weight", 2, n_classes, C, 1);
+    gpt_add_tensor(m, &off, "score.bias", 1, n_classes, 0, 0);
+    m->tensors[m->n_tensors - 2].role = m->tensors[m->n_tensors - 1].role = GPT_ROLE_CLASS_HEAD;
+    m->n_params = off;
+    m->n_classes = n_classes;
+    float *w = m->params + m->tensors[m->n_tensors - 2].offset;
+    for (size_t i = 0; i < (size_t)n_classes * C; i++) w[i] = r ? 0.02f * rng_normal(r) : 0.0f;
+    return gpt_rereserve(m, e);
+}
+
+static void gpt_set_one(Gpt *m, GptTensor *t, int on) {
+    if (t->trainable && !on) memset(m->grads + t->offset, 0, t->numel * sizeof(float)); /* no stale gradients */
+    t->trainable = on;
+}
+
+void gpt_set_trainable(Gpt *m, int mode, int last_blocks) {
+    int L = m->cfg.n_layer;
+    if (last_blocks < 0) last_blocks = 0;
+    if (last_blocks > L) last_blocks = L;
+    int head_lora = m->lora_rank && (m->lora_targets & GPT_LORA_HEAD);
+    for (int i = 0; i < m->n_tensors; i++) {
+        GptTensor *t = &m->tensors[i];
+        int on;
+        if (m->lora_rank) {
+            on = t->role == GPT_ROLE_LORA || (t->role == GPT_ROLE_CLASS_HEAD && !head_lora);
+        } else if (mode == GPT_TRAIN_ALL) {
+            on = 1;
+        } else {
+            int is_head = m->n_classes ? t->role == GPT_ROLE_CLASS_HEAD
+                                       : !strcmp(t->name, m->cfg.tie_embeddings ? "wte.weight" : "lm_head.weight");
+            int layer = gpt_tensor_layer(t->name);
+            on = is_head;
+            if (mode == GPT_TRAIN_LAST_BLOCKS)
+                on |= (layer >= L - last_blocks) || !strcmp(t->name, "ln_f.weight") || !strcmp(t->name, "ln_f.bias");
+        }
+        gpt_set_one(m, t, on);
+    }
+}
+
+int gpt_lora_parse_targets(const char *targets, int *bits, LwError *e) {
+    static const struct {
+        const char *name;
+        int bit;
+    } NAMES[] = {{"attn", GPT_LORA_ATTN}, {"proj", GPT_LORA_PROJ}, {"fc", GPT_LORA_FC},
+                 {"fcproj", GPT_LORA_FCPROJ}, {"head", GPT_LORA_HEAD}};
+    *bits = 0;
+    const char *p = targets ? targets : "";
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t') p++;
+        if (!*p) break;
+        size_t n = strcspn(p, ", \t");
+        int bit = 0;
+        for (size_t k = 0; k < LW_ARRAY_LEN(NAMES); k++)
+            if (strlen(NAMES[k].name) == n && !strncmp(p, NAMES[k].name, n)) bit = NAMES[k].bit;
+        if (!bit)
+            return lw_fail(e, LW_ERR_INVALID,
+                           "lora targets: unknown target '%.*s' (expected attn, proj, fc, fcproj, head)", (int)n, p);
+        *bits |= bit;
+        p += n;
+    }
+    if (!*bits) return lw_fail(e, LW_ERR_INVALID, "lora targets: empty (expected attn, proj, fc, fcproj, head)");
+    return LW_OK;
+}
+
+void gpt_lora_format_targets(int bits, char *out, size_t n) {
+    static const char *const NAMES[] = {"attn", "proj", "fc", "fcproj", "head"};
+    size_t k = 0;
+    if (n) out[0] = '\0';
+    for (int i = 0; i < 5 && k < n; i++)
+        if (bits & (1 << i)) k += (size_t)snprintf(out + k, n - k, "%s%s", k ? "," : "", NAMES[i]);
+}
+
+/* (in, out) of block product `bit`, or of the head. */
+static void gpt_lora_dims(const Gpt *m, int bit, int *in, int *out) {
+    int C = m->cfg.d_model;
+    *in = bit == GPT_LORA_FCPROJ ? 4 * C : C;
+    *out = bit == GPT_LORA_ATTN ? 3 * C : bit == GPT_LORA_FC ? 4 * C : bit == GPT_LORA_HEAD
+                                                                     ? (m->n_classes ? m->n_classes : m->cfg.vocab_size)
+                                                                     : C;
+}
+
+static const char *gpt_lora_module(int bit) {
+    return bit == GPT_LORA_ATTN ? "attn.c_attn" : bit == GPT_LORA_PROJ ? "attn.c_proj"
+                                              : bit == GPT_LORA_FC     ? "mlp.c_fc"
+                                                                       : "mlp.c_proj";
+}
+
+int gpt_enable_lora(Gpt *m, int rank, float alpha, const char *targets, Rng *r, LwError *e) {
+    int bits, rc;
+    if ((rc = gpt_lora_parse_targets(targets, &bits, e))) return rc;
+    if (m->lora_rank) return lw_fail(e, LW_ERR_INVALID, "model: LoRA is already enabled");
+    if (rank < 1 || rank > m->cfg.d_model)
+        return lw_fail(e, LW_ERR_INVALID, "lora rank: %d is not in [1, d_model=%d]", rank, m->cfg.d_model);
+    if (!(alpha > 0.0f)) return lw_fail(e, LW_ERR_INVALID, "lora alpha: %g must be > 0", (double)alpha);
+    if ((bits & GPT_LORA_HEAD) && !m->n_classes && m->cfg.tie_embeddings)
+        return lw_fail(e, LW_ERR_UNSUPPORTED,
+                       "lora targets: 'head' on a tied LM head (wte) cannot be merged without changing the embedding; "
+                       "untie it or drop 'head'");
+    int L = m->cfg.n_layer, n_new = 0;
+    size_t extra = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t off = m->n_params;
+        if (pass == 1) {
+            if ((rc = gpt_grow(m, n_new, extra, e))) return rc;
+        }
+        for (int l = 0; l <= L; l++) {
+            for (int k = 0; k < 5; k++) {
+                int bit = k < 4 ? LORA_BITS[k] : GPT_LORA_HEAD;
+                if (!(bits & bit) || (l == L) != (bit == GPT_LORA_HEAD)) continue;
+                int in, out;
+                gpt_lora_dims(m, bit, &in, &out);
+                if (pass == 0) {
+                    n_new += 2;
+                    extra += (size_t)rank * (size_t)(in + out);
+                    continue;
+                }
+                char base[48], name[64];
+                if (bit == GPT_LORA_HEAD) snprintf(base, sizeof base, "%s", m->n_classes ? "score" : "lm_head");
+                else snprintf(base, sizeof base, "h.%d.%s", l, gpt_lora_module(bit));
+                snprintf(name, sizeof name, "%s.lora_A", base);
+                gpt_add_tensor(m, &off, name, 2, in, rank, 1);
+                m->tensors[m->n_tensors - 1].role = GPT_ROLE_LORA;
+                float *A = m->params + m->tensors[m->n_tensors - 1].offset, bound = 1.0f / sqrtf((float)rank);
+                for (size_t i = 0; i < (size_t)in * rank; i++) A[i] = r ? bound * (2.0f * rng_uniform(r) - 1.0f) : 0.0f;
+                snprintf(name, sizeof name, "%s.lora_B", base);
+                gpt_add_tensor(m, &off, name, 2, rank, out, 1);
+                m->tensors[m->n_tensors - 1].role = GPT_ROLE_LORA;
+            }
+        }
+        if (pass == 1) m->n_params = off;
+    }
+    m->lora_rank = rank;
+    m->lora_alpha = alpha;
+    m->lora_targets = bits;
+    gpt_set_trainable(m, GPT_TRAIN_ALL, 0);
+    return gpt_rereserve(m, e);
+}
+
+/* The adapter of base tensor t: block l and product bit, or l = -1 for the head; 0 if t is not adaptable. */
+static int gpt_lora_of(const Gpt *m, const GptTensor *t, int *l, int *bit) {
+    if (t->role == GPT_ROLE_LORA || t->ndim != 2) return 0;
+    if (!strcmp(t->name, m->n_classes ? "score.weight" : "lm_head.weight")) {
+        *l = -1;
+        *bit = GPT_LORA_HEAD;
+        return 1;
+    }
+    int layer = gpt_tensor_layer(t->name);
+    if (layer < 0) return 0;
+    const char *dot = strchr(t->name + 2, '.');
+    for (int k = 0; k < 4 && dot; k++) {
+        char want[48];
+        snprintf(want, sizeof want, ".%s.weight", gpt_lora_module(LORA_BITS[k]));
+        if (!strcmp(dot, want)) {
+            *l = layer;
+            *bit = LORA_BITS[k];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int gpt_lora_add_delta(const Gpt *m, const GptTensor *t, float *w) {
+    int l, bit;
+    if (!gpt_lora_of(m, t, &l, &bit)) return 0;
+    int ia = gpt_lora_index(m, l, bit);
+    if (ia < 0) return 0;
+    int in, out, R = m->lora_rank;
+    gpt_lora_dims(m, bit, &in, &out);
+    float s = m->lora_alpha / (float)R;
+    const float *A = m->params + m->tensors[ia].offset, *Bm = m->params + m->tensors[ia + 1].offset;
+    if (bit == GPT_LORA_HEAD) /* Linear layout (out, in): W += s (A B)^T = s B^T A^T */
+        matmul_gemm(1, 1, out, in, R, s, Bm, out, A, R, 1.0f, w, in);
+    else /* Conv1D layout (in, out) */
+        matmul_gemm(0, 0, in, out, R, s, A, R, Bm, out, 1.0f, w, out);
+    return 1;
+}
+
+void gpt_merge_lora(Gpt *m) {
+    if (!m->lora_rank) return;
+    for (int i = 0; i < m->n_tensors; i++) {
+        GptTensor *t = &m->tensors[i];
+        if (t->role != GPT_ROLE_LORA) gpt_lora_add_delta(m, t, m->params + t->offset);
+    }
+    int keep = 0;
+    while (keep < m->n_tensors && m->tensors[keep].role != GPT_ROLE_LORA) keep++;
+    if (keep < m->n_tensors) m->n_params = m->tensors[keep].offset; /* the adapters were the tail */
+    m->n_tensors = keep;
+    m->lora_rank = 0;
+    m->lora_alpha = 0.0f;
+    m->lora_targets = 0;
+    gpt_set_trainable(m, GPT_TRAIN_ALL, 0);
+    LwError e;
+    gpt_rereserve(m, &e); /* smaller than before: only fails if memory is exhausted */
+}
+
+const float *gpt_residual(const Gpt *m, int l) {
+    const GptActs *a = m->acts;
+    if (!a || a->B == 0 || l < 0 || l > m->cfg.n_layer) return NULL;
+    if (l == 0) return a->encoded;
+    return a->res2 + (size_t)(l - 1) * a->B * a->T * m->cfg.d_model;
+}
+
 /* ---- KV cache ---- */
 
 struct GptKvCache {
@@ -581,6 +1133,7 @@ struct GptKvCache {
     float *k, *v;                  /* (L, max_T, C) each */
     float *x, *ln, *qkv, *atty, *tmp, *fch; /* (max_T, C) / (max_T, 3C) / (max_T, 4C) scratch for n new tokens */
     float *scores;                 /* (max_T, max_T) */
+    float *xa;                     /* (max_T, C): LoRA x A scratch (rank <= C) */
     float *mean, *rstd;            /* (max_T) */
 };
 
@@ -600,6 +1153,7 @@ GptKvCache *gpt_kv_open(const Gpt *m, int max_T) {
     kv->tmp = lw_malloc(T * C * sizeof(float));
     kv->fch = lw_malloc(T * 4 * C * sizeof(float));
     kv->scores = lw_malloc(T * T * sizeof(float));
+    kv->xa = lw_malloc(T * C * sizeof(float));
     kv->mean = lw_malloc(T * sizeof(float));
     kv->rstd = lw_malloc(T * sizeof(float));
     return kv;
@@ -616,6 +1170,7 @@ void gpt_kv_close(GptKvCache *kv) {
     free(kv->tmp);
     free(kv->fch);
     free(kv->scores);
+    free(kv->xa);
     free(kv->mean);
     free(kv->rstd);
     free(kv);
@@ -645,6 +1200,7 @@ int gpt_kv_forward(Gpt *m, GptKvCache *kv, const int *tokens, int n, float *out_
         float *kc = kv->k + (size_t)l * kv->max_T * C, *vc = kv->v + (size_t)l * kv->max_T * C;
         layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, w.ln1w, w.ln1b, n, C);
         matmul_forward(kv->qkv, kv->ln, w.qkvw, w.qkvb, n, C, C3);
+        gpt_lora_forward(m, l, GPT_LORA_ATTN, kv->qkv, kv->ln, n, C, C3, kv->xa);
         for (int i = 0; i < n; i++) {
             memcpy(kc + (size_t)(p0 + i) * C, kv->qkv + (size_t)i * C3 + C, (size_t)C * sizeof(float));
             memcpy(vc + (size_t)(p0 + i) * C, kv->qkv + (size_t)i * C3 + 2 * C, (size_t)C * sizeof(float));
@@ -671,11 +1227,14 @@ int gpt_kv_forward(Gpt *m, GptKvCache *kv, const int *tokens, int n, float *out_
                         C);
         }
         matmul_forward(kv->tmp, kv->atty, w.attprojw, w.attprojb, n, C, C);
+        gpt_lora_forward(m, l, GPT_LORA_PROJ, kv->tmp, kv->atty, n, C, C, kv->xa);
         residual_forward(kv->x, kv->x, kv->tmp, (size_t)n * C);
         layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, w.ln2w, w.ln2b, n, C);
         matmul_forward(kv->fch, kv->ln, w.fcw, w.fcb, n, C, 4 * C);
+        gpt_lora_forward(m, l, GPT_LORA_FC, kv->fch, kv->ln, n, C, 4 * C, kv->xa);
         gelu_forward(kv->fch, kv->fch, (size_t)n * 4 * C);
         matmul_forward(kv->tmp, kv->fch, w.fcprojw, w.fcprojb, n, 4 * C, C);
+        gpt_lora_forward(m, l, GPT_LORA_FCPROJ, kv->tmp, kv->fch, n, 4 * C, C, kv->xa);
         residual_forward(kv->x, kv->x, kv->tmp, (size_t)n * C);
     }
     int fi = gpt_lnf_index(m);
@@ -683,6 +1242,7 @@ int gpt_kv_forward(Gpt *m, GptKvCache *kv, const int *tokens, int n, float *out_
     layernorm_forward(kv->ln, kv->mean, kv->rstd, last, P + m->tensors[fi].offset, P + m->tensors[fi + 1].offset, 1,
                       C);
     matmul_forward_nt(out_logits, kv->ln, gpt_head(m, P), 1, C, V);
+    if (!m->n_classes) gpt_lora_forward(m, -1, GPT_LORA_HEAD, out_logits, kv->ln, 1, C, V, kv->xa);
     kv->len = S;
     return 0;
 }

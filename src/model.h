@@ -27,8 +27,31 @@ typedef struct GptTensor {
     int shape[2];
     size_t offset;      /* in floats, into params/grads/m/v */
     size_t numel;
-    int decay;          /* 1 if AdamW weight decay applies (2-D weights), 0 for biases, LayerNorm, embeddings */
+    int decay;          /* 1 if AdamW weight decay applies (2-D weights incl. score.weight and LoRA A/B), 0 for
+                         * biases, LayerNorm, embeddings */
+    int role;           /* GPT_ROLE_BASE, GPT_ROLE_CLASS_HEAD or GPT_ROLE_LORA */
+    int trainable;      /* 1: gets gradients and AdamW updates; 0: frozen (bit-identical across steps) */
 } GptTensor;
+
+/* Tensor roles. Base tensors are the GPT-2 table above (written to model.safetensors); the class head
+ * ("score.weight" (n_classes, C) Linear layout, "score.bias" (n_classes)) follows them and is written to
+ * model.safetensors too; LoRA adapters come last ("h.N.attn.c_attn.lora_A" (in, r), "...lora_B" (r, out), same for
+ * "h.N.attn.c_proj", "h.N.mlp.c_fc", "h.N.mlp.c_proj", and "score.lora_A"/"lm_head.lora_A" for the head) and are
+ * written to adapter_model.safetensors. Table order is always: base, class head, adapters; offsets are contiguous
+ * in that order, so the adapters are one contiguous tail of params/grads/moments. */
+enum { GPT_ROLE_BASE = 0, GPT_ROLE_CLASS_HEAD = 1, GPT_ROLE_LORA = 2 };
+
+/* Trainable subsets for gpt_set_trainable (same values as config.h's FtTrainable). */
+enum { GPT_TRAIN_HEAD = 0, GPT_TRAIN_LAST_BLOCKS = 1, GPT_TRAIN_ALL = 2 };
+
+/* LoRA target bits (gpt_enable_lora's "attn,proj,fc,fcproj,head"). */
+enum {
+    GPT_LORA_ATTN = 1,   /* h.N.attn.c_attn   (C -> 3C) */
+    GPT_LORA_PROJ = 2,   /* h.N.attn.c_proj   (C -> C) */
+    GPT_LORA_FC = 4,     /* h.N.mlp.c_fc      (C -> 4C) */
+    GPT_LORA_FCPROJ = 8, /* h.N.mlp.c_proj    (4C -> C) */
+    GPT_LORA_HEAD = 16   /* the class head score (C -> n_classes) if present, else an untied lm_head (C -> V) */
+};
 
 typedef struct GptActs GptActs; /* private: activation buffers for (B, T) */
 
@@ -44,6 +67,13 @@ typedef struct Gpt {
     float *att;         /* (L, B, NH, T, T) attention weights (after softmax, before dropout) of the last forward */
     float loss;         /* mean loss of the last forward with targets, or -1 */
     int n_loss_tokens;  /* targets that were not ignored in the last forward */
+    /* finetuning (all 0/NULL for a plain LM) */
+    int n_classes;      /* > 0 once gpt_add_class_head was called */
+    float *class_logits; /* (B, n_classes) after gpt_forward_classify */
+    int lora_rank;      /* 0 = LoRA off */
+    float lora_alpha;   /* forward adds (lora_alpha / lora_rank) * x A B to each adapted product */
+    int lora_targets;   /* GPT_LORA_* bits */
+    int n_base_tensors; /* tensors of role BASE (the first n_base_tensors of the table) */
 } Gpt;
 
 #define GPT_IGNORE_INDEX (-100)
@@ -74,6 +104,62 @@ float gpt_grad_norm(const Gpt *m);
  * grad_scale (clipping factor). */
 void gpt_adamw_step(Gpt *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
                     float grad_scale);
+
+/* ---- finetuning (issue 5). Setup order: gpt_init -> [ckpt_load / gpt_init_weights] -> gpt_add_class_head ->
+ * gpt_enable_lora -> gpt_set_trainable -> gpt_reserve. (Calling the first two after gpt_reserve also works: they
+ * re-reserve the same (B, T); params/grads/moments are reallocated and keep their values.) ---- */
+
+/* Adds the classification head "score.weight" (n_classes, C) ~ N(0, 0.02) from r (zeros if r is NULL) and
+ * "score.bias" (n_classes) = 0, role GPT_ROLE_CLASS_HEAD, trainable. Once per model; LoRA must not be on yet.
+ * LW_ERR_INVALID for n_classes < 2 or a second call. */
+int gpt_add_class_head(Gpt *m, int n_classes, Rng *r, LwError *e);
+
+/* Classifier forward on inputs (B, T): runs the blocks, then ln_f and the head only at row b's position last[b]
+ * (0 <= last[b] < T: the last real, non-padding token; later positions cannot influence it, causal attention).
+ * The LM head is not computed (m->logits is not touched). Fills m->class_logits (B, n_classes). With labels (B, in
+ * [0, n_classes)) returns the mean cross-entropy over B (also in m->loss; n_loss_tokens = B); labels NULL: returns
+ * -1 (inference). training/r as gpt_forward. m->att and gpt_residual are filled as by gpt_forward. */
+float gpt_forward_classify(Gpt *m, const int *inputs, const int *last, const int *labels, int B, int T,
+                           int training, Rng *r);
+/* Backward of the last gpt_forward_classify (which must have had labels); accumulates into m->grads scaled by
+ * loss_scale. Gradient flows only from the B selected positions; like gpt_backward it stops below the lowest
+ * block holding a trainable tensor and writes no gradient for frozen tensors. */
+void gpt_backward_classify(Gpt *m, float loss_scale);
+
+/* Chooses which tensors train (GptTensor.trainable). With a class head:
+ *   GPT_TRAIN_HEAD         score.weight/bias only (the backward stops at the head: no block is visited)
+ *   GPT_TRAIN_LAST_BLOCKS  the last last_blocks blocks (clamped to [0, L]) + ln_f + score.* (the book: 1)
+ *   GPT_TRAIN_ALL          everything
+ * Without a class head (LM / instruction finetuning) "head" means the output projection: lm_head.weight when untied;
+ * when tied it is wte.weight, which is also the input embedding, so its gradient (as in PyTorch) needs the full
+ * backward. With LoRA on, mode and last_blocks are ignored: only the adapters train, plus the class head when it
+ * has no adapter of its own (the book wraps the head too, and then only its adapter trains).
+ * Frozen tensors get no gradient, no AdamW update and no weight decay; gpt_grad_norm counts trainable ones only. */
+void gpt_set_trainable(Gpt *m, int mode, int last_blocks);
+
+/* Turns LoRA on: for every block, adapters on the matrices named in targets (comma list of "attn", "proj", "fc",
+ * "fcproj", "head"; spaces allowed), A (in, rank) as the book's kaiming_uniform_(A, a=sqrt(5)) — torch takes
+ * fan_in = size(1) = rank, so U(-1/sqrt(rank), 1/sqrt(rank)) — drawn from r (zeros if r is NULL, e.g. before loading
+ * saved adapters), B (rank, out) zeros, so the model's function is unchanged until B trains. Then sets trainable as
+ * gpt_set_trainable describes for LoRA. Must come after gpt_add_class_head. Errors (LW_ERR_INVALID): rank < 1 or
+ * > d_model, alpha <= 0, unknown or empty targets (names the word), LoRA already on; LW_ERR_UNSUPPORTED: "head"
+ * with neither a class head nor an untied lm_head (a tied head cannot be merged without changing the embedding). */
+int gpt_enable_lora(Gpt *m, int rank, float alpha, const char *targets, Rng *r, LwError *e);
+/* Parses a targets list into GPT_LORA_* bits; returns LW_OK or LW_ERR_INVALID naming the unknown word. */
+int gpt_lora_parse_targets(const char *targets, int *bits, LwError *e);
+/* Writes the canonical comma list of bits ("attn,proj,fc,fcproj,head" order) into out. */
+void gpt_lora_format_targets(int bits, char *out, size_t n);
+/* For base tensor t (a 2-D weight): adds (alpha/rank) * A B (transposed for the Linear-layout heads) into w, which
+ * holds t's values (t->numel floats). Returns 1 if t has an adapter, 0 if not (w untouched). */
+int gpt_lora_add_delta(const Gpt *m, const GptTensor *t, float *w);
+/* Folds every adapter into its base weight (W += (alpha/rank) A B), removes the adapter tensors and turns LoRA off;
+ * every remaining tensor becomes trainable (call gpt_set_trainable again if needed). Logits are unchanged (fp32
+ * rounding). No-op when LoRA is off. */
+void gpt_merge_lora(Gpt *m);
+
+/* The residual stream of the last forward (gpt_forward or gpt_forward_classify), (B, T, C) with that call's B, T:
+ * l = 0 the embedding sum after dropout, l = 1..L block l's output. NULL if l is out of range or no forward ran. */
+const float *gpt_residual(const Gpt *m, int l);
 
 /* Incremental decoding with a KV cache: feed tokens one (or more) at a time; logits of the last position are
  * written to out (V). Gives the same logits as a full forward. */

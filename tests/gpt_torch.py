@@ -101,17 +101,47 @@ def count_params(cfg):
     return n
 
 
+class LoRA(nn.Module):
+    """The book's LoRALayer (appendix E) with BOOK-FACTS' scaling: (alpha / rank) * x @ A @ B; A (in, r)
+    kaiming_uniform_(a=sqrt(5)), B (r, out) zeros."""
+
+    def __init__(self, n_in, n_out, rank, alpha):
+        super().__init__()
+        self.A = nn.Parameter(torch.empty(n_in, rank))
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.B = nn.Parameter(torch.zeros(rank, n_out))
+        self.scale = alpha / rank
+
+    def forward(self, x):
+        return self.scale * (x @ self.A @ self.B)
+
+
 class Conv1D(nn.Module):
-    """HF's Conv1D: a linear layer whose weight is stored (in, out); y = x @ W + b."""
+    """HF's Conv1D: a linear layer whose weight is stored (in, out); y = x @ W + b (+ LoRA when self.lora is set)."""
 
     def __init__(self, n_in, n_out, bias=True):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(n_in, n_out))
         self.bias = nn.Parameter(torch.zeros(n_out)) if bias else None
+        self.lora = None
 
     def forward(self, x):
         y = x @ self.weight
-        return y + self.bias if self.bias is not None else y
+        y = y + self.bias if self.bias is not None else y
+        return y + self.lora(x) if self.lora is not None else y
+
+
+class Head(nn.Linear):
+    """The classification head: nn.Linear(C, n_classes) with bias (the book's), named "score" like HF's, with
+    an optional LoRA adapter."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__(n_in, n_out)
+        self.lora = None
+
+    def forward(self, x):
+        y = super().forward(x)
+        return y + self.lora(x) if self.lora is not None else y
 
 
 def gelu_tanh(x):
@@ -190,7 +220,40 @@ class GPT(nn.Module):
             self.lm_head = None
         else:
             self.lm_head = nn.Parameter(torch.zeros(v, c))
+        self.score = None
         self.init_weights()
+
+    def add_class_head(self, n_classes):
+        """Adds the classification head "score" (Linear C -> n_classes with bias)."""
+        self.score = Head(self.cfg["d_model"], n_classes)
+
+    def enable_lora(self, rank, alpha, targets=("attn", "proj", "fc", "fcproj", "head")):
+        """Freezes every parameter, then adds trainable LoRA adapters (the book's replace_linear_with_lora, on the
+        chosen matrices: attn = c_attn, proj = attn.c_proj, fc = mlp.c_fc, fcproj = mlp.c_proj, head = score)."""
+        for p in self.parameters():
+            p.requires_grad_(False)
+        c = self.cfg["d_model"]
+        for blk in self.h:
+            for t, mod, n_in, n_out in (("attn", blk.attn.c_attn, c, 3 * c), ("proj", blk.attn.c_proj, c, c),
+                                        ("fc", blk.mlp.c_fc, c, 4 * c), ("fcproj", blk.mlp.c_proj, 4 * c, c)):
+                if t in targets:
+                    mod.lora = LoRA(n_in, n_out, rank, alpha)
+        if "head" in targets:
+            self.score.lora = LoRA(c, self.score.out_features, rank, alpha)
+
+    def hidden(self, idx):
+        """idx (B, T) -> ln_f output (B, T, C)."""
+        b, t = idx.shape
+        pos = torch.arange(t, device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(pos))
+        for block in self.h:
+            x = block(x)
+        return self.ln_f(x)
+
+    def classify(self, idx, last):
+        """Class logits (B, n_classes) from the ln_f output at position last[b] (the last real token) of each row."""
+        h = self.hidden(idx)
+        return self.score(h[torch.arange(idx.shape[0]), last])
 
     def init_weights(self, std=0.02):
         """GPT-2 initialisation (the C gpt_init_weights's scheme, not its numbers): weights N(0, std), residual
@@ -228,6 +291,7 @@ class GPT(nn.Module):
         """Our parameters in the C tensor table's order, as (hf_name, parameter)."""
         out = []
         for name, p in self.named_parameters():
+            name = name.replace(".lora.A", ".lora_A").replace(".lora.B", ".lora_B")
             out.append(("lm_head.weight" if name == "lm_head" else name, p))
         # named_parameters lists lm_head after ln_f already; keep that order (it is the C table's order).
         return out

@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "lesson.h"
+#include "../ui/lesson.h"
 
 TestSuite(lesson, .timeout = 20);
 

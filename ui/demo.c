@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "export.h"
+#include "engine.h" /* export_* (export.h, part of the public API) */
 
 const char *const DEMO_STAGE_TITLES[DEMO_N_STAGES] = {
     "Stage 1: a tokenizer learns merges", "Stage 2: tokens become vectors", "Stage 3: pretraining a tiny GPT",
@@ -17,7 +17,7 @@ const char *const DEMO_STAGE_TITLES[DEMO_N_STAGES] = {
 /* The stage texts are a lesson file: the panel code (lesson.c) draws them. Headings = DEMO_STAGE_TITLES. */
 static const char DEMO_STAGES[] =
     "---\n"
-    "title: llmwb demo (seed fixed: same screens every time)\n"
+    "title: llmwb demo (fixed seed)\n"
     "screen: tokenizer\n"
     "---\n"
     "## Stage 1: a tokenizer learns merges\n"
@@ -63,7 +63,7 @@ static const char DEMO_STAGES[] =
     "\n"
     "Generation repeats one step: score every token, pick one (temperature, top-k, top-p), append it, and go on.\n"
     "\n"
-    "A model this small writes word-like text, not sense: it trained for a minute on one novel.\n"
+    "A model this small writes word-like text, not sense: it trained on one novel for a few hundred steps.\n"
     "## Stage 6: finetuning comes next\n"
     "screen: train\n"
     "try: after the demo, run llmwb tui -c configs/finetune-sentiment.yaml (or finetune-instruct.yaml)\n"
@@ -110,6 +110,7 @@ static const char DEMO_SCRIPT[] =
     "stage 4\n"
     "key 3\n"
     "wait-text LIVE\n"
+    "key g\n"
     "key Home\n"
     "wait-text snapshot 1/\n"
     "dump stage4-attention-step0\n"
@@ -121,6 +122,7 @@ static const char DEMO_SCRIPT[] =
     "wait-text query 0\n"
     "dump stage4-attention-zoom\n"
     "key Esc\n"
+    "key g\n"
     "pause\n"
     "stage 5\n"
     "key 5\n"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "app.h"
-#include "export.h"
+#include "engine.h" /* export_* (export.h, part of the public API) */
 #include "probe_cache.h"
 
 static struct {

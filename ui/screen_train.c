@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "app.h"
-#include "export.h"
+#include "engine.h" /* export_* (export.h, part of the public API) */
 
 #define TR_EVENTS 200
 #define TR_EMA_TRAIN 0.9
@@ -207,7 +207,7 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     else cb_text(cb, right.x, y++, w, "val loss    - (not evaluated yet)", a->th.text);
     cb_printf(cb, right.x, y++, w, a->th.text, "lr          %.3e", t->lr);
     cb_printf(cb, right.x, y++, w, a->th.text, "grad norm   %.4f", t->grad_norm);
-    if (a->repro) cb_text(cb, right.x, y++, w, "tokens/s    - (demo: wall-clock figures hidden)", a->th.text);
+    if (a->repro) cb_text(cb, right.x, y++, w, "tokens/s    - (hidden in the demo)", a->th.text);
     else cb_printf(cb, right.x, y++, w, a->th.text, "tokens/s    %.0f", t->tokens_per_sec);
     cb_printf(cb, right.x, y++, w, a->th.text, "tokens seen %ld", t->tokens_seen);
     cb_printf(cb, right.x, y++, w, a->th.dim, "model %.2fM params  %dL %dH d%d ctx%d", (double)t->n_params / 1e6,

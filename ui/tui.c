@@ -18,7 +18,7 @@
 
 #include "app.h"
 #include "demo.h"
-#include "export.h"
+#include "engine.h" /* export_* (export.h, part of the public API) */
 #include "lesson.h"
 #include "term.h"
 
@@ -913,6 +913,12 @@ int tui_main(int argc, char **argv) {
         sc.dump_dir = dump_dir;
     }
     if (demo_mode) {
+        LwError de;
+        if (headless_demo && lw_mkdirs(dump_dir, &de)) {
+            fprintf(stderr, "llmwb demo: %s\n", de.msg);
+            course_free(&course);
+            return 1;
+        }
         script_load_text(&sc, demo_script_text());
         sc.dump_dir = dump_dir;
         sc.interactive = !headless_demo;
