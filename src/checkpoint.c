@@ -530,7 +530,9 @@ static int load_weights(const char *dir, Gpt *m, LwError *e) {
         if ((rc = find_tensor(f, used, t->name, &ft, e))) break;
         if (!ft && !strcmp(t->name, "lm_head.weight")) continue; /* untied model from a tied file: below */
         if (!ft && t->role == GPT_ROLE_CLASS_HEAD) { /* init_from a language model: the new head keeps its init */
-            lw_log(LW_LOG_INFO, "%s: no %s: the classification head starts from its initialisation", path, t->name);
+            if (!strcmp(t->name, "score.weight"))
+                lw_log(LW_LOG_INFO, "%s: no score.weight/score.bias: the classification head starts from its "
+                                    "initialisation", path);
             continue;
         }
         if (!ft) {

@@ -50,6 +50,8 @@ static const char *usage_text =
     "                           stream a continuation (with --ids: print only the new ids)\n"
     "  chat --ckpt DIR [sampling options]\n"
     "                           a plain line REPL on stdin/stdout (no curses)\n"
+    "  classify --ckpt DIR TEXT\n"
+    "                           the label and class probabilities of TEXT from a classifier checkpoint\n"
     "  tokenize [--vocab DIR|gpt2] [--ids] [--color] [TEXT|-]\n"
     "                           show tokens, ids and counts of TEXT (or stdin)\n"
     "  bpe train -c CONFIG [--out DIR]\n"
@@ -452,6 +454,29 @@ static int cmd_chat(int argc, char **argv) {
     return 0;
 }
 
+static int cmd_classify(int argc, char **argv) {
+    Opts o;
+    if (parse_opts(argc, argv, &o, "k")) return 2;
+    if (o.n_positional != 1) return die_usage("classify: %s", "expected one TEXT argument (quote it)");
+    Engine *eng;
+    if (open_ckpt(&o, &eng)) return 2;
+    LwError e = {0};
+    float p[CFG_MAX_LABELS];
+    int K = engine_classify(eng, o.positional[0], p, CFG_MAX_LABELS, &e);
+    if (K < 0) {
+        fprintf(stderr, "llmwb: %s: %s\n", o.ckpt, e.msg);
+        engine_close(eng);
+        return 2;
+    }
+    int best = 0;
+    for (int k = 1; k < K; k++)
+        if (p[k] > p[best]) best = k;
+    printf("%s\n", engine_class_name(eng, best));
+    for (int k = 0; k < K; k++) printf("  %-12s %.4f\n", engine_class_name(eng, k), p[k]);
+    engine_close(eng);
+    return 0;
+}
+
 static Tokenizer *load_vocab(const char *vocab, LwError *e) {
     Tokenizer *t = NULL;
     if (!vocab || !strcmp(vocab, "gpt2")) {
@@ -647,6 +672,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
+    if (!strcmp(cmd, "classify")) return cmd_classify(argc - 2, argv + 2);
     if (!strcmp(cmd, "bpe")) return cmd_bpe(argc - 2, argv + 2);
     if (!strcmp(cmd, "import-gpt2")) return cmd_import_gpt2(argc - 2, argv + 2);
     return die_usage("unknown command '%s'", cmd);

@@ -57,6 +57,7 @@ struct Engine {
     Rng gen_rng;
     SampleParams gen;
     int gen_count, gen_pending, gen_done;
+    GenToken gen_class;         /* a classifier's answer, handed out by the next engine_gen_next */
 
     /* finetuning (cfg.finetune.mode, or the checkpoint's llmwb-finetune.json for inference) */
     FtMode ft_mode;
@@ -1132,7 +1133,44 @@ static int gen_begin_ids(Engine *g, const int *ids, size_t n, const SampleParams
     return LW_OK;
 }
 
+int engine_n_classes(const Engine *g) { return g->model.n_classes; }
+
+const char *engine_class_name(const Engine *g, int i) {
+    return i >= 0 && i < g->ft_meta.n_labels ? g->ft_meta.labels[i] : "";
+}
+
+int engine_classify(Engine *g, const char *text, float *probs, int max, LwError *e) {
+    int K = g->model.n_classes;
+    if (K <= 0) return -lw_fail(e, LW_ERR_INVALID, "this model is not a classifier (finetune.mode is not classify)");
+    IntVec ids = {0};
+    tok_encode(g->tok, text, strlen(text), 0, &ids);
+    if (ids.len == 0) ivec_push(&ids, tok_eot(g->tok) >= 0 ? tok_eot(g->tok) : 0);
+    int T = (int)LW_MIN(ids.len, (size_t)g->T); /* the book keeps the first tokens */
+    int last = T - 1;
+    gpt_forward_classify(&g->model, ids.data, &last, NULL, 1, T, 0, NULL);
+    ivec_free(&ids);
+    float z[CFG_MAX_LABELS];
+    memcpy(z, g->model.class_logits, (size_t)K * sizeof(float));
+    sampler_softmax(z, K, 1.0f);
+    for (int k = 0; k < K && k < max; k++) probs[k] = z[k];
+    return K;
+}
+
 int engine_gen_begin(Engine *g, const char *prompt, const SampleParams *p, LwError *e) {
+    if (g->model.n_classes > 0) {
+        /* a classifier answers with its label */
+        float pr[CFG_MAX_LABELS];
+        int K = engine_classify(g, prompt, pr, CFG_MAX_LABELS, e);
+        if (K < 0) return -K;
+        GenToken *t = &g->gen_class;
+        memset(t, 0, sizeof *t);
+        t->n_top = sampler_top_n(pr, K, LW_MIN(K, SNAP_TOPK), t->top_ids, t->top_probs);
+        t->id = t->top_ids[0];
+        snprintf(t->text, sizeof t->text, "%.30s (%.1f%%)", engine_class_name(g, t->id), 100.0 * t->top_probs[0]);
+        g->gen_done = 0;
+        g->gen_pending = -2; /* marks the pending class answer */
+        return LW_OK;
+    }
     IntVec ids = {0};
     if (g->ft_mode == FT_INSTRUCT) {
         /* an instruction-tuned model: the user's text is the instruction; the reply is the response */
@@ -1149,6 +1187,11 @@ int engine_gen_begin(Engine *g, const char *prompt, const SampleParams *p, LwErr
 
 int engine_gen_next(Engine *g, GenToken *out) {
     if (g->gen_done) return 0;
+    if (g->gen_pending == -2) {
+        *out = g->gen_class;
+        g->gen_done = 1;
+        return 1;
+    }
     if (g->gen_count >= g->gen.max_tokens) {
         g->gen_done = 1;
         return 0;

@@ -66,6 +66,16 @@ int engine_gen_begin(Engine *eng, const char *prompt, const SampleParams *p, LwE
  * (end-of-text, max_tokens, or the context is full), or a negative status on error. */
 int engine_gen_next(Engine *eng, GenToken *out);
 
+/* ---- classifiers (finetune.mode classify, or a checkpoint trained so) ---- */
+/* Number of classes; 0 when the model is not a classifier. [any thread] */
+int engine_n_classes(const Engine *eng);
+/* Name of class i (a label of the dataset), or "" out of range. [any thread] */
+const char *engine_class_name(const Engine *eng, int i);
+/* Class probabilities of text (its first tokens, up to the model's window), written to probs (at most max);
+ * returns the number of classes, or a negative LW_* status with e filled. For a classifier, engine_gen_begin /
+ * engine_gen_next produce one GenToken whose text is "label (p%)" and whose top_ids are class indices. [driver] */
+int engine_classify(Engine *eng, const char *text, float *probs, int max, LwError *e);
+
 /* ---- BPE training, merge by merge, for the Tokenizer screen [driver] ---- */
 /* Starts a fresh trainer on the first max_bytes of the corpus aiming at target_vocab tokens. */
 int engine_bpe_begin(Engine *eng, size_t max_bytes, int target_vocab, LwError *e);

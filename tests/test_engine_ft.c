@@ -1,0 +1,211 @@
+/* test_engine_ft.c — finetuning through the engine: a tiny model pretrained here, then finetuned as a classifier
+ * and on instructions; baselines, evaluations, exact resume, and inference from the finetuned checkpoints. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "engine.h"
+
+static char root[256];
+static char pre[512]; /* the pretrained checkpoint */
+
+static void base_config(Config *c, const char *sub) {
+    cfg_defaults(c);
+    snprintf(c->data.paths[0], sizeof c->data.paths[0], "corpora/austen_prideprejudice.txt");
+    c->data.n_paths = 1;
+    c->data.max_chars = 60000;
+    c->tokenizer.vocab_size = 300;
+    c->model.vocab_size = 300;
+    c->model.n_layer = 2;
+    c->model.n_head = 2;
+    c->model.d_model = 32;
+    c->model.context_length = 48;
+    c->train.batch_size = 4;
+    c->train.steps = 200;
+    c->train.warmup = 2;
+    c->train.eval_every = 0;
+    c->train.sample_every = 0;
+    c->train.checkpoint_every = 0;
+    c->train.threads = 1;
+    c->probe.snapshot_every = 0;
+    snprintf(c->name, sizeof c->name, "%s", sub);
+    snprintf(c->train.run_dir, sizeof c->train.run_dir, "%s/%s", root, sub);
+}
+
+static Engine *open_ok(const Config *c, const EngineOpenOpts *o) {
+    LwError e = {0};
+    Engine *g = NULL;
+    cr_assert_eq(engine_open(&g, c, o, &e), LW_OK, "engine_open: %s", e.msg);
+    return g;
+}
+
+static void setup(void) {
+    snprintf(root, sizeof root, "/tmp/llmwb-test-ft-%d-XXXXXX", (int)getpid());
+    cr_assert_not_null(mkdtemp(root));
+    Config c;
+    base_config(&c, "pre");
+    Engine *g = open_ok(&c, NULL);
+    LwError e;
+    for (int i = 0; i < 20; i++) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_save(g, NULL, &e), LW_OK, "%s", e.msg);
+    engine_close(g);
+    snprintf(pre, sizeof pre, "%s/pre/latest", root);
+}
+static void teardown(void) { lw_rmtree(root); }
+
+static void classify_config(Config *c, const char *sub) {
+    base_config(c, sub);
+    c->finetune.mode = FT_CLASSIFY;
+    snprintf(c->finetune.init_from, sizeof c->finetune.init_from, "%s", pre);
+    snprintf(c->data.paths[0], sizeof c->data.paths[0], "corpora/classify/uci_sentiment_sentences.tsv");
+    c->data.val_fraction = 0.1f;
+    c->data.test_fraction = 0.2f;
+    c->finetune.balance = 1;
+    c->finetune.trainable = FT_TRAIN_ALL;
+    c->model.dropout = 0.1f;
+    c->train.eval_every = 5;
+    c->train.eval_batches = 2;
+}
+
+TestSuite(engine_ft, .init = setup, .fini = teardown, .timeout = 180);
+
+Test(engine_ft, classifier_trains_reports_baseline_and_round_trips) {
+    Config c;
+    classify_config(&c, "cls");
+    Engine *g = open_ok(&c, NULL);
+    cr_assert_eq(engine_n_classes(g), 2);
+    cr_assert_str_eq(engine_class_name(g, 0), "neg");
+    cr_assert_str_eq(engine_class_name(g, 1), "pos");
+    LwError e;
+    for (int i = 0; i < 10; i++) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+    EngineEvent ev[32];
+    int n = engine_get_events(g, 0, ev, 32), saw_nb = 0, saw_acc = 0, saw_val = 0;
+    for (int i = 0; i < n; i++) {
+        saw_nb |= strstr(ev[i].text, "naive-Bayes baseline") != NULL;
+        saw_acc |= strstr(ev[i].text, "accuracy train") != NULL; /* before finetuning, at step 0 */
+        saw_val |= strstr(ev[i].text, "val accuracy") != NULL;
+    }
+    cr_assert(saw_nb && saw_acc && saw_val, "events lack the baseline, the step-0 accuracy or an eval");
+    float p[4];
+    cr_assert_eq(engine_classify(g, "A wonderful, moving film.", p, 4, &e), 2, "%s", e.msg);
+    cr_assert(fabsf(p[0] + p[1] - 1) < 1e-5);
+    cr_assert_eq(engine_save(g, NULL, &e), LW_OK, "%s", e.msg);
+    engine_close(g);
+
+    /* the checkpoint knows it is a classifier and gives the same probabilities */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/cls/latest", root);
+    CkptFinetune meta;
+    cr_assert_eq(ckpt_read_finetune(dir, &meta, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(meta.mode, FT_CLASSIFY);
+    cr_assert_eq(meta.n_labels, 2);
+    Config d;
+    cfg_defaults(&d);
+    EngineOpenOpts o = {.ckpt_dir = dir};
+    g = open_ok(&d, &o);
+    cr_assert_eq(engine_n_classes(g), 2);
+    float q[4];
+    cr_assert_eq(engine_classify(g, "A wonderful, moving film.", q, 4, &e), 2, "%s", e.msg);
+    cr_assert_float_eq(q[0], p[0], 1e-6);
+    SampleParams sp;
+    engine_sample_defaults(&sp);
+    cr_assert_eq(engine_gen_begin(g, "A wonderful, moving film.", &sp, &e), LW_OK, "%s", e.msg);
+    GenToken t;
+    cr_assert_eq(engine_gen_next(g, &t), 1);
+    cr_assert(strstr(t.text, "neg (") || strstr(t.text, "pos ("), "%s", t.text);
+    cr_assert_eq(t.n_top, 2);
+    cr_assert_eq(engine_gen_next(g, &t), 0);
+    engine_close(g);
+}
+
+Test(engine_ft, classifier_resume_is_exact) {
+    Config c;
+    classify_config(&c, "clsw");
+    c.train.eval_every = 0;
+    Engine *g = open_ok(&c, NULL);
+    LwError e;
+    TrainSnapshot ts;
+    float whole[12];
+    for (int i = 0; i < 12; i++) {
+        cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+        engine_get_train(g, &ts);
+        whole[i] = ts.train_loss;
+    }
+    engine_close(g);
+    classify_config(&c, "clss");
+    c.train.eval_every = 0;
+    g = open_ok(&c, NULL);
+    for (int i = 0; i < 6; i++) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_save(g, NULL, &e), LW_OK, "%s", e.msg);
+    engine_close(g);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/clss/latest", root);
+    EngineOpenOpts o = {.resume_dir = dir};
+    g = open_ok(&c, &o);
+    for (int i = 6; i < 12; i++) {
+        cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+        engine_get_train(g, &ts);
+        cr_assert_eq(ts.train_loss, whole[i], "step %d: %.9g vs %.9g", i + 1, ts.train_loss, whole[i]);
+    }
+    engine_close(g);
+}
+
+Test(engine_ft, instruction_tuning_scores_and_templates) {
+    Config c;
+    base_config(&c, "ins");
+    c.finetune.mode = FT_INSTRUCT;
+    snprintf(c.finetune.init_from, sizeof c.finetune.init_from, "%s", pre);
+    snprintf(c.data.paths[0], sizeof c.data.paths[0], "corpora/instruct/tasks_test.jsonl");
+    c.data.val_fraction = 0.05f;
+    c.data.test_fraction = 0.02f;
+    snprintf(c.finetune.template_name, sizeof c.finetune.template_name, "phi3");
+    c.finetune.mask_prompt = 1;
+    c.train.eval_every = 5;
+    c.train.eval_batches = 2;
+    c.train.steps = 8;
+    Engine *g = open_ok(&c, NULL);
+    LwError e;
+    int rc;
+    while ((rc = engine_train_step(g, &e)) == LW_OK) {}
+    cr_assert_eq(rc, LW_ERR_INVALID, "training ends at train.steps: %s", e.msg);
+    TrainSnapshot ts;
+    engine_get_train(g, &ts);
+    cr_assert_eq(ts.step, 8);
+    cr_assert_eq(ts.state, ENGINE_DONE);
+    cr_assert(isfinite(ts.val_loss));
+    char path[700];
+    snprintf(path, sizeof path, "%s/ins/responses-step0.jsonl", root);
+    cr_assert(lw_file_exists(path), "no baseline responses at %s", path);
+    snprintf(path, sizeof path, "%s/ins/responses-step8.jsonl", root);
+    cr_assert(lw_file_exists(path), "no final responses at %s", path);
+    char *text;
+    cr_assert_eq(lw_read_file(path, &text, NULL, &e), LW_OK);
+    cr_assert(strstr(text, "\"expected\"") && strstr(text, "\"exact\""), "%.200s", text);
+    free(text);
+    cr_assert_eq(engine_save(g, NULL, &e), LW_OK, "%s", e.msg);
+    engine_close(g);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/ins/latest", root);
+    CkptFinetune meta;
+    cr_assert_eq(ckpt_read_finetune(dir, &meta, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(meta.mode, FT_INSTRUCT);
+    cr_assert_str_eq(meta.template_name, "phi3");
+}
+
+Test(engine_ft, bad_finetune_inputs_are_clear_errors) {
+    Config c;
+    classify_config(&c, "bad");
+    snprintf(c.finetune.init_from, sizeof c.finetune.init_from, "%s/nonexistent", root);
+    LwError e = {0};
+    Engine *g = NULL;
+    cr_assert_neq(engine_open(&g, &c, NULL, &e), LW_OK);
+    cr_assert_null(g);
+    cr_assert(strstr(e.msg, "nonexistent"), "%s", e.msg);
+    classify_config(&c, "bad2");
+    snprintf(c.data.paths[0], sizeof c.data.paths[0], "corpora/instruct/tasks_test.jsonl");
+    cr_assert_neq(engine_open(&g, &c, NULL, &e), LW_OK);
+    cr_assert(strstr(e.msg, "tasks_test.jsonl"), "%s", e.msg);
+}
