@@ -196,11 +196,13 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
         cb_printf(cb, x, y++, cw, sel ? a->th.cursor : a->th.text, "%s%-16s %s", sel ? ">" : " ", names[i], v[i]);
     }
     y++;
-    cb_text(cb, x, y++, cw, "Next-token probabilities", a->th.title);
+    int classifier = a->eng && engine_n_classes(a->eng) > 0;
+    cb_text(cb, x, y++, cw, classifier ? "Class probabilities" : "Next-token probabilities", a->th.title);
     if (ch.have_last) {
         for (int i = 0; i < ch.last.n_top && y < right.y + right.h - 1; i++, y++) {
             char raw[SNAP_TOKTEXT], vis[SNAP_TOKTEXT * 4 + 8];
-            int len = engine_token_text(a->eng, ch.last.top_ids[i], raw, sizeof raw);
+            int len = classifier ? snprintf(raw, sizeof raw, "%s", engine_class_name(a->eng, ch.last.top_ids[i]))
+                                 : engine_token_text(a->eng, ch.last.top_ids[i], raw, sizeof raw);
             if (len > (int)sizeof raw - 1) len = (int)sizeof raw - 1;
             tok_visible(raw, len, a->caps.unicode, vis, sizeof vis);
             float p = ch.last.top_probs[i];
@@ -214,7 +216,7 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
             cb_printf(cb, x + lw + bw, y, 8, a->th.text, "%5.1f%%", 100 * p);
         }
         if (y < right.y + right.h - 1)
-            cb_text(cb, x, y, cw, "highlighted = the token sampled", a->th.dim);
+            cb_text(cb, x, y, cw, classifier ? "highlighted = the predicted label" : "highlighted = the token sampled", a->th.dim);
     } else {
         cb_text(cb, x, y, cw, "(after the first reply token)", a->th.dim);
     }
