@@ -50,6 +50,8 @@ static const char *usage_text =
     "                           stream a continuation (with --ids: print only the new ids)\n"
     "  chat --ckpt DIR [sampling options]\n"
     "                           a plain line REPL on stdin/stdout (no curses)\n"
+    "  merge --ckpt DIR --out DIR\n"
+    "                           write weights only, LoRA adapters merged, as a plain Hugging Face GPT-2 directory\n"
     "  classify --ckpt DIR TEXT\n"
     "                           the label and class probabilities of TEXT from a classifier checkpoint\n"
     "  tokenize [--vocab DIR|gpt2] [--ids] [--color] [TEXT|-]\n"
@@ -454,6 +456,25 @@ static int cmd_chat(int argc, char **argv) {
     return 0;
 }
 
+static int cmd_merge(int argc, char **argv) {
+    Opts o;
+    if (parse_opts(argc, argv, &o, "ko")) return 2;
+    if (o.n_positional) return die_usage("merge: unexpected argument '%s'", o.positional[0]);
+    if (!o.out) return die_usage("merge: %s", "--out DIR is required");
+    Engine *eng;
+    if (open_ckpt(&o, &eng)) return 2;
+    LwError e = {0};
+    int rc = 0;
+    if (engine_save_merged(eng, o.out, &e)) {
+        fprintf(stderr, "llmwb: %s\n", e.msg);
+        rc = 1;
+    } else {
+        printf("%s: weights (LoRA adapters, if any, merged) written as a Hugging Face GPT-2 directory\n", o.out);
+    }
+    engine_close(eng);
+    return rc;
+}
+
 static int cmd_classify(int argc, char **argv) {
     Opts o;
     if (parse_opts(argc, argv, &o, "k")) return 2;
@@ -641,7 +662,7 @@ static int cmd_import_gpt2(int argc, char **argv) {
     int rc = 0;
     if (o.out) {
         LwError e = {0};
-        if (engine_save(eng, o.out, &e)) {
+        if (engine_save_merged(eng, o.out, &e)) {
             fprintf(stderr, "llmwb: %s\n", e.msg);
             rc = 1;
         } else {
@@ -673,6 +694,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "classify")) return cmd_classify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "merge")) return cmd_merge(argc - 2, argv + 2);
     if (!strcmp(cmd, "bpe")) return cmd_bpe(argc - 2, argv + 2);
     if (!strcmp(cmd, "import-gpt2")) return cmd_import_gpt2(argc - 2, argv + 2);
     return die_usage("unknown command '%s'", cmd);

@@ -59,7 +59,7 @@ static const char *const ft_mode_names[] = {"none", "classify", "instruct", NULL
 static const char *const ft_trainable_names[] = {"head", "last_blocks", "all", NULL};
 static const char *const template_names[] = {"alpaca", "phi3", NULL};
 static const char *const preset_names[] = {"tiny", "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", NULL};
-static const char *const lora_target_names[] = {"attn", "proj", "fc", "head", NULL};
+static const char *const lora_target_names[] = {"attn", "proj", "fc", "fcproj", "head", NULL};
 
 static int cfg_check_lora_targets(const char *s, char *why, size_t n);
 
@@ -188,9 +188,9 @@ static const CfgKey cfg_keys[] = {
             "LoRA rank; 0 = no LoRA (ordinary finetuning). At most model.d_model."),
     ROW_FLOAT("finetune", "lora_alpha", finetune.lora_alpha, "16", 0, 1000000,
               "LoRA scale numerator: the update is (alpha / rank) * B A x."),
-    ROW_STR("finetune", "lora_targets", finetune.lora_targets, "attn,proj,fc", cfg_check_lora_targets,
+    ROW_STR("finetune", "lora_targets", finetune.lora_targets, "attn,proj,fc,fcproj", cfg_check_lora_targets,
             "Comma list of the layers that get LoRA adapters: attn (query/key/value), proj (attention output), "
-            "fc (feed-forward), head."),
+            "fc (feed-forward in), fcproj (feed-forward out), head (the class head, or an untied LM head)."),
 
     ROW_STR("probe", "text", probe.text, "It is a truth universally acknowledged, that a single man", NULL,
             "The sentence the Embed and Attention screens show."),

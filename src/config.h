@@ -69,7 +69,7 @@ typedef struct FinetuneCfg {
     /* LoRA */
     int lora_rank;             /* 0 = off */
     float lora_alpha;
-    char lora_targets[128];    /* comma list: attn, proj, fc, head */
+    char lora_targets[128];    /* comma list: attn (c_attn), proj (attn.c_proj), fc (mlp.c_fc), fcproj (mlp.c_proj), head */
 } FinetuneCfg;
 
 typedef struct ProbeCfg {

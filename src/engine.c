@@ -367,9 +367,11 @@ static int load_checkpoint_model(Engine *g, const char *dir, TrainState *st, LwE
     GptConfig gc;
     int rc;
     if ((rc = ckpt_read_config(dir, &gc, e)) || (rc = ckpt_read_finetune(dir, &g->ft_meta, e))) return rc;
-    if ((rc = gpt_init(&g->model, &gc, e))) return rc;
-    if (g->ft_meta.mode == FT_CLASSIFY && (rc = gpt_add_class_head(&g->model, g->ft_meta.n_labels, NULL, e))) return rc;
+    /* into an empty model: the loader recreates a class head and LoRA adapters when the directory has them */
     if ((rc = ckpt_load(dir, &g->model, &g->tok, st, NULL, e))) return rc;
+    if (g->ft_meta.mode == FT_CLASSIFY && g->model.n_classes != g->ft_meta.n_labels)
+        return lw_fail(e, LW_ERR_INVALID, "%s: llmwb-finetune.json names %d labels but the head has %d classes", dir,
+                       g->ft_meta.n_labels, g->model.n_classes);
     return checkpoint_tokenizer(g, dir, e);
 }
 
@@ -395,6 +397,22 @@ static int finetune_model(Engine *g, const EngineOpenOpts *o, TrainState *st, in
     return LW_OK;
 }
 
+/* After the model (and any class head) exists: LoRA adapters when finetune.lora_rank > 0 (then only they train),
+ * else the configured trainable subset. A resumed run gets its adapters from the checkpoint. */
+static int setup_trainable(Engine *g, int resumed, LwError *e) {
+    const FinetuneCfg *f = &g->cfg.finetune;
+    if (f->lora_rank > 0 && !g->model.lora_rank && !resumed) {
+        Rng r;
+        rng_seed(&r, g->cfg.train.seed ^ 0x10a0ULL);
+        int rc = gpt_enable_lora(&g->model, f->lora_rank, f->lora_alpha, f->lora_targets, &r, e);
+        if (rc) return rc;
+        lw_log(LW_LOG_INFO, "LoRA rank %d, alpha %g on %s: only the adapters train", f->lora_rank, f->lora_alpha,
+               f->lora_targets);
+    }
+    gpt_set_trainable(&g->model, (int)f->trainable, f->train_last_blocks);
+    return LW_OK;
+}
+
 /* Instruction tuning: the model as above, the dataset tokenized with the template, split 85/10/5 as configured. */
 static int open_instruct(Engine *g, const EngineOpenOpts *o, LwError *e) {
     Config *c = &g->cfg;
@@ -402,6 +420,7 @@ static int open_instruct(Engine *g, const EngineOpenOpts *o, LwError *e) {
     int resumed, rc;
     if ((rc = ins_template_parse(c->finetune.template_name, &g->tmpl, e))) return rc;
     if ((rc = finetune_model(g, o, &st, &resumed, e))) return rc;
+    if ((rc = setup_trainable(g, resumed, e))) return rc;
     g->ft_mode = FT_INSTRUCT;
     g->B = c->train.batch_size;
     g->T = LW_MIN(g->model.cfg.context_length, c->model.context_length);
@@ -466,7 +485,7 @@ static int open_classify(Engine *g, const EngineOpenOpts *o, LwError *e) {
     g->ft_meta.n_labels = g->cls.n_labels;
     for (int i = 0; i < g->cls.n_labels; i++)
         snprintf(g->ft_meta.labels[i], sizeof g->ft_meta.labels[i], "%s", g->cls.labels[i]);
-    gpt_set_trainable(&g->model, (int)c->finetune.trainable, c->finetune.train_last_blocks);
+    if ((rc = setup_trainable(g, resumed, e))) return rc;
     if ((rc = cls_split(&g->split, &g->cls, c->finetune.balance, c->data.val_fraction, c->data.test_fraction,
                         c->train.seed, e)))
         return rc;
@@ -935,6 +954,19 @@ int engine_save(Engine *g, const char *dir, LwError *e) {
     g->last_ckpt_step = g->step;
     publish_event(g, EV_CHECKPOINT, "checkpoint saved: %s (step %ld)", dir, g->step);
     return LW_OK;
+}
+
+int engine_save_merged(Engine *g, const char *dir, LwError *e) {
+    int rc = ckpt_save_ex(dir, &g->model, g->tok, NULL, NULL, CKPT_MERGE_LORA, e);
+    if (rc == LW_OK && g->ft_mode != FT_NONE) {
+        CkptFinetune meta = g->ft_meta;
+        meta.mode = g->ft_mode;
+        if (g->ft_mode == FT_INSTRUCT)
+            snprintf(meta.template_name, sizeof meta.template_name, "%s", g->tmpl == INS_TEMPLATE_PHI3 ? "phi3" : "alpaca");
+        rc = ckpt_write_finetune(dir, &meta, e);
+    }
+    if (rc == LW_OK) publish_event(g, EV_CHECKPOINT, "weights%s exported: %s", g->model.lora_rank ? " (LoRA merged)" : "", dir);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- probe snapshots */

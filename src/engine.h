@@ -45,6 +45,9 @@ int engine_train_step(Engine *eng, LwError *e);
 int engine_evaluate(Engine *eng, float *val_loss, LwError *e);
 /* Writes a checkpoint to dir, or to <run_dir>/latest when dir is NULL (atomically). */
 int engine_save(Engine *eng, const char *dir, LwError *e);
+/* Writes the weights alone (no optimizer state) to dir as a plain Hugging Face GPT-2 directory, with LoRA adapters
+ * merged into the base weights (W + alpha/r A B) when LoRA is on; the engine's own model is not changed. */
+int engine_save_merged(Engine *eng, const char *dir, LwError *e);
 /* Records a probe snapshot (attention, embeddings) of the current weights now. */
 int engine_probe_now(Engine *eng, LwError *e);
 /* Changes the probe sentence (re-tokenized; takes effect at once with a new snapshot). */

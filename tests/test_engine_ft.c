@@ -209,3 +209,47 @@ Test(engine_ft, bad_finetune_inputs_are_clear_errors) {
     cr_assert_neq(engine_open(&g, &c, NULL, &e), LW_OK);
     cr_assert(strstr(e.msg, "tasks_test.jsonl"), "%s", e.msg);
 }
+
+Test(engine_ft, lora_trains_adapters_only_and_merges) {
+    Config c;
+    classify_config(&c, "lora");
+    c.finetune.lora_rank = 4;
+    c.finetune.lora_alpha = 8;
+    c.train.eval_every = 0;
+    Engine *g = open_ok(&c, NULL);
+    LwError e;
+    for (int i = 0; i < 6; i++) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+    float p[4];
+    cr_assert_eq(engine_classify(g, "Terrible service, never again.", p, 4, &e), 2, "%s", e.msg);
+    cr_assert_eq(engine_save(g, NULL, &e), LW_OK, "%s", e.msg);
+    char merged[600], dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s/lora/latest", root);
+    snprintf(merged, sizeof merged, "%s/lora-merged", root);
+    cr_assert_eq(engine_save_merged(g, merged, &e), LW_OK, "%s", e.msg);
+    engine_close(g);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    cr_assert(lw_file_exists(path), "adapters are stored separately");
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", merged);
+    cr_assert(!lw_file_exists(path), "a merged export has no adapters");
+
+    /* the pretrained body is unchanged by adapter-only training: compare a base tensor with init_from's */
+    Gpt a = {0}, b = {0};
+    cr_assert_eq(ckpt_load(pre, &a, NULL, NULL, NULL, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(ckpt_load(dir, &b, NULL, NULL, NULL, &e), LW_OK, "%s", e.msg);
+    GptTensor *ta = gpt_find(&a, "h.0.attn.c_attn.weight"), *tb = gpt_find(&b, "h.0.attn.c_attn.weight");
+    cr_assert(ta && tb);
+    cr_assert_arr_eq(a.params + ta->offset, b.params + tb->offset, ta->numel * sizeof(float));
+    cr_assert_eq(b.lora_rank, 4);
+    gpt_free(&a);
+    gpt_free(&b);
+
+    /* the merged export classifies as the adapted model did */
+    Config d;
+    cfg_defaults(&d);
+    EngineOpenOpts o = {.ckpt_dir = merged};
+    g = open_ok(&d, &o);
+    float q[4];
+    cr_assert_eq(engine_classify(g, "Terrible service, never again.", q, 4, &e), 2, "%s", e.msg);
+    cr_assert_float_eq(q[0], p[0], 1e-4);
+    engine_close(g);
+}
