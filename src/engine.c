@@ -413,6 +413,41 @@ static int setup_trainable(Engine *g, int resumed, LwError *e) {
     return LW_OK;
 }
 
+/* What both finetuning modes do once g->split, g->B and g->T are set: batch cursors, the step count (train.steps,
+ * or epochs over the training split), the RNG or a resumed run's state (st, NULL when not resuming), activations
+ * and the run's files. */
+static int ft_setup_run(Engine *g, const TrainState *st, LwError *e) {
+    const Config *c = &g->cfg;
+    int rc;
+    if ((rc = ft_cursor_init(&g->ft_train, g->split.train, g->split.n_train, c->train.seed, 1, e))) return rc;
+    g->has_val = g->split.n_val > 0;
+    if (g->has_val && (rc = ft_cursor_init(&g->ft_val, g->split.val, g->split.n_val, c->train.seed, 0, e))) return rc;
+    g->rows = lw_malloc((size_t)g->B * sizeof(int));
+    g->total_steps = c->train.steps;
+    if (g->total_steps <= 0) {
+        double per_epoch = (double)ft_cursor_n_batches(&g->ft_train, g->B) / (c->train.grad_accum > 0 ? c->train.grad_accum : 1);
+        g->total_steps = LW_MAX(1, (long)ceil((c->train.epochs > 0 ? c->train.epochs : 1) * per_epoch));
+    }
+    rng_seed(&g->rng, c->train.seed);
+    if (st) {
+        g->step = st->step;
+        g->tokens_seen = st->tokens_seen;
+        g->rng = st->rng;
+        g->best_val = st->best_val_loss;
+        g->val_loss = st->last_val_loss;
+        g->train_time = st->elapsed;
+        g->last_ckpt_step = g->step;
+        g->ft_baseline_done = 1;
+        if ((rc = ft_cursor_restore(&g->ft_train, st->loader.epoch, (int)st->loader.cursor, e))) return rc;
+    }
+    if ((rc = gpt_reserve(&g->model, g->B, g->T, e))) return rc;
+    g->inputs = lw_malloc((size_t)g->B * g->T * sizeof(int));
+    g->targets = lw_malloc((size_t)g->B * g->T * sizeof(int));
+    if ((rc = open_files(g, st != NULL, e))) return rc;
+    if (g->step >= g->total_steps) g->state = ENGINE_DONE;
+    return LW_OK;
+}
+
 /* Instruction tuning: the model as above, the dataset tokenized with the template, split 85/10/5 as configured. */
 static int open_instruct(Engine *g, const EngineOpenOpts *o, LwError *e) {
     Config *c = &g->cfg;
@@ -431,35 +466,10 @@ static int open_instruct(Engine *g, const EngineOpenOpts *o, LwError *e) {
         if ((rc = ins_tokenize(&g->ins_held, g->tmpl, g->tok, g->T, 1, e))) return rc;
     }
     if ((rc = ins_split(&g->split, g->ins.n, c->data.val_fraction, c->data.test_fraction, c->train.seed, e))) return rc;
-    if ((rc = ft_cursor_init(&g->ft_train, g->split.train, g->split.n_train, c->train.seed, 1, e))) return rc;
-    g->has_val = g->split.n_val > 0;
-    if (g->has_val && (rc = ft_cursor_init(&g->ft_val, g->split.val, g->split.n_val, c->train.seed, 0, e))) return rc;
-    g->rows = lw_malloc((size_t)g->B * sizeof(int));
-    g->total_steps = c->train.steps;
-    if (g->total_steps <= 0) {
-        double per_epoch = (double)ft_cursor_n_batches(&g->ft_train, g->B) / (c->train.grad_accum > 0 ? c->train.grad_accum : 1);
-        g->total_steps = LW_MAX(1, (long)ceil((c->train.epochs > 0 ? c->train.epochs : 1) * per_epoch));
-    }
-    rng_seed(&g->rng, c->train.seed);
-    if (resumed) {
-        g->step = st.step;
-        g->tokens_seen = st.tokens_seen;
-        g->rng = st.rng;
-        g->best_val = st.best_val_loss;
-        g->val_loss = st.last_val_loss;
-        g->train_time = st.elapsed;
-        g->last_ckpt_step = g->step;
-        g->ft_baseline_done = 1;
-        if ((rc = ft_cursor_restore(&g->ft_train, st.loader.epoch, (int)st.loader.cursor, e))) return rc;
-    }
-    if ((rc = gpt_reserve(&g->model, g->B, g->T, e))) return rc;
-    g->inputs = lw_malloc((size_t)g->B * g->T * sizeof(int));
-    g->targets = lw_malloc((size_t)g->B * g->T * sizeof(int));
-    if ((rc = open_files(g, resumed, e))) return rc;
+    if ((rc = ft_setup_run(g, resumed ? &st : NULL, e))) return rc;
     lw_log(LW_LOG_INFO, "instruction data: %d examples (%d train, %d val, %d test)%s; template %s%s", g->ins.n,
            g->split.n_train, g->split.n_val, g->split.n_test, g->ins_held.n ? " + held-out file" : "",
            c->finetune.template_name, c->finetune.mask_prompt ? ", prompt masked in the loss" : "");
-    if (g->step >= g->total_steps) g->state = ENGINE_DONE;
     return LW_OK;
 }
 
@@ -491,33 +501,9 @@ static int open_classify(Engine *g, const EngineOpenOpts *o, LwError *e) {
         return rc;
     g->B = c->train.batch_size;
     g->T = LW_MAX(1, cls_max_len(&g->cls, g->split.train, g->split.n_train)); /* the book: the longest training text */
-    if ((rc = ft_cursor_init(&g->ft_train, g->split.train, g->split.n_train, c->train.seed, 1, e))) return rc;
-    g->has_val = g->split.n_val > 0;
-    if (g->has_val && (rc = ft_cursor_init(&g->ft_val, g->split.val, g->split.n_val, c->train.seed, 0, e))) return rc;
-    g->rows = lw_malloc((size_t)g->B * sizeof(int));
+    if ((rc = ft_setup_run(g, resumed ? &st : NULL, e))) return rc;
     g->last = lw_malloc((size_t)g->B * sizeof(int));
     g->labels = lw_malloc((size_t)g->B * sizeof(int));
-    g->total_steps = c->train.steps;
-    if (g->total_steps <= 0) {
-        double per_epoch = (double)ft_cursor_n_batches(&g->ft_train, g->B) / (c->train.grad_accum > 0 ? c->train.grad_accum : 1);
-        g->total_steps = LW_MAX(1, (long)ceil((c->train.epochs > 0 ? c->train.epochs : 1) * per_epoch));
-    }
-    rng_seed(&g->rng, c->train.seed);
-    if (resumed) {
-        g->step = st.step;
-        g->tokens_seen = st.tokens_seen;
-        g->rng = st.rng;
-        g->best_val = st.best_val_loss;
-        g->val_loss = st.last_val_loss;
-        g->train_time = st.elapsed;
-        g->last_ckpt_step = g->step;
-        g->ft_baseline_done = 1;
-        if ((rc = ft_cursor_restore(&g->ft_train, st.loader.epoch, (int)st.loader.cursor, e))) return rc;
-    }
-    if ((rc = gpt_reserve(&g->model, g->B, g->T, e))) return rc;
-    g->inputs = lw_malloc((size_t)g->B * g->T * sizeof(int));
-    g->targets = lw_malloc((size_t)g->B * g->T * sizeof(int));
-    if ((rc = open_files(g, resumed, e))) return rc;
     cls_baseline(&g->cls, &g->split, &g->nb_val, &g->nb_test);
     char names[256] = "";
     for (int i = 0; i < g->cls.n_labels; i++)
@@ -526,7 +512,6 @@ static int open_classify(Engine *g, const EngineOpenOpts *o, LwError *e) {
            g->cls.n, names, g->split.n_train, g->split.n_val, g->split.n_test, c->finetune.balance ? ", balanced" : "", g->T);
     publish_event(g, EV_INFO, "naive-Bayes baseline on the same split: val %.1f%%, test %.1f%%", 100 * g->nb_val,
                   100 * g->nb_test);
-    if (g->step >= g->total_steps) g->state = ENGINE_DONE;
     return LW_OK;
 }
 
@@ -1060,16 +1045,23 @@ int engine_probe_now(Engine *g, LwError *e) {
         }
     }
     free(norms);
-    /* activation statistics: the embedding sum (tok + pos) and the logits of the probe */
-    double s = 0, s2 = 0;
-    for (size_t i = 0; i < (size_t)T * C; i++) {
-        double x = (double)p->tok_emb[i] + p->pos_emb[i];
-        s += x, s2 += x * x;
-    }
-    double n = (double)T * C;
-    p->act_mean[0] = (float)(s / n);
-    p->act_std[0] = (float)sqrt(fmax(0, s2 / n - (s / n) * (s / n)));
+    /* residual-stream statistics after the embeddings and after each block, and NaN/Inf counts */
     int bad = 0;
+    for (int l = 0; l <= L; l++) {
+        const float *r = gpt_residual(m, l);
+        if (!r) continue;
+        double sum = 0, sum2 = 0;
+        for (size_t i = 0; i < (size_t)T * C; i++) {
+            if (!isfinite(r[i])) {
+                bad++;
+                continue;
+            }
+            sum += r[i], sum2 += (double)r[i] * r[i];
+        }
+        double n = (double)T * C, mean = sum / n;
+        p->act_mean[l] = (float)mean;
+        p->act_std[l] = (float)sqrt(fmax(0, sum2 / n - mean * mean));
+    }
     for (size_t i = 0; i < (size_t)T * V; i++) bad += !isfinite(m->logits[i]);
     p->nonfinite = bad;
 

@@ -169,9 +169,11 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     char head[256], which[32];
     if (at.avg) snprintf(which, sizeof which, "average of heads");
     else snprintf(which, sizeof which, "head %d", at.head);
-    snprintf(head, sizeof head, "%s  step %ld  snapshot %d/%d  %s  layer %d %s  T=%d%s",
+    /* residual-stream spread after the embeddings and after the selected layer's block */
+    snprintf(head, sizeof head, "%s  step %ld  snapshot %d/%d  %s  layer %d %s  T=%d  resid std %.2f->%.2f%s",
              at.replay < 0 ? "LIVE" : "REPLAY", p->step, idx + 1, count,
              at.replay < 0 ? "(<- older)" : "(<- -> scrub, End = live)", at.layer, which, p->T,
+             p->act_std ? p->act_std[0] : 0.0f, p->act_std ? p->act_std[at.layer + 1] : 0.0f,
              p->nonfinite ? "  NaN/Inf in the forward!" : "");
     Style hs = at.replay < 0 ? a->th.good : a->th.warn;
     cb_text(cb, r.x, r.y, r.w, head, hs);
