@@ -689,22 +689,31 @@ int engine_evaluate(Engine *g, float *val_loss, LwError *e) {
     return LW_OK;
 }
 
+static int gen_begin_ids(Engine *g, const int *ids, size_t n, const SampleParams *p, LwError *e);
+
 static void write_sample(Engine *g) {
     SampleParams sp;
     engine_sample_defaults(&sp);
     sp.max_tokens = g->cfg.train.sample_tokens > 0 ? g->cfg.train.sample_tokens : 40;
     sp.seed = g->cfg.train.seed + (uint64_t)g->step;
     LwError e;
-    const char *prompt = g->cfg.train.sample_prompt;
-    if (g->ft_mode == FT_INSTRUCT) {
-        const int *rows = g->split.n_val ? g->split.val : g->split.train;
-        const InsEntry *x = &g->ins.ex[rows[(g->step / LW_MAX(1, g->cfg.train.sample_every)) % LW_MAX(1, g->split.n_val ? g->split.n_val : g->split.n_train)]];
-        prompt = x->instruction;
-        sp.temperature = 0;
-    }
-    if (engine_gen_begin(g, prompt, &sp, &e)) return;
     char text[SNAP_EVENT_TEXT - 64];
-    size_t n = (size_t)snprintf(text, sizeof text, "%s%s", prompt, g->ft_mode == FT_INSTRUCT ? " → " : "");
+    size_t n;
+    if (g->ft_mode == FT_INSTRUCT) {
+        /* a validation example, with its input, answered greedily */
+        const int *rows = g->split.n_val ? g->split.val : g->split.train;
+        int nrows = g->split.n_val ? g->split.n_val : g->split.n_train;
+        const InsEntry *x = &g->ins.ex[rows[(g->step / LW_MAX(1, g->cfg.train.sample_every)) % LW_MAX(1, nrows)]];
+        sp.temperature = 0;
+        if (gen_begin_ids(g, x->ids, (size_t)x->n_prompt, &sp, &e)) return;
+        n = (size_t)snprintf(text, sizeof text, "%s%s%s → ", x->instruction, x->input[0] ? " " : "", x->input);
+    } else if (g->ft_mode == FT_CLASSIFY) {
+        return;
+    } else {
+        if (engine_gen_begin(g, g->cfg.train.sample_prompt, &sp, &e)) return;
+        n = (size_t)snprintf(text, sizeof text, "%s", g->cfg.train.sample_prompt);
+    }
+    if (n >= sizeof text) n = sizeof text - 1;
     GenToken t;
     while (engine_gen_next(g, &t) > 0) {
         size_t l = strlen(t.text);
@@ -720,8 +729,6 @@ static void write_sample(Engine *g) {
         fflush(g->samples_txt);
     }
 }
-
-static int gen_begin_ids(Engine *g, const int *ids, size_t n, const SampleParams *p, LwError *e);
 
 #define FT_EVAL_MAX 200 /* examples scored per exact-match evaluation */
 

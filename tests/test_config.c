@@ -108,7 +108,7 @@ Test(cfg_defaults, tiny_default_run) {
     cr_assert_eq(c.finetune.truncate, 1);
     cr_assert_eq(c.finetune.lora_rank, 0);
     cr_assert_float_eq(c.finetune.lora_alpha, 16.0f, 1e-7);
-    cr_assert_str_eq(c.finetune.lora_targets, "attn,proj,fc");
+    cr_assert_str_eq(c.finetune.lora_targets, "attn,proj,fc,fcproj");
     cr_assert_str_eq(c.probe.text, "It is a truth universally acknowledged, that a single man");
     cr_assert_eq(c.probe.snapshot_every, 25);
 }
