@@ -164,6 +164,13 @@ Test(cfg_presets, every_shipped_preset_loads_and_validates) {
         Config c;
         LwError e = {0};
         cr_assert_eq(cfg_load(&c, path, &e), 0, "%s: %s", path, e.msg);
+        if (c.finetune.init_from[0] && access(c.finetune.init_from, F_OK) != 0) {
+            /* finetuning presets start from a run the user makes first (runs/default/latest): until it exists,
+             * validation must say so, and nothing else may be wrong */
+            cr_assert_neq(cfg_validate(&c, &e), 0, "%s: a missing init_from must fail validation", path);
+            cr_assert(strstr(e.msg, "finetune.init_from"), "%s: %s", path, e.msg);
+            c.finetune.init_from[0] = 0;
+        }
         cr_assert_eq(cfg_validate(&c, &e), 0, "%s: %s", path, e.msg);
         cr_assert_str_eq(c.source, path);
         char stem[256];

@@ -253,3 +253,26 @@ Test(engine_ft, lora_trains_adapters_only_and_merges) {
     cr_assert_float_eq(q[0], p[0], 1e-4);
     engine_close(g);
 }
+
+Test(engine_ft, classifier_from_a_hugging_face_gpt2_directory) {
+    /* the book's path with imported weights: init_from a HF GPT-2 directory (tests/ref/hf-tiny, written by
+     * tests/make_hf_tiny.py in HF's layout; it has no tokenizer files, so raw bytes stand in) */
+    Config c;
+    classify_config(&c, "hf");
+    snprintf(c.finetune.init_from, sizeof c.finetune.init_from, "tests/ref/hf-tiny");
+    c.finetune.trainable = FT_TRAIN_LAST_BLOCKS;
+    c.finetune.train_last_blocks = 1;
+    c.model.context_length = 32;
+    c.train.eval_every = 0;
+    Engine *g = open_ok(&c, NULL);
+    TrainSnapshot ts;
+    engine_get_train(g, &ts);
+    cr_assert_eq(ts.n_layer, 2);
+    cr_assert_eq(ts.d_model, 32);
+    cr_assert_eq(engine_n_classes(g), 2);
+    LwError e;
+    for (int i = 0; i < 4; i++) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+    engine_get_train(g, &ts);
+    cr_assert(isfinite(ts.train_loss));
+    engine_close(g);
+}
