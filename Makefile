@@ -83,7 +83,7 @@ test: deps
 	LLMWB_BIN=$(abspath $(BIN)) LLMWB_ROOT=$(CURDIR) ./$(TESTBIN) $(TESTFLAGS)
 
 asan:
-	@$(MAKE) --no-print-directory SAN=1 OPT=-O1 test
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 $(MAKE) --no-print-directory SAN=1 OPT=-O1 test
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCHBIN)
