@@ -193,8 +193,12 @@ static int parse_opts(int argc, char **argv, Opts *o, const char *allowed) {
 /* Loads -c CONFIG (or the defaults) and applies --set overrides; prints the one-line error. */
 static int load_config(const Opts *o, Config *cfg, int validate) {
     LwError e = {0};
-    if (o->config) {
-        if (cfg_load(cfg, o->config, &e)) goto fail;
+    /* without -c: configs/default.yaml here, else the installed one, else the built-in defaults */
+    const char *path = o->config;
+    if (!path && lw_file_exists("configs/default.yaml")) path = "configs/default.yaml";
+    if (!path && lw_file_exists(LLMWB_SHARE "/configs/default.yaml")) path = LLMWB_SHARE "/configs/default.yaml";
+    if (path) {
+        if (cfg_load(cfg, path, &e)) goto fail;
     } else {
         cfg_defaults(cfg);
     }
@@ -221,7 +225,7 @@ static int cmd_config(int argc, char **argv) {
         if (o.dump)
             cfg_dump(cfg, stdout);
         else
-            printf("%s: ok\n", o.config ? o.config : "(defaults)");
+            printf("%s: ok\n", cfg->source[0] ? cfg->source : "(built-in defaults)");
     }
     free(cfg);
     return rc;
