@@ -12,7 +12,8 @@
 
 const char *const DEMO_STAGE_TITLES[DEMO_N_STAGES] = {
     "Stage 1: a tokenizer learns merges", "Stage 2: tokens become vectors", "Stage 3: pretraining a tiny GPT",
-    "Stage 4: attention forms",           "Stage 5: talking to the model",  "Stage 6: finetuning comes next"};
+    "Stage 4: attention forms",           "Stage 5: talking to the model",  "Stage 6: finetuning a classifier",
+    "Stage 7: the classifier answers"};
 
 /* The stage texts are a lesson file: the panel code (lesson.c) draws them. Headings = DEMO_STAGE_TITLES. */
 static const char DEMO_STAGES[] =
@@ -64,18 +65,29 @@ static const char DEMO_STAGES[] =
     "Generation repeats one step: score every token, pick one (temperature, top-k, top-p), append it, and go on.\n"
     "\n"
     "A model this small writes word-like text, not sense: it trained on one novel for a few hundred steps.\n"
-    "## Stage 6: finetuning comes next\n"
+    "## Stage 6: finetuning a classifier\n"
     "screen: train\n"
-    "try: after the demo, run llmwb tui -c configs/finetune-sentiment.yaml (or finetune-instruct.yaml)\n"
-    "look for: a loss starting near ln(classes) for the classifier\n"
+    "try: watch the loss and the accuracy as the classifier trains\n"
+    "look for: accuracy rising above the naive-Bayes baseline (about 50%)\n"
     "\n"
-    "Finetuning reuses the pretrained weights: a classification head on the last token, or instruction and "
-    "answer pairs in a fixed template.\n"
+    "The pretrained weights are saved and reopened with a classification head on the last token: is a "
+    "sentence as written, or are its words shuffled?\n"
     "\n"
-    "That is the end of the demo; the workbench stays open to explore.\n";
+    "A bag of words cannot tell (the naive-Bayes baseline is a coin toss); only word order decides. The loss "
+    "starts near ln 2 = 0.69.\n"
+    "## Stage 7: the classifier answers\n"
+    "screen: chat\n"
+    "try: send a sentence as written, then the same words shuffled\n"
+    "look for: the class probabilities beside the transcript\n"
+    "\n"
+    "The model reads the whole sentence and the head scores the two labels from its last token.\n"
+    "\n"
+    "That is the end of the demo; the workbench stays open to explore. Bigger runs: "
+    "llmwb tui -c configs/finetune-word-order.yaml or finetune-instruct.yaml.\n";
 
 /* Same screens every time: train.steps ends training at a fixed step (DONE), sampling is seeded, and the
- * screens hide wall-clock figures (App.repro). Dumps name the stage. */
+ * screens hide wall-clock figures (App.repro). Dumps name the stage. `demo-finetune` saves the pretrained
+ * model and reopens the engine on demo_finetune_config (tui.c). */
 static const char DEMO_SCRIPT[] =
     "# llmwb demo: plays each stage, pauses for the presenter (Space continues); headless: no pauses\n"
     "timeout 300\n"
@@ -91,11 +103,17 @@ static const char DEMO_SCRIPT[] =
     "key Space\n"
     "wait-text [DONE]\n"
     "dump stage1-tokenizer-done\n"
+    "key z\n"
+    "dump stage1-tokenizer-large\n"
+    "key z\n"
     "pause\n"
     "stage 2\n"
     "key 2\n"
     "wait-text wte row (token)\n"
     "dump stage2-embed\n"
+    "key z\n"
+    "dump stage2-embed-large\n"
+    "key z\n"
     "pause\n"
     "stage 3\n"
     "key 4\n"
@@ -130,11 +148,34 @@ static const char DEMO_SCRIPT[] =
     "key Enter\n"
     "wait-text reply:\n"
     "dump stage5-chat\n"
+    "key Esc\n"
+    "key z\n"
+    "dump stage5-chat-large\n"
+    "key z\n"
     "pause\n"
     "stage 6\n"
-    "key Esc\n"
     "key 4\n"
+    "demo-finetune\n"
+    "wait-text Step 0/" DEMO_FT_STEPS_STR "\n"
+    "wait-text naive Bayes test\n"
+    "sleep-frames 3\n"
+    "dump stage6-finetune-start\n"
+    "pause\n"
+    "key Space\n"
+    "wait-text State DONE\n"
+    "sleep-frames 3\n"
     "dump stage6-finetune\n"
+    "pause\n"
+    "stage 7\n"
+    "key 5\n"
+    "key i\n"
+    "type " DEMO_FT_SENTENCE "\n"
+    "key Enter\n"
+    "wait-text predicted:\n"
+    "type " DEMO_FT_SHUFFLED "\n"
+    "key Enter\n"
+    "wait-text predicted:\n"
+    "dump stage7-classify\n"
     "pause\n";
 
 const char *demo_stages_text(void) { return DEMO_STAGES; }
@@ -168,6 +209,34 @@ int demo_config(Config *c, uint64_t seed, const char *run_dir, LwError *e) {
         if (rc) return rc;
     }
     snprintf(c->name, sizeof c->name, "demo");
+    return LW_OK;
+}
+
+int demo_finetune_config(Config *c, const Config *demo, const char *init_from, const char *run_dir, LwError *e) {
+    *c = *demo;
+    char data[1200], set[1400], init[1300], rd[1300];
+    const char *rel = "corpora/classify/word_order_sentences.tsv";
+    const char *path = rel;
+    if (!lw_file_exists(rel)) {
+#ifdef LLMWB_SHARE
+        snprintf(data, sizeof data, "%s/%s", LLMWB_SHARE, rel);
+        if (lw_file_exists(data)) path = data;
+#endif
+    }
+    snprintf(set, sizeof set, "data.paths=%s", path);
+    snprintf(init, sizeof init, "finetune.init_from=%s", init_from);
+    snprintf(rd, sizeof rd, "train.run_dir=%s", run_dir);
+    const char *sets[] = {
+        set, init, rd, "finetune.mode=classify", "finetune.balance=true", "finetune.trainable=all",
+        "finetune.truncate=true", "data.max_chars=0", "data.val_fraction=0.1", "data.test_fraction=0.2",
+        "model.dropout=0", "train.batch_size=16", "train.grad_accum=1", "train.steps=" DEMO_FT_STEPS_STR,
+        "train.lr=0.001", "train.min_lr=0.0001", "train.warmup=10", "train.weight_decay=0.1",
+        "train.eval_every=25", "train.eval_batches=8", "train.sample_every=0", "train.checkpoint_every=100000"};
+    for (size_t i = 0; i < LW_ARRAY_LEN(sets); i++) {
+        int rc = cfg_set(c, sets[i], e);
+        if (rc) return rc;
+    }
+    snprintf(c->name, sizeof c->name, "demo-finetune");
     return LW_OK;
 }
 

@@ -8,13 +8,24 @@
 #include "engine.h"
 
 /* The demo's stage titles, in order (also the headings of demo_stages_text). */
-#define DEMO_N_STAGES 6
+#define DEMO_N_STAGES 7
 extern const char *const DEMO_STAGE_TITLES[DEMO_N_STAGES];
 
 /* The demo's run config: a tiny model on a slice of the shipped novel, one BLAS thread (same numbers every
  * time), train.steps fixed so training stops at the same step; seed = train.seed. run_dir "" = runs/demo.
  * Returns LW_OK or an error naming the missing corpus. */
 int demo_config(Config *c, uint64_t seed, const char *run_dir, LwError *e);
+/* The finetuning stage: c = demo (the config demo_config made) turned into a classifier finetuned from the
+ * checkpoint init_from on corpora/classify/word_order_sentences.tsv (word order decides; naive Bayes is at chance),
+ * balanced, all weights trainable, DEMO_FT_STEPS steps evaluated every 25, run in run_dir; same seed, one thread.
+ * Not validated here (init_from may not exist yet: the worker saves it first and validates on WC_OPEN_CONFIG).
+ * Returns LW_OK or the cfg_set error. */
+#define DEMO_FT_STEPS 150
+#define DEMO_FT_STEPS_STR "150"
+/* The sentence the demo classifies as written, then with its words shuffled (both unseen in training). */
+#define DEMO_FT_SENTENCE "@@ORIG@@"
+#define DEMO_FT_SHUFFLED "@@SHUF@@"
+int demo_finetune_config(Config *c, const Config *demo, const char *init_from, const char *run_dir, LwError *e);
 /* The stages as a lesson file (lesson.h format); static text. */
 const char *demo_stages_text(void);
 /* The key script (docs/user-guide.md, Scripted mode, plus `stage N` and `pause`); static text. */

@@ -69,7 +69,10 @@ static int ch_poll(App *a) {
     if (done) {
         ch.streaming = 0;
         ch_append("\n");
-        if (ch.n_tokens > 0) app_status(a, 0, "reply: %d tokens", ch.n_tokens);
+        if (ch.n_tokens > 0 && a->eng && engine_n_classes(a->eng) > 0)
+            app_status(a, 0, "predicted: %s", ch.last.text);
+        else if (ch.n_tokens > 0)
+            app_status(a, 0, "reply: %d token%s", ch.n_tokens, ch.n_tokens == 1 ? "" : "s");
     }
     return n > 0 || done;
 }
@@ -94,6 +97,8 @@ static void ch_submit(App *a) {
     ch.n_tokens = 0;
     ch.have_last = 0;
     le_set(&ch.le, "");
+    /* a status of its own until the reply ends, so a script's wait for the next "reply:" cannot see the last */
+    app_status(a, 0, "%s", engine_n_classes(a->eng) > 0 ? "classifying ..." : "generating ...");
 }
 
 static void ch_adjust(App *a, int dir) {
@@ -124,10 +129,11 @@ static void ch_adjust(App *a, int dir) {
 
 static void ch_draw(App *a, CellBuf *cb, Rect r) {
     ch_init(a);
-    Rect left, right;
-    layout_split_h(r, 0.68, 34, 1, &left, &right);
+    Rect left = r, right = r;
+    if (!a->large) layout_split_h(r, 0.68, 34, 1, &left, &right);   /* large (z): the transcript and input alone */
     Rect tr = {left.x, left.y, left.w, left.h - 2};
-    cb_box(cb, tr, ch.streaming ? "Transcript (streaming...)" : "Transcript", a->th.dim, a->caps.unicode);
+    cb_box(cb, tr, ch.streaming ? "Transcript (streaming...)" : a->large ? "Transcript (large view, z returns)" : "Transcript",
+           a->th.dim, a->caps.unicode);
     /* wrap the transcript into rows, then show the last rows that fit */
     int w = tr.w - 2, h = tr.h - 2;
     if (w < 1 || h < 1) return;
@@ -178,6 +184,7 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
         cb_text(cb, left.x, iy + 1, 2, "> ", a->th.bold);
         le_draw(&ch.le, cb, left.x + 2, iy + 1, left.w - 2, a->th.text, !ch.control);
     }
+    if (a->large) return;
 
     /* controls */
     cb_box(cb, right, "Sampling", a->th.dim, a->caps.unicode);
@@ -280,6 +287,7 @@ static const char *const CH_HELP[] = {
     "F5 F6 F7\tnext control / decrease / increase (also typing)",
     "F8\tstop the reply being generated",
     "o\tload a checkpoint to chat with (type its directory)",
+    "z\tlarge view (control keys): the transcript alone",
     "\ttraining goes on: the step ends, the reply, then resume",
     NULL};
 

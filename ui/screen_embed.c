@@ -30,7 +30,7 @@ static void em_draw(App *a, CellBuf *cb, Rect r) {
         y++;
         cb_text(cb, r.x, y++, r.w, "Enter sets the new probe sentence (re-tokenized, new snapshot); Esc cancels",
                 a->th.dim);
-    } else {
+    } else if (!a->large) {   /* large (z): the tokens, the strips and the neighbours only */
         int x = r.x + cb_text(cb, r.x, y, r.w, "probe: ", a->th.bold);
         if (p)
             for (int t = 0; t < p->T && x < r.x + r.w; t++) x += cb_text(cb, x, y, r.x + r.w - x, p->tok[t], a->th.text);
@@ -77,7 +77,8 @@ static void em_draw(App *a, CellBuf *cb, Rect r) {
     }
     if (scale <= 0) scale = 1;
     Rect main, side;
-    layout_split_h((Rect){r.x, y, r.w, r.y + r.h - y - 5}, 0.74, 26, 1, &main, &side);
+    int window_h = a->large ? 0 : 5;   /* the sliding window below, not in the large view */
+    layout_split_h((Rect){r.x, y, r.w, r.y + r.h - y - window_h}, 0.74, 26, 1, &main, &side);
     int lab = 14;
     int sw = (main.w - lab - 2) / 3;
     if (sw < 4) sw = 4;
@@ -86,8 +87,11 @@ static void em_draw(App *a, CellBuf *cb, Rect r) {
     float *sum = malloc(sizeof(float) * (size_t)C);
     if (!sum) return;
     int rows = main.h - 2;
+    /* the large view spaces the rows out when they fit twice over (easier to follow on a projector) */
+    int pitch = a->large && rows >= 2 * p->T ? 2 : 1;
+    rows /= pitch;
     int first = em.sel >= rows ? em.sel - rows + 1 : 0;
-    for (int t = first, yy = main.y + 1; t < p->T && yy < main.y + main.h - 1; t++, yy++) {
+    for (int t = first, yy = main.y + 1; t < p->T && yy < main.y + main.h - 1; t++, yy += pitch) {
         char vis[SNAP_TOKTEXT * 4], l[SNAP_TOKTEXT * 4 + 16];
         em_token_label(a, p->tok[t], vis, sizeof vis);
         snprintf(l, sizeof l, "%s%2d %s", t == em.sel ? ">" : " ", t, vis);
@@ -116,6 +120,7 @@ static void em_draw(App *a, CellBuf *cb, Rect r) {
                   p->nn_ids[em.sel][k], v2);
     }
 
+    if (a->large) return;
     /* sliding window of the current batch */
     const TrainSnapshot *ts = &a->ts;
     int wy = r.y + r.h - 5;
@@ -204,6 +209,7 @@ static const char *const EM_HELP[] = {
     "Enter, e\tedit the probe sentence (Enter sets, Esc cancels)",
     "p\trecord a probe snapshot of the current weights now",
     "\tstrips: blue < 0, white 0, red > 0; 2 values per cell",
+    "z\tlarge view: the strips and the neighbours alone, full size",
     NULL};
 
 const ScreenOps screen_embed = {

@@ -151,9 +151,31 @@ static void tk_draw_encode(App *a, CellBuf *cb, Rect r) {
     }
 }
 
+static const char TK_CORPUS_TITLE[] =
+    "Corpus (tokens in cycling colours; space \xe2\x8b\x85 tab \xe2\x86\x92 newline \xe2\x86\xb5)";
+
+/* Large view (z): the corpus pane (or the encode pane) over the whole body, the merge count in its title. */
+static void tk_draw_large(App *a, CellBuf *cb, Rect r, const BpeSnapshot *b) {
+    if (tk.encode) {
+        tk_draw_encode(a, cb, r);
+        return;
+    }
+    char title[256];
+    snprintf(title, sizeof title,
+             "Corpus: BPE merges %d/%d, %.3f bytes/token (space \xe2\x8b\x85 tab \xe2\x86\x92 newline \xe2\x86\xb5; "
+             "z returns)",
+             b->n_merges, b->target_merges, b->compression);
+    cb_box(cb, r, title, a->th.dim, a->caps.unicode);
+    if (b->active) tk_draw_excerpt(a, cb, (Rect){r.x + 1, r.y + 1, r.w - 2, r.h - 2}, b);
+}
+
 static void tk_draw(App *a, CellBuf *cb, Rect r) {
     BpeSnapshot b;
     engine_get_bpe(a->eng, &b);
+    if (a->large) {
+        tk_draw_large(a, cb, r, &b);
+        return;
+    }
     char info[256];
     snprintf(info, sizeof info, "BPE merges %d/%d  vocab %d  compression %.3f bytes/token  (%ld bytes -> %ld tokens)  %s",
              b.n_merges, b.target_merges, b.vocab_size, b.compression, b.n_bytes, b.n_tokens,
@@ -182,8 +204,7 @@ static void tk_draw(App *a, CellBuf *cb, Rect r) {
     if (tk.encode) {
         tk_draw_encode(a, cb, left);
     } else {
-        cb_box(cb, left, "Corpus (tokens in cycling colours; space \xe2\x8b\x85 tab \xe2\x86\x92 newline \xe2\x86\xb5)",
-               a->th.dim, a->caps.unicode);
+        cb_box(cb, left, TK_CORPUS_TITLE, a->th.dim, a->caps.unicode);
         if (b.active) tk_draw_excerpt(a, cb, (Rect){left.x + 1, left.y + 1, left.w - 2, left.h - 2}, &b);
     }
     /* merge log */
@@ -300,6 +321,7 @@ static const char *const TK_HELP[] = {
     "e\tencode: type text, see tokens and ids; Up/Down select",
     "\tthe selected word's merges replay one by one; Esc leaves",
     "r\trestart the trainer from bytes",
+    "z\tlarge view: the corpus excerpt alone, full size",
     NULL};
 
 const ScreenOps screen_tokenizer = {

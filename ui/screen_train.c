@@ -10,6 +10,7 @@
 #include "engine.h" /* export_* (export.h, part of the public API) */
 
 #define TR_EVENTS 200
+#define TR_ACC 64          /* accuracy lines kept for a classifier */
 #define TR_EMA_TRAIN 0.9
 #define TR_EMA_VAL 0.6
 
@@ -22,8 +23,29 @@ static struct {
     long last_ev_seq;
     char sample[SNAP_EVENT_TEXT];
     long sample_step;
+    /* classifier: the baseline and accuracy events, shortened ("step N: ..."), oldest first (ring) */
+    char acc[TR_ACC][160];
+    int n_acc;
+    float val_acc;             /* latest "val accuracy" (percent), < 0 = none yet */
     int logy, by_tokens;
 } tr;
+
+/* Keeps a classifier's baseline and accuracy events for the Accuracy box, without their file paths. */
+static void tr_note_accuracy(const EngineEvent *ev) {
+    const char *t = ev->text;
+    int acc = strstr(t, "accuracy") != NULL, nb = !strncmp(t, "naive-Bayes", 11);
+    if (!acc && !nb) return;
+    float v;
+    const char *va = strstr(t, "val accuracy ");
+    if (va && sscanf(va, "val accuracy %f", &v) == 1) tr.val_acc = v;
+    char *line = tr.acc[tr.n_acc % TR_ACC];
+    int len = snprintf(line, sizeof tr.acc[0], "step %ld: %s", ev->step, t);
+    char *cut = strstr(line, "; /");      /* "...; <run dir>/classify-stepN.txt" */
+    if (!cut) cut = strstr(line, "; ");
+    if (cut) *cut = '\0';
+    else if (len >= (int)sizeof tr.acc[0]) line[sizeof tr.acc[0] - 1] = '\0';
+    tr.n_acc++;
+}
 
 static int tr_poll(App *a) {
     if (!a->eng) return 0;
@@ -34,6 +56,8 @@ static int tr_poll(App *a) {
         tr.n_ev = 0;
         tr.last_ev_seq = 0;
         tr.sample[0] = '\0';
+        tr.n_acc = 0;
+        tr.val_acc = -1;
         changed = 1;
     }
     int total = engine_n_metrics(a->eng);
@@ -60,6 +84,7 @@ static int tr_poll(App *a) {
                 snprintf(tr.sample, sizeof tr.sample, "%s", buf[i].text);
                 tr.sample_step = buf[i].step;
             }
+            tr_note_accuracy(&buf[i]);
         }
         changed = 1;
         if (k < 32) break;
@@ -156,6 +181,38 @@ static void tr_draw_small_plot(App *a, CellBuf *cb, Rect r, const char *title, i
     free(x);
 }
 
+/* A classifier's box in place of the sample: its classes, then the baseline and accuracy lines, newest at the
+ * bottom, each wrapped to the box. */
+static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r) {
+    cb_box(cb, r, "Accuracy (classifier)", a->th.dim, a->caps.unicode);
+    int w = r.w - 2, h = r.h - 2;
+    if (w < 8 || h < 1) return;
+    char classes[160];
+    int o = snprintf(classes, sizeof classes, "classes:");
+    for (int k = 0; k < engine_n_classes(a->eng) && o < (int)sizeof classes; k++)
+        o += snprintf(classes + o, sizeof classes - (size_t)o, " %s", engine_class_name(a->eng, k));
+    cb_text(cb, r.x + 1, r.y + 1, w, classes, a->th.bold);
+    /* count the rows each kept line needs, from the newest back, then draw the ones that fit */
+    int first = tr.n_acc > TR_ACC ? tr.n_acc - TR_ACC : 0, rows = 0, from = tr.n_acc;
+    while (from > first) {
+        int need = (utf8_cols(tr.acc[(from - 1) % TR_ACC]) + w - 1) / w;
+        if (rows + need > h - 1) break;
+        rows += need;
+        from--;
+    }
+    int y = r.y + 2;
+    for (int i = from; i < tr.n_acc; i++) {
+        const char *line = tr.acc[i % TR_ACC];
+        Style st = strstr(line, "naive-Bayes") ? a->th.dim : strstr(line, "accuracy train") ? a->th.good : a->th.text;
+        int len = (int)strlen(line), off = 0;
+        while (off < len && y < r.y + r.h - 1) {
+            /* w columns of ASCII text per row (event texts are ASCII) */
+            cb_printf(cb, r.x + 1, y++, w, st, "%.*s", w, line + off);
+            off += w;
+        }
+    }
+}
+
 static void tr_draw(App *a, CellBuf *cb, Rect r) {
     const TrainSnapshot *t = &a->ts;
     if (a->large) {   /* projector: the loss curves alone */
@@ -205,6 +262,8 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     if (isfinite(t->val_loss)) cb_printf(cb, right.x, y++, w, a->th.text, "val loss    %.4f  ppl %.1f", t->val_loss,
                                          exp(t->val_loss));
     else cb_text(cb, right.x, y++, w, "val loss    - (not evaluated yet)", a->th.text);
+    if (engine_n_classes(a->eng) > 0 && tr.val_acc >= 0)
+        cb_printf(cb, right.x, y++, w, a->th.good, "val acc     %.1f%%", tr.val_acc);
     cb_printf(cb, right.x, y++, w, a->th.text, "lr          %.3e", t->lr);
     cb_printf(cb, right.x, y++, w, a->th.text, "grad norm   %.4f", t->grad_norm);
     if (a->repro) cb_text(cb, right.x, y++, w, "tokens/s    - (hidden in the demo)", a->th.text);
@@ -240,6 +299,10 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
         for (char *p = line; *p; p++)
             if (*p == '\n' || *p == '\t') *p = ' ';
         cb_text(cb, evr.x + 1, yy, evr.w - 2, line, st);
+    }
+    if (engine_n_classes(a->eng) > 0) {
+        tr_draw_accuracy(a, cb, smr);
+        return;
     }
     char title[64];
     snprintf(title, sizeof title, "Sample (step %ld)", tr.sample_step);

@@ -629,6 +629,41 @@ static void tui_stats_text(char *buf, size_t n, int w, int h) {
              g_flush_n ? 1e3 * g_flush_sum / (double)g_flush_n : 0.0, 1e3 * g_flush_max, w, h);
 }
 
+/* Script command demo-finetune: queues a save of the current model to <run dir>/pretrained, then reopens the
+ * worker's engine on the demo's classification config finetuned from it, running in <run dir>/finetune
+ * (demo_finetune_config). The worker runs the two in order; the UI keeps drawing the old engine until the swap.
+ * Returns 0, or -1 with err set. */
+static int tui_demo_finetune(App *a, char *err, size_t n) {
+    const char *run = a->ts.run_dir[0] ? a->ts.run_dir : a->cfg->train.run_dir;
+    if (!run[0]) run = "runs/demo";
+    char ck[sizeof ((WorkerCmd *)0)->text], rd[1200];
+    if (snprintf(ck, sizeof ck, "%s/pretrained", run) >= (int)sizeof ck) {
+        snprintf(err, n, "the run directory name is too long");
+        return -1;
+    }
+    snprintf(rd, sizeof rd, "%s/finetune", run);
+    Config *fc = malloc(sizeof *fc);
+    if (!fc) { snprintf(err, n, "out of memory"); return -1; }
+    LwError e;
+    if (demo_finetune_config(fc, a->cfg, ck, rd, &e)) {
+        snprintf(err, n, "%s", e.msg);
+        free(fc);
+        return -1;
+    }
+    WorkerCmd c;
+    memset(&c, 0, sizeof c);
+    c.kind = WC_PAUSE;
+    worker_send(&a->wk, &c);
+    c.kind = WC_SAVE;
+    snprintf(c.text, sizeof c.text, "%s", ck);
+    worker_send(&a->wk, &c);
+    int rc = worker_open_config(&a->wk, fc);
+    free(fc);
+    if (rc) { snprintf(err, n, "out of memory"); return -1; }
+    app_status(a, 0, "saving the pretrained model to %s, then finetuning from it", ck);
+    return 0;
+}
+
 /* Advances the script; returns a key to feed, or -1 (nothing this frame). Sets a->quit at the end (headless). */
 static int script_next(App *a, Script *sc, const CellBuf *cb) {
     if (sc->paused) return -1;
@@ -714,6 +749,17 @@ static int script_next(App *a, Script *sc, const CellBuf *cb) {
             sc->pos++;
             return K_CTRL_L;            /* a key that only redraws */
         }
+        if (!strcmp(cmd, "demo-finetune")) {   /* save, then reopen as the demo's classifier (demo.c) */
+            char err[LW_ERRLEN];
+            sc->pos++;
+            if (tui_demo_finetune(a, err, sizeof err)) {
+                fprintf(stderr, "llmwb: script line %d: demo-finetune: %s\n", sc->pos, err);
+                sc->failed = 1;
+                a->quit = 1;
+                return -1;
+            }
+            return K_CTRL_L;
+        }
         if (!strcmp(cmd, "pause")) {   /* interactive: wait for Space; headless: go on */
             sc->pos++;
             if (sc->interactive) {
@@ -749,7 +795,9 @@ static void tui_usage(FILE *f) {
           "usage: llmwb lesson [NAME|all] [--restart] [--lessons-dir DIR] [tui options]\n"
           "  walk through docs/lessons/ in a side panel (C-n next, C-p back, C-o hide); resumes where you left\n"
           "usage: llmwb demo [--headless] [--seed N] [--dump-dir DIR] [--run-dir DIR] [--theme dark|light]\n"
-          "  a fixed-seed scripted session in stages; Space continues after each stage\n",
+          "  a fixed-seed scripted session in stages; Space continues after each stage:\n"
+          "  1 a tokenizer learns merges, 2 tokens become vectors, 3 pretraining a tiny GPT, 4 attention forms,\n"
+          "  5 talking to the model, 6 finetuning a classifier (word order), 7 the classifier answers\n",
           f);
 }
 

@@ -85,6 +85,29 @@ static int wk_handle(Worker *w, const WorkerCmd *c) {
     LwError e = {0};
     Engine *eng = w->eng;
     if (c->kind == WC_QUIT) return 1;
+    if (c->kind == WC_OPEN_CONFIG) {
+        Config *old = malloc(sizeof *old);   /* to restore when opening fails */
+        if (!c->cfg || !old) {
+            free(old);
+            wk_msg(w, "cannot open a new config: out of memory");
+            return 0;
+        }
+        *old = w->cfg;
+        char old_run[sizeof w->run_dir];
+        memcpy(old_run, w->run_dir, sizeof old_run);
+        w->cfg = *c->cfg;
+        w->run_dir[0] = '\0';
+        wk_msg(w, "opening %s ...", w->cfg.name);
+        if (cfg_validate(&w->cfg, &e) || wk_open(w, NULL, &e)) {
+            w->cfg = *old;
+            memcpy(w->run_dir, old_run, sizeof old_run);
+            wk_msg(w, "cannot open %s: %s", c->cfg->name, e.msg);
+        } else {
+            wk_msg(w, "opened %s", w->cfg.name);
+        }
+        free(old);
+        return 0;
+    }
     if (c->kind == WC_LOAD_CKPT) {
         wk_msg(w, "loading checkpoint %s ...", c->text);
         if (wk_open(w, c->text, &e)) wk_msg(w, "cannot load checkpoint: %s", e.msg);
@@ -172,6 +195,7 @@ static void *wk_main(void *arg) {
             w->busy_cmd = 1;
             pthread_mutex_unlock(&w->mu);
             int quit = wk_handle(w, &c);
+            free(c.cfg);
             pthread_mutex_lock(&w->mu);
             w->busy_cmd = 0;
             if (quit) break;
@@ -238,6 +262,11 @@ int worker_stop(Worker *w, double max_wait) {
     if (!w->started) return 0;
     pthread_mutex_lock(&w->mu);
     w->abort_flag = 1;
+    for (int i = 0; i < w->q_len; i++) {   /* the commands never run: free what they own */
+        WorkerCmd *q = &w->queue[(w->q_head + i) % WORKER_QUEUE];
+        free(q->cfg);
+        q->cfg = NULL;
+    }
     w->q_head = 0;
     w->q_len = 1;
     w->queue[0].kind = WC_QUIT;
@@ -271,6 +300,8 @@ void worker_send(Worker *w, const WorkerCmd *c) {
     pthread_mutex_lock(&w->mu);
     if (w->q_len == WORKER_QUEUE) {
         /* full: drop the oldest (key repeat of steps can flood the queue) */
+        free(w->queue[w->q_head].cfg);
+        w->queue[w->q_head].cfg = NULL;
         w->q_head = (w->q_head + 1) % WORKER_QUEUE;
         w->q_len--;
     }
@@ -294,6 +325,17 @@ void worker_send_kind(Worker *w, WorkerCmdKind k) {
     memset(&c, 0, sizeof c);
     c.kind = k;
     worker_send(w, &c);
+}
+
+int worker_open_config(Worker *w, const Config *cfg) {
+    WorkerCmd c;
+    memset(&c, 0, sizeof c);
+    c.kind = WC_OPEN_CONFIG;
+    c.cfg = malloc(sizeof *c.cfg);
+    if (!c.cfg) return -1;
+    *c.cfg = *cfg;
+    worker_send(w, &c);
+    return 0;
 }
 
 void worker_drain(Worker *w) {

@@ -15,7 +15,7 @@
 typedef enum {
     WC_RUN, WC_PAUSE, WC_TOGGLE, WC_STEP, WC_SAVE, WC_PROBE,
     WC_BPE_BEGIN, WC_BPE_STEP, WC_BPE_BACK, WC_BPE_RUN, WC_BPE_PAUSE, WC_BPE_GOTO,
-    WC_GEN, WC_GEN_STOP, WC_SET_PROBE, WC_LOAD_CKPT, WC_QUIT
+    WC_GEN, WC_GEN_STOP, WC_SET_PROBE, WC_LOAD_CKPT, WC_OPEN_CONFIG, WC_QUIT
 } WorkerCmdKind;
 
 typedef struct WorkerCmd {
@@ -24,6 +24,7 @@ typedef struct WorkerCmd {
     int target;              /* BPE_BEGIN: target vocab */
     SampleParams sp;         /* GEN */
     char text[512];          /* GEN prompt, SET_PROBE sentence, LOAD_CKPT / SAVE directory ("" = default) */
+    Config *cfg;             /* OPEN_CONFIG: a heap copy owned by the queue (worker_open_config makes it) */
 } WorkerCmd;
 
 typedef enum { WK_OPENING, WK_READY, WK_FAILED } WorkerPhase;
@@ -73,9 +74,15 @@ int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char 
  * engine left open for the process exit to reclaim. Returns 0 when stopped cleanly, 1 when detached.
  * Safe to call twice. */
 int worker_stop(Worker *w, double max_wait);
-/* Queues a command (a full queue drops the oldest step-like command). */
+/* Queues a command (a full queue drops the oldest command). */
 void worker_send(Worker *w, const WorkerCmd *c);
 void worker_send_kind(Worker *w, WorkerCmdKind k);
+/* Queues WC_OPEN_CONFIG: when the worker gets to it (after the commands queued before, e.g. a WC_SAVE), it
+ * validates a copy of cfg (cfg_validate) and opens a new engine on it (its train.run_dir decides where the run
+ * goes; the run_dir given to worker_start no longer applies), swapped in like WC_LOAD_CKPT; if validation or
+ * opening fails, the old engine and config stay and the status message says why. Returns 0, or -1 when out of
+ * memory (nothing queued). */
+int worker_open_config(Worker *w, const Config *cfg);
 /* Waits until the queue is empty and the worker is idle (no step in progress). */
 void worker_drain(Worker *w);
 void worker_status(Worker *w, WorkerStatus *out);
