@@ -129,8 +129,11 @@ static const CfgKey cfg_keys[] = {
               "Fraction held out for validation (the end of the text for pretraining)."),
     ROW_FLOAT("data", "test_fraction", data.test_fraction, "0.1", 0, 0.5,
               "Fraction held out for testing (finetuning splits)."),
+    ROW_INT("data", "window", data.window, "0", 0, 1048576,
+            "Training sequence length in tokens (the book's max_length), at most model.context_length; "
+            "0 = model.context_length."),
     ROW_INT("data", "stride", data.stride, "0", 0, 1048576,
-            "Sliding-window stride in tokens; 0 = model.context_length (windows do not overlap)."),
+            "Sliding-window stride in tokens; 0 = the window (windows do not overlap)."),
     ROW_INT("data", "max_chars", data.max_chars, "0", 0, INT_MAX,
             "Use only the first max_chars bytes of the text; 0 = all of it."),
 
@@ -1148,6 +1151,9 @@ int cfg_validate(const Config *c, LwError *e) {
     if (m->d_model % m->n_head != 0)
         return lw_fail(e, LW_ERR_INVALID, "%s: model.d_model: %d is not divisible by model.n_head (%d)", src,
                        m->d_model, m->n_head);
+    if (c->data.window > m->context_length && c->finetune.mode == FT_NONE)
+        return lw_fail(e, LW_ERR_INVALID, "%s: data.window: %d is longer than model.context_length (%d)", src,
+                       c->data.window, m->context_length);
     switch (c->tokenizer.kind) {
     case TOK_GPT2:
         if (m->vocab_size != 50257)

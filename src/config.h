@@ -34,7 +34,8 @@ typedef struct DataCfg {
     int n_paths;
     float val_fraction;
     float test_fraction;       /* finetuning splits */
-    int stride;                /* sliding-window stride in tokens; 0 = context_length */
+    int window;                /* training sequence length in tokens; 0 = context_length (the book's max_length) */
+    int stride;                /* sliding-window stride in tokens; 0 = the window */
     int max_chars;             /* 0 = use the whole text; else only the first max_chars bytes */
 } DataCfg;
 

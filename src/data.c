@@ -166,7 +166,7 @@ int data_cache_read(const char *path, uint64_t want_hash, int **ids, size_t *n, 
 /* Checks that a split of n tokens holds one window of T + 1. */
 static int check_split(const char *what, size_t n, int T, const char *hint, LwError *e) {
     if (n >= (size_t)T + 1) return LW_OK;
-    return lw_fail(e, LW_ERR_INVALID, "the %s split has %zu tokens, fewer than context_length+1 = %d: %s", what, n,
+    return lw_fail(e, LW_ERR_INVALID, "the %s split has %zu tokens, fewer than the window+1 = %d: %s", what, n,
                    T + 1, hint);
 }
 
@@ -182,9 +182,9 @@ static int split_ids(TokenData *d, float val_fraction, int T, LwError *e) {
     d->n_train = n_train;
     d->val = d->ids + n_train;
     d->n_val = d->n - n_train;
-    int rc = check_split("training", d->n_train, T, "use more text (data.max_chars, data.paths) or lower context_length", e);
+    int rc = check_split("training", d->n_train, T, "use more text (data.max_chars, data.paths) or a shorter data.window", e);
     if (!rc && val_fraction > 0.0f)
-        rc = check_split("validation", d->n_val, T, "raise val_fraction or lower context_length", e);
+        rc = check_split("validation", d->n_val, T, "raise data.val_fraction or shorten data.window", e);
     return rc;
 }
 
@@ -240,7 +240,8 @@ int data_build(TokenData *d, const Config *c, const Tokenizer *tok, const char *
         }
     }
     parts_free(&p);
-    rc = split_ids(d, c->data.val_fraction, c->model.context_length, e);
+    int T = c->data.window > 0 && c->data.window < c->model.context_length ? c->data.window : c->model.context_length;
+    rc = split_ids(d, c->data.val_fraction, T, e);
     if (rc) data_free(d);
     return rc;
 }
@@ -268,7 +269,7 @@ int loader_init(Loader *l, const int *ids, size_t n, int B, int T, int stride, u
     if (B < 1 || T < 1 || stride < 0)
         return lw_fail(e, LW_ERR_INVALID, "loader: batch %d, context %d, stride %d out of range", B, T, stride);
     if (n < (size_t)T + 1)
-        return lw_fail(e, LW_ERR_INVALID, "a split of %zu tokens is shorter than context_length+1 = %d", n, T + 1);
+        return lw_fail(e, LW_ERR_INVALID, "a split of %zu tokens is shorter than the window+1 = %d", n, T + 1);
     l->ids = ids;
     l->n = n;
     l->B = B;

@@ -284,7 +284,7 @@ static int open_training(Engine *g, const EngineOpenOpts *o, LwError *e) {
     if ((rc = data_build(&g->data, c, g->tok, g->run_dir, e))) return rc;
     progress(o, "tokenizing the corpus", 1, 1);
     g->B = c->train.batch_size;
-    g->T = c->model.context_length;
+    g->T = c->data.window > 0 ? LW_MIN(c->data.window, c->model.context_length) : c->model.context_length;
     if ((rc = loader_init(&g->train_loader, g->data.train, g->data.n_train, g->B, g->T, c->data.stride,
                           c->train.seed, 1, e)))
         return rc;

@@ -159,8 +159,8 @@ Test(data, split_too_short_is_a_clear_error) {
     TokenData d;
     LwError e;
     cr_assert_eq(data_from_ids(&d, ids, 400, 0.1f, 64, &e), LW_ERR_INVALID);
-    cr_assert_str_eq(e.msg, "the validation split has 40 tokens, fewer than context_length+1 = 65: "
-                            "raise val_fraction or lower context_length");
+    cr_assert_str_eq(e.msg, "the validation split has 40 tokens, fewer than the window+1 = 65: "
+                            "raise data.val_fraction or shorten data.window");
     cr_assert_eq(d.ids, NULL);
     cr_assert_eq(data_from_ids(&d, ids, 400, 0.9f, 64, &e), LW_ERR_INVALID);
     cr_assert(strstr(e.msg, "training split has 40 tokens"), "%s", e.msg);
