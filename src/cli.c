@@ -35,7 +35,7 @@ static const char *usage_text =
     "Without a command, opens the terminal UI on configs/default.yaml.\n"
     "\n"
     "commands:\n"
-    "  tui [-c CONFIG] [--no-mouse] [--theme dark|light] [--ascii] [--ckpt DIR] [--script FILE]\n"
+    "  tui [-c CONFIG] [--train] [--no-mouse] [--theme dark|light] [--ascii] [--ckpt DIR] [--script FILE]\n"
     "                           open the workbench (see `llmwb tui --help`)\n"
     "  lesson [NAME|all] [--restart] [--lessons-dir DIR] [tui options]\n"
     "                           follow the lessons of docs/lessons/ in a side panel; resumes where you left\n"

@@ -59,7 +59,7 @@ Test(cli, help_lists_every_command_of_the_man_page) {
     }
     const char *opts[] = {"--steps", "--resume", "--run-dir", "--set", "--ckpt", "--prompt", "--temperature",
                           "--top-k", "--top-p", "--max-tokens", "--seed", "--ids", "--vocab", "--color", "--check",
-                          "--dump", "--docs", "--out", "--no-mouse", "--theme", "--script"};
+                          "--dump", "--docs", "--out", "--no-mouse", "--theme", "--script", "--train"};
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
         cr_expect(strstr(out, opts[i]), "--help lacks %s", opts[i]);
         char esc[64];
