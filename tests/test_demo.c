@@ -1,5 +1,6 @@
 /* test_demo.c — classroom mode through the real binary (LLMWB_BIN; skipped when unset): `llmwb demo --headless`
- * twice with the same seed gives identical screen dumps that show every stage; `llmwb lesson` draws its panel,
+ * twice with the same seed gives identical screen dumps that show every stage (finetuning a classifier and its
+ * answers included) and the large views of the screens; `llmwb lesson` draws its panel,
  * steps with C-n and resumes from the progress file; P exports from the Train screen; `llmwb export` writes the
  * pictures of a run. Runs from the repo root; all output under a per-process /tmp directory. */
 #include <criterion/criterion.h>
@@ -44,10 +45,27 @@ static char *dm_read(const char *dir, const char *name) {
     return s;
 }
 
-static const char *const DUMPS[] = {"stage1-tokenizer.txt", "stage1-tokenizer-done.txt", "stage2-embed.txt",
-                                    "stage3-train.txt", "stage3-train-large.txt", "stage4-attention-step0.txt",
-                                    "stage4-attention-trained.txt", "stage4-attention-zoom.txt", "stage5-chat.txt",
-                                    "stage6-finetune.txt"};
+static const char *const DUMPS[] = {"stage1-tokenizer.txt",         "stage1-tokenizer-done.txt",
+                                    "stage1-tokenizer-large.txt",   "stage2-embed.txt",
+                                    "stage2-embed-large.txt",       "stage3-train.txt",
+                                    "stage3-train-large.txt",       "stage4-attention-step0.txt",
+                                    "stage4-attention-trained.txt", "stage4-attention-zoom.txt",
+                                    "stage5-chat.txt",              "stage5-chat-large.txt",
+                                    "stage6-finetune-start.txt",    "stage6-finetune.txt",
+                                    "stage7-classify.txt"};
+
+/* Asserts that the dump name holds every string of the NULL-terminated list (present = 1) or none (0). */
+static void dm_expect(const char *dir, const char *name, int present, ...) {
+    char *t = dm_read(dir, name);
+    va_list ap;
+    va_start(ap, present);
+    for (const char *s; (s = va_arg(ap, const char *));) {
+        if (present) cr_assert(strstr(t, s), "%s lacks \"%s\":\n%s", name, s, t);
+        else cr_assert_null(strstr(t, s), "%s shows \"%s\":\n%s", name, s, t);
+    }
+    va_end(ap);
+    free(t);
+}
 
 Test(classroom, demo_headless_is_reproducible_and_shows_every_stage) {
     const char *bin = dm_bin();
@@ -58,7 +76,13 @@ Test(classroom, demo_headless_is_reproducible_and_shows_every_stage) {
     cr_assert_eq(dm_sh("OPENBLAS_NUM_THREADS=1 %s demo --headless --seed 123 --run-dir %s --dump-dir %s", bin, run, d1), 0);
     lw_rmtree(run);   /* the second run starts from nothing too (same paths, so same screens) */
     cr_assert_eq(dm_sh("OPENBLAS_NUM_THREADS=1 %s demo --headless --seed 123 --run-dir %s --dump-dir %s", bin, run, d2), 0);
+    char p0[1024];   /* the finetuning stage saved the pretrained model and ran in its own directory */
+    snprintf(p0, sizeof p0, "%s/pretrained/model.safetensors", run);
+    cr_assert(lw_file_exists(p0), "%s missing", p0);
+    snprintf(p0, sizeof p0, "%s/finetune/classify-step150.txt", run);
+    cr_assert(lw_file_exists(p0), "%s missing", p0);
     char all[1 << 12] = "";
+    cr_assert_eq(DEMO_N_STAGES, 7);
     for (size_t i = 0; i < sizeof DUMPS / sizeof *DUMPS; i++) {
         char *a = dm_read(d1, DUMPS[i]), *b = dm_read(d2, DUMPS[i]);
         cr_assert_str_eq(a, b, "%s differs between two runs with the same seed", DUMPS[i]);
@@ -83,6 +107,25 @@ Test(classroom, demo_headless_is_reproducible_and_shows_every_stage) {
     t = dm_read(d1, "stage5-chat.txt");
     cr_assert(strstr(t, "you: It is a truth"));
     free(t);
+    /* the large views (z) of the Tokenizer, Embed and Chat screens: the main pane alone */
+    dm_expect(d1, "stage1-tokenizer-large.txt", 1, "Corpus: BPE merges 127/127", "PRIDE", NULL);
+    dm_expect(d1, "stage1-tokenizer-large.txt", 0, "Merge log", "Top candidate pairs", NULL);
+    dm_expect(d1, "stage2-embed-large.txt", 1, "wte row (token)", "Nearest by cosine", NULL);
+    dm_expect(d1, "stage2-embed-large.txt", 0, "Sliding window", "probe: ", NULL);
+    dm_expect(d1, "stage5-chat-large.txt", 1, "Transcript (large view, z returns)", "you: It is a truth", NULL);
+    dm_expect(d1, "stage5-chat-large.txt", 0, "Sampling", "Next-token probabilities", NULL);
+    /* finetuning: the pretrained model saved, reopened as a classifier, its baseline and accuracies */
+    dm_expect(d1, "stage6-finetune-start.txt", 1, "Step 0/150", "Accuracy (classifier)", "classes: original shuffled",
+              "naive Bayes (bag of words): val", NULL);
+    dm_expect(d1, "stage6-finetune.txt", 1, "Step 150/150  DONE", "step 0: train ", "step 150: val ",
+              "step 150: train ", "val acc ", "naive-Bayes baseline", NULL);
+    dm_expect(d1, "stage6-finetune.txt", 0, "Sample (step", NULL);
+    dm_expect(d1, "stage7-classify.txt", 1, "Class probabilities", "you: it is a truth universally", "predicted: ", NULL);
+    char *c = dm_read(d1, "stage7-classify.txt");
+    const char *m1 = strstr(c, "model: original ("), *m2 = strstr(c, "model: shuffled (");
+    /* the demo's story (its fixed seed): the sentence as written is classed original, its shuffle shuffled */
+    cr_assert(m1 && m2 && m1 < m2, "classes of the two sentences:\n%s", c);
+    free(c);
     /* another seed gives another run */
     char d3[512];
     snprintf(d3, sizeof d3, "%s/dumps3", g_tmp);

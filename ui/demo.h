@@ -22,9 +22,10 @@ int demo_config(Config *c, uint64_t seed, const char *run_dir, LwError *e);
  * Returns LW_OK or the cfg_set error. */
 #define DEMO_FT_STEPS 150
 #define DEMO_FT_STEPS_STR "150"
-/* The sentence the demo classifies as written, then with its words shuffled (both unseen in training). */
-#define DEMO_FT_SENTENCE "@@ORIG@@"
-#define DEMO_FT_SHUFFLED "@@SHUF@@"
+/* The sentence the demo classifies as written, then with its words shuffled (the classifier's data come from
+ * other novels). */
+#define DEMO_FT_SENTENCE "it is a truth universally acknowledged, that a single man in possession of a good fortune must be in want of a wife"
+#define DEMO_FT_SHUFFLED "a truth must in a of be wife single want man universally it good possession acknowledged, that fortune is a in"
 int demo_finetune_config(Config *c, const Config *demo, const char *init_from, const char *run_dir, LwError *e);
 /* The stages as a lesson file (lesson.h format); static text. */
 const char *demo_stages_text(void);

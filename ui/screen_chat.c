@@ -223,7 +223,7 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
             cb_printf(cb, x + lw + bw, y, 8, a->th.text, "%5.1f%%", 100 * p);
         }
         if (y < right.y + right.h - 1)
-            cb_text(cb, x, y, cw, classifier ? "highlighted = the predicted label" : "highlighted = the token sampled", a->th.dim);
+            cb_text(cb, x, y, cw, classifier ? "highlighted = the prediction" : "highlighted = the token sampled", a->th.dim);
     } else {
         cb_text(cb, x, y, cw, "(after the first reply token)", a->th.dim);
     }

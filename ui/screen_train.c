@@ -30,20 +30,25 @@ static struct {
     int logy, by_tokens;
 } tr;
 
-/* Keeps a classifier's baseline and accuracy events for the Accuracy box, without their file paths. */
+/* Keeps a classifier's baseline and accuracy events for the Accuracy box, in short forms without file paths:
+ * "naive Bayes: val V%, test T%", "step N: val V% (k batches)", "step N: train A%, val V%, test T%". */
 static void tr_note_accuracy(const EngineEvent *ev) {
     const char *t = ev->text;
-    int acc = strstr(t, "accuracy") != NULL, nb = !strncmp(t, "naive-Bayes", 11);
-    if (!acc && !nb) return;
-    float v;
-    const char *va = strstr(t, "val accuracy ");
-    if (va && sscanf(va, "val accuracy %f", &v) == 1) tr.val_acc = v;
+    float f[4];
+    int k;
     char *line = tr.acc[tr.n_acc % TR_ACC];
-    int len = snprintf(line, sizeof tr.acc[0], "step %ld: %s", ev->step, t);
-    char *cut = strstr(line, "; /");      /* "...; <run dir>/classify-stepN.txt" */
-    if (!cut) cut = strstr(line, "; ");
-    if (cut) *cut = '\0';
-    else if (len >= (int)sizeof tr.acc[0]) line[sizeof tr.acc[0] - 1] = '\0';
+    size_t n = sizeof tr.acc[0];
+    const char *va = strstr(t, "val accuracy ");
+    if (sscanf(t, "naive-Bayes baseline on the same split: val %f%%, test %f%%", &f[0], &f[1]) == 2) {
+        snprintf(line, n, "naive Bayes (bag of words): val %.1f%%, test %.1f%%", f[0], f[1]);
+    } else if (sscanf(t, "accuracy train %f%%, val %f%%, test %f%%", &f[0], &f[1], &f[2]) == 3) {
+        snprintf(line, n, "step %ld: train %.1f%%, val %.1f%%, test %.1f%%", ev->step, f[0], f[1], f[2]);
+    } else if (va && sscanf(va, "val accuracy %f%% (%d batches)", &f[0], &k) == 2) {
+        tr.val_acc = f[0];
+        snprintf(line, n, "step %ld: val %.1f%% (%d batches)", ev->step, f[0], k);
+    } else {
+        return;
+    }
     tr.n_acc++;
 }
 
@@ -182,34 +187,39 @@ static void tr_draw_small_plot(App *a, CellBuf *cb, Rect r, const char *title, i
 }
 
 /* A classifier's box in place of the sample: its classes, then the baseline and accuracy lines, newest at the
- * bottom, each wrapped to the box. */
+ * bottom (lines longer than the box are cut; the event log has them whole). */
 static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r) {
     cb_box(cb, r, "Accuracy (classifier)", a->th.dim, a->caps.unicode);
     int w = r.w - 2, h = r.h - 2;
-    if (w < 8 || h < 1) return;
+    if (w < 8 || h < 2) return;
     char classes[160];
     int o = snprintf(classes, sizeof classes, "classes:");
     for (int k = 0; k < engine_n_classes(a->eng) && o < (int)sizeof classes; k++)
         o += snprintf(classes + o, sizeof classes - (size_t)o, " %s", engine_class_name(a->eng, k));
     cb_text(cb, r.x + 1, r.y + 1, w, classes, a->th.bold);
-    /* count the rows each kept line needs, from the newest back, then draw the ones that fit */
-    int first = tr.n_acc > TR_ACC ? tr.n_acc - TR_ACC : 0, rows = 0, from = tr.n_acc;
-    while (from > first) {
-        int need = (utf8_cols(tr.acc[(from - 1) % TR_ACC]) + w - 1) / w;
-        if (rows + need > h - 1) break;
-        rows += need;
-        from--;
+    /* the baseline stays on top, the first and the latest whole-split accuracies ("train ...") stay too, and the
+     * latest evaluations fill the rows left; drawn oldest first */
+    int first = tr.n_acc > TR_ACC ? tr.n_acc - TR_ACC : 0, y = r.y + 2;
+    if (tr.n_acc > first && !strncmp(tr.acc[first % TR_ACC], "naive", 5)) {
+        cb_text(cb, r.x + 1, y++, w, tr.acc[first % TR_ACC], a->th.dim);
+        first++;
     }
-    int y = r.y + 2;
-    for (int i = from; i < tr.n_acc; i++) {
-        const char *line = tr.acc[i % TR_ACC];
-        Style st = strstr(line, "naive-Bayes") ? a->th.dim : strstr(line, "accuracy train") ? a->th.good : a->th.text;
-        int len = (int)strlen(line), off = 0;
-        while (off < len && y < r.y + r.h - 1) {
-            /* w columns of ASCII text per row (event texts are ASCII) */
-            cb_printf(cb, r.x + 1, y++, w, st, "%.*s", w, line + off);
-            off += w;
+    int room = r.y + r.h - 1 - y, first_full = -1, last_full = -1;
+    char keep[TR_ACC] = {0};   /* by ring slot */
+    for (int i = first; i < tr.n_acc; i++)
+        if (strstr(tr.acc[i % TR_ACC], ": train ")) {
+            if (first_full < 0) first_full = i;
+            last_full = i;
         }
+    int kept = 0;
+    if (last_full >= 0 && kept < room) keep[last_full % TR_ACC] = 1, kept++;
+    if (first_full >= 0 && first_full != last_full && kept < room) keep[first_full % TR_ACC] = 1, kept++;
+    for (int i = tr.n_acc - 1; i >= first && kept < room; i--)
+        if (!keep[i % TR_ACC]) keep[i % TR_ACC] = 1, kept++;
+    for (int i = first; i < tr.n_acc; i++) {
+        if (!keep[i % TR_ACC]) continue;
+        const char *line = tr.acc[i % TR_ACC];
+        cb_text(cb, r.x + 1, y++, w, line, strstr(line, ": train ") ? a->th.good : a->th.text);
     }
 }
 

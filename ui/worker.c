@@ -233,6 +233,14 @@ static void *wk_main(void *arg) {
                     snprintf(w->st.msg, sizeof w->st.msg, "training stopped: %.480s", e.msg);
                     w->st.msg_seq++;
                 }
+            } else {
+                TrainSnapshot ts;
+                engine_get_train(eng, &ts);
+                if (ts.state == ENGINE_DONE) { /* the last step: a finished run is not an error */
+                    w->st.running = 0;
+                    snprintf(w->st.msg, sizeof w->st.msg, "training complete: %ld steps (S saves a checkpoint)", ts.step);
+                    w->st.msg_seq++;
+                }
             }
             w->st.seq++;
             continue;
