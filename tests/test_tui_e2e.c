@@ -314,3 +314,56 @@ Test(tui_script, bad_script_fails_cleanly) {
     cr_assert_neq(rc, 0, "an unknown option is a usage error");
     e2e_sh("rm -rf '%s'", dir);
 }
+
+/* The pane's text with its SGR escapes (capture-pane -e; static buffer). */
+static const char *e2e_capture_escapes(void) {
+    static char buf[1 << 18];
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -p -e -t e2e 2>/dev/null", g_sock);
+    FILE *p = popen(cmd, "r");
+    size_t n = 0;
+    if (p) {
+        n = fread(buf, 1, sizeof buf - 1, p);
+        pclose(p);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* `/` search on the Tokenizer: the match count in the status line, the matched bytes drawn in the highlight
+ * style (dark theme: background 220, or its RGB in truecolor), n / N with wrapping, no match, Esc. */
+Test(tui_e2e, tokenizer_search) {
+    e2e_wait("[PAUSED]");                        /* the BPE trainer holds the corpus excerpt */
+    e2e_keys("/");
+    e2e_literal("Bennet");
+    e2e_keys("Enter");
+    e2e_wait("match 1/9 for 'Bennet'");          /* 9 in the first 6000 bytes of Pride and Prejudice */
+    const char *esc = e2e_capture_escapes();
+    cr_assert(strstr(esc, "220mBennet") || strstr(esc, "255;215;0mBennet"),
+              "the match is highlighted; the screen was:\n%s", e2e_capture());
+    e2e_keys("n");
+    e2e_wait("match 2/9 for 'Bennet'");
+    e2e_keys("N");
+    e2e_wait("match 1/9 for 'Bennet'");
+    e2e_keys("N");
+    e2e_wait("match 9/9 for 'Bennet' (search wrapped)");
+    /* the 9th is far down the excerpt: the pane scrolled to it */
+    cr_assert(strstr(e2e_capture_escapes(), "220mBennet") || strstr(e2e_capture_escapes(), "255;215;0mBennet"),
+              "the 9th match is visible and highlighted:\n%s", e2e_capture());
+    /* a missing word says so */
+    e2e_keys("/");
+    e2e_literal("zzqq");
+    e2e_keys("Enter");
+    e2e_wait("no match for 'zzqq'");
+    /* Esc cancels the prompt without searching */
+    e2e_keys("/");
+    e2e_literal("abc");
+    e2e_wait(" /abc");                           /* the prompt on the status line */
+    e2e_keys("Escape");
+    double t0 = e2e_now();
+    while (strstr(e2e_capture(), " /abc") && e2e_now() - t0 < E2E_DEADLINE) e2e_pause_ms(50);
+    cr_assert_null(strstr(e2e_capture(), " /abc"), "Esc closes the prompt:\n%s", e2e_capture());
+    cr_assert_null(strstr(e2e_capture(), "no match for 'abc'"), "Esc does not search");
+    e2e_keys("q");
+    e2e_wait("__LLMWB_EXIT_0__");
+}

@@ -6,6 +6,7 @@
 
 #include "engine.h"
 #include "render.h"
+#include "search.h"
 #include "worker.h"
 
 /* Key codes used by screens (values of curses.h, so screens and tests need no curses header). */
@@ -42,6 +43,10 @@ typedef struct ScreenOps {
      * extension, its directory exists); returns the number of files written (0 = nothing to export, with no
      * message) or -1 with msg set. NULL = the screen has only its text to export. */
     int (*export_pics)(struct App *a, const char *base, char *msg, size_t n);
+    /* Optional (/ n N): goes to a match of pat in the screen's main text (dir 0 = the first match from the
+     * top, +1 the next, -1 the previous, wrapping), scrolls it into view and highlights it, setting the status
+     * through app_search_step; pat "" clears the highlight. NULL = the screen has nothing to search. */
+    void (*search)(struct App *a, const char *pat, int dir);
 } ScreenOps;
 
 extern const ScreenOps screen_tokenizer, screen_embed, screen_attention, screen_train, screen_chat;
@@ -69,6 +74,10 @@ typedef struct App {
     int large;                     /* z: the current screen's main pane alone, full size (projector) */
     int repro;                     /* demo: time-dependent figures (tok/s, elapsed, ETA) drawn as "-" */
     int export_req;                /* P pressed: export after the next frame is drawn */
+    /* search (/ n N) */
+    int search_mode;               /* the prompt is open on the status line */
+    LineEdit search_le;
+    char search_pat[SEARCH_MAX];   /* the last searched pattern ("" = none: n and N go to the screen) */
     /* clickable regions of the last frame */
     int tab_x0[5], tab_x1[5];
     int fkey_x0[10], fkey_x1[10];
@@ -76,6 +85,12 @@ typedef struct App {
 
 /* Sets the status line message (also used for errors: err = 1). */
 void app_status(App *a, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* One search move over a screen's flat text s[0..n) (search_next from cur, dir 0 = the first match): sets the
+ * status to "match i/N", "match i/N (search wrapped)" or "no match for 'pat'", and returns the match offset or
+ * -1. */
+long app_search_step(App *a, const char *s, size_t n, const char *pat, long cur, int dir);
+/* The token version (search_tokens): returns the token to select or -1, with the status "token i/N ...". */
+int app_search_tokens(App *a, const char *toks, size_t stride, int n, const char *pat, int sel, int dir);
 /* Fills th for the caps (dark or light). */
 void theme_init(Theme *th, const RenderCaps *caps);
 /* Draws "preparing ..." / "no engine" in r when the engine is not open; returns 1 if it drew (screens call it

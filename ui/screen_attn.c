@@ -274,6 +274,20 @@ static int at_export(App *a, const char *base, char *msg, size_t n) {
     return 2;
 }
 
+/* / n N: zooms in with the cursor on the first (next, previous) probe token containing the text (its query
+ * row and key column). */
+static void at_search(App *a, const char *pat, int dir) {
+    if (!pat[0]) return;
+    int count = 0;
+    const ProbeSnapshot *p = probe_cache_get(a->eng, at.replay, &count);
+    if (!p || p->T <= 0) {
+        app_status(a, 1, "no probe snapshot yet");
+        return;
+    }
+    int t = app_search_tokens(a, &p->tok[0][0], sizeof p->tok[0], p->T, pat, at.q, dir);
+    if (t >= 0) at.q = at.k = t, at.zoom = 1;
+}
+
 static const char *const AT_HELP[] = {
     "Up/Down\tgrid: next / previous head (PgUp/PgDn: layer)",
     "Enter\tzoom into the head (queries x keys) / back",
@@ -285,6 +299,8 @@ static const char *const AT_HELP[] = {
     "P\texport the grid, or the zoomed head, as PNG and SVG",
     ", .\tscrub snapshots in the zoom too ([ ] < > work as well)",
     "\tmasked (future) cells dotted; darker = less weight",
+    "/\tzoom with the cursor on the first probe token containing the text",
+    "n, N\tnext / previous such token",
     NULL};
 
 const ScreenOps screen_attention = {
@@ -293,4 +309,5 @@ const ScreenOps screen_attention = {
     .draw = at_draw,
     .key = at_key,
     .export_pics = at_export,
+    .search = at_search,
 };

@@ -28,7 +28,9 @@ static struct {
     GenToken last;
     int have_last;
     int n_tokens;
-} ch;
+    long hit;                  /* search: byte offset of the current match in text (-1 none) */
+    int hit_len;
+} ch = {.hit = -1};
 
 static void ch_init(App *a) {
     if (ch.init) return;
@@ -45,6 +47,7 @@ static void ch_append(const char *s) {
         int cut = CH_TEXT / 2;
         memmove(ch.text, ch.text + cut, (size_t)(ch.len - cut));
         ch.len -= cut;
+        ch.hit = ch.hit >= cut ? ch.hit - cut : -1;
     }
     memcpy(ch.text + ch.len, s, (size_t)n);
     ch.len += n;
@@ -157,7 +160,13 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
         i += k;
     }
     int first = nrows > h ? nrows - h : 0;
-    for (int rr = first; rr < nrows; rr++) {
+    if (ch.hit >= 0 && ch.hit < ch.len) {   /* a search match: keep its row in view (a third down) */
+        int hr = 0;
+        while (hr + 1 < nrows && row_start[hr + 1] <= ch.hit) hr++;
+        if (hr < first || hr >= first + h) first = hr > h / 3 ? hr - h / 3 : 0;
+        if (first > (nrows > h ? nrows - h : 0)) first = nrows > h ? nrows - h : 0;
+    }
+    for (int rr = first; rr < nrows && rr - first < h; rr++) {
         int y = tr.y + 1 + rr - first;
         int s = row_start[rr], e = rr + 1 < nrows ? row_start[rr + 1] : ch.len;
         int x = 0;
@@ -165,10 +174,12 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
         if (!strncmp(ch.text + s, "you: ", 5)) st = a->th.good;
         for (int i = s; i < e && x < w;) {
             uint32_t cp;
+            int at = i;
             i += utf8_decode(ch.text + i, (size_t)(e - i), &cp);
             if (cp == '\n') break;
             if (cp < 0x20) cp = ' ';
-            cb_put(cb, tr.x + 1 + x++, y, cp, st);
+            int hl = ch.hit >= 0 && at >= ch.hit && at < ch.hit + ch.hit_len;
+            cb_put(cb, tr.x + 1 + x++, y, cp, hl ? a->th.highlight : st);
         }
     }
     int iy = left.y + left.h - 2;
@@ -279,6 +290,16 @@ static int ch_key(App *a, int key) {
     }
 }
 
+/* / n N (control keys): the transcript. */
+static void ch_search(App *a, const char *pat, int dir) {
+    if (!pat[0]) {
+        ch.hit = -1;
+        return;
+    }
+    long o = app_search_step(a, ch.text, (size_t)ch.len, pat, ch.hit, dir);
+    if (o >= 0) ch.hit = o, ch.hit_len = (int)strlen(pat);
+}
+
 static const char *const CH_HELP[] = {
     "typing\tinput line: Enter sends, Up/Down history, Ctrl-U clears",
     "Esc\tcontrol keys (Enter or i returns to typing)",
@@ -288,6 +309,8 @@ static const char *const CH_HELP[] = {
     "F8\tstop the reply being generated",
     "o\tload a checkpoint to chat with (type its directory)",
     "z\tlarge view (control keys): the transcript alone",
+    "/\tsearch the transcript (control keys; while typing / is a character: Esc first)",
+    "n, N\tnext / previous match while a search is on (Esc clears it; then n = max tokens)",
     "\ttraining goes on: the step ends, the reply, then resume",
     NULL};
 
@@ -299,4 +322,5 @@ const ScreenOps screen_chat = {
     .text_mode = ch_text_mode,
     .poll = ch_poll,
     .fkeys = {"Param", "-", "+", "Stop"},
+    .search = ch_search,
 };

@@ -204,12 +204,27 @@ static int em_key(App *a, int key) {
     }
 }
 
+/* / n N: selects the first (next, previous) probe token containing the text. */
+static void em_search(App *a, const char *pat, int dir) {
+    if (!pat[0]) return;
+    int count = 0;
+    const ProbeSnapshot *p = probe_cache_get(a->eng, -1, &count);
+    if (!p) {
+        app_status(a, 1, "no probe snapshot yet");
+        return;
+    }
+    int t = app_search_tokens(a, &p->tok[0][0], sizeof p->tok[0], p->T, pat, em.sel, dir);
+    if (t >= 0) em.sel = t;
+}
+
 static const char *const EM_HELP[] = {
     "<- -> Up Down\tselect a probe token (marked >; neighbours shown)",
     "Enter, e\tedit the probe sentence (Enter sets, Esc cancels)",
     "p\trecord a probe snapshot of the current weights now",
     "\tstrips: blue < 0, white 0, red > 0; 2 values per cell",
     "z\tlarge view: the strips and the neighbours alone, full size",
+    "/\tselect the first probe token containing the text",
+    "n, N\tnext / previous such token",
     NULL};
 
 const ScreenOps screen_embed = {
@@ -218,4 +233,5 @@ const ScreenOps screen_embed = {
     .draw = em_draw,
     .key = em_key,
     .text_mode = em_text_mode,
+    .search = em_search,
 };

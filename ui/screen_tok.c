@@ -23,7 +23,10 @@ static struct {
     int enc_sel;            /* selected token in encode mode */
     char *text;             /* excerpt cache */
     size_t text_len;
-} tk;
+    long hit;               /* search: byte offset of the current match in text (-1 none) */
+    int hit_len;
+    int hit_scroll;         /* scroll so the match is visible at the next draw */
+} tk = {.log_cursor = -1, .hit = -1};
 
 static int tk_poll(App *a) {
     if (!a->eng || a->screen != 0) return 0;
@@ -46,34 +49,74 @@ static int tk_poll(App *a) {
     return 0;
 }
 
-/* Draws the excerpt with token colours into r, starting at line tk.scroll. */
-static void tk_draw_excerpt(App *a, CellBuf *cb, Rect r, const BpeSnapshot *b) {
+/* Fills the excerpt cache from the trainer's text (once per trainer); returns 0 when there is none. */
+static int tk_fetch_text(App *a) {
     if (!tk.text) tk.text = malloc(TK_EXCERPT + 1);
-    if (!tk.text) return;
+    if (!tk.text) return 0;
     if (tk.text_len == 0) {
         engine_get_bpe_text(a->eng, tk.text, TK_EXCERPT + 1);
         tk.text_len = strlen(tk.text);
     }
+    return 1;
+}
+
+/* Draws the excerpt with token colours into r, starting at line tk.scroll. */
+static void tk_draw_excerpt(App *a, CellBuf *cb, Rect r, const BpeSnapshot *b) {
+    if (!tk_fetch_text(a)) return;
     static BpeSegment seg[TK_EXCERPT];
     int ns = engine_get_bpe_segments(a->eng, 0, (long)tk.text_len, seg, TK_EXCERPT);
     int x = 0, line = 0;
+    if (tk.hit_scroll && tk.hit >= 0) {
+        /* layout pass: the line of the match, then scroll so it sits a third down the pane */
+        tk.hit_scroll = 0;
+        for (int i = 0; i < ns; i++) {
+            long st = seg[i].start;
+            int len = seg[i].len;
+            if (st < 0 || st + len > (long)tk.text_len) continue;
+            for (int k = 0; k < len;) {
+                char vis[64];
+                uint32_t cp;
+                int cl = utf8_decode(tk.text + st + k, (size_t)(len - k), &cp);
+                if (st + k >= tk.hit) {
+                    if (x >= r.w) line++;
+                    i = ns;
+                    break;
+                }
+                tok_visible(tk.text + st + k, cl, a->caps.unicode, vis, sizeof vis);
+                x += utf8_cols(vis);
+                while (x > r.w) x -= r.w, line++;
+                k += cl;
+            }
+            if (i < ns && memchr(tk.text + st, '\n', (size_t)len)) x = 0, line++;
+        }
+        if (line < tk.scroll || line >= tk.scroll + r.h) tk.scroll = line > r.h / 3 ? line - r.h / 3 : 0;
+        x = 0, line = 0;
+    }
     int show_from = (int)tk.scroll;
     for (int i = 0; i < ns; i++) {
         char vis[SNAP_TOKTEXT * 4 + 16];
         long st = seg[i].start;
         int len = seg[i].len;
         if (st < 0 || st + len > (long)tk.text_len) continue;
-        tok_visible(tk.text + st, len, a->caps.unicode, vis, sizeof vis);
         Style s = app_token_style(a, i, seg[i].just_merged && b->n_merges > 0);
-        /* draw the token, wrapping at the right edge, breaking the line after a newline */
-        for (const char *p = vis; *p;) {
-            uint32_t cp;
-            p += utf8_decode(p, strlen(p), &cp);
-            if (x >= r.w) x = 0, line++;
-            int row = line - show_from;
-            if (row >= r.h) return;
-            if (row >= 0) cb_put(cb, r.x + x, r.y + row, cp, s);
-            x++;
+        /* draw the token a code point at a time (so a search match highlights exactly its bytes), wrapping at
+         * the right edge, breaking the line after a newline */
+        for (int k = 0; k < len;) {
+            uint32_t cp0;
+            int cl = utf8_decode(tk.text + st + k, (size_t)(len - k), &cp0);
+            long at = st + k;
+            Style cs = tk.hit >= 0 && at >= tk.hit && at < tk.hit + tk.hit_len ? a->th.highlight : s;
+            tok_visible(tk.text + at, cl, a->caps.unicode, vis, sizeof vis);
+            k += cl;
+            for (const char *p = vis; *p;) {
+                uint32_t cp;
+                p += utf8_decode(p, strlen(p), &cp);
+                if (x >= r.w) x = 0, line++;
+                int row = line - show_from;
+                if (row >= r.h) return;
+                if (row >= 0) cb_put(cb, r.x + x, r.y + row, cp, cs);
+                x++;
+            }
         }
         if (memchr(tk.text + st, '\n', (size_t)len)) x = 0, line++;
     }
@@ -311,7 +354,55 @@ static int tk_key(App *a, int key) {
     }
 }
 
+/* / n N: the merge log rows (by merged text) while the log cursor is active, else the corpus excerpt. */
+static void tk_search(App *a, const char *pat, int dir) {
+    if (!pat[0]) {
+        tk.hit = -1;
+        return;
+    }
+    BpeSnapshot b;
+    engine_get_bpe(a->eng, &b);
+    if (tk.log_cursor >= 0 && b.n_merges > 0) {
+        int n = b.n_merges;
+        size_t cap = (size_t)n * (SNAP_TOKTEXT + 1) + 1, len = 0;
+        char *flat = malloc(cap);
+        if (!flat) return;
+        BpeMergeRow mr[64];
+        for (int f = 0; f < n; f += 64) {
+            int got = engine_get_bpe_merges(a->eng, f, mr, 64);
+            for (int i = 0; i < got; i++) {
+                size_t l = strnlen(mr[i].text, SNAP_TOKTEXT);
+                for (size_t j = 0; j < l; j++) flat[len++] = mr[i].text[j] == '\n' ? ' ' : mr[i].text[j];
+                flat[len++] = '\n';
+            }
+            if (got <= 0) break;
+        }
+        flat[len] = '\0';
+        long cur = -1;
+        for (int i = 0, line = 0; cur < 0 && (size_t)i < len; i++) {   /* start of the cursor's row */
+            if (line == tk.log_cursor) cur = i;
+            if (flat[i] == '\n') line++;
+        }
+        long o = app_search_step(a, flat, len, pat, cur, dir);
+        if (o >= 0) tk.log_cursor = search_line_of(flat, len, o);
+        free(flat);
+        return;
+    }
+    if (!tk_fetch_text(a) || tk.text_len == 0) {
+        app_status(a, 1, "no corpus excerpt yet");
+        return;
+    }
+    long o = app_search_step(a, tk.text, tk.text_len, pat, tk.hit, dir);
+    if (o >= 0) {
+        tk.hit = o;
+        tk.hit_len = (int)strlen(pat);
+        tk.hit_scroll = 1;
+    }
+}
+
 static const char *const TK_HELP[] = {
+    "/\tsearch the corpus excerpt (the merge log while its cursor is active)",
+    "n, N\tnext / previous match",
     "-> or s\tone merge forward",
     "<-\tundo the last merge",
     "Space\trun / pause merging",
@@ -331,4 +422,5 @@ const ScreenOps screen_tokenizer = {
     .key = tk_key,
     .text_mode = tk_text_mode,
     .poll = tk_poll,
+    .search = tk_search,
 };

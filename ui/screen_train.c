@@ -28,7 +28,23 @@ static struct {
     int n_acc;
     float val_acc;             /* latest "val accuracy" (percent), < 0 = none yet */
     int logy, by_tokens;
-} tr;
+    /* search: the match is in event hit_ev (absolute index, its formatted line) or, when hit_ev < 0 and
+     * hit_sample >= 0, at that byte of the sample; hit_col = the match's byte offset in the event line */
+    long hit_ev, hit_sample;
+    int hit_col, hit_len;
+} tr = {.hit_ev = -1, .hit_sample = -1};
+
+/* The event log line of event i (absolute index) as drawn: "  step kind text", whitespace flattened. */
+static void tr_event_line(int i, char *line, size_t n) {
+    static const char *kinds[] = {"info", "eval", "sample", "ckpt", "warn", "ERROR"};
+    const EngineEvent *e = &tr.ev[i % TR_EVENTS];
+    snprintf(line, n, "%6ld %-6s %s", e->step, kinds[e->kind <= EV_ERROR ? e->kind : 0], e->text);
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\t') *p = ' ';
+}
+
+/* The oldest event still kept in the ring. */
+static int tr_first_kept(void) { return tr.n_ev > TR_EVENTS ? tr.n_ev - TR_EVENTS : 0; }
 
 /* Keeps a classifier's baseline and accuracy events for the Accuracy box, in short forms without file paths:
  * "naive Bayes: val V%, test T%", "step N: val V% (k batches)", "step N: train A%, val V%, test T%". */
@@ -61,6 +77,7 @@ static int tr_poll(App *a) {
         tr.n_ev = 0;
         tr.last_ev_seq = 0;
         tr.sample[0] = '\0';
+        tr.hit_ev = tr.hit_sample = -1;
         tr.n_acc = 0;
         tr.val_acc = -1;
         changed = 1;
@@ -88,6 +105,7 @@ static int tr_poll(App *a) {
             if (buf[i].kind == EV_SAMPLE) {
                 snprintf(tr.sample, sizeof tr.sample, "%s", buf[i].text);
                 tr.sample_step = buf[i].step;
+                tr.hit_sample = -1;   /* a new sample: the old match offset means nothing */
             }
             tr_note_accuracy(&buf[i]);
         }
@@ -299,15 +317,14 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     int rows = evr.h - 2;
     int first = tr.n_ev - rows;
     if (first < 0) first = 0;
-    if (first < tr.n_ev - TR_EVENTS) first = tr.n_ev - TR_EVENTS;
-    for (int i = first, yy = evr.y + 1; i < tr.n_ev; i++, yy++) {
+    if (first < tr_first_kept()) first = tr_first_kept();
+    if (tr.hit_ev >= tr_first_kept() && tr.hit_ev < first) first = (int)tr.hit_ev;   /* scroll back to a match */
+    for (int i = first, yy = evr.y + 1; i < tr.n_ev && yy < evr.y + evr.h - 1; i++, yy++) {
         const EngineEvent *e = &tr.ev[i % TR_EVENTS];
-        static const char *kinds[] = {"info", "eval", "sample", "ckpt", "warn", "ERROR"};
         Style st = e->kind == EV_ERROR ? a->th.error : e->kind == EV_WARNING ? a->th.warn : a->th.text;
+        if (i == tr.hit_ev) st = a->th.highlight;   /* the matching line */
         char line[SNAP_EVENT_TEXT + 64];
-        snprintf(line, sizeof line, "%6ld %-6s %s", e->step, kinds[e->kind <= EV_ERROR ? e->kind : 0], e->text);
-        for (char *p = line; *p; p++)
-            if (*p == '\n' || *p == '\t') *p = ' ';
+        tr_event_line(i, line, sizeof line);
         cb_text(cb, evr.x + 1, yy, evr.w - 2, line, st);
     }
     if (engine_n_classes(a->eng) > 0) {
@@ -317,22 +334,33 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     char title[64];
     snprintf(title, sizeof title, "Sample (step %ld)", tr.sample_step);
     cb_box(cb, smr, tr.sample[0] ? title : "Sample", a->th.dim, a->caps.unicode);
-    /* wrap the sample text */
-    int x = 0, yy = 0, sw = smr.w - 2, sh = smr.h - 2;
-    for (const char *p = tr.sample; *p && yy < sh;) {
-        uint32_t cp;
-        int k = utf8_decode(p, strlen(p), &cp);
-        p += k;
-        if (cp == '\n') {
-            cb_put(cb, smr.x + 1 + x, smr.y + 1 + yy, a->caps.unicode ? 0x21B5 : '$', a->th.dim);
-            x = 0, yy++;
-            continue;
+    /* wrap the sample text; pass 0 finds the row of a search match (to scroll to it), pass 1 draws */
+    int sw = smr.w - 2, sh = smr.h - 2, srow = 0;
+    for (int pass = tr.hit_sample >= 0 ? 0 : 1; pass < 2; pass++) {
+        int x = 0, yy = 0;
+        for (const char *p = tr.sample; *p;) {
+            uint32_t cp;
+            long at = p - tr.sample;
+            int k = utf8_decode(p, strlen(p), &cp);
+            p += k;
+            int hl = tr.hit_sample >= 0 && at >= tr.hit_sample && at < tr.hit_sample + tr.hit_len;
+            if (cp != '\n' && x >= sw) x = 0, yy++;
+            if (pass == 0) {
+                if (at >= tr.hit_sample) {
+                    srow = yy >= sh ? yy - sh + 1 : 0;
+                    break;
+                }
+            } else {
+                if (yy - srow >= sh) break;
+                if (yy >= srow) {
+                    uint32_t g = cp == '\n' ? (a->caps.unicode ? 0x21B5 : '$') : cp < 0x20 ? ' ' : cp;
+                    cb_put(cb, smr.x + 1 + x, smr.y + 1 + yy - srow, g,
+                           hl ? a->th.highlight : cp == '\n' ? a->th.dim : a->th.text);
+                }
+            }
+            if (cp == '\n') x = 0, yy++;
+            else x++;
         }
-        if (cp < 0x20) cp = ' ';
-        if (x >= sw) x = 0, yy++;
-        if (yy >= sh) break;
-        cb_put(cb, smr.x + 1 + x, smr.y + 1 + yy, cp, a->th.text);
-        x++;
     }
 }
 
@@ -361,6 +389,49 @@ static int tr_export(App *a, const char *base, char *msg, size_t n) {
     return 2;
 }
 
+/* / n N: the event log (kept events, oldest first) then the latest sample, as one text. */
+static void tr_search(App *a, const char *pat, int dir) {
+    if (!pat[0]) {
+        tr.hit_ev = tr.hit_sample = -1;
+        return;
+    }
+    int f0 = tr_first_kept();
+    size_t cap = (size_t)(tr.n_ev - f0) * (SNAP_EVENT_TEXT + 65) + sizeof tr.sample + 1, len = 0;
+    char *flat = malloc(cap);
+    if (!flat) return;
+    long cur = -1;
+    for (int i = f0; i < tr.n_ev; i++) {
+        char line[SNAP_EVENT_TEXT + 64];
+        tr_event_line(i, line, sizeof line);
+        if (i == tr.hit_ev) cur = (long)len + tr.hit_col;
+        size_t l = strlen(line);
+        memcpy(flat + len, line, l);
+        len += l;
+        flat[len++] = '\n';
+    }
+    size_t sample_at = len;
+    size_t sl = strlen(tr.sample);
+    memcpy(flat + len, tr.sample, sl);
+    len += sl;
+    flat[len] = '\0';
+    if (tr.hit_ev < 0 && tr.hit_sample >= 0) cur = (long)sample_at + tr.hit_sample;
+    long o = app_search_step(a, flat, len, pat, cur, dir);
+    if (o >= 0) {
+        tr.hit_len = (int)strlen(pat);
+        if ((size_t)o >= sample_at) {
+            tr.hit_ev = -1;
+            tr.hit_sample = o - (long)sample_at;
+        } else {
+            tr.hit_ev = f0 + search_line_of(flat, len, o);
+            long ls = o;
+            while (ls > 0 && flat[ls - 1] != '\n') ls--;
+            tr.hit_col = (int)(o - ls);
+            tr.hit_sample = -1;
+        }
+    }
+    free(flat);
+}
+
 static const char *const TR_HELP[] = {
     "Space\trun / pause training",
     "s\tone optimizer step (pauses)",
@@ -372,6 +443,8 @@ static const char *const TR_HELP[] = {
     "\tthe smoothed curves are labelled train / val at their ends",
     "z\tlarge view: the loss curves alone",
     "P\texport the curves (PNG, SVG) and the screen text",
+    "/\tsearch the event log and the sample (the matching line is highlighted)",
+    "n, N\tnext / previous match; Esc clears (the log follows the latest again)",
     NULL};
 
 const ScreenOps screen_train = {
@@ -381,4 +454,5 @@ const ScreenOps screen_train = {
     .key = tr_key,
     .poll = tr_poll,
     .export_pics = tr_export,
+    .search = tr_search,
 };

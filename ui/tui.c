@@ -61,6 +61,27 @@ void app_status(App *a, int err, const char *fmt, ...) {
     a->status_err = err;
 }
 
+long app_search_step(App *a, const char *s, size_t n, const char *pat, long cur, int dir) {
+    int wrapped = 0;
+    long o = search_next(s, n, pat, dir == 0 ? -1 : cur, dir == 0 ? 1 : dir, &wrapped);
+    if (o < 0) {
+        app_status(a, 1, "no match for '%s'", pat);
+        return -1;
+    }
+    int cs = search_case_sensitive(pat);
+    app_status(a, 0, "match %d/%d for '%s'%s", search_index(s, n, pat, o), search_count(s, n, pat, cs), pat,
+               wrapped ? " (search wrapped)" : "");
+    return o;
+}
+
+int app_search_tokens(App *a, const char *toks, size_t stride, int n, const char *pat, int sel, int dir) {
+    int wrapped = 0, rank = 0, total = 0;
+    int t = search_tokens(toks, stride, n, pat, sel, dir, &wrapped, &rank, &total);
+    if (t < 0) app_status(a, 1, "no match for '%s' in the probe tokens", pat);
+    else app_status(a, 0, "token %d/%d containing '%s'%s", rank, total, pat, wrapped ? " (search wrapped)" : "");
+    return t;
+}
+
 /* ---- theme ---- */
 
 void theme_init(Theme *th, const RenderCaps *caps) {
@@ -164,6 +185,8 @@ static const char *const GLOBAL_HELP[] = {
     "<- ->\tback / forward (merges, tokens or snapshots)",
     "h j k l\tvim aliases of the arrows",
     "?, F1\tthis help (any key closes it)",
+    "/\tsearch the screen's text (Enter searches, Esc cancels; smartcase)",
+    "n, N\tnext / previous match (wraps); Esc clears the search",
     "m\tmouse on/off (off lets you select text)",
     "z\tlarge view: the screen's main pane alone (projector)",
     "P\texport the plot/heatmap (PNG+SVG) and screen text",
@@ -242,7 +265,7 @@ static void tui_draw_fkeys(App *a, CellBuf *cb, Rect r) {
 /* Short forms of the global keys, wrapped into one paragraph when the help box has too few rows. */
 static const char GLOBAL_HELP_SHORT[] =
     "1-5 screen \xc2\xb7 Tab/S-Tab next/prev \xc2\xb7 Space run/pause \xc2\xb7 s step \xc2\xb7 S/F2 save \xc2\xb7 "
-    "<- -> back/forward \xc2\xb7 hjkl arrows \xc2\xb7 ?/F1 help \xc2\xb7 m mouse \xc2\xb7 z large \xc2\xb7 P export \xc2\xb7 "
+    "<- -> back/forward \xc2\xb7 hjkl arrows \xc2\xb7 ?/F1 help \xc2\xb7 / search \xc2\xb7 n/N next/prev match \xc2\xb7 m mouse \xc2\xb7 z large \xc2\xb7 P export \xc2\xb7 "
     "C-n/C-p lesson \xc2\xb7 Ctrl-L redraw \xc2\xb7 q/F10 quit";
 
 static void tui_draw_help(App *a, CellBuf *cb, Rect body) {
@@ -345,7 +368,10 @@ static void tui_draw(App *a, CellBuf *cb) {
     }
     if (!app_draw_not_ready(a, cb, body)) s->draw(a, cb, body);
     Style st = a->status_err ? a->th.error : a->th.status;
-    if (a->status[0]) cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, a->status, st);
+    if (a->search_mode) {
+        cb_text(cb, l.status.x + 1, l.status.y, 1, "/", a->th.bold);
+        le_draw(&a->search_le, cb, l.status.x + 2, l.status.y, l.status.w - 3, a->th.text, 1);
+    } else if (a->status[0]) cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, a->status, st);
     else {
         char hint[128];
         snprintf(hint, sizeof hint, "%s \xe2\x80\x94 press ? for help", s->title);
@@ -484,8 +510,40 @@ static void tui_key(App *a, int key, int mx, int my) {
         app_status(a, 1, "the engine is not ready yet (%s)", a->ws.phase == WK_FAILED ? "it failed to open" : "preparing");
         return;
     }
+    if (a->search_mode) {
+        int r = le_key(&a->search_le, key);
+        if (r == LE_CANCEL) {
+            a->search_mode = 0;
+            a->status[0] = '\0';
+        } else if (r == LE_SUBMIT) {
+            a->search_mode = 0;
+            if (a->search_le.buf[0]) {
+                snprintf(a->search_pat, sizeof a->search_pat, "%.*s", SEARCH_MAX - 1, a->search_le.buf);
+                if (s->search && a->eng) s->search(a, a->search_pat, 0);
+                else app_status(a, 1, "nothing to search on this screen");
+            }
+        }
+        return;
+    }
     if (s->text_mode && s->text_mode(a)) {
         s->key(a, key);
+        return;
+    }
+    if (key == '/' && s->search) {
+        a->search_mode = 1;
+        le_set(&a->search_le, "");
+        a->search_le.hist_pos = a->search_le.n_hist;
+        return;
+    }
+    if ((key == 'n' || key == 'N') && s->search && a->search_pat[0] && a->eng) {
+        s->search(a, a->search_pat, key == 'n' ? 1 : -1);
+        return;
+    }
+    if (key == K_ESC && a->search_pat[0]) {
+        a->search_pat[0] = '\0';
+        for (int i = 0; i < 5; i++)
+            if (SCREENS[i]->search) SCREENS[i]->search(a, "", 0);
+        a->status[0] = '\0';
         return;
     }
     if (s->key(a, key)) return;
@@ -920,6 +978,7 @@ int tui_main(int argc, char **argv) {
     static App app;   /* big (cell buffers, worker queue): not on the stack */
     App *a = &app;
     memset(a, 0, sizeof *a);
+    le_init(&a->search_le);
     a->caps.unicode = !ascii && caps_locale_is_utf8(nl_langinfo(CODESET));
     a->caps.light = !strcmp(theme, "light");
     a->caps.cm = caps_select_color(getenv("NO_COLOR"), getenv("COLORTERM"), getenv("TERM"), -1);
