@@ -504,6 +504,7 @@ static int open_classify(Engine *g, const EngineOpenOpts *o, LwError *e) {
     if ((rc = ft_setup_run(g, resumed ? &st : NULL, e))) return rc;
     g->last = lw_malloc((size_t)g->B * sizeof(int));
     g->labels = lw_malloc((size_t)g->B * sizeof(int));
+    for (int i = 0; i < g->B * g->T; i++) g->targets[i] = GPT_IGNORE_INDEX;
     cls_baseline(&g->cls, &g->split, &g->nb_val, &g->nb_test);
     char names[256] = "";
     for (int i = 0; i < g->cls.n_labels; i++)
@@ -610,8 +611,7 @@ static int next_batch(Engine *g, int val) {
     if (g->ft_mode == FT_CLASSIFY) {
         ft_cursor_next(val ? &g->ft_val : &g->ft_train, g->B, g->rows);
         cls_batch(&g->cls, g->rows, g->B, g->T, tok_eot(g->tok), g->inputs, g->last, g->labels);
-        for (int i = 0; i < g->B * g->T; i++) g->targets[i] = GPT_IGNORE_INDEX; /* the label is per row */
-        return g->T;
+        return g->T; /* g->targets stay GPT_IGNORE_INDEX (set at open): the label is per row */
     }
     if (g->ft_mode == FT_INSTRUCT) {
         ft_cursor_next(val ? &g->ft_val : &g->ft_train, g->B, g->rows);
@@ -812,18 +812,12 @@ static int engine_ft_evaluate(Engine *g, LwError *e) {
         const InsEntry *x = &d->ex[rows[i]];
         sp.max_tokens = LW_MIN(64, (x->n - x->n_prompt) + 8);
         if ((rc = gen_begin_ids(g, x->ids, (size_t)x->n_prompt, &sp, e))) break;
-        size_t len = 0, cap = 64;
-        char *text = lw_malloc(cap);
-        text[0] = 0;
+        StrBuf text = {0};
         GenToken t;
-        while (engine_gen_next(g, &t) > 0) {
-            size_t l = strlen(t.text);
-            if (len + l + 1 > cap) text = lw_realloc(text, cap = 2 * (len + l + 1));
-            memcpy(text + len, t.text, l + 1);
-            len += l;
-        }
-        responses[i] = ins_extract_response(g->tmpl, text);
-        free(text);
+        while (engine_gen_next(g, &t) > 0) sb_adds(&text, t.text);
+        char *gen = sb_take(&text);
+        responses[i] = ins_extract_response(g->tmpl, gen);
+        free(gen);
     }
     if (rc == LW_OK) {
         char name[64], path[CFG_PATH_MAX + 64];

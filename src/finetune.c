@@ -56,29 +56,6 @@ static char *strndup_lw(const char *s, size_t n) {
     return r;
 }
 
-/* Growable byte buffer for building strings. */
-typedef struct Buf {
-    char *s;
-    size_t len, cap;
-} Buf;
-
-static void buf_add(Buf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
-        b->s = lw_realloc(b->s, cap);
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = 0;
-}
-static void buf_adds(Buf *b, const char *s) { buf_add(b, s, strlen(s)); }
-static char *buf_take(Buf *b) {
-    if (!b->s) buf_add(b, "", 0);
-    return b->s;
-}
-
 /* Fractions rounded to 1e-6 so that float configs like 0.7f behave like the decimal the user wrote. */
 static double frac_round(float f) { return round((double)f * 1e6) / 1e6; }
 static int frac_count(int n, double f) { return (int)floor((double)n * f + 1e-7 * (double)n + 1e-9); }
@@ -816,33 +793,33 @@ int ins_template_parse(const char *name, InsTemplate *out, LwError *e) {
 }
 
 char *ins_format_prompt(InsTemplate t, const char *instruction, const char *input) {
-    Buf b = {0};
+    StrBuf b = {0};
     int has_input = input && input[0];
     if (t == INS_TEMPLATE_PHI3) {
-        buf_adds(&b, "<|user|>\n");
-        buf_adds(&b, instruction);
+        sb_adds(&b, "<|user|>\n");
+        sb_adds(&b, instruction);
         if (has_input) {
-            buf_adds(&b, "\n");
-            buf_adds(&b, input);
+            sb_adds(&b, "\n");
+            sb_adds(&b, input);
         }
-        buf_adds(&b, "<|end|>\n<|assistant|>\n");
+        sb_adds(&b, "<|end|>\n<|assistant|>\n");
     } else {
-        buf_adds(&b, ALPACA_HEAD);
-        buf_adds(&b, instruction);
+        sb_adds(&b, ALPACA_HEAD);
+        sb_adds(&b, instruction);
         if (has_input) {
-            buf_adds(&b, ALPACA_INPUT);
-            buf_adds(&b, input);
+            sb_adds(&b, ALPACA_INPUT);
+            sb_adds(&b, input);
         }
-        buf_adds(&b, ALPACA_RESPONSE);
+        sb_adds(&b, ALPACA_RESPONSE);
     }
-    return buf_take(&b);
+    return sb_take(&b);
 }
 
 char *ins_format_full(InsTemplate t, const char *instruction, const char *input, const char *output) {
     char *p = ins_format_prompt(t, instruction, input);
-    Buf b = {p, strlen(p), strlen(p) + 1};
-    buf_adds(&b, output);
-    return buf_take(&b);
+    StrBuf b = {p, strlen(p), strlen(p) + 1};
+    sb_adds(&b, output);
+    return sb_take(&b);
 }
 
 int ins_tokenize(InsData *d, InsTemplate t, const Tokenizer *tok, int context, int truncate, LwError *e) {
@@ -1000,7 +977,7 @@ int ins_contains_answer(const char *response, const char *expected) {
 
 int ins_write_responses(const char *path, const InsData *d, const int *rows, const char *const *responses, int n,
                         InsScore *score, LwError *e) {
-    Buf b = {0};
+    StrBuf b = {0};
     InsScore sc = {0, 0, 0};
     for (int i = 0; i < n; i++) {
         const InsEntry *x = &d->ex[rows[i]];
@@ -1019,8 +996,8 @@ int ins_write_responses(const char *path, const InsData *d, const int *rows, con
         char *s = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         LW_ASSERT(s);
-        buf_adds(&b, s);
-        buf_adds(&b, "\n");
+        sb_adds(&b, s);
+        sb_adds(&b, "\n");
         cJSON_free(s);
     }
     if (score) *score = sc;

@@ -271,3 +271,22 @@ void ivec_free(IntVec *v) {
     v->data = NULL;
     v->len = v->cap = 0;
 }
+
+void sb_add(StrBuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1) cap *= 2;
+        b->s = lw_realloc(b->s, cap);
+        b->cap = cap;
+    }
+    if (n) memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+void sb_adds(StrBuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+char *sb_take(StrBuf *b) {
+    if (!b->s) sb_add(b, "", 0);
+    char *s = b->s;
+    memset(b, 0, sizeof *b);
+    return s;
+}

@@ -84,6 +84,15 @@ void ivec_push(IntVec *v, int x);
 void ivec_reserve(IntVec *v, size_t cap);
 void ivec_free(IntVec *v);
 
+/* Growable NUL-terminated string. Zero-initialise; sb_take hands the string over (never NULL) and empties b. */
+typedef struct StrBuf {
+    char *s;
+    size_t len, cap;
+} StrBuf;
+void sb_add(StrBuf *b, const char *s, size_t n);
+void sb_adds(StrBuf *b, const char *s);
+char *sb_take(StrBuf *b);
+
 #define LW_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LW_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define LW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -39,11 +39,11 @@ static int e2e_sh(const char *fmt, ...) {
     return system(cmd);
 }
 
-/* The pane's text (static buffer). */
-static const char *e2e_capture(void) {
-    static char buf[1 << 16];
+/* The pane's text, with its SGR escapes when escapes (capture-pane -e); a static buffer. */
+static const char *e2e_capture_pane(int escapes) {
+    static char buf[1 << 18];
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -p -t e2e 2>/dev/null", g_sock);
+    snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -p %s-t e2e 2>/dev/null", g_sock, escapes ? "-e " : "");
     FILE *p = popen(cmd, "r");
     size_t n = 0;
     if (p) {
@@ -53,6 +53,9 @@ static const char *e2e_capture(void) {
     buf[n] = '\0';
     return buf;
 }
+
+static const char *e2e_capture(void) { return e2e_capture_pane(0); }
+static const char *e2e_capture_escapes(void) { return e2e_capture_pane(1); }
 
 static void e2e_keys(const char *keys) { e2e_sh("tmux -L %s send-keys -t e2e %s", g_sock, keys); }
 static void e2e_literal(const char *text) { e2e_sh("tmux -L %s send-keys -t e2e -l '%s'", g_sock, text); }
@@ -313,21 +316,6 @@ Test(tui_script, bad_script_fails_cleanly) {
     rc = e2e_sh("'%s' tui --no-such-option >/dev/null 2>&1", bin);
     cr_assert_neq(rc, 0, "an unknown option is a usage error");
     e2e_sh("rm -rf '%s'", dir);
-}
-
-/* The pane's text with its SGR escapes (capture-pane -e; static buffer). */
-static const char *e2e_capture_escapes(void) {
-    static char buf[1 << 18];
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -p -e -t e2e 2>/dev/null", g_sock);
-    FILE *p = popen(cmd, "r");
-    size_t n = 0;
-    if (p) {
-        n = fread(buf, 1, sizeof buf - 1, p);
-        pclose(p);
-    }
-    buf[n] = '\0';
-    return buf;
 }
 
 /* `/` search on the Tokenizer: the match count in the status line, the matched bytes drawn in the highlight

@@ -21,43 +21,20 @@ int lesson_screen_index(const char *name) {
 
 /* ---- growable text ---- */
 
-typedef struct Txt {
-    char *s;
-    size_t len, cap;
-} Txt;
-
-static void txt_add(Txt *t, const char *s, size_t n) {
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap < t->len + n + 1) cap *= 2;
-        t->s = lw_realloc(t->s, cap);
-        t->cap = cap;
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
 /* Adds one source line to a paragraph text: joined with a space, a blank line starts a new paragraph. */
-static void txt_line(Txt *t, const char *line, int *blank_pending) {
+static void txt_line(StrBuf *t, const char *line, int *blank_pending) {
     if (!*line) {
         if (t->len) *blank_pending = 1;
         return;
     }
     if (t->len) {
-        if (*blank_pending) txt_add(t, "\n\n", 2);
-        else txt_add(t, " ", 1);
+        if (*blank_pending) sb_add(t, "\n\n", 2);
+        else sb_add(t, " ", 1);
     }
     *blank_pending = 0;
-    txt_add(t, line, strlen(line));
+    sb_add(t, line, strlen(line));
 }
 
-static char *txt_take(Txt *t) {
-    if (!t->s) return lw_strdup("");
-    char *s = t->s;
-    memset(t, 0, sizeof *t);
-    return s;
-}
 
 static char *trim(char *s) {
     while (*s == ' ' || *s == '\t') s++;
@@ -85,8 +62,8 @@ static int fail_at(char *err, size_t errn, const char *src, int line, int col, c
     return -1;
 }
 
-static int step_finish(LessonStep *s, const char *src, Txt *body, char *err, size_t errn) {
-    s->body = txt_take(body);
+static int step_finish(LessonStep *s, const char *src, StrBuf *body, char *err, size_t errn) {
+    s->body = sb_take(body);
     if (!s->try_[0]) return fail_at(err, errn, src, s->line, 1, "step '%s': missing a 'try:' line", s->title);
     if (!s->look[0]) return fail_at(err, errn, src, s->line, 1, "step '%s': missing a 'look for:' line", s->title);
     return 0;
@@ -95,7 +72,7 @@ static int step_finish(LessonStep *s, const char *src, Txt *body, char *err, siz
 int lesson_parse(Lesson *l, const char *src, const char *text, char *err, size_t errn) {
     memset(l, 0, sizeof *l);
     char *copy = lw_strdup(text);
-    Txt body = {0}, intro = {0};
+    StrBuf body = {0}, intro = {0};
     int blank = 0, default_screen = -1, state = 0; /* 0 before header, 1 header, 2 intro, 3 steps */
     int lineno = 0, rc = 0, cap = 0;
     for (char *p = copy; p && rc == 0;) {
@@ -177,7 +154,7 @@ int lesson_parse(Lesson *l, const char *src, const char *text, char *err, size_t
         if (l->steps[i].screen < 0)
             rc = fail_at(err, errn, src, l->steps[i].line, 1, "step '%s': no 'screen:' (and none in the header)",
                          l->steps[i].title);
-    l->intro = txt_take(&intro);
+    l->intro = sb_take(&intro);
     free(body.s);
     free(copy);
     if (rc) lesson_free(l);
@@ -341,17 +318,17 @@ int lesson_progress_load(const char *path, const char *key) {
 
 int lesson_progress_save(const char *path, const char *key, int step) {
     if (!path || !*path) return -1;
-    Txt t = {0};
+    StrBuf t = {0};
     FILE *f = fopen(path, "r");
     if (f) {
         char line[256], k[128];
         while (fgets(line, sizeof line, f))
-            if (sscanf(line, "%127s", k) == 1 && strcmp(k, key) != 0) txt_add(&t, line, strlen(line));
+            if (sscanf(line, "%127s", k) == 1 && strcmp(k, key) != 0) sb_add(&t, line, strlen(line));
         fclose(f);
     }
     char mine[160];
     int k = snprintf(mine, sizeof mine, "%s %d\n", key, step);
-    txt_add(&t, mine, (size_t)k);
+    sb_add(&t, mine, (size_t)k);
     char dir[1024];
     LwError e;
     lw_dirname(dir, sizeof dir, path);
