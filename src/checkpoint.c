@@ -4,7 +4,10 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <glob.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,10 @@
 #define CKPT_PATH 4096
 
 static const char PREFIX_HF[] = "transformer.";
+
+static void ckpt_test_hook(const char *point);
+static void ckpt_remove(const char *dir);
+static int ckpt_swap(const char *tmp, const char *target, const char *parent, LwError *e);
 
 /* ---- small helpers ---- */
 
@@ -182,27 +189,30 @@ int ckpt_read_config(const char *dir, GptConfig *out, LwError *e) {
         rc = lw_fail(e, LW_ERR_UNSUPPORTED, "%s: layer_norm_epsilon: only 1e-5 is supported", path);
         goto done;
     }
+    /* Upper bounds: those of the config schema (docs/config.md), well above GPT-2 XL (48, 25, 1600, 1024,
+     * 50257); the sizes are checked against model.safetensors before anything is allocated (check_sizes). */
     static const struct {
         const char *key, *alt;
         size_t off;
+        long max;
     } DIMS[] = {
-        {"n_layer", NULL, offsetof(GptConfig, n_layer)},
-        {"n_head", NULL, offsetof(GptConfig, n_head)},
-        {"n_embd", NULL, offsetof(GptConfig, d_model)},
-        {"n_positions", "n_ctx", offsetof(GptConfig, context_length)},
-        {"vocab_size", NULL, offsetof(GptConfig, vocab_size)},
+        {"n_layer", NULL, offsetof(GptConfig, n_layer), 256},
+        {"n_head", NULL, offsetof(GptConfig, n_head), 256},
+        {"n_embd", NULL, offsetof(GptConfig, d_model), 16384},
+        {"n_positions", "n_ctx", offsetof(GptConfig, context_length), 65536},
+        {"vocab_size", NULL, offsetof(GptConfig, vocab_size), 1048576},
     };
     for (size_t i = 0; i < LW_ARRAY_LEN(DIMS); i++) {
         long v = 0;
         const char *key = DIMS[i].key;
-        int got = json_get_int(o, key, 1, 1L << 30, &v);
-        if (got == 0 && DIMS[i].alt) got = json_get_int(o, key = DIMS[i].alt, 1, 1L << 30, &v);
+        int got = json_get_int(o, key, 1, DIMS[i].max, &v);
+        if (got == 0 && DIMS[i].alt) got = json_get_int(o, key = DIMS[i].alt, 1, DIMS[i].max, &v);
         if (got == 0) {
             rc = lw_fail(e, LW_ERR_PARSE, "%s: missing key \"%s\"", path, DIMS[i].key);
             goto done;
         }
         if (got < 0) {
-            rc = lw_fail(e, LW_ERR_PARSE, "%s: %s: expected a positive integer", path, key);
+            rc = lw_fail(e, LW_ERR_PARSE, "%s: %s: expected an integer in [1, %ld]", path, key, DIMS[i].max);
             goto done;
         }
         *(int *)((char *)out + DIMS[i].off) = (int)v;
@@ -376,18 +386,17 @@ int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const Trai
     int merge = (flags & CKPT_MERGE_LORA) != 0;
     if (merge && st)
         return lw_fail(e, LW_ERR_INVALID, "%s: a merged export carries no training state (adapters are folded in)", dir);
-    char tmp[CKPT_PATH], old[CKPT_PATH], path[CKPT_PATH], parent[CKPT_PATH];
+    char tmp[CKPT_PATH], path[CKPT_PATH], parent[CKPT_PATH];
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/') dl--; /* "runs/x/latest/" names the same directory */
     if (dl + 1 >= CKPT_PATH - 64) return lw_fail(e, LW_ERR_INVALID, "checkpoint path too long: %s", dir);
     char target[CKPT_PATH - 64];
     snprintf(target, sizeof target, "%.*s", (int)dl, dir);
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", target, (long)getpid());
-    snprintf(old, sizeof old, "%s.old-%ld", target, (long)getpid());
     lw_dirname(parent, sizeof parent, target);
     int rc = lw_mkdirs(parent, e);
     if (rc) return rc;
-    lw_rmtree(tmp);
+    ckpt_remove(tmp);
     if ((rc = lw_mkdirs(tmp, e))) return rc;
 
     cJSON *cfg = config_json(m, tok);
@@ -398,51 +407,192 @@ int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const Trai
     if (!rc && st) rc = save_state_json(lw_path_join(path, sizeof path, tmp, "trainer_state.json"), st, config_yaml, e);
     if (!rc && lw_fsync_dir(tmp) != 0) rc = lw_fail(e, LW_ERR_IO, "%s: fsync: %s", tmp, strerror(errno));
     if (rc) {
-        lw_rmtree(tmp);
+        ckpt_remove(tmp);
         return rc;
     }
-    /* Swap: the previous checkpoint stays intact until the new one is in place. */
+    ckpt_test_hook("written");
+    if ((rc = ckpt_swap(tmp, target, parent, e))) ckpt_remove(tmp);
+    return rc;
+}
+
+/* ---- the swap, recovery, stale directories ---- */
+
+/* Test hook: with LLMWB_TEST_CKPT_KILL=<point> the process kills itself (SIGKILL) at that point of a save, as a
+ * power cut would: "written" (the new directory is complete, nothing swapped yet), "exchanged" (swapped, the old
+ * one not yet removed), "aside" (fallback swap only: the old one renamed aside, the new one not yet in place).
+ * LLMWB_TEST_CKPT_NO_EXCHANGE=1 forces the fallback swap (two renames), as on a filesystem without
+ * RENAME_EXCHANGE. Only the crash-safety tests set them. */
+static void ckpt_test_hook(const char *point) {
+    const char *k = getenv("LLMWB_TEST_CKPT_KILL");
+    if (k && !strcmp(k, point)) raise(SIGKILL);
+}
+
+/* Removes a checkpoint directory so that an interrupted removal never leaves something that looks complete:
+ * trainer_state.json and config.json go first (ckpt_recover only considers directories that have them). */
+static void ckpt_remove(const char *dir) {
+    char p[CKPT_PATH];
+    unlink(lw_path_join(p, sizeof p, dir, "trainer_state.json"));
+    unlink(lw_path_join(p, sizeof p, dir, "config.json"));
+    lw_rmtree(dir);
+}
+
+/* Puts the complete directory tmp in place of target. With renameat2(RENAME_EXCHANGE) the two swap in one atomic
+ * step, so target always names a complete checkpoint; tmp then holds the old one, which is removed. Where the
+ * filesystem cannot exchange (EINVAL/ENOSYS/ENOTSUP), the old one is renamed aside to <target>.old-<pid> and tmp
+ * renamed in: a crash between the two leaves no target, and ckpt_recover / the loader pick the candidate with
+ * the highest saved step. */
+static int ckpt_swap(const char *tmp, const char *target, const char *parent, LwError *e) {
     struct stat sb;
-    int had_old = lstat(target, &sb) == 0;
-    if (had_old) {
-        lw_rmtree(old);
-        if (rename(target, old) != 0) {
-            rc = lw_fail(e, LW_ERR_IO, "%s: cannot move aside: %s", target, strerror(errno));
-            lw_rmtree(tmp);
-            return rc;
-        }
+    if (lstat(target, &sb) != 0) {
+        if (rename(tmp, target) != 0) return lw_fail(e, LW_ERR_IO, "%s: cannot rename into place: %s", target, strerror(errno));
+        lw_fsync_dir(parent);
+        return LW_OK;
     }
+    const char *no_x = getenv("LLMWB_TEST_CKPT_NO_EXCHANGE");
+    int exchanged = 0;
+    if (!(no_x && *no_x && strcmp(no_x, "0"))) {
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE) == 0) exchanged = 1;
+        else if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP && errno != EOPNOTSUPP)
+            return lw_fail(e, LW_ERR_IO, "%s: cannot swap in the new checkpoint: %s", target, strerror(errno));
+    }
+    if (exchanged) {
+        lw_fsync_dir(parent);
+        ckpt_test_hook("exchanged");
+        ckpt_remove(tmp); /* the previous checkpoint */
+        lw_fsync_dir(parent);
+        return LW_OK;
+    }
+    char old[CKPT_PATH];
+    snprintf(old, sizeof old, "%s.old-%ld", target, (long)getpid());
+    ckpt_remove(old);
+    if (rename(target, old) != 0) return lw_fail(e, LW_ERR_IO, "%s: cannot move aside: %s", target, strerror(errno));
+    ckpt_test_hook("aside");
     if (rename(tmp, target) != 0) {
-        rc = lw_fail(e, LW_ERR_IO, "%s: cannot rename into place: %s", target, strerror(errno));
-        if (had_old) rename(old, target);
-        lw_rmtree(tmp);
-        return rc;
+        int err = errno;
+        rename(old, target);
+        return lw_fail(e, LW_ERR_IO, "%s: cannot rename into place: %s", target, strerror(err));
     }
     lw_fsync_dir(parent);
-    if (had_old && lw_rmtree(old) != 0) lw_log(LW_LOG_WARN, "%s: could not remove the previous checkpoint", old);
+    ckpt_remove(old);
     lw_fsync_dir(parent);
+    return LW_OK;
+}
+
+/* The pid in "<target>.tmp-<pid>" / "<target>.old-<pid>", or 0 when name is not one of those. */
+static long leftover_pid(const char *target, const char *name) {
+    size_t n = strlen(target);
+    if (strncmp(name, target, n) || (strncmp(name + n, ".tmp-", 5) && strncmp(name + n, ".old-", 5))) return 0;
+    char *end;
+    long pid = strtol(name + n + 5, &end, 10);
+    return *end || pid <= 0 ? 0 : pid;
+}
+
+static int pid_alive(long pid) { return pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH; }
+
+/* The saved step of a complete checkpoint directory: trainer_state.json's step, -1 for a complete weights-only
+ * one (config.json + model.safetensors), -2 when incomplete or unreadable. */
+static long candidate_step(const char *dir) {
+    char p[CKPT_PATH];
+    if (!lw_file_exists(lw_path_join(p, sizeof p, dir, "config.json")) ||
+        !lw_file_exists(lw_path_join(p, sizeof p, dir, "model.safetensors")))
+        return -2;
+    if (!lw_file_exists(lw_path_join(p, sizeof p, dir, "trainer_state.json"))) return -1;
+    cJSON *o;
+    if (json_load(p, &o, NULL)) return -2;
+    long step = -2;
+    if (json_get_int(o, "step", 0, 1L << 52, &step) != 1) step = -2;
+    cJSON_Delete(o);
+    if (step >= 0 && !lw_file_exists(lw_path_join(p, sizeof p, dir, "optimizer.safetensors"))) step = -2;
+    return step;
+}
+
+/* Calls fn(path, pid, is_tmp, ud) for each "<target>.tmp-<pid>" / "<target>.old-<pid>" beside target. */
+static void for_each_leftover(const char *target, void (*fn)(const char *path, long pid, int is_tmp, void *ud),
+                              void *ud) {
+    char parent[CKPT_PATH];
+    lw_dirname(parent, sizeof parent, target);
+    const char *base = strrchr(target, '/');
+    base = base ? base + 1 : target;
+    DIR *d = opendir(parent);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        long pid = leftover_pid(base, de->d_name);
+        if (!pid) continue;
+        char path[CKPT_PATH];
+        if (snprintf(path, sizeof path, "%s/%s", parent, de->d_name) >= (int)sizeof path) continue;
+        fn(path, pid, de->d_name[strlen(base) + 1] == 't', ud);
+    }
+    closedir(d);
+}
+
+typedef struct Best {
+    char path[CKPT_PATH];
+    long step;
+    int found;
+} Best;
+
+static void consider(const char *path, long pid, int is_tmp, void *ud) {
+    Best *b = ud;
+    long s = candidate_step(path);
+    if (is_tmp && s < 0) return; /* a new checkpoint is complete only once trainer_state.json (written last) is in */
+    if (s > -2 && (!b->found || s > b->step)) {
+        snprintf(b->path, sizeof b->path, "%s", path);
+        b->step = s;
+        b->found = 1;
+    }
+}
+
+/* The best leftover of interrupted saves of target: the complete one with the highest saved step. Returns 1 with
+ * its path in out, 0 when there is none. */
+static int best_leftover(const char *target, char *out, size_t n, long *step) {
+    Best b = {.found = 0};
+    for_each_leftover(target, consider, &b);
+    if (b.found) snprintf(out, n, "%s", b.path);
+    *step = b.step;
+    return b.found;
+}
+
+static void remove_dead(const char *path, long pid, int is_tmp, void *ud) {
+    (void)is_tmp, (void)ud;
+    if (pid_alive(pid)) return; /* a save in progress in another process */
+    ckpt_remove(path);
+    lw_log(LW_LOG_INFO, "removed %s, left by an interrupted save", path);
+}
+
+int ckpt_recover(const char *target_in, LwError *e) {
+    char target[CKPT_PATH];
+    size_t dl = strlen(target_in);
+    while (dl > 1 && target_in[dl - 1] == '/') dl--;
+    if (dl >= sizeof target - 32) return lw_fail(e, LW_ERR_INVALID, "checkpoint path too long: %s", target_in);
+    snprintf(target, sizeof target, "%.*s", (int)dl, target_in);
+    char best[CKPT_PATH];
+    long step;
+    if (!lw_is_dir(target) && best_leftover(target, best, sizeof best, &step)) {
+        if (rename(best, target) != 0)
+            return lw_fail(e, LW_ERR_IO, "%s: cannot restore it from %s: %s", target, best, strerror(errno));
+        char parent[CKPT_PATH];
+        lw_fsync_dir(lw_dirname(parent, sizeof parent, target));
+        if (step >= 0) lw_log(LW_LOG_WARN, "%s was missing after an interrupted save: restored it from %s (step %ld)", target, best, step);
+        else lw_log(LW_LOG_WARN, "%s was missing after an interrupted save: restored it from %s", target, best);
+    }
+    for_each_leftover(target, remove_dead, NULL);
     return LW_OK;
 }
 
 /* ---- load ---- */
 
-/* The directory to load: dir itself, or, when a save crashed between moving the old checkpoint aside and renaming
- * the new one into place, the old one ("<dir>.old-<pid>"). */
+/* The directory to load: dir itself, or, when a save was interrupted between moving the old checkpoint aside and
+ * renaming the new one into place (the fallback swap), the leftover with the highest saved step. Read-only:
+ * ckpt_recover repairs the directory. */
 static int resolve_dir(const char *dir, char *out, size_t n, LwError *e) {
     if (lw_is_dir(dir)) {
         snprintf(out, n, "%s", dir);
         return LW_OK;
     }
-    char pat[CKPT_PATH];
-    snprintf(pat, sizeof pat, "%s.old-*", dir);
-    glob_t g;
-    int found = glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0;
-    if (found) {
-        snprintf(out, n, "%s", g.gl_pathv[g.gl_pathc - 1]);
-        lw_log(LW_LOG_WARN, "%s is missing; loading the previous checkpoint %s left by an interrupted save", dir, out);
-    }
-    globfree(&g);
-    if (!found) return lw_fail(e, LW_ERR_IO, "%s: no such checkpoint directory", dir);
+    long step;
+    if (!best_leftover(dir, out, n, &step)) return lw_fail(e, LW_ERR_IO, "%s: no such checkpoint directory", dir);
+    lw_log(LW_LOG_WARN, "%s is missing; loading %s (step %ld), left by an interrupted save", dir, out, step);
     return LW_OK;
 }
 
@@ -615,8 +765,8 @@ static int read_n_classes(const char *dir, int *n_classes, LwError *e) {
     if (rc) return rc;
     const cJSON *lw = cJSON_GetObjectItemCaseSensitive(o, "llmwb");
     long v = 0;
-    int got = cJSON_IsObject(lw) ? json_get_int(lw, "n_classes", 2, 1L << 20, &v) : 0;
-    if (got < 0) rc = lw_fail(e, LW_ERR_PARSE, "%s: llmwb.n_classes: expected an integer >= 2", path);
+    int got = cJSON_IsObject(lw) ? json_get_int(lw, "n_classes", 2, CFG_MAX_LABELS, &v) : 0;
+    if (got < 0) rc = lw_fail(e, LW_ERR_PARSE, "%s: llmwb.n_classes: expected an integer in [2, %d]", path, CFG_MAX_LABELS);
     else *n_classes = (int)v;
     cJSON_Delete(o);
     return rc;
@@ -633,8 +783,8 @@ static int read_adapter_config(const char *dir, int *rank, float *alpha, int *ta
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "lora_alpha");
     const cJSON *lt = cJSON_GetObjectItemCaseSensitive(o, "llmwb_targets");
     const cJSON *tm = cJSON_GetObjectItemCaseSensitive(o, "target_modules");
-    if (json_get_int(o, "r", 1, 1L << 20, &r) != 1) {
-        rc = lw_fail(e, LW_ERR_PARSE, "%s: r: expected a positive integer", path);
+    if (json_get_int(o, "r", 1, 4096, &r) != 1) {
+        rc = lw_fail(e, LW_ERR_PARSE, "%s: r: expected an integer in [1, 4096]", path);
     } else if (!cJSON_IsNumber(a) || !(a->valuedouble > 0)) {
         rc = lw_fail(e, LW_ERR_PARSE, "%s: lora_alpha: expected a positive number", path);
     } else if (cJSON_IsString(lt)) {
@@ -773,7 +923,86 @@ static int load_state(const char *dir, TrainState *st, char **yaml, LwError *e) 
     return rc;
 }
 
-int ckpt_load(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char **config_yaml, LwError *e) {
+/* Before a model is allocated for dir: the sizes of config.json must be those of model.safetensors (wte.weight
+ * (V, C), wpe.weight (T, C), blocks h.0 .. h.(L-1) and no h.L), so a damaged config.json cannot make us allocate
+ * what the file does not hold. The parameter count is computed in 64 bits. */
+static int check_sizes(const char *dir, const GptConfig *c, LwError *e) {
+    char path[CKPT_PATH];
+    lw_path_join(path, sizeof path, dir, "model.safetensors");
+    if (!lw_file_exists(path)) return LW_OK; /* load_weights names what is missing */
+    StFile *f;
+    int rc = st_open(&f, path, e);
+    if (rc) return rc;
+    static const char *const SPELL[] = {"", "transformer."};
+    const StTensor *t[4] = {0};
+    char name[96];
+    for (int k = 0; k < 2; k++) {
+        snprintf(name, sizeof name, "%swte.weight", SPELL[k]);
+        if (!t[0]) t[0] = st_find(f, name);
+        snprintf(name, sizeof name, "%swpe.weight", SPELL[k]);
+        if (!t[1]) t[1] = st_find(f, name);
+        snprintf(name, sizeof name, "%sh.%d.ln_1.weight", SPELL[k], c->n_layer - 1);
+        if (!t[2]) t[2] = st_find(f, name);
+        snprintf(name, sizeof name, "%sh.%d.ln_1.weight", SPELL[k], c->n_layer);
+        if (!t[3]) t[3] = st_find(f, name);
+    }
+    int64_t V = c->vocab_size, C = c->d_model, T = c->context_length, L = c->n_layer;
+    if (!t[0] || t[0]->ndim != 2 || t[0]->shape[0] != V || t[0]->shape[1] != C)
+        rc = lw_fail(e, LW_ERR_INVALID, "%s/config.json: vocab_size %lld, n_embd %lld do not match wte.weight of %s", dir,
+                     (long long)V, (long long)C, path);
+    else if (!t[1] || t[1]->ndim != 2 || t[1]->shape[0] < T || t[1]->shape[1] != C)
+        rc = lw_fail(e, LW_ERR_INVALID, "%s/config.json: n_positions %lld, n_embd %lld do not match wpe.weight of %s", dir,
+                     (long long)T, (long long)C, path);
+    else if (!t[2] || t[3])
+        rc = lw_fail(e, LW_ERR_INVALID, "%s/config.json: n_layer %lld does not match the blocks of %s", dir,
+                     (long long)L, path);
+    if (!rc) {
+        /* 64-bit count: wte, wpe, L blocks of 12 C^2 + 13 C (+ 3C bias), ln_f, an untied head */
+        int64_t n = V * C + T * C + L * (12 * C * C + 16 * C) + 2 * C + (c->tie_embeddings ? 0 : V * C);
+        if (n > ((int64_t)1 << 33))
+            rc = lw_fail(e, LW_ERR_INVALID, "%s/config.json: %lld parameters is beyond what llmwb can hold", dir, (long long)n);
+    }
+    st_close(f);
+    return rc;
+}
+
+/* The first non-finite value (NaN, Inf) in the tensors of m with the given role filter, as an error naming the
+ * file and the tensor; LW_OK when all are finite. which: 0 parameters, 1 adam_m, 2 adam_v. */
+static int check_finite(const char *dir, const Gpt *m, int which, LwError *e) {
+    const float *base = which == 0 ? m->params : which == 1 ? m->adam_m : m->adam_v;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const GptTensor *t = &m->tensors[i];
+        const float *x = base + t->offset;
+        for (size_t k = 0; k < t->numel; k++)
+            if (!isfinite(x[k])) {
+                const char *file = which ? "optimizer.safetensors"
+                                         : t->role == GPT_ROLE_LORA ? "adapter_model.safetensors" : "model.safetensors";
+                return lw_fail(e, LW_ERR_INVALID,
+                               "%s/%s: %s%s holds %s at index %zu (a damaged or diverged checkpoint; "
+                               "--allow-nonfinite loads it anyway)",
+                               dir, file, which == 1 ? "adam_m." : which == 2 ? "adam_v." : "", t->name,
+                               isnan(x[k]) ? "NaN" : "Inf", k);
+            }
+    }
+    return LW_OK;
+}
+
+int ckpt_read_state(const char *dir_in, TrainState *st, char **config_yaml, LwError *e) {
+    if (config_yaml) *config_yaml = NULL;
+    char dir[CKPT_PATH];
+    int rc = resolve_dir(dir_in, dir, sizeof dir, e);
+    if (rc) return rc;
+    if (!ckpt_has_state(dir))
+        return lw_fail(e, LW_ERR_INVALID, "%s: not a resumable checkpoint (no trainer_state.json)", dir);
+    return load_state(dir, st, config_yaml, e);
+}
+
+int ckpt_load(const char *dir, Gpt *m, Tokenizer **tok, TrainState *st, char **config_yaml, LwError *e) {
+    return ckpt_load_ex(dir, m, tok, st, config_yaml, 0, e);
+}
+
+int ckpt_load_ex(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char **config_yaml, int flags,
+                 LwError *e) {
     if (tok) *tok = NULL;
     if (config_yaml) *config_yaml = NULL;
     char dir[CKPT_PATH];
@@ -785,8 +1014,15 @@ int ckpt_load(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char 
     if ((rc = read_n_classes(dir, &n_classes, e))) return rc;
     char ap[CKPT_PATH];
     int has_adapters = lw_file_exists(lw_path_join(ap, sizeof ap, dir, "adapter_config.json"));
+    char op[CKPT_PATH];
+    if (st && ckpt_has_state(dir) && !lw_file_exists(lw_path_join(op, sizeof op, dir, "optimizer.safetensors")))
+        return lw_fail(e, LW_ERR_INVALID,
+                       "%s: not a resumable checkpoint: optimizer.safetensors is missing (the weights alone still "
+                       "load for generate, or as finetune.init_from)",
+                       dir);
     if (!m->params) {
         /* the model the directory describes: base, + class head, + adapters */
+        if ((rc = check_sizes(dir, &c, e))) return rc;
         if ((rc = gpt_init(m, &c, e))) return rc;
         if (n_classes && (rc = gpt_add_class_head(m, n_classes, NULL, e))) return rc;
         if (has_adapters) {
@@ -818,9 +1054,13 @@ int ckpt_load(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char 
     }
     if ((rc = load_weights(dir, m, e))) return rc;
     if (has_adapters && (rc = load_adapters(dir, m, e))) return rc;
+    if (!(flags & CKPT_ALLOW_NONFINITE) && (rc = check_finite(dir, m, 0, e))) return rc;
     if (st) {
         if ((rc = load_state(dir, st, config_yaml, e))) return rc;
-        if ((rc = load_optimizer(dir, m, e))) {
+        if (!rc) rc = load_optimizer(dir, m, e);
+        if (!rc && !(flags & CKPT_ALLOW_NONFINITE)) rc = check_finite(dir, m, 1, e);
+        if (!rc && !(flags & CKPT_ALLOW_NONFINITE)) rc = check_finite(dir, m, 2, e);
+        if (rc) {
             if (config_yaml) {
                 free(*config_yaml);
                 *config_yaml = NULL;

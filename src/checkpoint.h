@@ -4,8 +4,11 @@
  *   vocab.json, merges.txt   the tokenizer (tok_save_dir), when one is given
  *   optimizer.safetensors    AdamW moments "adam_m.<name>", "adam_v.<name>"      (training state only)
  *   trainer_state.json       step, tokens, RNG, loader position, best val loss, the run's YAML (training state only)
- * Saving writes everything into "<dir>.tmp-<pid>", fsyncs each file, renames the old <dir> aside, renames the new
- * one into place, removes the old one, and fsyncs the parent: a crash leaves either the old or the new checkpoint.
+ * Saving writes everything into "<dir>.tmp-<pid>" (trainer_state.json last), fsyncs each file and the directory,
+ * then swaps it with <dir> in one renameat2(RENAME_EXCHANGE) and removes the old one: <dir> always names a
+ * complete checkpoint. Where the filesystem cannot exchange, the old <dir> is renamed to "<dir>.old-<pid>" and the
+ * new one renamed in; a crash between the two leaves no <dir>, and the loader then takes the leftover with the
+ * highest saved step (ckpt_recover puts it back). See docs/formats.md, "Atomic replacement".
  * The same loader imports OpenAI GPT-2 weights from a HF download (see docs/formats.md). */
 #ifndef LLMWB_CHECKPOINT_H
 #define LLMWB_CHECKPOINT_H
@@ -48,10 +51,20 @@ int ckpt_save(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainSt
 int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
                  int flags, LwError *e);
 
+/* After a crash: when dir is missing, renames the complete leftover of an interrupted save ("<dir>.tmp-<pid>"
+ * with trainer_state.json, or "<dir>.old-<pid>") with the highest saved step to dir; then removes every
+ * "<dir>.tmp-*" / "<dir>.old-*" whose process is dead (a live pid is another save in progress: kept). Logs what
+ * it did. LW_OK also when there is nothing to do. */
+int ckpt_recover(const char *dir, LwError *e);
+
 /* Reads dir/config.json into out (n_layer, n_head, n_embd, n_positions, vocab_size, dropout = resid_pdrop,
  * qkv_bias from llmwb.qkv_bias or 1 for a plain HF GPT-2, tie_embeddings from tie_word_embeddings, default 1).
  * Errors name the file and key (missing key, wrong type, bad JSON with its offset). */
 int ckpt_read_config(const char *dir, GptConfig *out, LwError *e);
+
+/* Reads only trainer_state.json of dir (and the run's YAML stored in it, malloc'd, NULL if none): what a resume
+ * needs to know before it builds the model. LW_ERR_INVALID when dir has no training state. */
+int ckpt_read_state(const char *dir, TrainState *st, char **config_yaml, LwError *e);
 
 /* Whether dir holds trainer_state.json (a resumable checkpoint). */
 int ckpt_has_state(const char *dir);
@@ -76,6 +89,14 @@ int ckpt_has_state(const char *dir);
  * directory without adapters keeps its fresh ones); adapter files into a model without LoRA are an error.
  * On failure the parameters of m may be partly overwritten: reload or free it. */
 int ckpt_load(const char *dir, Gpt *m, Tokenizer **tok, TrainState *st, char **config_yaml, LwError *e);
+/* ckpt_load with flags. Every load checks, before allocating, that the sizes of config.json (bounded as in
+ * docs/config.md) match the tensors of model.safetensors, and after reading, that every value of the weights
+ * (and, with st, of the AdamW moments) is finite: the first NaN/Inf is an LW_ERR_INVALID naming the file and the
+ * tensor. CKPT_ALLOW_NONFINITE skips that check (the CLI's --allow-nonfinite). With st, a missing
+ * optimizer.safetensors is LW_ERR_INVALID ("not a resumable checkpoint"). */
+#define CKPT_ALLOW_NONFINITE 1
+int ckpt_load_ex(const char *dir, Gpt *m, Tokenizer **tok, TrainState *st, char **config_yaml, int flags,
+                 LwError *e);
 
 /* What a finetuned checkpoint is for, so inference applies the same template or reads out the same labels.
  * Stored as <dir>/llmwb-finetune.json: {"mode": "instruct", "template": "alpaca"} or

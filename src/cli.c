@@ -12,6 +12,7 @@
 #include "bpe.h"
 #include "config.h"
 #include "engine.h"
+#include "run.h"
 #include "util.h"
 
 #ifndef LLMWB_VERSION
@@ -87,7 +88,7 @@ typedef struct Opts {
     const char *sets[32];
     int n_sets;
     long steps;
-    int ids, color, check, dump, docs;
+    int ids, color, check, dump, docs, fresh, allow_nonfinite;
     SampleParams sp;
     const char *positional[8];
     int n_positional;
@@ -133,6 +134,8 @@ static int parse_opts(int argc, char **argv, Opts *o, const char *allowed) {
         else if (!strcmp(a, "--check")) key = 'x';
         else if (!strcmp(a, "--dump")) key = 'u';
         else if (!strcmp(a, "--docs")) key = 'D';
+        else if (!strcmp(a, "--fresh")) key = 'F';
+        else if (!strcmp(a, "--allow-nonfinite")) key = 'N';
         else if (a[0] == '-' && a[1]) return die_usage("unknown option '%s'", a);
         else {
             if (o->n_positional == (int)LW_ARRAY_LEN(o->positional)) return die_usage("too many arguments at '%s'", a);
@@ -140,7 +143,7 @@ static int parse_opts(int argc, char **argv, Opts *o, const char *allowed) {
             continue;
         }
         if (!strchr(allowed, key)) return die_usage("option '%s' does not apply to this command", a);
-        int takes_value = !strchr("iCxuD", key);
+        int takes_value = !strchr("iCxuDFN", key);
         if (takes_value && !val) return die_usage("option '%s' needs a value", a);
         double d;
         switch (key) {
@@ -184,6 +187,8 @@ static int parse_opts(int argc, char **argv, Opts *o, const char *allowed) {
         case 'x': o->check = 1; break;
         case 'u': o->dump = 1; break;
         case 'D': o->docs = 1; break;
+        case 'F': o->fresh = 1; break;
+        case 'N': o->allow_nonfinite = 1; break;
         }
         if (takes_value) i++;
     }
@@ -289,34 +294,55 @@ static void cli_log(void *ud, int level, const char *msg) {
 
 static int cmd_train(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "cnrdS")) return 2;
+    if (parse_opts(argc, argv, &o, "cnrdSFN")) return 2;
     if (o.n_positional) return die_usage("train: unexpected argument '%s'", o.positional[0]);
     if (!o.config && !o.resume) return die_usage("train: %s", "give a config with -c CONFIG (or --resume DIR)");
     Config *cfg = lw_malloc(sizeof *cfg);
-    int rc = load_config(&o, cfg, 1);
+    int rc = load_config(&o, cfg, o.config != NULL);
     if (rc) {
         free(cfg);
         return rc;
     }
     int tty = isatty(2);
     lw_set_log(cli_log, &tty);
+    /* resume the run when it has a checkpoint, with its own saved config (run.h) */
+    LwError e = {0};
+    RunRequest rq = {.config_path = o.config, .cfg = cfg, .sets = o.sets, .n_sets = o.n_sets, .run_dir = o.run_dir,
+                     .resume = o.resume, .fresh = o.fresh, .steps = o.steps, .strict = 1};
+    RunPlan *plan = lw_malloc(sizeof *plan);
+    if (run_plan(&rq, plan, &e) || cfg_validate(&plan->cfg, &e)) {
+        fprintf(stderr, "llmwb: %s\n", e.msg);
+        free(plan);
+        free(cfg);
+        return e.code == LW_ERR_IO ? 1 : 2;
+    }
+    *cfg = plan->cfg;
+    if (plan->note[0]) fprintf(stderr, "llmwb: %s\n", plan->note);
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
 
     SetupProgress sp = {tty, lw_now(), 0};
-    EngineOpenOpts eo = {.resume_dir = o.resume, .run_dir = o.run_dir, .abort_flag = &g_abort,
+    EngineOpenOpts eo = {.resume_dir = plan->action == RUN_RESUME ? plan->resume_dir : NULL,
+                         .run_dir = plan->run_dir, .abort_flag = &g_abort, .allow_nonfinite = o.allow_nonfinite,
                          .progress = on_setup_progress, .progress_ud = &sp};
-    LwError e = {0};
     Engine *eng = NULL;
-    if (engine_open(&eng, cfg, &eo, &e)) {
+    rc = engine_open(&eng, cfg, &eo, &e);
+    free(plan);
+    if (rc) {
         fprintf(stderr, "llmwb: %s\n", e.msg);
         free(cfg);
         return e.code == LW_ERR_ABORTED ? 1 : (e.code == LW_ERR_IO || e.code == LW_ERR_NOMEM ? 1 : 2);
     }
     TrainSnapshot ts;
     engine_get_train(eng, &ts);
-    long target = ts.total_steps;
-    if (o.steps >= 0) target = ts.step + o.steps;
+    long target = ts.total_steps; /* --steps N is train.steps: the run's total, counted from step 0 */
+    if (ts.step >= target) {
+        fprintf(stderr, "llmwb: %s is at step %ld of %ld: nothing to train (--steps N trains on to step N)\n",
+                ts.run_dir, ts.step, target);
+        engine_close(eng);
+        free(cfg);
+        return 0;
+    }
     fprintf(stderr, "llmwb: training %s: %ld parameters, %d layers, %d heads, d_model %d, context %d, vocab %d; "
                     "steps %ld..%ld; run dir %s\n",
             cfg->name, ts.n_params, ts.n_layer, ts.n_head, ts.d_model, ts.context_length, ts.vocab_size, ts.step,
@@ -365,7 +391,8 @@ static int cmd_train(int argc, char **argv) {
         }
     }
     if (tty) fputc('\n', stderr);
-    if (rc == 0 || g_abort) {
+    engine_get_train(eng, &ts);
+    if ((rc == 0 || g_abort) && ts.step > first) {
         /* Interrupted or finished: keep the work. After a divergence the engine already kept the last good
          * checkpoint, so nothing is written here. */
         if (engine_save(eng, NULL, &e)) {
@@ -388,7 +415,7 @@ static int open_ckpt(const Opts *o, Engine **eng) {
     if (!o->ckpt) return die_usage("%s", "--ckpt DIR is required");
     Config *cfg = lw_malloc(sizeof *cfg);
     cfg_defaults(cfg);
-    EngineOpenOpts eo = {.ckpt_dir = o->ckpt, .abort_flag = &g_abort};
+    EngineOpenOpts eo = {.ckpt_dir = o->ckpt, .abort_flag = &g_abort, .allow_nonfinite = o->allow_nonfinite};
     LwError e = {0};
     int rc = engine_open(eng, cfg, &eo, &e);
     free(cfg);
@@ -421,7 +448,7 @@ static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp
 
 static int cmd_generate(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "kpTKPMEi")) return 2;
+    if (parse_opts(argc, argv, &o, "kpTKPMEiN")) return 2;
     if (o.n_positional) return die_usage("generate: unexpected argument '%s'", o.positional[0]);
     if (!o.prompt) return die_usage("generate: %s", "--prompt TEXT is required");
     signal(SIGINT, on_sigint);
@@ -434,7 +461,7 @@ static int cmd_generate(int argc, char **argv) {
 
 static int cmd_chat(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "kTKPME")) return 2;
+    if (parse_opts(argc, argv, &o, "kTKPMEN")) return 2;
     if (o.n_positional) return die_usage("chat: unexpected argument '%s'", o.positional[0]);
     Engine *eng;
     if (open_ckpt(&o, &eng)) return 2;
@@ -462,7 +489,7 @@ static int cmd_chat(int argc, char **argv) {
 
 static int cmd_merge(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "ko")) return 2;
+    if (parse_opts(argc, argv, &o, "koN")) return 2;
     if (o.n_positional) return die_usage("merge: unexpected argument '%s'", o.positional[0]);
     if (!o.out) return die_usage("merge: %s", "--out DIR is required");
     Engine *eng;
@@ -481,7 +508,7 @@ static int cmd_merge(int argc, char **argv) {
 
 static int cmd_classify(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "k")) return 2;
+    if (parse_opts(argc, argv, &o, "kN")) return 2;
     if (o.n_positional != 1) return die_usage("classify: %s", "expected one TEXT argument (quote it)");
     Engine *eng;
     if (open_ckpt(&o, &eng)) return 2;

@@ -1066,6 +1066,17 @@ int cfg_load(Config *c, const char *path, LwError *e) {
     return rc;
 }
 
+int cfg_load_text(Config *c, const char *name, const char *text, size_t len, LwError *e) {
+    Config *tmp = lw_malloc(sizeof *tmp);
+    cfg_defaults(tmp);
+    const char *stack[CFG_MAX_DEPTH + 1] = {0};
+    stack[0] = name;
+    int rc = load_text(tmp, name, text, len, stack, 1, e);
+    if (rc == 0) memcpy(c, tmp, sizeof *c);
+    free(tmp);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------------------------------------------ */
 /* --set                                                                                                         */
 

@@ -94,6 +94,9 @@ void cfg_defaults(Config *c);
 /* Loads a YAML config on top of the defaults (and of any `base:` it names). On error returns nonzero and
  * e->msg is "file:line:col: key: what is wrong" (with "did you mean ...?" for unknown keys); c is then undefined. */
 int cfg_load(Config *c, const char *path, LwError *e);
+/* cfg_load from YAML text (a config saved with a checkpoint); name stands for the file in messages, and relative
+ * paths resolve against its directory (cfg_dump writes them absolute). */
+int cfg_load_text(Config *c, const char *name, const char *text, size_t len, LwError *e);
 /* Applies one "section.key=value" override (CLI --set); same checks and messages as the YAML path. */
 int cfg_set(Config *c, const char *assignment, LwError *e);
 /* Cross-field checks (d_model % n_head, files exist, ...) after all overrides. */

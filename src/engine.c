@@ -20,6 +20,7 @@
 #include "matmul.h"
 #include "model.h"
 #include "rng.h"
+#include "run.h"
 #include "sampler.h"
 
 #define EVENT_RING 256
@@ -33,6 +34,7 @@ struct Engine {
     char run_dir[CFG_PATH_MAX];
     volatile int *abort_flag;
     int inference_only;         /* opened on a checkpoint: no data, no training */
+    int ckpt_flags;             /* ckpt_load_ex flags (CKPT_ALLOW_NONFINITE) */
     int has_val;                /* a validation split exists (data.val_fraction > 0) */
 
     Tokenizer *tok;
@@ -272,8 +274,15 @@ static int open_training(Engine *g, const EngineOpenOpts *o, LwError *e) {
     int rc;
     if (c->finetune.mode == FT_INSTRUCT) return open_instruct(g, o, e);
     if (c->finetune.mode == FT_CLASSIFY) return open_classify(g, o, e);
-    if ((rc = setup_tokenizer(g, o, e))) return rc;
-    int V = tok_vocab_size(g->tok);
+    /* A resumed run takes its model and tokenizer from the checkpoint: the tokenizer is never retrained. */
+    TrainState st;
+    int resumed = o && o->resume_dir;
+    if (resumed && (rc = ckpt_load_ex(o->resume_dir, &g->model, &g->tok, &st, NULL, g->ckpt_flags, e))) return rc;
+    if (!g->tok && (rc = setup_tokenizer(g, o, e))) return rc;
+    int V = resumed ? g->model.cfg.vocab_size : tok_vocab_size(g->tok);
+    if (resumed && tok_vocab_size(g->tok) > V)
+        return lw_fail(e, LW_ERR_INVALID, "%s: tokenizer has %d tokens but the model only %d", o->resume_dir,
+                       tok_vocab_size(g->tok), V);
     if (V != c->model.vocab_size) {
         if (c->tokenizer.kind == TOK_BPE && V < c->model.vocab_size)
             lw_log(LW_LOG_WARN, "the corpus gave only %d tokens (asked for %d): model.vocab_size is now %d", V,
@@ -301,10 +310,7 @@ static int open_training(Engine *g, const EngineOpenOpts *o, LwError *e) {
 
     GptConfig gc = gpt_config_from(&c->model, V);
     rng_seed(&g->rng, c->train.seed);
-    int resumed = 0;
-    if (o && o->resume_dir) {
-        TrainState st;
-        if ((rc = ckpt_load(o->resume_dir, &g->model, NULL, &st, NULL, e))) return rc;
+    if (resumed) {
         GptConfig *mc = &g->model.cfg;
         if (mc->n_layer != gc.n_layer || mc->n_head != gc.n_head || mc->d_model != gc.d_model ||
             mc->vocab_size != gc.vocab_size || mc->context_length != gc.context_length)
@@ -318,11 +324,10 @@ static int open_training(Engine *g, const EngineOpenOpts *o, LwError *e) {
         g->val_loss = st.last_val_loss;
         g->train_time = st.elapsed;
         if ((rc = loader_restore(&g->train_loader, &st.loader, e))) return rc;
-        resumed = 1;
         g->last_ckpt_step = g->step;
     } else if (c->finetune.init_from[0]) {
         if ((rc = gpt_init(&g->model, &gc, e))) return rc;
-        if ((rc = ckpt_load(c->finetune.init_from, &g->model, NULL, NULL, NULL, e))) return rc;
+        if ((rc = ckpt_load_ex(c->finetune.init_from, &g->model, NULL, NULL, NULL, g->ckpt_flags, e))) return rc;
     } else {
         if ((rc = gpt_init(&g->model, &gc, e))) return rc;
         Rng init;
@@ -368,7 +373,7 @@ static int load_checkpoint_model(Engine *g, const char *dir, TrainState *st, LwE
     int rc;
     if ((rc = ckpt_read_config(dir, &gc, e)) || (rc = ckpt_read_finetune(dir, &g->ft_meta, e))) return rc;
     /* into an empty model: the loader recreates a class head and LoRA adapters when the directory has them */
-    if ((rc = ckpt_load(dir, &g->model, &g->tok, st, NULL, e))) return rc;
+    if ((rc = ckpt_load_ex(dir, &g->model, &g->tok, st, NULL, g->ckpt_flags, e))) return rc;
     if (g->ft_meta.mode == FT_CLASSIFY && g->model.n_classes != g->ft_meta.n_labels)
         return lw_fail(e, LW_ERR_INVALID, "%s: llmwb-finetune.json names %d labels but the head has %d classes", dir,
                        g->ft_meta.n_labels, g->model.n_classes);
@@ -545,11 +550,13 @@ int engine_open(Engine **out, const Config *cfg, const EngineOpenOpts *o, LwErro
     g->val_loss = NAN;
     g->best_val = INFINITY;
     g->train_loss = NAN;
-    if (o && o->run_dir) snprintf(g->run_dir, sizeof g->run_dir, "%s", o->run_dir);
-    else if (cfg->train.run_dir[0]) snprintf(g->run_dir, sizeof g->run_dir, "%s", cfg->train.run_dir);
-    else snprintf(g->run_dir, sizeof g->run_dir, "runs/%s", cfg->name[0] ? cfg->name : "default");
+    g->ckpt_flags = o && o->allow_nonfinite ? CKPT_ALLOW_NONFINITE : 0;
+    run_dir_for(cfg, o ? o->run_dir : NULL, g->run_dir, sizeof g->run_dir);
     matmul_set_threads(cfg->train.threads > 0 ? cfg->train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
-    int rc = o && o->ckpt_dir ? open_inference(g, o->ckpt_dir, e) : open_training(g, o, e);
+    /* nothing a user made is lost: a fresh run never starts over a checkpoint (run.h) */
+    int inference = o && o->ckpt_dir;
+    int rc = inference ? open_inference(g, o->ckpt_dir, e) : run_check_free(g->run_dir, o ? o->resume_dir : NULL, e);
+    if (!rc && !inference) rc = open_training(g, o, e);
     if (rc) {
         engine_close(g);
         *out = NULL;

@@ -23,13 +23,17 @@ typedef struct EngineOpenOpts {
     const char *ckpt_dir;        /* inference only: load this checkpoint (its config.json decides the model) */
     const char *run_dir;         /* overrides train.run_dir */
     volatile int *abort_flag;    /* nonzero asks long calls to stop (Ctrl-C) */
+    int allow_nonfinite;         /* load checkpoints holding NaN/Inf values (CKPT_ALLOW_NONFINITE) */
     /* progress of slow setup (tokenizer training, tokenizing the corpus): what, done out of total */
     void (*progress)(void *ud, const char *what, double done, double total);
     void *progress_ud;
 } EngineOpenOpts;
 
 /* Builds tokenizer, data and model for cfg (copied). Trains or loads the run's tokenizer (cached in the run
- * dir), tokenizes the corpus (cached), initialises or loads weights. [driver] */
+ * dir), tokenizes the corpus (cached), initialises or loads weights. With resume_dir, model, optimizer state and
+ * tokenizer come from that checkpoint (the tokenizer is never retrained); cfg should then be the run's saved
+ * config (run_plan in run.h). Without resume_dir, a run directory whose latest/ holds a checkpoint is refused
+ * (run_check_free): nothing is overwritten. [driver] */
 int engine_open(Engine **out, const Config *cfg, const EngineOpenOpts *opts, LwError *e);
 void engine_close(Engine *eng);
 /* The effective config. [any thread] */

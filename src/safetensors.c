@@ -169,6 +169,13 @@ static int parse_header(StFile *f, const char *json, size_t len, LwError *e) {
         cJSON_Delete(root);
         return lw_fail(e, LW_ERR_PARSE, "%s: header JSON is not an object", f->path);
     }
+    /* The format allows only whitespace padding after the JSON object (writers pad with spaces to 8 bytes). */
+    for (size_t at = endp ? (size_t)(endp - json) : len; at < len; at++)
+        if (!strchr(" \t\r\n", json[at]) || !json[at]) {
+            cJSON_Delete(root);
+            return lw_fail(e, LW_ERR_PARSE, "%s: header has a byte 0x%02x at %zu after the JSON (only space padding is allowed)",
+                           f->path, (unsigned char)json[at], at);
+        }
     size_t data_len = f->size - f->data_off;
     int n = 0;
     const cJSON *it;

@@ -31,8 +31,9 @@ typedef struct StTensor {
 typedef struct StFile StFile;   /* an open, validated file */
 
 /* Opens and validates path. Fails with a one-line message naming the file (and tensor) for: a file shorter than
- * 8 bytes, a header length beyond the file, bad JSON, a missing/ill-typed field, an unknown dtype, offsets out of
- * bounds, overlapping or not covering the data section contiguously, or shape x dtype size != byte length.
+ * 8 bytes, a header length beyond the file, bad JSON, anything but whitespace after the JSON, a missing/ill-typed
+ * field, an unknown dtype, offsets out of bounds, overlapping or not covering the data section contiguously, or
+ * shape x dtype size != byte length.
  * *out is freed with st_close. */
 int st_open(StFile **out, const char *path, LwError *e);
 void st_close(StFile *f);
