@@ -542,12 +542,19 @@ static int read_vocab_json(Tokenizer *t, const char *path, int words, LwError *e
     int rc = lw_read_file(path, &data, &n, e);
     if (rc) return rc;
     cJSON *root = cJSON_ParseWithLength(data, n);
-    if (!root || !cJSON_IsObject(root)) {
+    if (!root) {
         const char *ep = cJSON_GetErrorPtr();
-        long at = ep && ep >= data && ep <= data + n ? (long)(ep - data) : -1;
+        long at = ep && ep >= data && ep <= data + n ? (long)(ep - data) : 0;
+        free(data);
+        return lw_fail(e, LW_ERR_PARSE, "%s: not valid JSON (error near byte %ld)", path, at);
+    }
+    if (!cJSON_IsObject(root)) {
+        const char *what = cJSON_IsArray(root) ? "an array" : cJSON_IsString(root) ? "a string"
+                           : cJSON_IsNumber(root) ? "a number" : cJSON_IsNull(root) ? "null" : "a boolean";
         cJSON_Delete(root);
         free(data);
-        return lw_fail(e, LW_ERR_PARSE, "%s: not a JSON object of token ids (error near byte %ld)", path, at);
+        return lw_fail(e, LW_ERR_PARSE, "%s: expected a JSON object of token ids {\"token\": id, ...}, got %s", path,
+                       what);
     }
     free(data);
     int b2u[256], u2b[512];
@@ -652,6 +659,18 @@ int tok_load_gpt2(Tokenizer **out, const char *encoder_json, const char *vocab_b
         free(buf);
     }
     free(data);
+    /* Every token longer than a byte is made by a merge; an empty or cut merges file leaves some unreachable. */
+    if (!rc) {
+        int orphans = 0, first = -1;
+        for (int id = 0; id < t->v.n; id++)
+            if (id != t->eot && t->v.len[id] > 1 && t->rank[id] == RANK_NONE && orphans++ == 0) first = id;
+        if (orphans && t->n_merges == 0)
+            rc = lw_fail(e, LW_ERR_PARSE, "%s: no merges (an empty file?), so %d tokens of %s can never be made", vocab_bpe,
+                         orphans, encoder_json);
+        else if (orphans)
+            rc = lw_fail(e, LW_ERR_PARSE, "%s: no merge makes %d of the tokens of %s (first: id %d); a cut file?",
+                         vocab_bpe, orphans, encoder_json, first);
+    }
     if (rc) {
         tok_free(t);
         return rc;
@@ -785,12 +804,19 @@ int tok_load_dir(Tokenizer **out, const char *dir, LwError *e) {
     *out = NULL;
     lw_path_join(m, sizeof m, dir, WORDS_MARKER);
     if (lw_file_exists(m)) return words_load(out, lw_path_join(a, sizeof a, dir, "vocab.json"), e);
-    lw_path_join(a, sizeof a, dir, "vocab.json");
-    lw_path_join(b, sizeof b, dir, "merges.txt");
-    if (lw_file_exists(a) && lw_file_exists(b)) return tok_load_gpt2(out, a, b, e);
-    lw_path_join(a, sizeof a, dir, "encoder.json");
-    lw_path_join(b, sizeof b, dir, "vocab.bpe");
-    if (lw_file_exists(a) && lw_file_exists(b)) return tok_load_gpt2(out, a, b, e);
+    static const char *const pairs[2][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
+    for (int i = 0; i < 2; i++) {
+        lw_path_join(a, sizeof a, dir, pairs[i][0]);
+        lw_path_join(b, sizeof b, dir, pairs[i][1]);
+        if (lw_file_exists(a) && lw_file_exists(b)) return tok_load_gpt2(out, a, b, e);
+    }
+    /* something in place of a tokenizer file (a directory, a FIFO, a symlink loop): say what it is */
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            const char *why = lw_file_problem(lw_path_join(a, sizeof a, dir, pairs[i][j]));
+            if (why && strcmp(why, "no such file") != 0)
+                return lw_fail(e, LW_ERR_IO, "%s: is %s, not a tokenizer file", a, why);
+        }
     return lw_fail(e, LW_ERR_IO, "%s: no tokenizer here (expected vocab.json + merges.txt or encoder.json + vocab.bpe)",
                    dir);
 }

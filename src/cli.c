@@ -195,13 +195,18 @@ static int parse_opts(int argc, char **argv, Opts *o, const char *allowed) {
     return 0;
 }
 
-/* Loads -c CONFIG (or the defaults) and applies --set overrides; prints the one-line error. */
-static int load_config(const Opts *o, Config *cfg, int validate) {
-    LwError e = {0};
-    /* without -c: configs/default.yaml here, else the installed one, else the built-in defaults */
+/* -c CONFIG, else configs/default.yaml here, else the installed one, else NULL (the built-in defaults). */
+static const char *config_path(const Opts *o) {
     const char *path = o->config;
     if (!path && lw_file_exists("configs/default.yaml")) path = "configs/default.yaml";
     if (!path && lw_file_exists(LLMWB_SHARE "/configs/default.yaml")) path = LLMWB_SHARE "/configs/default.yaml";
+    return path;
+}
+
+/* Loads -c CONFIG (or the defaults) and applies --set overrides; prints the one-line error. */
+static int load_config(const Opts *o, Config *cfg, int validate) {
+    LwError e = {0};
+    const char *path = config_path(o);
     if (path) {
         if (cfg_load(cfg, path, &e)) goto fail;
     } else {
@@ -216,6 +221,11 @@ fail:
     return 2;
 }
 
+static void print_config_error(void *ud, const char *msg) {
+    (void)ud;
+    fprintf(stderr, "llmwb: %s\n", msg);
+}
+
 static int cmd_config(int argc, char **argv) {
     Opts o;
     if (parse_opts(argc, argv, &o, "cSxuD")) return 2;
@@ -224,14 +234,15 @@ static int cmd_config(int argc, char **argv) {
         cfg_write_docs(stdout);
         return 0;
     }
+    if (!o.dump) { /* --check: every error in one run, one line each */
+        const char *path = config_path(&o);
+        if (cfg_check(path, o.sets, o.n_sets, print_config_error, NULL)) return 2;
+        printf("%s: ok\n", path ? path : "(built-in defaults)");
+        return 0;
+    }
     Config *cfg = lw_malloc(sizeof *cfg);
     int rc = load_config(&o, cfg, 1);
-    if (rc == 0) {
-        if (o.dump)
-            cfg_dump(cfg, stdout);
-        else
-            printf("%s: ok\n", cfg->source[0] ? cfg->source : "(built-in defaults)");
-    }
+    if (rc == 0) cfg_dump(cfg, stdout);
     free(cfg);
     return rc;
 }

@@ -307,6 +307,25 @@ static void where_mark(Where *w, const char *file, size_t line0, size_t col0) {
     snprintf(w->at, sizeof w->at, "%s:%zu:%zu", file, line0 + 1, col0 + 1);
 }
 
+/* Where errors go while loading: with no sink (cfg_load) the first error stops the load; with one (cfg_check)
+ * each error is reported as its own line and loading goes on with the next key. pos[] remembers where each row of
+ * cfg_keys was last set, so the cross-field checks can point at a line too. */
+typedef struct Sink {
+    CfgReportFn fn;
+    void *ud;
+    int n;
+    int unreadable; /* a file (the config or a base) could not be read or parsed at all */
+    Where *pos; /* LW_ARRAY_LEN(cfg_keys) entries; at[0] == 0 = not set by a file or --set */
+} Sink;
+
+/* After a failed step: reports e and returns 1 (go on) when collecting, else 0 (stop with the error). */
+static int sink_keep(Sink *s, const LwError *e) {
+    if (!s) return 0;
+    s->fn(s->ud, e->msg);
+    s->n++;
+    return 1;
+}
+
 /* Fails with "<at>: section.key: <what>". */
 static int key_fail(LwError *e, int code, const Where *w, const CfgKey *k, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -705,15 +724,20 @@ static void suggest_key(const char *section, const char *key, char *out, size_t 
 
 #define CFG_MAX_DEPTH 8
 #define CFG_MAX_FILE (1 << 20)
+/* Bounds checked on libyaml's event stream before a document is built: libyaml's scanner is quadratic in the
+ * nesting depth (100,000 '[' take minutes), and a config is 3 levels deep with a few dozen nodes. */
+#define CFG_MAX_NESTING 16
+#define CFG_MAX_NODES 10000
 
 typedef struct Loader {
     yaml_document_t *doc;
     const char *file;
     Layer layer;
     LwError *e;
+    Sink *sink;
 } Loader;
 
-static int load_file(Config *c, const char *path, const char *stack[], int depth, LwError *e);
+static int load_file(Config *c, const char *path, const char *stack[], int depth, Sink *sink, LwError *e);
 
 static Where at_node(const Loader *ld, const yaml_node_t *n) {
     Where w;
@@ -745,9 +769,18 @@ static int is_null_node(const yaml_node_t *n) {
     return s && !*s && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 }
 
-/* Applies one key's YAML value. */
+static int apply_node_(Config *c, Loader *ld, const CfgKey *k, const yaml_node_t *v, const Where *wp);
+
+/* Applies one key's YAML value; remembers where it was set (for cfg_check's cross-field messages). */
 static int apply_node(Config *c, Loader *ld, const CfgKey *k, const yaml_node_t *v) {
     Where w = at_node(ld, v);
+    int rc = apply_node_(c, ld, k, v, &w);
+    if (rc == 0 && ld->sink) ld->sink->pos[k - cfg_keys] = w;
+    return rc;
+}
+
+static int apply_node_(Config *c, Loader *ld, const CfgKey *k, const yaml_node_t *v, const Where *wp) {
+    Where w = *wp;
     if (is_list(k)) {
         const char *items[CFG_MAX_DATA + CFG_MAX_LABELS + 1];
         int n = 0;
@@ -780,22 +813,34 @@ static int apply_node(Config *c, Loader *ld, const CfgKey *k, const yaml_node_t 
     return cfg_apply_scalar(c, k, s, &ld->layer, &w, ld->e);
 }
 
-/* Checks a mapping's keys are scalars and unique; returns 0 or fails naming the offender. */
+/* A mapping key's text, or NULL when the key is not a scalar (reported by check_mapping_keys). */
+static const char *pair_key(const Loader *ld, const yaml_node_pair_t *p) {
+    yaml_node_t *kn = yaml_document_get_node(ld->doc, p->key);
+    return kn ? scalar_text(kn) : NULL;
+}
+
+/* Checks a mapping's keys are scalars and unique; returns 0 or fails naming the offender (collecting: reports
+ * each offender; the caller then skips keys that are not scalars). */
 static int check_mapping_keys(Loader *ld, const yaml_node_t *map, const char *section) {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = yaml_document_get_node(ld->doc, p->key);
         const char *ks = kn ? scalar_text(kn) : NULL;
         if (!ks) {
             Where w = kn ? at_node(ld, kn) : (Where){"?"};
-            return lw_fail(ld->e, LW_ERR_PARSE, "%s: %s%skeys must be plain names, got %s", w.at, section,
-                           *section ? ": " : "", kn ? node_kind(kn) : "nothing");
+            int rc = lw_fail(ld->e, LW_ERR_PARSE, "%s: %s%skeys must be plain names, got %s", w.at, section,
+                             *section ? ": " : "", kn ? node_kind(kn) : "nothing");
+            if (!sink_keep(ld->sink, ld->e)) return rc;
+            continue;
         }
         for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
             yaml_node_t *kq = yaml_document_get_node(ld->doc, q->key);
-            if (strcmp(scalar_text(kq), ks) == 0) {
+            const char *qs = pair_key(ld, q);
+            if (qs && strcmp(qs, ks) == 0) {
                 Where w = at_node(ld, kn);
-                return lw_fail(ld->e, LW_ERR_PARSE, "%s: %s%s%s: duplicate key (first given on line %zu)", w.at,
-                               section, *section ? "." : "", ks, kq->start_mark.line + 1);
+                int rc = lw_fail(ld->e, LW_ERR_PARSE, "%s: %s%s%s: duplicate key (first given on line %zu)", w.at,
+                                 section, *section ? "." : "", ks, kq->start_mark.line + 1);
+                if (!sink_keep(ld->sink, ld->e)) return rc;
+                break;
             }
         }
     }
@@ -816,7 +861,8 @@ static int apply_section(Config *c, Loader *ld, const char *section, const yaml_
         for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
             yaml_node_t *kn = yaml_document_get_node(ld->doc, p->key);
             yaml_node_t *vn = yaml_document_get_node(ld->doc, p->value);
-            const char *ks = scalar_text(kn);
+            const char *ks = pair_key(ld, p);
+            if (!ks) continue; /* reported above */
             const CfgKey *k = cfg_find(section, ks);
             int is_preset = k && k->off == OFF(model.preset);
             if ((pass == 0) != is_preset) continue;
@@ -824,10 +870,12 @@ static int apply_section(Config *c, Loader *ld, const char *section, const yaml_
                 char hint[300], shown[64];
                 Where w = at_node(ld, kn);
                 suggest_key(section, ks, hint, sizeof hint);
-                return lw_fail(ld->e, LW_ERR_PARSE, "%s: %s.%s: unknown key%s", w.at, section,
-                               clean_name(ks, shown, sizeof shown), hint);
+                rc = lw_fail(ld->e, LW_ERR_PARSE, "%s: %s.%s: unknown key%s", w.at, section,
+                             clean_name(ks, shown, sizeof shown), hint);
+                if (!sink_keep(ld->sink, ld->e)) return rc;
+                continue;
             }
-            if ((rc = apply_node(c, ld, k, vn)) != 0) return rc;
+            if ((rc = apply_node(c, ld, k, vn)) != 0 && !sink_keep(ld->sink, ld->e)) return rc;
         }
     return 0;
 }
@@ -879,9 +927,48 @@ static int find_indent_tab(const char *text, size_t last_line, size_t *line, siz
     return 0;
 }
 
-/* Parses text (file's contents) and applies it onto c. */
+/* Walks libyaml's event stream (no document is built) and fails at the first node nested deeper than
+ * CFG_MAX_NESTING or beyond CFG_MAX_NODES nodes, so the document loader never does the quadratic work. A syntax
+ * error is left to the loader, which reports it with its context. */
+static int yaml_check_shape(const char *file, const char *text, size_t len, LwError *e) {
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) return lw_fail(e, LW_ERR_NOMEM, "%s: cannot start the YAML parser", file);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int rc = 0, depth = 0;
+    long nodes = 0;
+    for (int done = 0; !done && !rc;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) break;
+        switch (ev.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > CFG_MAX_NESTING)
+                rc = lw_fail(e, LW_ERR_PARSE, "%s:%zu:%zu: nested more than %d levels deep (a config needs 3: "
+                             "section, key, list)", file, ev.start_mark.line + 1, ev.start_mark.column + 1,
+                             CFG_MAX_NESTING);
+            /* fall through */
+        case YAML_SCALAR_EVENT:
+        case YAML_ALIAS_EVENT:
+            if (!rc && ++nodes > CFG_MAX_NODES)
+                rc = lw_fail(e, LW_ERR_PARSE, "%s:%zu:%zu: more than %d YAML nodes (a config has a few dozen)", file,
+                             ev.start_mark.line + 1, ev.start_mark.column + 1, CFG_MAX_NODES);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: depth--; break;
+        case YAML_STREAM_END_EVENT: done = 1; break;
+        default: break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+/* Parses text (file's contents) and applies it onto c. With a sink, errors in keys are reported and skipped;
+ * the return value is then nonzero only for an error that ends this file (syntax, empty, not a mapping), which
+ * the caller reports. */
 static int load_text(Config *c, const char *file, const char *text, size_t len, const char *stack[], int depth,
-                     LwError *e) {
+                     Sink *sink, LwError *e) {
     size_t bad, line, col;
     if (!lw_utf8_valid((const unsigned char *)text, len, &bad)) {
         text_pos(text, bad, &line, &col);
@@ -892,6 +979,8 @@ static int load_text(Config *c, const char *file, const char *text, size_t len, 
         text_pos(text, strlen(text), &line, &col);
         return lw_fail(e, LW_ERR_PARSE, "%s:%zu:%zu: NUL byte in the file", file, line, col);
     }
+    int shape = yaml_check_shape(file, text, len, e);
+    if (shape) return shape;
 
     yaml_parser_t parser;
     yaml_document_t doc;
@@ -914,7 +1003,7 @@ static int load_text(Config *c, const char *file, const char *text, size_t len, 
         return rc;
     }
 
-    Loader ld = {.doc = &doc, .file = file, .e = e};
+    Loader ld = {.doc = &doc, .file = file, .e = e, .sink = sink};
     int rc = 0;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root || is_null_node(root)) {
@@ -958,19 +1047,22 @@ static int load_text(Config *c, const char *file, const char *text, size_t len, 
 
     /* base: first, into c, before this file's keys. */
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = yaml_document_get_node(&doc, p->key), *vn = yaml_document_get_node(&doc, p->value);
-        if (strcmp(scalar_text(kn), "base") != 0) continue;
+        yaml_node_t *vn = yaml_document_get_node(&doc, p->value);
+        const char *ks = pair_key(&ld, p);
+        if (!ks || strcmp(ks, "base") != 0) continue;
         const char *v = scalar_text(vn);
         Where w = at_node(&ld, vn);
         char bpath[CFG_PATH_MAX], tried[CFG_PATH_MAX], shown[64];
         if (!v || !*v) {
             rc = lw_fail(e, LW_ERR_PARSE, "%s: base: expected a preset name or a path, got %s", w.at,
                          v ? "nothing" : node_kind(vn));
+            if (sink_keep(sink, e)) { rc = 0; continue; }
             goto done;
         }
         if (base_resolve(ld.layer.dir, v, bpath, sizeof bpath, tried, sizeof tried) != 0) {
             rc = lw_fail(e, LW_ERR_IO, "%s: base: no such preset or file %s (looked for %s)", w.at,
                          show_value(v, shown, sizeof shown), tried);
+            if (sink_keep(sink, e)) { rc = 0; continue; }
             goto done;
         }
         char *real = realpath(bpath, NULL);
@@ -982,9 +1074,10 @@ static int load_text(Config *c, const char *file, const char *text, size_t len, 
             }
         if (!rc && depth >= CFG_MAX_DEPTH)
             rc = lw_fail(e, LW_ERR_INVALID, "%s: base: more than %d levels of base files", w.at, CFG_MAX_DEPTH);
-        if (!rc) {
+        if (rc && sink_keep(sink, e)) rc = 0; /* the cycle or depth reported; the base is not loaded */
+        else if (!rc) {
             stack[depth] = real ? real : bpath;
-            rc = load_file(c, bpath, stack, depth + 1, e);
+            rc = load_file(c, bpath, stack, depth + 1, sink, e); /* collecting: reports its own errors, returns 0 */
             stack[depth] = NULL;
         }
         free(real);
@@ -995,10 +1088,13 @@ static int load_text(Config *c, const char *file, const char *text, size_t len, 
     ld.layer.from_file = 1;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = yaml_document_get_node(&doc, p->key), *vn = yaml_document_get_node(&doc, p->value);
-        const char *ks = scalar_text(kn);
-        if (strcmp(ks, "base") == 0) continue;
+        const char *ks = pair_key(&ld, p);
+        if (!ks || strcmp(ks, "base") == 0) continue;
         if (section_is_known(ks)) {
-            if ((rc = apply_section(c, &ld, ks, vn)) != 0) goto done;
+            if ((rc = apply_section(c, &ld, ks, vn)) != 0) {
+                if (!sink_keep(sink, e)) goto done;
+                rc = 0;
+            }
             continue;
         }
         const CfgKey *k = cfg_find("", ks);
@@ -1015,9 +1111,14 @@ static int load_text(Config *c, const char *file, const char *text, size_t len, 
                              "'%s.%s'?)", w.at, shown, shown, elsewhere->section, elsewhere->section, shown);
             else
                 rc = lw_fail(e, LW_ERR_PARSE, "%s: %s: unknown section%s", w.at, shown, hint);
-            goto done;
+            if (!sink_keep(sink, e)) goto done;
+            rc = 0;
+            continue;
         }
-        if ((rc = apply_node(c, &ld, k, vn)) != 0) goto done;
+        if ((rc = apply_node(c, &ld, k, vn)) != 0) {
+            if (!sink_keep(sink, e)) goto done;
+            rc = 0;
+        }
     }
     layer_end(&ld.layer, c);
     if (depth == 1) { /* the file cfg_load was given, not a base */
@@ -1038,49 +1139,66 @@ done:
     return rc;
 }
 
-static int load_file(Config *c, const char *path, const char *stack[], int depth, LwError *e) {
+/* With a sink, every error (this file's or its bases') is reported there and 0 is returned. */
+static int load_file(Config *c, const char *path, const char *stack[], int depth, Sink *sink, LwError *e) {
     struct stat st;
-    if (stat(path, &st) != 0) return lw_fail(e, LW_ERR_IO, "%s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return lw_fail(e, LW_ERR_IO, "%s: not a regular file", path);
-    if (st.st_size > CFG_MAX_FILE)
-        return lw_fail(e, LW_ERR_INVALID, "%s: too large for a config (%lld bytes)", path, (long long)st.st_size);
-    char *text;
-    size_t len;
-    int rc = lw_read_file(path, &text, &len, e);
-    if (rc) return rc;
-    rc = load_text(c, path, text, len, stack, depth, e);
-    free(text);
+    int rc;
+    if (stat(path, &st) != 0)
+        rc = lw_fail(e, LW_ERR_IO, "%s: %s", path, lw_file_problem(path));
+    else if (!S_ISREG(st.st_mode))
+        rc = lw_fail(e, LW_ERR_IO, "%s: %s, not a config file", path, lw_file_problem(path));
+    else if (st.st_size > CFG_MAX_FILE)
+        rc = lw_fail(e, LW_ERR_INVALID, "%s: too large for a config (%lld bytes)", path, (long long)st.st_size);
+    else {
+        char *text;
+        size_t len;
+        rc = lw_read_file(path, &text, &len, e);
+        if (!rc) {
+            rc = load_text(c, path, text, len, stack, depth, sink, e);
+            free(text);
+        }
+    }
+    if (rc && sink_keep(sink, e)) rc = 0, sink->unreadable = 1;
     return rc;
 }
 
-int cfg_load(Config *c, const char *path, LwError *e) {
+/* cfg_load and cfg_load_text: defaults, then the file; c changes only on success. */
+static int load_top(Config *c, const char *path, const char *text, size_t len, Sink *sink, LwError *e) {
     Config *tmp = lw_malloc(sizeof *tmp);
     cfg_defaults(tmp);
     const char *stack[CFG_MAX_DEPTH + 1] = {0};
     char *real = realpath(path, NULL);
     stack[0] = real ? real : path;
-    int rc = load_file(tmp, path, stack, 1, e); /* depth = files on the stack */
+    int rc = text ? load_text(tmp, path, text, len, stack, 1, sink, e) /* depth = files on the stack */
+                  : load_file(tmp, path, stack, 1, sink, e);
+    if (rc && text && sink_keep(sink, e)) rc = 0;
     free(real);
     if (rc == 0) memcpy(c, tmp, sizeof *c);
     free(tmp);
     return rc;
 }
 
+int cfg_load(Config *c, const char *path, LwError *e) { return load_top(c, path, NULL, 0, NULL, e); }
+
 int cfg_load_text(Config *c, const char *name, const char *text, size_t len, LwError *e) {
-    Config *tmp = lw_malloc(sizeof *tmp);
-    cfg_defaults(tmp);
-    const char *stack[CFG_MAX_DEPTH + 1] = {0};
-    stack[0] = name;
-    int rc = load_text(tmp, name, text, len, stack, 1, e);
-    if (rc == 0) memcpy(c, tmp, sizeof *c);
-    free(tmp);
+    if (len > CFG_MAX_FILE)
+        return lw_fail(e, LW_ERR_INVALID, "%s: too large for a config (%zu bytes)", name, len);
+    char *copy = lw_malloc(len + 1); /* the loader wants the NUL after the text */
+    memcpy(copy, text, len);
+    copy[len] = 0;
+    int rc = load_top(c, name, copy, len, NULL, e);
+    free(copy);
     return rc;
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
 /* --set                                                                                                         */
 
-int cfg_set(Config *c, const char *assignment, LwError *e) {
+static int set_one(Config *c, const char *assignment, Sink *sink, LwError *e);
+
+int cfg_set(Config *c, const char *assignment, LwError *e) { return set_one(c, assignment, NULL, e); }
+
+static int set_one(Config *c, const char *assignment, Sink *sink, LwError *e) {
     Where w;
     snprintf(w.at, sizeof w.at, "--set '%.200s'", assignment);
     const char *eq = strchr(assignment, '=');
@@ -1148,6 +1266,7 @@ int cfg_set(Config *c, const char *assignment, LwError *e) {
     if (rc == 0) {
         layer_end(&L, tmp);
         memcpy(c, tmp, sizeof *c);
+        if (sink) sink->pos[k - cfg_keys] = w;
     }
     free(tmp);
     return rc;
@@ -1156,86 +1275,155 @@ int cfg_set(Config *c, const char *assignment, LwError *e) {
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Cross-field checks                                                                                            */
 
-int cfg_validate(const Config *c, LwError *e) {
-    const char *src = c->source[0] ? c->source : "(defaults)";
+/* One cross-field check's failure: "<where the key was set, else the config file>: section.key: <what>". Returns
+ * nonzero when validation stops here (no sink), 0 when it goes on (collecting). */
+typedef struct Check {
+    const Config *c;
+    Sink *sink;
+    LwError *e;
+    int rc;
+} Check;
+
+static int vfail(Check *v, int code, size_t key_off, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int vfail(Check *v, int code, size_t key_off, const char *fmt, ...) {
+    const CfgKey *k = NULL;
+    for (size_t i = 0; i < LW_ARRAY_LEN(cfg_keys) && !k; i++)
+        if (cfg_keys[i].off == key_off) k = &cfg_keys[i];
+    LW_ASSERT(k);
+    char what[400], name[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const char *at = v->c->source[0] ? v->c->source : "(defaults)";
+    if (v->sink && v->sink->pos[k - cfg_keys].at[0]) at = v->sink->pos[k - cfg_keys].at;
+    v->rc = lw_fail(v->e, code, "%s: %s: %s", at, key_name(k, name, sizeof name), what);
+    return !sink_keep(v->sink, v->e);
+}
+
+static int validate(const Config *c, Sink *sink, LwError *e) {
+    Check v = {c, sink, e, 0};
     const ModelCfg *m = &c->model;
-    if (m->d_model % m->n_head != 0)
-        return lw_fail(e, LW_ERR_INVALID, "%s: model.d_model: %d is not divisible by model.n_head (%d)", src,
-                       m->d_model, m->n_head);
-    if (c->data.window > m->context_length && c->finetune.mode == FT_NONE)
-        return lw_fail(e, LW_ERR_INVALID, "%s: data.window: %d is longer than model.context_length (%d)", src,
-                       c->data.window, m->context_length);
+    if (m->d_model % m->n_head != 0 &&
+        vfail(&v, LW_ERR_INVALID, OFF(model.d_model), "%d is not divisible by model.n_head (%d)", m->d_model,
+              m->n_head))
+        return v.rc;
+    if (c->data.window > m->context_length && c->finetune.mode == FT_NONE &&
+        vfail(&v, LW_ERR_INVALID, OFF(data.window), "%d is longer than model.context_length (%d)", c->data.window,
+              m->context_length))
+        return v.rc;
     switch (c->tokenizer.kind) {
     case TOK_GPT2:
-        if (m->vocab_size != 50257)
-            return lw_fail(e, LW_ERR_INVALID, "%s: model.vocab_size: must be 50257 for tokenizer.kind gpt2, got %d",
-                           src, m->vocab_size);
+        if (m->vocab_size != 50257 &&
+            vfail(&v, LW_ERR_INVALID, OFF(model.vocab_size), "must be 50257 for tokenizer.kind gpt2, got %d",
+                  m->vocab_size))
+            return v.rc;
         {
             char a[CFG_PATH_MAX + 16], b[CFG_PATH_MAX + 16];
             lw_path_join(a, sizeof a, c->tokenizer.path, "encoder.json");
             lw_path_join(b, sizeof b, c->tokenizer.path, "vocab.bpe");
-            if (!c->tokenizer.path[0] || !lw_file_exists(a) || !lw_file_exists(b))
-                return lw_fail(e, LW_ERR_INVALID,
-                               "%s: tokenizer.path: no GPT-2 tokenizer files (encoder.json, vocab.bpe) in '%s'", src,
-                               c->tokenizer.path);
+            const char *pa = lw_file_problem(a), *pb = lw_file_problem(b);
+            if (!c->tokenizer.path[0] || (pa && pb)) {
+                if (vfail(&v, LW_ERR_INVALID, OFF(tokenizer.path),
+                          "no GPT-2 tokenizer files (encoder.json, vocab.bpe) in '%s'", c->tokenizer.path))
+                    return v.rc;
+            } else if ((pa || pb) && vfail(&v, LW_ERR_INVALID, OFF(tokenizer.path), "%s: %s", pa ? a : b,
+                                           pa ? pa : pb)) {
+                return v.rc;
+            }
         }
         break;
     case TOK_BYTES:
-        if (m->vocab_size < 257)
-            return lw_fail(e, LW_ERR_INVALID,
-                           "%s: model.vocab_size: must be at least 257 for tokenizer.kind bytes, got %d", src,
-                           m->vocab_size);
+        if (m->vocab_size < 257 &&
+            vfail(&v, LW_ERR_INVALID, OFF(model.vocab_size), "must be at least 257 for tokenizer.kind bytes, got %d",
+                  m->vocab_size))
+            return v.rc;
         break;
     default:
-        if (m->vocab_size < c->tokenizer.vocab_size)
-            return lw_fail(e, LW_ERR_INVALID,
-                           "%s: model.vocab_size: %d is smaller than tokenizer.vocab_size (%d)", src, m->vocab_size,
-                           c->tokenizer.vocab_size);
+        if (m->vocab_size < c->tokenizer.vocab_size &&
+            vfail(&v, LW_ERR_INVALID, OFF(model.vocab_size), "%d is smaller than tokenizer.vocab_size (%d)",
+                  m->vocab_size, c->tokenizer.vocab_size))
+            return v.rc;
     }
-    if (c->data.n_paths == 0)
-        return lw_fail(e, LW_ERR_INVALID, "%s: data.paths: no data files given%s", src,
-                       c->finetune.mode == FT_CLASSIFY   ? " (classify needs a TSV file: label<TAB>text)"
-                       : c->finetune.mode == FT_INSTRUCT ? " (instruct needs an Alpaca JSON or JSONL file)"
-                                                         : "");
-    for (int i = 0; i < c->data.n_paths; i++)
-        if (!lw_file_exists(c->data.paths[i]))
-            return lw_fail(e, LW_ERR_IO, "%s: data.paths: no such file '%s'", src, c->data.paths[i]);
+    if (c->data.n_paths == 0 &&
+        vfail(&v, LW_ERR_INVALID, OFF(data.paths), "no data files given%s",
+              c->finetune.mode == FT_CLASSIFY   ? " (classify needs a TSV file: label<TAB>text)"
+              : c->finetune.mode == FT_INSTRUCT ? " (instruct needs an Alpaca JSON or JSONL file)"
+                                                : ""))
+        return v.rc;
+    for (int i = 0; i < c->data.n_paths; i++) {
+        const char *why = lw_file_problem(c->data.paths[i]);
+        if (!why) continue;
+        if (!strcmp(why, "no such file") ? vfail(&v, LW_ERR_IO, OFF(data.paths), "no such file '%s'", c->data.paths[i])
+                                          : vfail(&v, LW_ERR_IO, OFF(data.paths), "'%s' is %s, not a text file",
+                                                  c->data.paths[i], why))
+            return v.rc;
+    }
     /* Finetuning reads a dataset, not prose: catch the default novel left in data.paths. */
-    if (c->finetune.mode != FT_NONE) {
+    if (c->finetune.mode != FT_NONE && c->data.n_paths > 0) {
         const char *p = c->data.paths[0], *dot = strrchr(p, '.');
         int ok = dot && (c->finetune.mode == FT_CLASSIFY
                              ? strcmp(dot, ".tsv") == 0 || strcmp(dot, ".csv") == 0
                              : strcmp(dot, ".json") == 0 || strcmp(dot, ".jsonl") == 0);
-        if (!ok)
-            return lw_fail(e, LW_ERR_INVALID, "%s: data.paths: finetune.mode %s needs %s as the first entry, got '%s'",
-                           src, ft_mode_names[c->finetune.mode],
-                           c->finetune.mode == FT_CLASSIFY ? "a TSV file (label<TAB>text, .tsv)"
-                                                           : "an Alpaca JSON or JSONL file (.json, .jsonl)",
-                           p);
+        if (!ok && vfail(&v, LW_ERR_INVALID, OFF(data.paths), "finetune.mode %s needs %s as the first entry, got '%s'",
+                         ft_mode_names[c->finetune.mode],
+                         c->finetune.mode == FT_CLASSIFY ? "a TSV file (label<TAB>text, .tsv)"
+                                                         : "an Alpaca JSON or JSONL file (.json, .jsonl)",
+                         p))
+            return v.rc;
     }
-    if (c->data.val_fraction + c->data.test_fraction >= 1.0f)
-        return lw_fail(e, LW_ERR_INVALID, "%s: data.test_fraction: val_fraction + test_fraction must be below 1",
-                       src);
+    if (c->data.val_fraction + c->data.test_fraction >= 1.0f &&
+        vfail(&v, LW_ERR_INVALID, OFF(data.test_fraction), "val_fraction + test_fraction must be below 1"))
+        return v.rc;
     const TrainCfg *t = &c->train;
-    if (t->steps == 0 && t->epochs <= 0.0f)
-        return lw_fail(e, LW_ERR_INVALID, "%s: train.steps: 0 steps and 0 epochs; set one of them", src);
-    if (t->min_lr > t->lr)
-        return lw_fail(e, LW_ERR_INVALID, "%s: train.min_lr: %g exceeds train.lr (%g)", src, t->min_lr, t->lr);
+    if (t->steps == 0 && t->epochs <= 0.0f &&
+        vfail(&v, LW_ERR_INVALID, OFF(train.steps), "0 steps and 0 epochs; set one of them"))
+        return v.rc;
+    if (t->min_lr > t->lr && vfail(&v, LW_ERR_INVALID, OFF(train.min_lr), "%g exceeds train.lr (%g)", t->min_lr, t->lr))
+        return v.rc;
     const FinetuneCfg *f = &c->finetune;
-    if (f->init_from[0] && !lw_is_dir(f->init_from))
-        return lw_fail(e, LW_ERR_IO, "%s: finetune.init_from: no such checkpoint directory '%s'", src, f->init_from);
-    if (f->mode != FT_NONE && f->trainable == FT_TRAIN_LAST_BLOCKS && f->train_last_blocks > m->n_layer)
-        return lw_fail(e, LW_ERR_INVALID, "%s: finetune.train_last_blocks: %d exceeds model.n_layer (%d)", src,
-                       f->train_last_blocks, m->n_layer);
-    if (f->mode == FT_CLASSIFY && f->n_labels == 1)
-        return lw_fail(e, LW_ERR_INVALID, "%s: finetune.labels: a classifier needs at least 2 labels", src);
-    if (f->lora_rank > m->d_model)
-        return lw_fail(e, LW_ERR_INVALID, "%s: finetune.lora_rank: %d exceeds model.d_model (%d)", src, f->lora_rank,
-                       m->d_model);
-    if (f->lora_rank > 0 && !f->lora_targets[0])
-        return lw_fail(e, LW_ERR_INVALID, "%s: finetune.lora_targets: empty while finetune.lora_rank is %d", src,
-                       f->lora_rank);
-    return LW_OK;
+    if (f->init_from[0] && !lw_is_dir(f->init_from)) {
+        const char *why = lw_file_problem(f->init_from);
+        if (why && !strcmp(why, "no such file")
+                ? vfail(&v, LW_ERR_IO, OFF(finetune.init_from), "no such checkpoint directory '%s'", f->init_from)
+                : vfail(&v, LW_ERR_IO, OFF(finetune.init_from), "'%s' is %s, not a checkpoint directory",
+                        f->init_from, why ? why : "a file"))
+            return v.rc;
+    }
+    if (f->mode != FT_NONE && f->trainable == FT_TRAIN_LAST_BLOCKS && f->train_last_blocks > m->n_layer &&
+        vfail(&v, LW_ERR_INVALID, OFF(finetune.train_last_blocks), "%d exceeds model.n_layer (%d)",
+              f->train_last_blocks, m->n_layer))
+        return v.rc;
+    if (f->mode == FT_CLASSIFY && f->n_labels == 1 &&
+        vfail(&v, LW_ERR_INVALID, OFF(finetune.labels), "a classifier needs at least 2 labels"))
+        return v.rc;
+    if (f->lora_rank > m->d_model &&
+        vfail(&v, LW_ERR_INVALID, OFF(finetune.lora_rank), "%d exceeds model.d_model (%d)", f->lora_rank, m->d_model))
+        return v.rc;
+    if (f->lora_rank > 0 && !f->lora_targets[0] &&
+        vfail(&v, LW_ERR_INVALID, OFF(finetune.lora_targets), "empty while finetune.lora_rank is %d", f->lora_rank))
+        return v.rc;
+    return sink ? 0 : v.rc;
+}
+
+int cfg_validate(const Config *c, LwError *e) { return validate(c, NULL, e); }
+
+int cfg_check(const char *path, const char *const *sets, int n_sets, CfgReportFn report, void *ud) {
+    Sink sink = {report, ud, 0, 0, lw_calloc(LW_ARRAY_LEN(cfg_keys), sizeof(Where))};
+    Config *c = lw_malloc(sizeof *c);
+    LwError e = {0};
+    if (path) {
+        /* collecting, the load goes on past bad keys: c holds every value that could be set */
+        load_top(c, path, NULL, 0, &sink, &e);
+    } else {
+        cfg_defaults(c);
+    }
+    for (int i = 0; i < n_sets; i++)
+        if (set_one(c, sets[i], &sink, &e)) sink_keep(&sink, &e);
+    if (!sink.unreadable) validate(c, &sink, &e); /* cross-field checks of half a config would mislead */
+    free(c);
+    free(sink.pos);
+    return sink.n;
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
@@ -1411,10 +1599,14 @@ void cfg_write_docs(FILE *f) {
           "for example `configs/x.yaml:3:3: model.n_heads: unknown key (did you mean 'n_head'?)`.\n"
           "This covers unknown sections and keys (with the nearest valid name), values of the wrong type, values out "
           "of range (the message gives the range), values not among the allowed ones (the message lists them), YAML "
-          "syntax errors, tabs used for indentation, duplicate keys, an empty file, bytes that are not UTF-8, and a "
-          "top level that is not a mapping.\n"
+          "syntax errors, tabs used for indentation, duplicate keys, an empty file, bytes that are not UTF-8, a "
+          "top level that is not a mapping, and YAML nested more than 16 levels deep or with more than 10000 nodes "
+          "(refused before the YAML parser builds anything).\n"
           "After loading, cross-field checks reject, for example, a `d_model` not divisible by `n_head`, missing data "
-          "files, a `gpt2` tokenizer with another vocabulary size, or a LoRA rank above `d_model`.\n",
+          "files, a `gpt2` tokenizer with another vocabulary size, or a LoRA rank above `d_model`.\n"
+          "Commands that run stop at the first error; `llmwb config -c FILE --check` reports every error it can find "
+          "in one run, each on its own line (exit status 2), including those of `--set` overrides and of base files; "
+          "a YAML syntax error ends the reading of its file.\n",
           f);
     for (int s = -1; s < 0 || section_names[s]; s++) {
         const char *sec = s < 0 ? "" : section_names[s];

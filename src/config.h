@@ -94,9 +94,15 @@ void cfg_defaults(Config *c);
 /* Loads a YAML config on top of the defaults (and of any `base:` it names). On error returns nonzero and
  * e->msg is "file:line:col: key: what is wrong" (with "did you mean ...?" for unknown keys); c is then undefined. */
 int cfg_load(Config *c, const char *path, LwError *e);
-/* cfg_load from YAML text (a config saved with a checkpoint); name stands for the file in messages, and relative
- * paths resolve against its directory (cfg_dump writes them absolute). */
+/* Loads YAML text (name = the file it stands for, used in messages and to resolve relative paths and `base:`)
+ * exactly as cfg_load loads a file. */
 int cfg_load_text(Config *c, const char *name, const char *text, size_t len, LwError *e);
+/* `llmwb config --check`: loads path (NULL = the built-in defaults), applies the --set overrides and runs the
+ * cross-field checks, reporting every error it finds through report (each one line, "file:line:col: key: what")
+ * instead of stopping at the first: a bad key is skipped and the next one read. A YAML syntax error still ends
+ * the reading of its file. Returns the number of errors (0 = the config is usable). */
+typedef void (*CfgReportFn)(void *ud, const char *msg);
+int cfg_check(const char *path, const char *const *sets, int n_sets, CfgReportFn report, void *ud);
 /* Applies one "section.key=value" override (CLI --set); same checks and messages as the YAML path. */
 int cfg_set(Config *c, const char *assignment, LwError *e);
 /* Cross-field checks (d_model % n_head, files exist, ...) after all overrides. */

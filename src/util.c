@@ -80,12 +80,28 @@ void lw_log(int level, const char *fmt, ...) {
 }
 
 int lw_read_file(const char *path, char **data, size_t *len, LwError *e) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return lw_fail(e, LW_ERR_IO, "%s: %s", path, strerror(errno));
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (no effect on a regular file) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        const char *why = errno == ELOOP ? "a symlink loop" : errno == ENOENT ? "no such file" : NULL;
+        return lw_fail(e, LW_ERR_IO, "%s: %s", path, why ? why : strerror(errno));
+    }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return lw_fail(e, LW_ERR_IO, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return lw_fail(e, LW_ERR_IO, "%s: %s", path, strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        const char *what = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                           : S_ISSOCK(st.st_mode) ? "a socket" : "a device";
+        return lw_fail(e, LW_ERR_IO, "%s: is %s, not a file", path, what);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return lw_fail(e, LW_ERR_IO, "%s: %s", path, strerror(errno));
     }
     size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
     char *buf = lw_malloc(cap);
@@ -187,6 +203,23 @@ int lw_file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
+const char *lw_file_problem(const char *path) {
+    static _Thread_local char buf[96];
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) return "no such file";
+        if (errno == ELOOP) return "a symlink loop";
+        snprintf(buf, sizeof buf, "not accessible (%s)", strerror(errno));
+        return buf;
+    }
+    if (S_ISREG(st.st_mode)) return NULL;
+    if (S_ISDIR(st.st_mode)) return "a directory";
+    if (S_ISFIFO(st.st_mode)) return "a FIFO";
+    if (S_ISSOCK(st.st_mode)) return "a socket";
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return "a device";
+    return "not a regular file";
+}
+
 int lw_is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);

@@ -46,7 +46,8 @@ typedef void (*LwLogFn)(void *ud, int level, const char *msg);
 void lw_set_log(LwLogFn fn, void *ud);
 void lw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Reads a whole file; *data is malloc'd and NUL-terminated (caller frees). */
+/* Reads a whole regular file; *data is malloc'd and NUL-terminated (caller frees). Anything else (a directory,
+ * a FIFO, a device, a symlink loop) fails at once, saying what it is, without blocking. */
 int lw_read_file(const char *path, char **data, size_t *len, LwError *e);
 /* Writes path atomically: path.tmp.<pid>, fsync, rename, fsync of the directory. */
 int lw_write_file_atomic(const char *path, const void *data, size_t len, LwError *e);
@@ -57,6 +58,9 @@ char *lw_path_join(char *out, size_t n, const char *dir, const char *name);
 /* Directory part of path into out ("." when none). */
 char *lw_dirname(char *out, size_t n, const char *path);
 int lw_file_exists(const char *path);
+/* Why path is not a regular file, for messages: NULL when it is one, else "no such file", "a directory",
+ * "a FIFO", "a socket", "a device", "a symlink loop", "not accessible (Permission denied)", ... */
+const char *lw_file_problem(const char *path);
 int lw_is_dir(const char *path);
 /* Removes a directory tree (used for replacing checkpoint directories); ignores a missing path. */
 int lw_rmtree(const char *path);

@@ -355,3 +355,55 @@ Test(tui_e2e, tokenizer_search) {
     e2e_keys("q");
     e2e_wait("__LLMWB_EXIT_0__");
 }
+
+/* ---- flow control and the other ending signals (issue 10) ---- */
+
+/* Ctrl-S is a key, not XOFF: the screen keeps updating while training runs (it froze with IXON left on). */
+Test(tui_e2e, ctrl_s_does_not_freeze_the_screen) {
+    e2e_wait("compression");
+    e2e_keys("4 Space");
+    long before = e2e_wait_step(1, -1);
+    e2e_keys("C-s");
+    e2e_wait_step(before + 20, -1);             /* fails (frozen output) while the tty's flow control is on */
+    e2e_keys("C-q Space");
+    e2e_wait("PAUSED");
+    e2e_keys("q");
+    e2e_wait("save before quit?");
+    e2e_keys("n");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+/* The llmwb process in the pane (the pane's shell runs it as its child). */
+static int e2e_llmwb_pid(void) {
+    char cmd[256], buf[64];
+    snprintf(cmd, sizeof cmd, "pgrep -P \"$(tmux -L %s display-message -p -t e2e '#{pane_pid}')\" -x llmwb", g_sock);
+    FILE *p = popen(cmd, "r");
+    int pid = 0;
+    if (p) {
+        if (fgets(buf, sizeof buf, p)) pid = atoi(buf);
+        pclose(p);
+    }
+    cr_assert_gt(pid, 0, "no llmwb process in the pane");
+    return pid;
+}
+
+/* A signal while unsaved training exists: the terminal is restored, a checkpoint is written, the exit status is
+ * 128 + the signal. */
+static void e2e_signal_saves(const char *how, const char *exit_text) {
+    e2e_wait("compression");
+    e2e_keys("4 Space");
+    e2e_wait_step(3, -1);
+    if (!strcmp(how, "C-\\\\")) e2e_keys("'C-\\'");
+    else e2e_sh("kill -%s %d", how, e2e_llmwb_pid());
+    e2e_wait(exit_text);
+    const char *scr = e2e_capture();
+    cr_assert_null(strstr(scr, "[1]Tokenizer"), "the TUI is gone from the screen:\n%s", scr);
+    cr_assert_not_null(strstr(scr, "saving the unsaved training first"), "%s", scr);
+    char path[512];
+    snprintf(path, sizeof path, "%s/latest/model.safetensors", g_run);
+    cr_assert_eq(access(path, R_OK), 0, "no checkpoint at %s; the screen:\n%s", path, scr);
+}
+
+Test(tui_e2e, sighup_restores_and_saves) { e2e_signal_saves("HUP", "__LLMWB_EXIT_129__"); }
+Test(tui_e2e, sigquit_key_restores_and_saves) { e2e_signal_saves("C-\\\\", "__LLMWB_EXIT_131__"); }
+Test(tui_e2e, sigterm_restores_and_saves) { e2e_signal_saves("TERM", "__LLMWB_EXIT_143__"); }

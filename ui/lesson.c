@@ -224,7 +224,7 @@ int course_load_dir(Course *c, const char *dir, const char *name, char *err, siz
         files[nf++] = lw_strdup(de->d_name);
     }
     closedir(d);
-    qsort(files, (size_t)nf, sizeof *files, cmp_str);
+    if (nf > 1) qsort(files, (size_t)nf, sizeof *files, cmp_str); /* files is NULL when the directory is empty */
     int rc = 0;
     char names[512] = "";
     for (int i = 0; i < nf && rc == 0; i++) {

@@ -5,6 +5,8 @@
 #include <curses.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 #include <wchar.h>
 
 static int g_open;
@@ -59,6 +61,17 @@ int term_open(RenderCaps *caps, int mouse) {
     if (!initscr()) return -1;
     g_open = 1;
     cbreak();
+    /* cbreak keeps the tty's flow control: Ctrl-S would stop all output (a frozen screen while training goes on
+     * behind it) until Ctrl-Q. Turn it off, and Ctrl-V/Ctrl-O processing, so those arrive as keys; signals
+     * (Ctrl-C, Ctrl-Z, Ctrl-\) stay. def_prog_mode makes ncurses restore this mode after a suspend; endwin
+     * restores the shell's. */
+    struct termios tio;
+    if (tcgetattr(STDIN_FILENO, &tio) == 0) {
+        tio.c_iflag &= ~(tcflag_t)(IXON | IXOFF);
+        tio.c_lflag &= ~(tcflag_t)IEXTEN;
+        tcsetattr(STDIN_FILENO, TCSANOW, &tio);
+        def_prog_mode();
+    }
     noecho();
     nonl();
     keypad(stdscr, TRUE);

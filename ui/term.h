@@ -5,7 +5,8 @@
 
 #include "render.h"
 
-/* Initialises ncurses (cbreak, noecho, keypad, set_escdelay(25), colours, optional mouse) and refines
+/* Initialises ncurses (cbreak without flow control: Ctrl-S and Ctrl-Q are keys, not a frozen screen; noecho,
+ * keypad, set_escdelay(25), colours, optional mouse) and refines
  * caps->cm with the terminal's colour count. Returns 0, or nonzero when no terminal could be opened. */
 int term_open(RenderCaps *caps, int mouse);
 /* Restores the terminal (endwin); safe to call more than once and from the fatal hook. */

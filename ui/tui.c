@@ -20,17 +20,17 @@
 #include "demo.h"
 #include "engine.h" /* export_* (export.h, part of the public API) */
 #include "lesson.h"
+#include "script.h"
 #include "term.h"
 
 static const ScreenOps *const SCREENS[5] = {&screen_tokenizer, &screen_embed, &screen_attention, &screen_train,
                                             &screen_chat};
 
+/* The signal that ends the session (0 = none). SIGINT (Ctrl-C) quits at once; SIGTERM, SIGHUP (the terminal
+ * went away) and SIGQUIT (Ctrl-\) also save unsaved training first. Either way the terminal is restored. */
 static volatile sig_atomic_t g_sigint;
 
-static void tui_on_sigint(int sig) {
-    (void)sig;
-    g_sigint = 1;
-}
+static void tui_on_sigint(int sig) { g_sigint = sig; }
 
 static void tui_fatal_hook(void) { term_close(); }
 
@@ -567,92 +567,7 @@ static void tui_key(App *a, int key, int mx, int my) {
     }
 }
 
-/* ---- script player ---- */
-
-typedef struct Script {
-    char **lines;
-    int n, pos;
-    int type_pos;            /* inside a `type` line */
-    double deadline;         /* of the current wait */
-    int frames;              /* of the current sleep-frames */
-    double timeout;          /* seconds for wait-text / wait-steps */
-    const char *dump_dir;
-    int failed;
-    int resize_w, resize_h;  /* pending resize */
-    int interactive;         /* demo on a terminal: `pause` waits for Space */
-    int paused;
-} Script;
-
-static void script_add_line(Script *sc, char *line, int *cap) {
-    size_t l = strlen(line);
-    while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r')) line[--l] = '\0';
-    if (sc->n == *cap) {
-        *cap = *cap ? 2 * *cap : 32;
-        char **nl = realloc(sc->lines, sizeof(char *) * (size_t)*cap);
-        if (!nl) abort();
-        sc->lines = nl;
-    }
-    sc->lines[sc->n] = strdup(line);
-    if (!sc->lines[sc->n]) abort();
-    sc->n++;
-}
-
-/* A script held in memory (the demo's). */
-static void script_load_text(Script *sc, const char *text) {
-    memset(sc, 0, sizeof *sc);
-    sc->timeout = 60;
-    int cap = 0;
-    while (*text) {
-        size_t k = strcspn(text, "\n");
-        char line[1024];
-        snprintf(line, sizeof line, "%.*s", (int)(k < sizeof line ? k : sizeof line - 1), text);
-        script_add_line(sc, line, &cap);
-        text += k;
-        if (*text) text++;
-    }
-}
-
-static int script_load(Script *sc, const char *path, char *err, size_t errn) {
-    memset(sc, 0, sizeof *sc);
-    sc->timeout = 60;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errn, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[1024];
-    int cap = 0;
-    while (fgets(line, sizeof line, f)) script_add_line(sc, line, &cap);
-    fclose(f);
-    return 0;
-}
-
-static void script_free(Script *sc) {
-    for (int i = 0; i < sc->n; i++) free(sc->lines[i]);
-    free(sc->lines);
-}
-
-/* The key code named by a script word (Space, Enter, F1, C-u, Left, a single character ...), or -1. */
-static int script_key_code(const char *w) {
-    static const struct { const char *name; int key; } names[] = {
-        {"Space", ' '}, {"Enter", '\r'}, {"Esc", K_ESC}, {"Escape", K_ESC}, {"Tab", K_TAB}, {"BTab", K_BTAB},
-        {"S-Tab", K_BTAB}, {"Left", K_LEFT}, {"Right", K_RIGHT}, {"Up", K_UP}, {"Down", K_DOWN},
-        {"Home", K_HOME}, {"End", K_END}, {"PgUp", K_PPAGE}, {"PgDn", K_NPAGE}, {"PageUp", K_PPAGE},
-        {"PageDown", K_NPAGE}, {"Backspace", K_BACKSPACE}, {"BSpace", K_BACKSPACE}, {"Delete", K_DC},
-        {"DC", K_DC}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(w, names[i].name) == 0) return names[i].key;
-    if (w[0] == 'F' && w[1] >= '1' && w[1] <= '9') {
-        int n = atoi(w + 1);
-        if (n >= 1 && n <= 12) return K_F(n);
-    }
-    if ((w[0] == 'C' || w[0] == 'c') && w[1] == '-' && w[2] && !w[3]) {
-        int c = w[2] | 0x20;
-        if (c >= 'a' && c <= 'z') return c - 'a' + 1;
-    }
-    if (w[0] && !w[1]) return (unsigned char)w[0];
-    return -1;
-}
+/* ---- script player (the scripts themselves: script.c) ---- */
 
 static int script_dump(App *a, const CellBuf *cb, const char *dir, const char *name, const char *extra) {
     char path[2048];
@@ -722,103 +637,91 @@ static int tui_demo_finetune(App *a, char *err, size_t n) {
     return 0;
 }
 
+/* A script failed while playing: "file:line: what", and the session ends (exit status 1). */
+static int script_stop(App *a, Script *sc, const ScriptCmd *c, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int script_stop(App *a, Script *sc, const ScriptCmd *c, const char *fmt, ...) {
+    char what[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "llmwb: %s:%d: %s\n", sc->src, c->line, what);
+    sc->failed = 1;
+    a->quit = 1;
+    return -1;
+}
+
 /* Advances the script; returns a key to feed, or -1 (nothing this frame). Sets a->quit at the end (headless). */
 static int script_next(App *a, Script *sc, const CellBuf *cb) {
     if (sc->paused) return -1;
     while (sc->pos < sc->n) {
-        const char *ln = sc->lines[sc->pos];
-        while (*ln == ' ') ln++;
-        char cmd[32] = "";
-        int off = 0;
-        sscanf(ln, "%31s%n", cmd, &off);
-        const char *arg = ln + off;
-        while (*arg == ' ') arg++;
-        if (!cmd[0] || cmd[0] == '#') { sc->pos++; continue; }
-        if (!strcmp(cmd, "key")) {
-            int k = script_key_code(arg);
-            sc->pos++;
-            if (k < 0) {
-                fprintf(stderr, "llmwb: script line %d: unknown key '%s'\n", sc->pos, arg);
-                sc->failed = 1;
-                a->quit = 1;
-                return -1;
-            }
-            return k;
-        }
-        if (!strcmp(cmd, "type")) {
-            size_t len = strlen(arg);
+        const ScriptCmd *c = &sc->cmds[sc->pos];
+        switch (c->op) {
+        case SC_KEY: sc->pos++; return (int)c->n;
+        case SC_TYPE: {
+            size_t len = strlen(c->text);
             if ((size_t)sc->type_pos < len) {
                 uint32_t cp;
-                sc->type_pos += utf8_decode(arg + sc->type_pos, len - (size_t)sc->type_pos, &cp);
+                sc->type_pos += utf8_decode(c->text + sc->type_pos, len - (size_t)sc->type_pos, &cp);
                 return (cp >= 0400 && cp < 01000) ? (int)cp | K_LITERAL : (int)cp;
             }
             sc->type_pos = 0;
             sc->pos++;
             continue;
         }
-        if (!strcmp(cmd, "wait-text") || !strcmp(cmd, "wait-steps")) {
-            int ok = !strcmp(cmd, "wait-text") ? cb_contains(cb, arg) : (a->eng && a->ts.step >= atol(arg));
+        case SC_WAIT_TEXT:
+        case SC_WAIT_STEPS: {
+            int ok = c->op == SC_WAIT_TEXT ? cb_contains(cb, c->text) : (a->eng && a->ts.step >= c->n);
             if (ok) { sc->deadline = 0; sc->pos++; continue; }
             double now = tui_now();
             if (sc->deadline == 0) sc->deadline = now + sc->timeout;
             if (now > sc->deadline) {
-                fprintf(stderr, "llmwb: script line %d: timed out after %.0f s: %s %s\n", sc->pos + 1, sc->timeout,
-                        cmd, arg);
                 script_dump(a, cb, sc->dump_dir, "timeout", NULL);
-                sc->failed = 1;
-                a->quit = 1;
+                if (c->op == SC_WAIT_TEXT)
+                    return script_stop(a, sc, c, "timed out after %g s: wait-text %s (the screen is in timeout.txt)",
+                                       sc->timeout, c->text);
+                return script_stop(a, sc, c, "timed out after %g s: wait-steps %ld (the screen is in timeout.txt)",
+                                   sc->timeout, c->n);
             }
             return -1;
         }
-        if (!strcmp(cmd, "timeout")) { sc->timeout = atof(arg); sc->pos++; continue; }
-        if (!strcmp(cmd, "sleep-frames")) {
-            if (sc->frames == 0) sc->frames = atoi(arg) + 1;
+        case SC_TIMEOUT: sc->timeout = c->secs; sc->pos++; continue;
+        case SC_SLEEP_FRAMES:
+            if (sc->frames == 0) sc->frames = c->n + 1;
             if (--sc->frames <= 0) { sc->frames = 0; sc->pos++; continue; }
             return -1;
-        }
-        if (!strcmp(cmd, "dump")) {   /* (a demo on a terminal writes no files) */
-            if (!sc->interactive && script_dump(a, cb, sc->dump_dir, arg, NULL)) sc->failed = 1;
+        case SC_DUMP:   /* (a demo on a terminal writes no files) */
+            if (!sc->interactive && script_dump(a, cb, sc->dump_dir, c->text, NULL)) sc->failed = 1;
             sc->pos++;
             continue;
-        }
-        if (!strcmp(cmd, "stats")) {
+        case SC_STATS: {
             char buf[512];
             tui_stats_text(buf, sizeof buf, cb->w, cb->h);
-            script_dump(a, cb, sc->dump_dir, arg, buf);
+            script_dump(a, cb, sc->dump_dir, c->text, buf);
             g_draw_sum = g_draw_max = 0, g_draw_n = 0;   /* each `stats` covers the frames since the last */
             sc->pos++;
             continue;
         }
-        if (!strcmp(cmd, "resize")) {
-            int w = 0, h = 0;
-            sscanf(arg, "%d %d", &w, &h);
-            sc->resize_w = w > 0 ? w : 120;
-            sc->resize_h = h > 0 ? h : 36;
+        case SC_RESIZE:
+            sc->resize_w = (int)c->n;
+            sc->resize_h = (int)c->m;
             sc->pos++;
             return K_RESIZE;
-        }
-        if (!strcmp(cmd, "quit")) {
+        case SC_QUIT:
             a->quit = 1;
             sc->pos++;
             return -1;
-        }
-        if (!strcmp(cmd, "stage")) {   /* show step N (1-based) of the course in the panel */
-            if (a->course) a->lesson_step = atoi(arg) - 1;
+        case SC_STAGE:   /* show step N (1-based) of the course in the panel */
+            if (a->course) a->lesson_step = (int)c->n - 1;
             sc->pos++;
             return K_CTRL_L;            /* a key that only redraws */
-        }
-        if (!strcmp(cmd, "demo-finetune")) {   /* save, then reopen as the demo's classifier (demo.c) */
+        case SC_DEMO_FINETUNE: {   /* save, then reopen as the demo's classifier (demo.c) */
             char err[LW_ERRLEN];
             sc->pos++;
-            if (tui_demo_finetune(a, err, sizeof err)) {
-                fprintf(stderr, "llmwb: script line %d: demo-finetune: %s\n", sc->pos, err);
-                sc->failed = 1;
-                a->quit = 1;
-                return -1;
-            }
+            if (tui_demo_finetune(a, err, sizeof err)) return script_stop(a, sc, c, "demo-finetune: %s", err);
             return K_CTRL_L;
         }
-        if (!strcmp(cmd, "pause")) {   /* interactive: wait for Space; headless: go on */
+        case SC_PAUSE:   /* interactive: wait for Space; headless: go on */
             sc->pos++;
             if (sc->interactive) {
                 sc->paused = 1;
@@ -827,10 +730,6 @@ static int script_next(App *a, Script *sc, const CellBuf *cb) {
             }
             continue;
         }
-        fprintf(stderr, "llmwb: script line %d: unknown command '%s'\n", sc->pos + 1, cmd);
-        sc->failed = 1;
-        a->quit = 1;
-        return -1;
     }
     if (!sc->interactive) a->quit = 1;
     return -1;
@@ -1026,7 +925,9 @@ int tui_main(int argc, char **argv) {
             course_free(&course);
             return 1;
         }
-        script_load_text(&sc, demo_script_text());
+        char err[LW_ERRLEN];
+        const char *text = demo_script_text();
+        LW_ASSERT(script_parse(&sc, "demo", text, strlen(text), err, sizeof err) == 0); /* ours: a bug if not */
         sc.dump_dir = dump_dir;
         sc.interactive = !headless_demo;
     }
@@ -1040,7 +941,10 @@ int tui_main(int argc, char **argv) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = tui_on_sigint;
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_flags = SA_RESETHAND; /* a second one while saving ends the process (the writes are atomic) */
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
     if (!a->headless) {
         if (term_open(&a->caps, a->mouse)) {
             fprintf(stderr, "llmwb tui: cannot open the terminal (TERM=%s)\n", getenv("TERM") ? getenv("TERM") : "");
@@ -1187,7 +1091,16 @@ int tui_main(int argc, char **argv) {
             fclose(f);
         }
     }
-    if (a->save_on_quit && !g_sigint) {
+    int sig = g_sigint;
+    if (sig && sig != SIGINT) {
+        /* killed, hung up or Ctrl-\: keep the work like `q` then `y` would */
+        a->eng = worker_engine_acquire(&a->wk);
+        int unsaved = a->eng && (engine_get_train(a->eng, &a->ts), a->ts.unsaved > 0);
+        worker_engine_release(&a->wk);
+        fprintf(stderr, "llmwb: %s%s\n", strsignal(sig), unsaved ? "; saving the unsaved training first" : "");
+        a->save_on_quit = unsaved;
+    }
+    if (a->save_on_quit && sig != SIGINT) {
         /* finish the current step, save, then stop */
         fprintf(stderr, "llmwb: saving a checkpoint before quitting ...\n");
         worker_send_kind(&a->wk, WC_PAUSE);
@@ -1202,20 +1115,22 @@ int tui_main(int argc, char **argv) {
          * exit() wait for it (OpenBLAS joins its threads in a destructor), so end the process here. */
         fprintf(stderr, "llmwb: left the current training step unfinished (nothing was saved)\n");
         fflush(NULL);
-        _exit(g_sigint ? 130 : 0);
+        _exit(g_sigint ? 128 + g_sigint : 0);
     }
     lw_set_fatal_hook(NULL);
     lw_set_log(NULL, NULL);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
     cb_free(&cb);
     int failed = sc.failed;
     if (scripted) script_free(&sc);
     course_free(&course);
     if (g_sigint) {
         g_sigint = 0;
-        fprintf(stderr, "llmwb: interrupted\n");
-        return 130;
+        if (sig == SIGINT) fprintf(stderr, "llmwb: interrupted\n");
+        return 128 + sig; /* the shell's convention: 130 for SIGINT, 143 for SIGTERM, 129 SIGHUP, 131 SIGQUIT */
     }
     return failed ? 1 : 0;
 }
