@@ -1,5 +1,9 @@
 /* cli.c — main(): the headless subcommands, and the TUI when run without one.
- * Exit status: 0 success, 1 a run failed (I/O, diverged, interrupted), 2 bad usage or bad input. */
+ * One table (cli_cmds below) names every subcommand, its synopsis and its options with their help text: main()
+ * dispatches through it, parse_opts() accepts exactly the options of the running command, and `llmwb --help`,
+ * `llmwb CMD --help` and `llmwb help CMD` print from it (tests/test_cli.c checks it against the man page and the
+ * user guide). Exit status: 0 success, 1 a run failed (I/O, diverged, interrupted), 2 bad usage or bad input. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -29,47 +33,271 @@ static void on_sigint(int sig) {
     g_abort = 1;
 }
 
-static const char *usage_text =
-    "usage: llmwb [COMMAND] [OPTIONS]\n"
-    "\n"
-    "The LLM workbench: build a small GPT from scratch and watch every stage work.\n"
-    "Without a command, opens the terminal UI on configs/default.yaml.\n"
-    "\n"
-    "commands:\n"
-    "  tui [-c CONFIG] [--train] [--no-mouse] [--theme dark|light] [--ascii] [--ckpt DIR] [--script FILE]\n"
-    "                           open the workbench (see `llmwb tui --help`)\n"
-    "  lesson [NAME|all] [--restart] [--lessons-dir DIR] [tui options]\n"
-    "                           follow the lessons of docs/lessons/ in a side panel; resumes where you left\n"
-    "  demo [--headless] [--seed N] [--dump-dir DIR] [--run-dir DIR] [--theme dark|light]\n"
-    "                           play the fixed-seed classroom demo, stage by stage (Space continues)\n"
-    "  export --run DIR [--out DIR] [--ckpt DIR] [--layer N] [--head N]\n"
-    "                           write loss.png/.svg and attention.png/.svg of a run for slides\n"
-    "  train -c CONFIG [--steps N] [--resume DIR] [--run-dir DIR] [--set KEY=VALUE]...\n"
-    "                           pretrain (or finetune) headless; Ctrl-C saves a checkpoint and stops\n"
-    "  generate --ckpt DIR --prompt TEXT [--temperature T] [--top-k K] [--top-p P]\n"
-    "           [--max-tokens N] [--seed S] [--ids]\n"
-    "                           stream a continuation (with --ids: print only the new ids)\n"
-    "  chat --ckpt DIR [sampling options]\n"
-    "                           a plain line REPL on stdin/stdout (no curses)\n"
-    "  merge --ckpt DIR --out DIR\n"
-    "                           write weights only, LoRA adapters merged, as a plain Hugging Face GPT-2 directory\n"
-    "  classify --ckpt DIR TEXT\n"
-    "                           the label and class probabilities of TEXT from a classifier checkpoint\n"
-    "  tokenize [--vocab DIR|gpt2] [--ids] [--color] [TEXT|-]\n"
-    "                           show tokens, ids and counts of TEXT (or stdin)\n"
-    "  bpe train -c CONFIG [--out DIR]\n"
-    "                           train the config's BPE vocabulary and save it in GPT-2 format\n"
-    "  config [-c CONFIG] [--set KEY=VALUE]... (--check | --dump | --docs)\n"
-    "                           validate a config, print the effective config, or print docs/config.md\n"
-    "  import-gpt2 DIR [--out DIR]\n"
-    "                           load OpenAI GPT-2 weights from a Hugging Face download and check them\n"
-    "\n"
-    "options:\n"
-    "  -h, --help               show this help\n"
-    "  --version                show the version\n"
-    "\n"
-    "Exit status: 0 success, 1 a run failed or was interrupted, 2 bad usage or bad input.\n"
-    "Documentation: docs/user-guide.md, docs/config.md, man llmwb.\n";
+/* ---- the command table ---- */
+
+/* One option of a command. key is the Opts field it sets (see parse_opts); 0 for the options of commands whose
+ * parser lives in ui/ (tui, lesson, demo, export: the table gives their help only). arg is the value's
+ * placeholder, NULL for a flag. */
+typedef struct OptSpec {
+    char key;
+    const char *name, *alias, *arg, *help;
+} OptSpec;
+
+typedef struct CmdSpec {
+    const char *name;     /* as typed after llmwb ("bpe" takes the word "train" first) */
+    const char *usage;    /* the synopsis after "llmwb " */
+    const char *summary;  /* one line for llmwb --help */
+    const char *about;    /* what llmwb CMD --help adds: what the command does, what it writes */
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    OptSpec opts[16];
+} CmdSpec;
+
+#define OPT_HELP {'h', "--help", "-h", NULL, "show this help and exit"}
+#define OPT_NONFINITE {'N', "--allow-nonfinite", NULL, NULL, "load a checkpoint even if it holds NaN or Inf values"}
+#define OPT_SAMPLING                                                                                     \
+    {'T', "--temperature", NULL, "T", "sampling temperature; 0 = greedy"},                               \
+    {'K', "--top-k", NULL, "K", "sample among the K most likely tokens; 0 = off"},                      \
+    {'P', "--top-p", NULL, "P", "nucleus sampling: the smallest set with probability P; 1 = off"},     \
+    {'M', "--max-tokens", NULL, "N", "stop after N new tokens"},                                        \
+    {'E', "--seed", NULL, "S", "the sampling seed: the same seed gives the same text"}
+#define OPTS_TUI                                                                                                \
+    {0, "--config", "-c", "CONFIG", "the run config (default configs/default.yaml, else the installed one)"},     \
+    {0, "--train", NULL, NULL, "start training at once, on the Train screen (what `make run` does)"},          \
+    {0, "--no-mouse", NULL, NULL, "start with mouse reporting off, so the terminal can select text (m toggles)"}, \
+    {0, "--theme", NULL, "dark|light", "colour theme; light is a high-contrast theme for projectors"},          \
+    {0, "--ascii", NULL, NULL, "draw with ASCII only (automatic without a UTF-8 locale)"},                      \
+    {0, "--ckpt", NULL, "DIR", "load a checkpoint to chat with (opens on the Chat screen)"},                  \
+    {0, "--script", NULL, "FILE", "play a key script headless and exit (docs/user-guide.md, Scripted mode)"}, \
+    {0, "--dump-dir", NULL, "DIR", "where the script's dump and stats commands write (default .)"},          \
+    {0, "--run-dir", NULL, "DIR", "override train.run_dir"}
+
+static int cmd_config(int argc, char **argv);
+static int cmd_train(int argc, char **argv);
+static int cmd_generate(int argc, char **argv);
+static int cmd_chat(int argc, char **argv);
+static int cmd_merge(int argc, char **argv);
+static int cmd_classify(int argc, char **argv);
+static int cmd_tokenize(int argc, char **argv);
+static int cmd_bpe(int argc, char **argv);
+static int cmd_import_gpt2(int argc, char **argv);
+static int cmd_export(int argc, char **argv) { return demo_export_main(argc, argv); }
+
+static const CmdSpec cli_cmds[] = {
+    {"tui", "tui [-c CONFIG] [--train] [--no-mouse] [--theme dark|light] [--ascii] [--ckpt DIR] [--script FILE] "
+            "[--dump-dir DIR] [--run-dir DIR]",
+     "open the workbench (also what plain `llmwb` does)",
+     "Opens the workbench: five screens (Tokenizer, Embed, Attention, Train, Chat) that show each stage of\n"
+     "building a small GPT while it happens. Press ? on any screen for its keys; docs/user-guide.md lists them.",
+     tui_main, {OPTS_TUI, OPT_HELP}},
+    {"lesson", "lesson [NAME|all] [--restart] [--lessons-dir DIR] [tui options]",
+     "follow the lessons of docs/lessons/ in a side panel; resumes where you left",
+     "Opens the workbench with a lesson panel: the lessons of docs/lessons/ in order, or the one NAME picks\n"
+     "(file name, name without its number, or the number). Ctrl-N / Ctrl-P step, Ctrl-O hides the panel.\n"
+     "The place is saved in $LLMWB_LESSON_STATE (default ~/.local/state/llmwb/lessons.txt).\n"
+     "Every option of `llmwb tui` applies too.",
+     tui_main,
+     {{0, "--restart", NULL, NULL, "start from the first lesson instead of where you left"},
+      {0, "--lessons-dir", NULL, "DIR", "read the lessons from DIR (default docs/lessons)"},
+      OPT_HELP}},
+    {"demo", "demo [--headless] [--seed N] [--dump-dir DIR] [--run-dir DIR] [--theme dark|light] [--no-mouse] [--ascii]",
+     "play the fixed-seed classroom demo, stage by stage (Space continues)",
+     "Plays a scripted session with a fixed seed, pausing after each stage until Space is pressed:\n"
+     "1 a tokenizer learns merges, 2 tokens become vectors, 3 pretraining a tiny GPT, 4 attention forms,\n"
+     "5 talking to the model, 6 finetuning a classifier (word order), 7 the classifier answers.\n"
+     "The same seed gives the same screens.",
+     tui_main,
+     {{0, "--headless", NULL, NULL, "play without a terminal and without pauses, writing each stage's screen"},
+      {0, "--seed", NULL, "N", "the demo's seed (default 123)"},
+      {0, "--dump-dir", NULL, "DIR", "where --headless writes the stages' screens (default .)"},
+      {0, "--run-dir", NULL, "DIR", "where the demo's runs go"},
+      {0, "--theme", NULL, "dark|light", "colour theme; light is a high-contrast theme for projectors"},
+      {0, "--no-mouse", NULL, NULL, "start with mouse reporting off"},
+      {0, "--ascii", NULL, NULL, "draw with ASCII only"},
+      OPT_HELP}},
+    {"export", "export --run DIR [--out DIR] [--ckpt DIR] [--layer N] [--head N]",
+     "write loss.png/.svg and attention.png/.svg of a run for slides",
+     "Writes loss.png and loss.svg from DIR/metrics.csv and, when DIR/latest (or --ckpt) holds a checkpoint,\n"
+     "attention.png and attention.svg for its probe sentence (every layer and head, or one layer and head).",
+     cmd_export,
+     {{0, "--run", NULL, "DIR", "the run directory (holds metrics.csv and latest/)"},
+      {0, "--out", NULL, "DIR", "where the pictures go (default DIR/exports)"},
+      {0, "--ckpt", NULL, "DIR", "the checkpoint whose attention is drawn (default DIR/latest)"},
+      {0, "--layer", NULL, "N", "draw layer N only"},
+      {0, "--head", NULL, "N", "with --layer: draw head N only (default: the average of the heads)"},
+      OPT_HELP}},
+    {"train", "train -c CONFIG [--steps N] [--resume DIR] [--fresh] [--run-dir DIR] [--set KEY=VALUE]... [--allow-nonfinite]",
+     "pretrain (or finetune) headless; Ctrl-C saves a checkpoint and stops",
+     "Pretrains (or, when the config says finetune.mode, finetunes) with a progress bar and ETA on a terminal,\n"
+     "plain lines in a pipe. Writes metrics.csv, samples.txt and the newest checkpoint (latest/) in the run\n"
+     "directory (runs/NAME). Ctrl-C saves a checkpoint and stops.",
+     cmd_train,
+     {{'c', "--config", "-c", "CONFIG", "the run config (YAML; keys in docs/config.md)"},
+      {'n', "--steps", NULL, "N", "train up to step N in all (sets train.steps; a resumed run goes on to N)"},
+      {'r', "--resume", NULL, "DIR", "continue from the checkpoint in DIR (weights, optimizer, data position)"},
+      {'d', "--run-dir", NULL, "DIR", "override train.run_dir (default runs/NAME)"},
+      {'S', "--set", NULL, "KEY=VALUE", "override one config key, e.g. --set train.lr=1e-3 (repeatable)"},
+      {'F', "--fresh", NULL, NULL, "start again from step 0; an existing run is moved aside (runs/NAME.1, ...)"},
+      OPT_NONFINITE, OPT_HELP}},
+    {"generate", "generate --ckpt DIR --prompt TEXT [--echo|--no-echo] [--ids] [--temperature T] [--top-k K] "
+                 "[--top-p P] [--max-tokens N] [--seed S]",
+     "stream a continuation of TEXT from a checkpoint",
+     "Streams a continuation of TEXT. On a terminal the prompt is printed first (in bold), so the line reads\n"
+     "as the model sees it; in a pipe only the continuation is printed unless --echo is given.",
+     cmd_generate,
+     {{'k', "--ckpt", NULL, "DIR", "the checkpoint directory (e.g. runs/default/latest)"},
+      {'p', "--prompt", NULL, "TEXT", "the text to continue"},
+      {'e', "--echo", NULL, NULL, "print the prompt before its continuation (the default on a terminal)"},
+      {'q', "--no-echo", NULL, NULL, "print only the continuation (the default in a pipe)"},
+      {'i', "--ids", NULL, NULL, "print only the new token ids, space-separated"},
+      OPT_SAMPLING, OPT_NONFINITE, OPT_HELP}},
+    {"chat", "chat --ckpt DIR [--temperature T] [--top-k K] [--top-p P] [--max-tokens N] [--seed S]",
+     "a plain line REPL on stdin/stdout (no curses)",
+     "Each input line is a prompt and each reply one line; the model keeps no history between lines.\n"
+     "An instruction-tuned checkpoint wraps each line in its prompt template and prints only the response;\n"
+     "a classifier prints the label. Lines that start with / are commands: /help, /reset, /exit (or /quit);\n"
+     "start a line with // to send a prompt that begins with /. Ctrl-D also quits.",
+     cmd_chat,
+     {{'k', "--ckpt", NULL, "DIR", "the checkpoint directory"}, OPT_SAMPLING, OPT_NONFINITE, OPT_HELP}},
+    {"merge", "merge --ckpt DIR --out DIR",
+     "write weights only, LoRA adapters merged, as a plain Hugging Face GPT-2 directory",
+     "Writes the checkpoint's weights alone (no optimizer state) as a plain Hugging Face GPT-2 directory,\n"
+     "with LoRA adapters merged into the base weights.",
+     cmd_merge,
+     {{'k', "--ckpt", NULL, "DIR", "the checkpoint directory"},
+      {'o', "--out", NULL, "DIR", "where the merged directory goes"},
+      OPT_NONFINITE, OPT_HELP}},
+    {"classify", "classify --ckpt DIR TEXT",
+     "the label and class probabilities of TEXT from a classifier checkpoint",
+     "Prints the label of TEXT, then the probability of every class, from a checkpoint finetuned with\n"
+     "finetune.mode classify. TEXT must not be empty.",
+     cmd_classify,
+     {{'k', "--ckpt", NULL, "DIR", "the classifier checkpoint (e.g. runs/finetune-sentiment/latest)"}, OPT_NONFINITE,
+      OPT_HELP}},
+    {"tokenize", "tokenize [--vocab DIR|gpt2|bytes] [--ids] [--color] [TEXT|-]",
+     "show tokens, ids and counts of TEXT (or stdin)",
+     "Shows the tokens of TEXT (or of standard input, with - or no TEXT) separated by |, their ids, and the\n"
+     "counts: tokens, bytes, bytes per token and the vocabulary size.",
+     cmd_tokenize,
+     {{'v', "--vocab", NULL, "DIR|gpt2|bytes", "a saved vocabulary (vocab.json + merges.txt), GPT-2's (default), or raw bytes"},
+      {'i', "--ids", NULL, NULL, "print only the ids"},
+      {'C', "--color", NULL, NULL, "colour the tokens on a terminal (not with NO_COLOR)"},
+      OPT_HELP}},
+    {"bpe", "bpe train -c CONFIG [--set KEY=VALUE]... [--out DIR]",
+     "train the config's BPE vocabulary and save it in GPT-2 format",
+     "Trains the config's byte-level BPE vocabulary (tokenizer.vocab_size) on its data.paths and saves it as\n"
+     "vocab.json and merges.txt, the files GPT-2 uses.",
+     cmd_bpe,
+     {{'c', "--config", "-c", "CONFIG", "the run config"},
+      {'S', "--set", NULL, "KEY=VALUE", "override one config key (repeatable)"},
+      {'o', "--out", NULL, "DIR", "where the vocabulary goes (default RUN_DIR/tokenizer)"},
+      OPT_HELP}},
+    {"config", "config [-c CONFIG] [--set KEY=VALUE]... (--check | --dump | --docs)",
+     "validate a config, print the effective config, or print docs/config.md",
+     "Without -c, reads configs/default.yaml (else the installed one, else the built-in defaults).",
+     cmd_config,
+     {{'c', "--config", "-c", "CONFIG", "the config to read"},
+      {'S', "--set", NULL, "KEY=VALUE", "override one config key (repeatable)"},
+      {'x', "--check", NULL, NULL, "validate: print FILE: ok, or the error with file, line, column and key"},
+      {'u', "--dump", NULL, NULL, "print the effective config (every key, defaults filled in) as YAML"},
+      {'D', "--docs", NULL, NULL, "print the configuration reference (docs/config.md)"},
+      OPT_HELP}},
+    {"import-gpt2", "import-gpt2 DIR [--out DIR]",
+     "load OpenAI GPT-2 weights from a Hugging Face download and check them",
+     "Loads GPT-2 weights from a Hugging Face GPT-2 directory (config.json + model.safetensors, as the model\n"
+     "gpt2, gpt2-medium, gpt2-large or gpt2-xl is downloaded), reports the model and, with --out, saves it as\n"
+     "a workbench checkpoint. OpenAI's TensorFlow files (the book's gpt2/124M) and .pth files are not read.",
+     cmd_import_gpt2,
+     {{'o', "--out", NULL, "DIR", "save the loaded model as a workbench checkpoint in DIR"}, OPT_HELP}},
+};
+
+static const CmdSpec *g_cmd; /* the command running, for its error messages */
+
+static const CmdSpec *cli_find(const char *name) {
+    for (size_t i = 0; i < LW_ARRAY_LEN(cli_cmds); i++)
+        if (!strcmp(cli_cmds[i].name, name)) return &cli_cmds[i];
+    return NULL;
+}
+
+/* The option of c named a (long name or alias), or NULL. */
+static const OptSpec *cli_find_opt(const CmdSpec *c, const char *a) {
+    for (const OptSpec *o = c->opts; o->name; o++)
+        if (!strcmp(o->name, a) || (o->alias && !strcmp(o->alias, a))) return o;
+    return NULL;
+}
+
+/* Prints lead then text, breaking text at spaces so lines stay within 80 columns; continuation lines are
+ * indented by indent spaces (a bracketed option is never split). */
+static void print_wrapped(FILE *f, const char *lead, const char *text, int indent) {
+    int col = fprintf(f, "%s", lead);
+    const char *p = text;
+    while (*p) {
+        /* the next unit: up to a space outside brackets */
+        const char *q = p;
+        int depth = 0;
+        while (*q && (depth > 0 || *q != ' ')) {
+            depth += (*q == '[' || *q == '(') - (*q == ']' || *q == ')');
+            q++;
+        }
+        int len = (int)(q - p);
+        if (col + 1 + len > 80 && col > indent) col = fprintf(f, "\n%*s", indent, "") - 1;
+        else if (p != text) col += fprintf(f, " ");
+        col += fprintf(f, "%.*s", len, p);
+        p = *q ? q + 1 : q;
+    }
+    fputc('\n', f);
+}
+
+static void cli_usage(FILE *f) {
+    fputs("usage: llmwb [COMMAND] [OPTIONS]\n"
+          "\n"
+          "The LLM workbench: build a small GPT from scratch and watch every stage work.\n"
+          "Without a command, opens the terminal UI on configs/default.yaml.\n"
+          "\n"
+          "commands (llmwb COMMAND --help shows a command's options):\n",
+          f);
+    for (size_t i = 0; i < LW_ARRAY_LEN(cli_cmds); i++)
+    {
+        print_wrapped(f, "  ", cli_cmds[i].usage, 4 + (int)strlen(cli_cmds[i].name));
+        fprintf(f, "                           %s\n", cli_cmds[i].summary);
+    }
+    fputs("\n"
+          "options:\n"
+          "  -h, --help               show this help\n"
+          "  --version                show the version\n"
+          "\n"
+          "Exit status: 0 success, 1 a run failed or was interrupted, 2 bad usage or bad input.\n"
+          "Documentation: docs/user-guide.md, docs/config.md, man llmwb.\n",
+          f);
+}
+
+static void cli_cmd_usage(const CmdSpec *c, FILE *f) {
+    print_wrapped(f, "usage: llmwb ", c->usage, 13 + (int)strlen(c->name));
+    fprintf(f, "\n%s\n\noptions:\n", c->about);
+    for (const OptSpec *o = c->opts; o->name; o++) {
+        char flags[64];
+        snprintf(flags, sizeof flags, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
+                 o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-24s %s\n", flags, o->help);
+    }
+    if (cli_find_opt(c, "--temperature")) {
+        SampleParams sp;
+        engine_sample_defaults(&sp);
+        fprintf(f, "\nsampling defaults: temperature %g, top-k %d, top-p %g, max tokens %d, seed %llu\n",
+                sp.temperature, sp.top_k, sp.top_p, sp.max_tokens, (unsigned long long)sp.seed);
+    }
+    fputs("\nExit status: 0 success, 1 a run failed or was interrupted, 2 bad usage or bad input.\n", f);
+}
+
+/* 1 when argv (after the command name) asks for help: -h or --help where an option is expected (not as the value
+ * of an option of c that takes one). */
+static int cli_wants_help(const CmdSpec *c, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
+        const OptSpec *o = cli_find_opt(c, argv[i]);
+        if (o && o->arg) i++;
+    }
+    return 0;
+}
 
 static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int die_usage(const char *fmt, ...) {
@@ -77,18 +305,20 @@ static int die_usage(const char *fmt, ...) {
     va_start(ap, fmt);
     fprintf(stderr, "llmwb: ");
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (see llmwb --help)\n");
+    if (g_cmd) fprintf(stderr, " (see llmwb %s --help)\n", g_cmd->name);
+    else fprintf(stderr, " (see llmwb --help)\n");
     va_end(ap);
     return 2;
 }
 
-/* Options shared by the subcommands; each subcommand accepts the ones it uses and rejects the others. */
+/* Options shared by the subcommands; each subcommand accepts the ones its table row lists. */
 typedef struct Opts {
     const char *config, *resume, *run_dir, *ckpt, *prompt, *vocab, *out;
     const char *sets[32];
     int n_sets;
     long steps;
     int ids, color, check, dump, docs, fresh, allow_nonfinite;
+    int echo; /* -1 = on a terminal only */
     SampleParams sp;
     const char *positional[8];
     int n_positional;
@@ -106,47 +336,29 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
     return 0;
 }
 
-/* allowed: a string of option letters this subcommand accepts (see table in parse_opts). */
-static int parse_opts(int argc, char **argv, Opts *o, const char *allowed) {
+/* Parses argv (the words after the command name) into o, accepting exactly the options of g_cmd's table row. */
+static int parse_opts(int argc, char **argv, Opts *o) {
     memset(o, 0, sizeof *o);
     o->steps = -1;
+    o->echo = -1;
     engine_sample_defaults(&o->sp);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        char key = 0;
-        if (!strcmp(a, "-c") || !strcmp(a, "--config")) key = 'c';
-        else if (!strcmp(a, "--steps")) key = 'n';
-        else if (!strcmp(a, "--resume")) key = 'r';
-        else if (!strcmp(a, "--run-dir")) key = 'd';
-        else if (!strcmp(a, "--set")) key = 'S';
-        else if (!strcmp(a, "--ckpt")) key = 'k';
-        else if (!strcmp(a, "--prompt")) key = 'p';
-        else if (!strcmp(a, "--temperature")) key = 'T';
-        else if (!strcmp(a, "--top-k")) key = 'K';
-        else if (!strcmp(a, "--top-p")) key = 'P';
-        else if (!strcmp(a, "--max-tokens")) key = 'M';
-        else if (!strcmp(a, "--seed")) key = 'E';
-        else if (!strcmp(a, "--ids")) key = 'i';
-        else if (!strcmp(a, "--color")) key = 'C';
-        else if (!strcmp(a, "--vocab")) key = 'v';
-        else if (!strcmp(a, "--out")) key = 'o';
-        else if (!strcmp(a, "--check")) key = 'x';
-        else if (!strcmp(a, "--dump")) key = 'u';
-        else if (!strcmp(a, "--docs")) key = 'D';
-        else if (!strcmp(a, "--fresh")) key = 'F';
-        else if (!strcmp(a, "--allow-nonfinite")) key = 'N';
-        else if (a[0] == '-' && a[1]) return die_usage("unknown option '%s'", a);
-        else {
+        if (a[0] != '-' || !a[1]) {
             if (o->n_positional == (int)LW_ARRAY_LEN(o->positional)) return die_usage("too many arguments at '%s'", a);
             o->positional[o->n_positional++] = a;
             continue;
         }
-        if (!strchr(allowed, key)) return die_usage("option '%s' does not apply to this command", a);
-        int takes_value = !strchr("iCxuDFN", key);
-        if (takes_value && !val) return die_usage("option '%s' needs a value", a);
+        const OptSpec *spec = cli_find_opt(g_cmd, a);
+        if (!spec) {
+            for (size_t c = 0; c < LW_ARRAY_LEN(cli_cmds); c++)
+                if (cli_find_opt(&cli_cmds[c], a)) return die_usage("option '%s' does not apply to this command", a);
+            return die_usage("unknown option '%s'", a);
+        }
+        if (spec->arg && !val) return die_usage("option '%s' needs a value", a);
         double d;
-        switch (key) {
+        switch (spec->key) {
         case 'c': o->config = val; break;
         case 'r': o->resume = val; break;
         case 'd': o->run_dir = val; break;
@@ -189,8 +401,11 @@ static int parse_opts(int argc, char **argv, Opts *o, const char *allowed) {
         case 'D': o->docs = 1; break;
         case 'F': o->fresh = 1; break;
         case 'N': o->allow_nonfinite = 1; break;
+        case 'e': o->echo = 1; break;
+        case 'q': o->echo = 0; break;
+        default: LW_ASSERT(!"an option row without a parser key");
         }
-        if (takes_value) i++;
+        if (spec->arg) i++;
     }
     return 0;
 }
@@ -228,7 +443,7 @@ static void print_config_error(void *ud, const char *msg) {
 
 static int cmd_config(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "cSxuD")) return 2;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
     if (o.n_positional) return die_usage("config: unexpected argument '%s'", o.positional[0]);
     if (o.docs) {
         cfg_write_docs(stdout);
@@ -305,7 +520,7 @@ static void cli_log(void *ud, int level, const char *msg) {
 
 static int cmd_train(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "cnrdSFN")) return 2;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
     if (o.n_positional) return die_usage("train: unexpected argument '%s'", o.positional[0]);
     if (!o.config && !o.resume) return die_usage("train: %s", "give a config with -c CONFIG (or --resume DIR)");
     Config *cfg = lw_malloc(sizeof *cfg);
@@ -354,10 +569,13 @@ static int cmd_train(int argc, char **argv) {
         free(cfg);
         return 0;
     }
-    fprintf(stderr, "llmwb: training %s: %ld parameters, %d layers, %d heads, d_model %d, context %d, vocab %d; "
-                    "steps %ld..%ld; run dir %s\n",
-            cfg->name, ts.n_params, ts.n_layer, ts.n_head, ts.d_model, ts.context_length, ts.vocab_size, ts.step,
-            target, ts.run_dir);
+    char total[32], trainable[32], lora[48] = "";
+    if (cfg->finetune.lora_rank > 0) snprintf(lora, sizeof lora, ": LoRA rank %d adapters", cfg->finetune.lora_rank);
+    fprintf(stderr, "llmwb: training %s: %s parameters (%s trainable%s), %d layers, %d heads, d_model %d, "
+                    "context %d, vocab %d; steps %ld..%ld; run dir %s\n",
+            cfg->name, lw_fmt_thousands(total, sizeof total, ts.n_params),
+            lw_fmt_thousands(trainable, sizeof trainable, ts.n_trainable), lora, ts.n_layer, ts.n_head, ts.d_model,
+            ts.context_length, ts.vocab_size, ts.step, target, ts.run_dir);
     double t0 = lw_now(), last = 0;
     long first = ts.step;
     long ev_seq = 0;
@@ -421,9 +639,70 @@ static int cmd_train(int argc, char **argv) {
     return rc;
 }
 
+#define HF_DIR_HINT "expected a Hugging Face GPT-2 directory: config.json + model.safetensors"
+
+/* 1 when path ends with one of the suffixes in the NULL-terminated list. */
+static int has_suffix(const char *path, const char *const *sufs) {
+    size_t n = strlen(path);
+    for (; *sufs; sufs++) {
+        size_t k = strlen(*sufs);
+        if (n >= k && !strcmp(path + n - k, *sufs)) return 1;
+    }
+    return 0;
+}
+
+/* When dir is not a checkpoint directory (ours or Hugging Face's: config.json + model.safetensors), writes a
+ * one-line message naming what it is instead (missing, a run directory, a PyTorch .pth, OpenAI's TensorFlow
+ * gpt2/124M layout) and what to do, and returns 1; returns 0 when both files are there (the loader then checks
+ * their contents). */
+static int ckpt_dir_hint(const char *dir, char *msg, size_t n) {
+    static const char *const torch_sufs[] = {".pth", ".pt", ".bin", NULL};
+    char p[1400], latest[1200];
+    if (!lw_file_exists(dir) && !lw_is_dir(dir)) {
+        snprintf(msg, n, "%s: no such directory; " HF_DIR_HINT, dir);
+        return 1;
+    }
+    if (!lw_is_dir(dir)) {
+        if (has_suffix(dir, torch_sufs))
+            snprintf(msg, n, "%s: a PyTorch file (torch.save, like the book's model.pth), which llmwb does not read; "
+                             HF_DIR_HINT " (save_pretrained of a Hugging Face GPT2LMHeadModel writes one)", dir);
+        else
+            snprintf(msg, n, "%s: a file, not a directory; " HF_DIR_HINT, dir);
+        return 1;
+    }
+    int has_cfg = lw_file_exists(lw_path_join(p, sizeof p, dir, "config.json"));
+    int has_st = lw_file_exists(lw_path_join(p, sizeof p, dir, "model.safetensors"));
+    if (has_cfg && has_st) return 0;
+    if (lw_file_exists(lw_path_join(p, sizeof p, lw_path_join(latest, sizeof latest, dir, "latest"), "config.json"))) {
+        snprintf(msg, n, "%s: a run directory; its newest checkpoint is %s", dir, latest);
+        return 1;
+    }
+    if (lw_file_exists(lw_path_join(p, sizeof p, dir, "hparams.json")) ||
+        lw_file_exists(lw_path_join(p, sizeof p, dir, "model.ckpt.index"))) {
+        snprintf(msg, n, "%s: OpenAI's TensorFlow checkpoint (checkpoint, hparams.json, model.ckpt.*: the book's "
+                         "gpt2/124M), which llmwb does not read; " HF_DIR_HINT " (the Hugging Face model gpt2 "
+                         "has the same 124M weights)", dir);
+        return 1;
+    }
+    if (lw_file_exists(lw_path_join(p, sizeof p, dir, "pytorch_model.bin")) ||
+        lw_file_exists(lw_path_join(p, sizeof p, dir, "model.pth"))) {
+        snprintf(msg, n, "%s: PyTorch weights without model.safetensors, which llmwb does not read; " HF_DIR_HINT
+                         " (download model.safetensors too, or save_pretrained the model again)", dir);
+        return 1;
+    }
+    snprintf(msg, n, "%s: no %s; " HF_DIR_HINT, dir,
+             has_cfg ? "model.safetensors" : has_st ? "config.json" : "config.json or model.safetensors");
+    return 1;
+}
+
 /* Opens an engine on a checkpoint for inference. */
 static int open_ckpt(const Opts *o, Engine **eng) {
     if (!o->ckpt) return die_usage("%s", "--ckpt DIR is required");
+    char hint[4096];
+    if (ckpt_dir_hint(o->ckpt, hint, sizeof hint)) {
+        fprintf(stderr, "llmwb: %s\n", hint);
+        return 2;
+    }
     Config *cfg = lw_malloc(sizeof *cfg);
     cfg_defaults(cfg);
     EngineOpenOpts eo = {.ckpt_dir = o->ckpt, .abort_flag = &g_abort, .allow_nonfinite = o->allow_nonfinite};
@@ -437,11 +716,17 @@ static int open_ckpt(const Opts *o, Engine **eng) {
     return 0;
 }
 
-static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp, int ids_only, FILE *out) {
+/* Streams one reply to prompt into out: the new token ids with ids_only, else the text (after the prompt itself,
+ * in bold on a terminal, when echo is set). */
+static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp, int ids_only, int echo, FILE *out) {
     LwError e = {0};
     if (engine_gen_begin(eng, prompt, sp, &e)) {
         fprintf(stderr, "llmwb: %s\n", e.msg);
         return 2;
+    }
+    if (echo && !ids_only) {
+        int bold = isatty(fileno(out)) && !getenv("NO_COLOR");
+        fprintf(out, "%s%s%s", bold ? "\033[1m" : "", prompt, bold ? "\033[0m" : "");
     }
     GenToken t;
     int n = 0, r;
@@ -459,24 +744,74 @@ static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp
 
 static int cmd_generate(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "kpTKPMEiN")) return 2;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
     if (o.n_positional) return die_usage("generate: unexpected argument '%s'", o.positional[0]);
     if (!o.prompt) return die_usage("generate: %s", "--prompt TEXT is required");
     signal(SIGINT, on_sigint);
     Engine *eng;
     if (open_ckpt(&o, &eng)) return 2;
-    int rc = generate_once(eng, o.prompt, &o.sp, o.ids, stdout);
+    int echo = o.echo >= 0 ? o.echo : isatty(1);
+    /* a classifier answers with its label alone unless the prompt is asked for */
+    if (engine_n_classes(eng) > 0 && o.echo < 0) echo = 0;
+    int rc = generate_once(eng, o.prompt, &o.sp, o.ids, echo, stdout);
     engine_close(eng);
     return rc;
 }
 
+/* ---- llmwb chat: lines that start with / are commands ---- */
+typedef enum { CHAT_PROMPT, CHAT_HELP, CHAT_EXIT, CHAT_RESET, CHAT_UNKNOWN } ChatCmd;
+static const struct {
+    const char *name;
+    ChatCmd cmd;
+    const char *help; /* NULL: an alias, not listed */
+} chat_cmds[] = {
+    {"/help", CHAT_HELP, "this list"},
+    {"/reset", CHAT_RESET, "start over: the sampling seed returns to its first value, so replies repeat"},
+    {"/exit", CHAT_EXIT, "quit (so do /quit and Ctrl-D)"},
+    {"/quit", CHAT_EXIT, NULL},
+};
+
+/* What line (trimmed, not blank) asks for. A prompt that must begin with '/' is typed "//..."; *prompt is then
+ * the line without its first '/'. */
+static ChatCmd chat_parse_line(const char *line, const char **prompt) {
+    *prompt = line;
+    if (line[0] != '/') return CHAT_PROMPT;
+    if (line[1] == '/') {
+        *prompt = line + 1;
+        return CHAT_PROMPT;
+    }
+    size_t n = strcspn(line, " \t");
+    for (size_t i = 0; i < LW_ARRAY_LEN(chat_cmds); i++)
+        if (strlen(chat_cmds[i].name) == n && !strncmp(line, chat_cmds[i].name, n)) return chat_cmds[i].cmd;
+    return CHAT_UNKNOWN;
+}
+
+static const char *skip_space(const char *s) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    return s;
+}
+
 static int cmd_chat(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "kTKPMEN")) return 2;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
     if (o.n_positional) return die_usage("chat: unexpected argument '%s'", o.positional[0]);
     Engine *eng;
     if (open_ckpt(&o, &eng)) return 2;
+    TrainSnapshot ts;
+    engine_get_train(eng, &ts);
+    char params[32], kind[256] = "a GPT";
+    int K = engine_n_classes(eng);
+    if (K > 0) {
+        snprintf(kind, sizeof kind, "a classifier (");
+        for (int k = 0; k < K; k++)
+            snprintf(kind + strlen(kind), sizeof kind - strlen(kind), "%s%s", k ? ", " : "", engine_class_name(eng, k));
+        snprintf(kind + strlen(kind), sizeof kind - strlen(kind), ")");
+    }
+    /* on stderr: the banner is for the person; stdout carries the replies alone, for scripts */
+    fprintf(stderr, "llmwb chat: %s of %s parameters, %d layers, from %s; /help lists commands, /exit or Ctrl-D quits\n",
+            kind, lw_fmt_thousands(params, sizeof params, ts.n_params), ts.n_layer, o.ckpt);
     int tty = isatty(0);
+    uint64_t seed0 = o.sp.seed;
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -486,13 +821,34 @@ static int cmd_chat(int argc, char **argv) {
             fflush(stdout);
         }
         if ((n = getline(&line, &cap, stdin)) < 0) break;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-        if (!n) continue;
-        if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) break;
-        g_abort = 0;
-        if (generate_once(eng, line, &o.sp, 0, stdout)) break;
-        o.sp.seed++;
+        while (n > 0 && isspace((unsigned char)line[n - 1])) line[--n] = 0;
+        const char *start = skip_space(line), *prompt;
+        if (!*start) continue;
+        ChatCmd c = chat_parse_line(start, &prompt);
+        if (c == CHAT_EXIT) break;
+        switch (c) {
+        case CHAT_HELP:
+            for (size_t i = 0; i < LW_ARRAY_LEN(chat_cmds); i++)
+                if (chat_cmds[i].help) printf("  %-8s %s\n", chat_cmds[i].name, chat_cmds[i].help);
+            printf("  %-8s %s\n", "//text", "send a prompt that begins with /");
+            break;
+        case CHAT_RESET:
+            o.sp.seed = seed0;
+            printf("(reset: seed %llu again; every line is a fresh prompt, the model keeps no history)\n",
+                   (unsigned long long)seed0);
+            break;
+        case CHAT_UNKNOWN:
+            printf("(unknown command '%.*s': /help lists the commands; start a line with // to send it as a prompt)\n",
+                   (int)strcspn(start, " \t"), start);
+            break;
+        default:
+            g_abort = 0;
+            if (generate_once(eng, prompt, &o.sp, 0, 0, stdout)) goto out;
+            o.sp.seed++;
+        }
+        fflush(stdout);
     }
+out:
     free(line);
     engine_close(eng);
     return 0;
@@ -500,7 +856,7 @@ static int cmd_chat(int argc, char **argv) {
 
 static int cmd_merge(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "koN")) return 2;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
     if (o.n_positional) return die_usage("merge: unexpected argument '%s'", o.positional[0]);
     if (!o.out) return die_usage("merge: %s", "--out DIR is required");
     Engine *eng;
@@ -519,8 +875,10 @@ static int cmd_merge(int argc, char **argv) {
 
 static int cmd_classify(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "kN")) return 2;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
     if (o.n_positional != 1) return die_usage("classify: %s", "expected one TEXT argument (quote it)");
+    if (!*skip_space(o.positional[0]))
+        return die_usage("classify: %s", "TEXT is empty: give the text to classify, e.g. \"A wonderful film.\"");
     Engine *eng;
     if (open_ckpt(&o, &eng)) return 2;
     LwError e = {0};
@@ -556,7 +914,7 @@ static Tokenizer *load_vocab(const char *vocab, LwError *e) {
 
 static int cmd_tokenize(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "viC")) return 2;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
     if (o.n_positional > 1) return die_usage("tokenize: unexpected argument '%s'", o.positional[1]);
     LwError e = {0};
     char *text = NULL;
@@ -608,10 +966,10 @@ static int cmd_tokenize(int argc, char **argv) {
 }
 
 static int cmd_bpe(int argc, char **argv) {
-    if (argc < 1 || strcmp(argv[0], "train")) return die_usage("bpe: expected 'bpe train -c CONFIG', got '%s'",
-                                                               argc ? argv[0] : "");
+    if (argc < 2 || strcmp(argv[1], "train")) return die_usage("bpe: expected 'bpe train -c CONFIG', got '%s'",
+                                                               argc > 1 ? argv[1] : "");
     Opts o;
-    if (parse_opts(argc - 1, argv + 1, &o, "cSo")) return 2;
+    if (parse_opts(argc - 2, argv + 2, &o)) return 2;
     if (o.n_positional) return die_usage("bpe train: unexpected argument '%s'", o.positional[0]);
     Config *cfg = lw_malloc(sizeof *cfg);
     int rc = load_config(&o, cfg, 1);
@@ -691,16 +1049,18 @@ static int cmd_bpe(int argc, char **argv) {
 
 static int cmd_import_gpt2(int argc, char **argv) {
     Opts o;
-    if (parse_opts(argc, argv, &o, "oTKPME")) return 2;
-    if (o.n_positional != 1) return die_usage("import-gpt2: %s", "expected one directory (config.json + model.safetensors)");
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
+    if (o.n_positional != 1) return die_usage("import-gpt2: %s", "expected one directory (" HF_DIR_HINT ")");
     Opts oc = o;
     oc.ckpt = o.positional[0];
     Engine *eng;
     if (open_ckpt(&oc, &eng)) return 2;
     TrainSnapshot ts;
     engine_get_train(eng, &ts);
-    printf("loaded %s: %ld parameters, %d layers, %d heads, d_model %d, context %d, vocab %d\n", oc.ckpt, ts.n_params,
-           ts.n_layer, ts.n_head, ts.d_model, ts.context_length, ts.vocab_size);
+    char params[32];
+    printf("loaded %s: %s parameters, %d layers, %d heads, d_model %d, context %d, vocab %d\n", oc.ckpt,
+           lw_fmt_thousands(params, sizeof params, ts.n_params), ts.n_layer, ts.n_head, ts.d_model, ts.context_length,
+           ts.vocab_size);
     int rc = 0;
     if (o.out) {
         LwError e = {0};
@@ -718,26 +1078,30 @@ static int cmd_import_gpt2(int argc, char **argv) {
 int main(int argc, char **argv) {
     if (argc < 2) return tui_main(argc, argv);
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-        fputs(usage_text, stdout);
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || (!strcmp(cmd, "help") && argc == 2)) {
+        cli_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "help")) { /* llmwb help CMD */
+        const CmdSpec *c = cli_find(argv[2]);
+        if (!c) return die_usage("help: unknown command '%s'", argv[2]);
+        cli_cmd_usage(c, stdout);
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
         printf("llmwb %s\n", LLMWB_VERSION);
         return 0;
     }
-    if (!strcmp(cmd, "tui")) return tui_main(argc - 1, argv + 1);
-    if (!strcmp(cmd, "lesson") || !strcmp(cmd, "demo")) return tui_main(argc - 1, argv + 1);
-    if (!strcmp(cmd, "export")) return demo_export_main(argc - 1, argv + 1);
-    if (cmd[0] == '-') return tui_main(argc, argv); /* `llmwb --no-mouse` etc. */
-    if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
-    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
-    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
-    if (!strcmp(cmd, "chat")) return cmd_chat(argc - 2, argv + 2);
-    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
-    if (!strcmp(cmd, "classify")) return cmd_classify(argc - 2, argv + 2);
-    if (!strcmp(cmd, "merge")) return cmd_merge(argc - 2, argv + 2);
-    if (!strcmp(cmd, "bpe")) return cmd_bpe(argc - 2, argv + 2);
-    if (!strcmp(cmd, "import-gpt2")) return cmd_import_gpt2(argc - 2, argv + 2);
-    return die_usage("unknown command '%s'", cmd);
+    /* `llmwb --no-mouse` etc.: the tui's options without the word tui (argv[0], the program, stands for it) */
+    int bare_tui = cmd[0] == '-';
+    const CmdSpec *c = cli_find(bare_tui ? "tui" : cmd);
+    if (!c) return die_usage("unknown command '%s'", cmd);
+    g_cmd = c;
+    char **args = bare_tui ? argv : argv + 1;
+    int n = bare_tui ? argc : argc - 1;
+    if (cli_wants_help(c, n, args)) {
+        cli_cmd_usage(c, stdout);
+        return 0;
+    }
+    return c->run(n, args);
 }

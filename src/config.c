@@ -62,6 +62,7 @@ static const char *const preset_names[] = {"tiny", "gpt2-small", "gpt2-medium", 
 static const char *const lora_target_names[] = {"attn", "proj", "fc", "fcproj", "head", NULL};
 
 static int cfg_check_lora_targets(const char *s, char *why, size_t n);
+static int cfg_check_tsv_columns(const char *s, char *why, size_t n);
 
 #define OFF(field) offsetof(Config, field)
 #define FSIZE(field) sizeof(((Config *)0)->field)
@@ -174,6 +175,10 @@ static const CfgKey cfg_keys[] = {
              "Checkpoint directory to start from (ours, or a Hugging Face GPT-2 directory); empty = from scratch."),
     ROW_LIST("finetune", "labels", CFG_STRING_LIST, finetune.labels, finetune.n_labels, "",
              "classify: the class labels in output order; empty = take the label set from the data."),
+    ROW_STR("finetune", "tsv_columns", finetune.tsv_columns, "", cfg_check_tsv_columns,
+            "classify: the columns of a TSV file that has no header line, in order, e.g. label,text for the book's "
+            "SMSSpamCollection (whose name has no .tsv: any extension is then accepted); columns named neither label "
+            "nor text are ignored. Empty = the first line is a header naming a label and a text column."),
     ROW_BOOL("finetune", "balance", finetune.balance, "false",
              "classify: undersample every class to the size of the smallest (the book's spam set)."),
     ROW_ENUM("finetune", "trainable", finetune.trainable, "last_blocks", ft_trainable_names,
@@ -388,6 +393,26 @@ static int path_resolve(char *out, size_t n, const char *dir, const char *p) {
     path_normalize(buf);
     if (strlen(buf) >= n) return -1;
     set_str(out, n, buf);
+    return 0;
+}
+
+/* finetune.tsv_columns: "" or a comma list naming label and text exactly once each. */
+static int cfg_check_tsv_columns(const char *s, char *why, size_t n) {
+    if (!*s) return 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    int n_label = 0, n_text = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ') t++;
+        size_t l = strlen(t);
+        while (l > 0 && t[l - 1] == ' ') t[--l] = 0;
+        n_label += !strcmp(t, "label");
+        n_text += !strcmp(t, "text");
+    }
+    if (n_label != 1 || n_text != 1) {
+        snprintf(why, n, "must name the columns label and text once each (e.g. label,text), got '%.60s'", s);
+        return -1;
+    }
     return 0;
 }
 
@@ -1290,7 +1315,7 @@ static int vfail(Check *v, int code, size_t key_off, const char *fmt, ...) {
     for (size_t i = 0; i < LW_ARRAY_LEN(cfg_keys) && !k; i++)
         if (cfg_keys[i].off == key_off) k = &cfg_keys[i];
     LW_ASSERT(k);
-    char what[400], name[96];
+    char what[1024], name[96];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
@@ -1362,13 +1387,15 @@ static int validate(const Config *c, Sink *sink, LwError *e) {
     /* Finetuning reads a dataset, not prose: catch the default novel left in data.paths. */
     if (c->finetune.mode != FT_NONE && c->data.n_paths > 0) {
         const char *p = c->data.paths[0], *dot = strrchr(p, '.');
-        int ok = dot && (c->finetune.mode == FT_CLASSIFY
-                             ? strcmp(dot, ".tsv") == 0 || strcmp(dot, ".csv") == 0
-                             : strcmp(dot, ".json") == 0 || strcmp(dot, ".jsonl") == 0);
+        int ok = c->finetune.mode == FT_CLASSIFY
+                     ? c->finetune.tsv_columns[0] || (dot && (strcmp(dot, ".tsv") == 0 || strcmp(dot, ".csv") == 0))
+                     : dot && (strcmp(dot, ".json") == 0 || strcmp(dot, ".jsonl") == 0);
         if (!ok && vfail(&v, LW_ERR_INVALID, OFF(data.paths), "finetune.mode %s needs %s as the first entry, got '%s'",
                          ft_mode_names[c->finetune.mode],
-                         c->finetune.mode == FT_CLASSIFY ? "a TSV file (label<TAB>text, .tsv)"
-                                                         : "an Alpaca JSON or JSONL file (.json, .jsonl)",
+                         c->finetune.mode == FT_CLASSIFY
+                             ? "a TSV file (label<TAB>text, .tsv; a file without a header and another name, like "
+                               "SMSSpamCollection, needs finetune.tsv_columns: label,text)"
+                             : "an Alpaca JSON or JSONL file (.json, .jsonl)",
                          p))
             return v.rc;
     }
@@ -1383,11 +1410,26 @@ static int validate(const Config *c, Sink *sink, LwError *e) {
         return v.rc;
     const FinetuneCfg *f = &c->finetune;
     if (f->init_from[0] && !lw_is_dir(f->init_from)) {
+        /* .../runs/NAME/latest not written yet: name the command that writes it when configs/NAME.yaml is here */
         const char *why = lw_file_problem(f->init_from);
-        if (why && !strcmp(why, "no such file")
-                ? vfail(&v, LW_ERR_IO, OFF(finetune.init_from), "no such checkpoint directory '%s'", f->init_from)
-                : vfail(&v, LW_ERR_IO, OFF(finetune.init_from), "'%s' is %s, not a checkpoint directory",
-                        f->init_from, why ? why : "a file"))
+        char run[CFG_PATH_MAX], cfgdir[CFG_PATH_MAX], pre[2 * CFG_PATH_MAX + 8] = "";
+        const char *base = strrchr(f->init_from, '/');
+        if (base && !strcmp(base + 1, "latest")) {
+            lw_dirname(run, sizeof run, f->init_from);
+            const char *name = strrchr(run, '/') ? strrchr(run, '/') + 1 : run;
+            lw_dirname(cfgdir, sizeof cfgdir, c->source[0] ? c->source : "configs/x.yaml");
+            snprintf(pre, sizeof pre, "%s/%s.yaml", cfgdir, name);
+        }
+        if (why && strcmp(why, "no such file")) {
+            if (vfail(&v, LW_ERR_IO, OFF(finetune.init_from), "'%s' is %s, not a checkpoint directory", f->init_from,
+                      why))
+                return v.rc;
+        } else if (pre[0] && lw_file_exists(pre)) {
+            if (vfail(&v, LW_ERR_IO, OFF(finetune.init_from), "no checkpoint yet at '%s': pretrain first: "
+                      "`llmwb train -c %.900s`", f->init_from, pre))
+                return v.rc;
+        } else if (vfail(&v, LW_ERR_IO, OFF(finetune.init_from), "no such checkpoint directory '%s': pretrain first "
+                         "(`llmwb train -c CONFIG` writes runs/NAME/latest) or point it at a checkpoint", f->init_from))
             return v.rc;
     }
     if (f->mode != FT_NONE && f->trainable == FT_TRAIN_LAST_BLOCKS && f->train_last_blocks > m->n_layer &&

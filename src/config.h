@@ -61,6 +61,7 @@ typedef struct FinetuneCfg {
     char labels[CFG_MAX_LABELS][32];
     int n_labels;              /* 0 = take the label set from the data */
     int balance;               /* undersample to the smallest class */
+    char tsv_columns[128];     /* "" = the TSV has a header; else its columns in order, e.g. "label,text", no header */
     FtTrainable trainable;
     int train_last_blocks;
     /* instruct */

@@ -565,8 +565,16 @@ int engine_open(Engine **out, const Config *cfg, const EngineOpenOpts *o, LwErro
     alloc_generation(g);
     LwError pe;
     if (engine_set_probe(g, cfg->probe.text, &pe)) lw_log(LW_LOG_WARN, "%s", pe.msg);
-    publish_event(g, EV_INFO, "%s: %zu parameters; %s", g->inference_only ? "checkpoint loaded" : "ready",
-                  g->model.n_params, g->inference_only ? "inference only" : g->run_dir);
+    char total[32], trainable[32];
+    size_t n_train = 0;
+    for (int i = 0; i < g->model.n_tensors; i++)
+        if (g->model.tensors[i].trainable) n_train += g->model.tensors[i].numel;
+    lw_fmt_thousands(total, sizeof total, (long long)g->model.n_params);
+    lw_fmt_thousands(trainable, sizeof trainable, (long long)n_train);
+    if (g->inference_only)
+        publish_event(g, EV_INFO, "checkpoint loaded: %s parameters; inference only", total);
+    else
+        publish_event(g, EV_INFO, "ready: %s parameters (%s trainable); %s", total, trainable, g->run_dir);
     *out = g;
     return LW_OK;
 }
@@ -1442,6 +1450,8 @@ void engine_get_train(Engine *g, TrainSnapshot *o) {
     long left = g->total_steps - g->step;
     o->eta = g->step > 0 && left > 0 ? g->train_time / g->step * left : (left > 0 ? -1 : 0);
     o->n_params = (long)g->model.n_params;
+    for (int i = 0; i < g->model.n_tensors; i++)
+        if (g->model.tensors[i].trainable && !g->inference_only) o->n_trainable += (long)g->model.tensors[i].numel;
     o->vocab_size = g->model.cfg.vocab_size;
     o->n_layer = g->model.cfg.n_layer;
     o->n_head = g->model.cfg.n_head;

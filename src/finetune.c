@@ -247,29 +247,47 @@ int cls_load(ClsData *d, const char *path, const FinetuneCfg *ft, const Tokenize
     int col_label = -1, col_text = -1, n_cols = 0;
     RawRow *rows = NULL;
     int n_rows = 0, cap_rows = 0;
-    /* header: the first non-blank line */
-    while (line_next(&it, &l) && is_blank(l.s, l.len)) {}
-    if (it.no == 0 || is_blank(l.s, l.len)) {
-        rc = lw_fail(e, LW_ERR_PARSE, "%s: empty file (expected a header line \"label<TAB>text\")", path);
-        goto fail;
-    }
-    if (!lw_utf8_valid((const unsigned char *)l.s, l.len, &bad)) {
-        rc = lw_fail(e, LW_ERR_PARSE, "%s:%d:%zu: invalid UTF-8", path, l.no, bad + 1);
-        goto fail;
-    }
-    n_cols = tsv_fields(&l, f, fl, TSV_MAX_FIELDS);
-    if (n_cols > TSV_MAX_FIELDS) {
-        rc = lw_fail(e, LW_ERR_PARSE, "%s:%d: more than %d columns", path, l.no, TSV_MAX_FIELDS);
-        goto fail;
-    }
-    for (int i = 0; i < n_cols; i++) {
-        if (field_is(f[i], fl[i], "label") && col_label < 0) col_label = i;
-        if (field_is(f[i], fl[i], "text") && col_text < 0) col_text = i;
-    }
-    if (col_label < 0 || col_text < 0) {
-        rc = lw_fail(e, LW_ERR_PARSE, "%s:%d: the header must name a \"label\" and a \"text\" column (found: %.*s)", path,
-                     l.no, (int)LW_MIN(l.len, 200), l.s);
-        goto fail;
+    int headerless = ft && ft->tsv_columns[0];
+    if (headerless) {
+        /* finetune.tsv_columns, e.g. "label,text" (the book's SMSSpamCollection): no header line */
+        char cols[sizeof ft->tsv_columns];
+        snprintf(cols, sizeof cols, "%s", ft->tsv_columns);
+        for (char *save = NULL, *t = strtok_r(cols, ",", &save); t; t = strtok_r(NULL, ",", &save), n_cols++) {
+            if (field_is(t, strlen(t), "label") && col_label < 0) col_label = n_cols;
+            if (field_is(t, strlen(t), "text") && col_text < 0) col_text = n_cols;
+        }
+        if (col_label < 0 || col_text < 0) {
+            rc = lw_fail(e, LW_ERR_INVALID, "finetune.tsv_columns: '%s' must name a label and a text column",
+                         ft->tsv_columns);
+            goto fail;
+        }
+    } else {
+        /* header: the first non-blank line */
+        while (line_next(&it, &l) && is_blank(l.s, l.len)) {}
+        if (it.no == 0 || is_blank(l.s, l.len)) {
+            rc = lw_fail(e, LW_ERR_PARSE, "%s: empty file (expected a header line \"label<TAB>text\")", path);
+            goto fail;
+        }
+        if (!lw_utf8_valid((const unsigned char *)l.s, l.len, &bad)) {
+            rc = lw_fail(e, LW_ERR_PARSE, "%s:%d:%zu: invalid UTF-8", path, l.no, bad + 1);
+            goto fail;
+        }
+        n_cols = tsv_fields(&l, f, fl, TSV_MAX_FIELDS);
+        if (n_cols > TSV_MAX_FIELDS) {
+            rc = lw_fail(e, LW_ERR_PARSE, "%s:%d: more than %d columns", path, l.no, TSV_MAX_FIELDS);
+            goto fail;
+        }
+        for (int i = 0; i < n_cols; i++) {
+            if (field_is(f[i], fl[i], "label") && col_label < 0) col_label = i;
+            if (field_is(f[i], fl[i], "text") && col_text < 0) col_text = i;
+        }
+        if (col_label < 0 || col_text < 0) {
+            rc = lw_fail(e, LW_ERR_PARSE,
+                         "%s:%d: the header must name a \"label\" and a \"text\" column (found: %.*s); a file "
+                         "without a header needs finetune.tsv_columns, e.g. label,text",
+                         path, l.no, (int)LW_MIN(l.len, 160), l.s);
+            goto fail;
+        }
     }
     int need = LW_MAX(col_label, col_text) + 1;
     while (line_next(&it, &l)) {
@@ -302,12 +320,14 @@ int cls_load(ClsData *d, const char *path, const FinetuneCfg *ft, const Tokenize
         while (ln > 0 && isspace((unsigned char)*ls)) ls++, ln--;
         while (ln > 0 && isspace((unsigned char)ls[ln - 1])) ln--;
         rows[n_rows].label = strndup_lw(ls, ln);
-        rows[n_rows].text = strndup_lw(f[col_text], fl[col_text]);
+        /* a headerless text column that comes last keeps the rest of the line, tabs and all */
+        size_t tl = headerless && col_text == n_cols - 1 ? (size_t)(l.s + l.len - f[col_text]) : fl[col_text];
+        rows[n_rows].text = strndup_lw(f[col_text], tl);
         rows[n_rows].line = l.no;
         n_rows++;
     }
     if (n_rows == 0) {
-        rc = lw_fail(e, LW_ERR_PARSE, "%s: no data rows after the header", path);
+        rc = lw_fail(e, LW_ERR_PARSE, "%s: no data rows%s", path, headerless ? "" : " after the header");
         goto fail;
     }
     /* the label set */

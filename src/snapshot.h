@@ -35,6 +35,7 @@ typedef struct TrainSnapshot {
     float lr, grad_norm, tokens_per_sec;
     double elapsed, eta;          /* seconds; eta < 0 when unknown */
     long n_params;
+    long n_trainable;             /* parameters that get gradients (all when pretraining; adapters only with LoRA) */
     int vocab_size, n_layer, n_head, d_model, context_length, batch_size;
     char run_dir[1024];
     int unsaved;                  /* steps since the last checkpoint */

@@ -323,3 +323,16 @@ char *sb_take(StrBuf *b) {
     memset(b, 0, sizeof *b);
     return s;
 }
+
+char *lw_fmt_thousands(char *buf, size_t n, long long v) {
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%llu", v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v);
+    size_t k = 0;
+    if (v < 0 && k + 1 < n) buf[k++] = '-';
+    for (int i = 0; i < len && k + 1 < n; i++) {
+        if (i > 0 && (len - i) % 3 == 0 && k + 2 < n) buf[k++] = ',';
+        buf[k++] = digits[i];
+    }
+    if (n) buf[k < n ? k : n - 1] = 0;
+    return buf;
+}

@@ -97,6 +97,9 @@ void sb_add(StrBuf *b, const char *s, size_t n);
 void sb_adds(StrBuf *b, const char *s);
 char *sb_take(StrBuf *b);
 
+/* v with thousands separators ("124,439,808") into buf (n >= 32 always suffices); returns buf. */
+char *lw_fmt_thousands(char *buf, size_t n, long long v);
+
 #define LW_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LW_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define LW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

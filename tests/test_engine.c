@@ -155,7 +155,15 @@ static void copy_file(const char *src, const char *dst) {
     free(data);
 }
 
+/* The divergence test expects one error in the log: kept here and checked, not printed. */
+static char g_logged_error[1024];
+static void capture_error(void *ud, int level, const char *msg) {
+    (void)ud;
+    if (level == LW_LOG_ERROR) snprintf(g_logged_error, sizeof g_logged_error, "%s", msg);
+}
+
 Test(engine, divergence_stops_and_keeps_last_good_checkpoint) {
+    lw_set_log(capture_error, NULL);
     /* A good run of 3 steps, saved as the run's latest checkpoint. */
     Config c;
     tiny_config(&c, "diverge");
@@ -191,6 +199,7 @@ Test(engine, divergence_stops_and_keeps_last_good_checkpoint) {
     cr_assert_eq(rc, LW_ERR_DIVERGED, "rc %d: %s", rc, e.msg);
     cr_assert(strstr(e.msg, "diverged"), "%s", e.msg);
     cr_assert(strstr(e.msg, "last good checkpoint"), "%s", e.msg);
+    cr_assert(strstr(g_logged_error, "loss diverged"), "the divergence is logged as an error: '%s'", g_logged_error);
     TrainSnapshot ts;
     engine_get_train(g, &ts);
     cr_assert_eq(ts.state, ENGINE_DIVERGED);

@@ -104,6 +104,40 @@ Test(ftdata_cls, columns_found_by_name_and_labels_from_config_order) {
     tok_free(tok);
 }
 
+/* The book's SMSSpamCollection: label<TAB>text, no header, no extension; finetune.tsv_columns says so. */
+Test(ftdata_cls, headerless_sms_spam_layout_with_tsv_columns) {
+    FinetuneCfg f = ft_cfg();
+    snprintf(f.tsv_columns, sizeof f.tsv_columns, "label,text");
+    Tokenizer *tok = tok_new_bytes();
+    ClsData d;
+    LwError e;
+    cr_assert_eq(cls_load(&d, FX "SMSSpamCollection", &f, tok, 1000, &e), 0, "%s", e.msg);
+    cr_assert_eq(d.n, 6, "the first line is data, not a header; the blank line is skipped");
+    cr_assert_eq(d.n_labels, 2);
+    cr_assert_str_eq(d.labels[0], "ham");
+    cr_assert_str_eq(d.labels[1], "spam");
+    cr_assert_str_eq(d.ex[0].text, "Go home now, dinner is ready.");
+    cr_assert_eq(d.ex[0].line, 1);
+    cr_assert_str_eq(d.ex[1].text, "WINNER!! You have won a 1000 prize. Call 09061701461 now"); /* no \r */
+    cr_assert_eq(d.ex[1].label, 1);
+    cr_assert_str_eq(d.ex[3].text, "A tab\tinside the text stays", "the last column keeps the rest of the line");
+    cr_assert_eq(d.ex[3].line, 5);
+    cr_assert_str_eq(d.ex[5].text, "\"Quotes\" are kept as written");
+    cls_free(&d);
+    /* text first, then label: the order is the config's */
+    snprintf(f.tsv_columns, sizeof f.tsv_columns, "text,label");
+    cr_assert_eq(cls_load(&d, FX "SMSSpamCollection", &f, tok, 1000, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(d.ex[0].text, "ham");
+    cr_assert_eq(d.ex[3].label, cls_label_index(&d, "A tab"));
+    cls_free(&d);
+    /* without the key the first line is taken for a header, and the error says what to set */
+    f.tsv_columns[0] = 0;
+    cr_assert_neq(cls_load(&d, FX "SMSSpamCollection", &f, tok, 1000, &e), 0);
+    cr_assert(strstr(e.msg, "SMSSpamCollection:1:"), "%s", e.msg);
+    cr_assert(strstr(e.msg, "finetune.tsv_columns"), "%s", e.msg);
+    tok_free(tok);
+}
+
 Test(ftdata_cls, malformed_rows_name_file_and_line) {
     FinetuneCfg f = ft_cfg();
     const char *m = cls_load_err(FX "missing_tab.tsv", &f, 1000, LW_ERR_PARSE);
