@@ -23,6 +23,7 @@
 
 static const char PREFIX_HF[] = "transformer.";
 
+static int resolve_dir(const char *dir, char *out, size_t n, int quiet, LwError *e);
 static void ckpt_test_hook(const char *point);
 static void ckpt_remove(const char *dir);
 static int ckpt_swap(const char *tmp, const char *target, const char *parent, LwError *e);
@@ -164,9 +165,10 @@ static cJSON *config_json(const Gpt *m, const Tokenizer *tok) {
     return o;
 }
 
-int ckpt_read_config(const char *dir, GptConfig *out, LwError *e) {
+int ckpt_read_config(const char *dir_in, GptConfig *out, LwError *e) {
     memset(out, 0, sizeof *out);
-    char path[CKPT_PATH];
+    char path[CKPT_PATH], dir[CKPT_PATH];
+    if (resolve_dir(dir_in, dir, sizeof dir, 1, NULL)) snprintf(dir, sizeof dir, "%s", dir_in);
     lw_path_join(path, sizeof path, dir, "config.json");
     cJSON *o;
     int rc = json_load(path, &o, e);
@@ -585,14 +587,16 @@ int ckpt_recover(const char *target_in, LwError *e) {
 /* The directory to load: dir itself, or, when a save was interrupted between moving the old checkpoint aside and
  * renaming the new one into place (the fallback swap), the leftover with the highest saved step. Read-only:
  * ckpt_recover repairs the directory. */
-static int resolve_dir(const char *dir, char *out, size_t n, LwError *e) {
+static int resolve_dir(const char *dir, char *out, size_t n, int quiet, LwError *e) {
     if (lw_is_dir(dir)) {
         snprintf(out, n, "%s", dir);
         return LW_OK;
     }
     long step;
     if (!best_leftover(dir, out, n, &step)) return lw_fail(e, LW_ERR_IO, "%s: no such checkpoint directory", dir);
-    lw_log(LW_LOG_WARN, "%s is missing; loading %s (step %ld), left by an interrupted save", dir, out, step);
+    char at[40] = "";
+    if (step >= 0) snprintf(at, sizeof at, " (step %ld)", step);
+    if (!quiet) lw_log(LW_LOG_WARN, "%s is missing; loading %s%s, left by an interrupted save", dir, out, at);
     return LW_OK;
 }
 
@@ -990,7 +994,7 @@ static int check_finite(const char *dir, const Gpt *m, int which, LwError *e) {
 int ckpt_read_state(const char *dir_in, TrainState *st, char **config_yaml, LwError *e) {
     if (config_yaml) *config_yaml = NULL;
     char dir[CKPT_PATH];
-    int rc = resolve_dir(dir_in, dir, sizeof dir, e);
+    int rc = resolve_dir(dir_in, dir, sizeof dir, 1, e);
     if (rc) return rc;
     if (!ckpt_has_state(dir))
         return lw_fail(e, LW_ERR_INVALID, "%s: not a resumable checkpoint (no trainer_state.json)", dir);
@@ -1006,7 +1010,7 @@ int ckpt_load_ex(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, ch
     if (tok) *tok = NULL;
     if (config_yaml) *config_yaml = NULL;
     char dir[CKPT_PATH];
-    int rc = resolve_dir(dir_in, dir, sizeof dir, e);
+    int rc = resolve_dir(dir_in, dir, sizeof dir, 0, e);
     if (rc) return rc;
     GptConfig c;
     if ((rc = ckpt_read_config(dir, &c, e))) return rc;
@@ -1101,10 +1105,11 @@ int ckpt_write_finetune(const char *dir, const CkptFinetune *ft, LwError *e) {
     return rc;
 }
 
-int ckpt_read_finetune(const char *dir, CkptFinetune *ft, LwError *e) {
+int ckpt_read_finetune(const char *dir_in, CkptFinetune *ft, LwError *e) {
     memset(ft, 0, sizeof *ft);
     ft->mode = FT_NONE;
-    char path[CKPT_PATH];
+    char path[CKPT_PATH], dir[CKPT_PATH];
+    if (resolve_dir(dir_in, dir, sizeof dir, 1, NULL)) snprintf(dir, sizeof dir, "%s", dir_in);
     lw_path_join(path, sizeof path, dir, "llmwb-finetune.json");
     if (!lw_file_exists(path)) return LW_OK;
     cJSON *root;

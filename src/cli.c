@@ -63,6 +63,7 @@ typedef struct CmdSpec {
 #define OPTS_TUI                                                                                                \
     {0, "--config", "-c", "CONFIG", "the run config (default configs/default.yaml, else the installed one)"},     \
     {0, "--train", NULL, NULL, "start training at once, on the Train screen (what `make run` does)"},          \
+    {0, "--fresh", NULL, NULL, "start from step 0 without asking; an existing run is moved aside (runs/NAME.1, ...)"}, \
     {0, "--no-mouse", NULL, NULL, "start with mouse reporting off, so the terminal can select text (m toggles)"}, \
     {0, "--theme", NULL, "dark|light", "colour theme; light is a high-contrast theme for projectors"},          \
     {0, "--ascii", NULL, NULL, "draw with ASCII only (automatic without a UTF-8 locale)"},                      \
@@ -83,7 +84,7 @@ static int cmd_import_gpt2(int argc, char **argv);
 static int cmd_export(int argc, char **argv) { return demo_export_main(argc, argv); }
 
 static const CmdSpec cli_cmds[] = {
-    {"tui", "tui [-c CONFIG] [--train] [--no-mouse] [--theme dark|light] [--ascii] [--ckpt DIR] [--script FILE] "
+    {"tui", "tui [-c CONFIG] [--train] [--fresh] [--no-mouse] [--theme dark|light] [--ascii] [--ckpt DIR] [--script FILE] "
             "[--dump-dir DIR] [--run-dir DIR]",
      "open the workbench (also what plain `llmwb` does)",
      "Opens the workbench: five screens (Tokenizer, Embed, Attention, Train, Chat) that show each stage of\n"
@@ -698,11 +699,6 @@ static int ckpt_dir_hint(const char *dir, char *msg, size_t n) {
 /* Opens an engine on a checkpoint for inference. */
 static int open_ckpt(const Opts *o, Engine **eng) {
     if (!o->ckpt) return die_usage("%s", "--ckpt DIR is required");
-    char hint[4096];
-    if (ckpt_dir_hint(o->ckpt, hint, sizeof hint)) {
-        fprintf(stderr, "llmwb: %s\n", hint);
-        return 2;
-    }
     Config *cfg = lw_malloc(sizeof *cfg);
     cfg_defaults(cfg);
     EngineOpenOpts eo = {.ckpt_dir = o->ckpt, .abort_flag = &g_abort, .allow_nonfinite = o->allow_nonfinite};
@@ -710,7 +706,9 @@ static int open_ckpt(const Opts *o, Engine **eng) {
     int rc = engine_open(eng, cfg, &eo, &e);
     free(cfg);
     if (rc) {
-        fprintf(stderr, "llmwb: %s\n", e.msg);
+        /* the hint after the load, which first recovers a checkpoint a killed save left aside */
+        char hint[4096];
+        fprintf(stderr, "llmwb: %s\n", ckpt_dir_hint(o->ckpt, hint, sizeof hint) ? hint : e.msg);
         return 2;
     }
     return 0;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "config.h"
 #include "export.h" /* PNG/SVG/text exports of metrics and probe snapshots: public too */
+#include "run.h"    /* run directories: resume, or start fresh keeping the old run aside: public too */
 #include "snapshot.h"
 #include "util.h"
 

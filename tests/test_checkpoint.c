@@ -2,6 +2,7 @@
  * Hugging Face GPT-2 files (tests/ref/hf-tiny*, made by tests/make_hf_tiny.py with PyTorch), and a clear error
  * (no crash) for each kind of damaged input. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,7 +594,13 @@ Test(checkpoint, damaged_imports_are_clear_errors) {
     expect_load_error(d, LW_ERR_IO, "model.safetensors", "missing");
     /* wrong dtype where a weight should be */
     craft(p, "{\"wte.weight\":{\"dtype\":\"I32\",\"shape\":[300,32],\"data_offsets\":[0,38400]}}", 38400);
-    expect_load_error(d, LW_ERR_UNSUPPORTED, "wte.weight", "I32");
+    cr_assert_eq(ckpt_read_config(d, &c, &e), 0);
+    cr_assert_eq(gpt_init(&m, &c, &e), 0);
+    cr_assert_eq(ckpt_load(d, &m, NULL, NULL, NULL, &e), LW_ERR_UNSUPPORTED);
+    cr_assert(strstr(e.msg, "wte.weight") && strstr(e.msg, "I32"), "%s", e.msg);
+    gpt_free(&m);
+    /* into a model the file describes: the sizes of config.json are checked against the file before allocating */
+    expect_load_error(d, LW_ERR_INVALID, "n_positions 32, n_embd 32 do not match wpe.weight", NULL);
 }
 
 Test(checkpoint, damaged_config_json_is_a_clear_error) {
@@ -614,7 +621,7 @@ Test(checkpoint, damaged_config_json_is_a_clear_error) {
     const char *bad_head = "{\"n_layer\": 2, \"n_head\": \"two\", \"n_embd\": 32, \"n_ctx\": 32, \"vocab_size\": 300}";
     write_bytes(p, bad_head, strlen(bad_head));
     cr_assert_eq(ckpt_read_config(d, &c, &e), LW_ERR_PARSE);
-    cr_assert(strstr(e.msg, "n_head: expected a positive integer"), "%s", e.msg);
+    cr_assert(strstr(e.msg, "n_head: expected an integer in [1, 256]"), "%s", e.msg);
     const char *odd = "{\"n_layer\": 2, \"n_head\": 3, \"n_embd\": 32, \"n_ctx\": 32, \"vocab_size\": 300}";
     write_bytes(p, odd, strlen(odd));
     cr_assert_eq(ckpt_read_config(d, &c, &e), LW_ERR_INVALID);
@@ -698,4 +705,166 @@ Test(checkpoint, hf_import_into_shorter_context_untied_model) {
     cr_assert_eq(ckpt_load("tests/ref/hf-tiny", &m, NULL, NULL, NULL, &e), LW_ERR_INVALID);
     cr_assert(strstr(e.msg, "wpe.weight: expected shape (64, 32), found (32, 32)"), "%s", e.msg);
     gpt_free(&m);
+}
+
+/* ---- regressions of issue 10: strict headers, sizes checked before allocating, non-finite values, the swap ---- */
+
+Test(safetensors, only_whitespace_may_follow_the_header_json) {
+    StFile *f;
+    LwError e;
+    cr_assert_eq(st_open(&f, "tests/data/checkpoint/space-padding.safetensors", &e), LW_OK, "%s", e.msg);
+    st_close(f);
+    expect_open_error("tests/data/checkpoint/trailing-bytes.safetensors", LW_ERR_PARSE, "after the JSON", "0x67");
+    expect_open_error("tests/data/checkpoint/nul-padding.safetensors", LW_ERR_PARSE, "after the JSON", "0x00");
+}
+
+/* hf-tiny with config.json replaced by tests/data/checkpoint/<name>. */
+static const char *hf_with_config(const char *name) {
+    const char *d = hf_copy(name, NULL);
+    char from[600], to[600];
+    snprintf(from, sizeof from, "tests/data/checkpoint/%s", name);
+    copy_file(from, lw_path_join(to, sizeof to, d, "config.json"));
+    return d;
+}
+
+Test(checkpoint, sizes_in_config_json_are_checked_before_allocating) {
+    /* each would have allocated gigabytes, overflowed, or asserted; now one line naming the checkpoint */
+    expect_load_error(hf_with_config("config-n_layer-huge.json"), LW_ERR_PARSE, "config-n_layer-huge.json/config.json",
+                      "n_layer: expected an integer in [1, 256]");
+    expect_load_error(hf_with_config("config-n_layer-lie.json"), LW_ERR_INVALID, "config-n_layer-lie.json/config.json",
+                      "n_layer 200 does not match the blocks of");
+    expect_load_error(hf_with_config("config-vocab-lie.json"), LW_ERR_INVALID, "vocab-lie.json/config.json",
+                      "vocab_size 1000000, n_embd 32 do not match wte.weight");
+    expect_load_error(hf_with_config("config-n_embd-huge.json"), LW_ERR_PARSE, "n_embd-huge.json/config.json",
+                      "n_embd: expected an integer in [1, 16384]");
+    /* within bounds but not what the file holds */
+    const char *d = hf_copy("vocab-small-lie", NULL);
+    char p[600], *cj;
+    cr_assert_eq(lw_read_file(lw_path_join(p, sizeof p, d, "config.json"), &cj, NULL, NULL), 0);
+    char *v = strstr(cj, "\"vocab_size\": 300");
+    cr_assert_not_null(v);
+    memcpy(v, "\"vocab_size\": 900", 17);
+    write_bytes(p, cj, strlen(cj));
+    free(cj);
+    expect_load_error(d, LW_ERR_INVALID, "vocab_size 900, n_embd 32 do not match wte.weight", "model.safetensors");
+}
+
+Test(checkpoint, non_finite_values_are_refused_at_load_naming_the_tensor) {
+    Gpt m, r = {0};
+    tiny_model(&m, 0, 1, 3);
+    TrainState st;
+    fill_state(&st);
+    LwError e;
+    const char *dir = tpath("nan");
+    m.adam_v[m.tensors[5].offset + 2] = NAN;
+    cr_assert_eq(ckpt_save(dir, &m, NULL, &st, NULL, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_load(dir, &r, NULL, NULL, NULL, &e), LW_OK, "weights alone are fine: %s", e.msg);
+    gpt_free(&r);
+    TrainState st2;
+    cr_assert_eq(ckpt_load(dir, &r, NULL, &st2, NULL, &e), LW_ERR_INVALID);
+    char want[160];
+    snprintf(want, sizeof want, "optimizer.safetensors: adam_v.%s holds NaN at index 2", m.tensors[5].name);
+    cr_assert(strstr(e.msg, want), "%s", e.msg);
+    cr_assert(strstr(e.msg, "--allow-nonfinite"), "%s", e.msg);
+    gpt_free(&r);
+    cr_assert_eq(ckpt_load_ex(dir, &r, NULL, &st2, NULL, CKPT_ALLOW_NONFINITE, &e), LW_OK, "%s", e.msg);
+    cr_assert(isnan(r.adam_v[m.tensors[5].offset + 2]));
+    gpt_free(&r);
+    m.adam_v[m.tensors[5].offset + 2] = 0;
+    m.params[m.tensors[1].offset] = -INFINITY;
+    cr_assert_eq(ckpt_save(dir, &m, NULL, &st, NULL, &e), 0, "%s", e.msg);
+    cr_assert_eq(ckpt_load(dir, &r, NULL, NULL, NULL, &e), LW_ERR_INVALID);
+    cr_assert(strstr(e.msg, "model.safetensors: wpe.weight holds Inf at index 0"), "%s", e.msg);
+    gpt_free(&r);
+    /* a resumable checkpoint without its optimizer moments: a clear error, not an I/O failure */
+    m.params[m.tensors[1].offset] = 0;
+    cr_assert_eq(ckpt_save(dir, &m, NULL, &st, NULL, &e), 0, "%s", e.msg);
+    char p[600];
+    cr_assert_eq(unlink(lw_path_join(p, sizeof p, dir, "optimizer.safetensors")), 0);
+    cr_assert_eq(ckpt_load(dir, &r, NULL, &st2, NULL, &e), LW_ERR_INVALID);
+    cr_assert(strstr(e.msg, "optimizer.safetensors is missing"), "%s", e.msg);
+    gpt_free(&r);
+    gpt_free(&m);
+}
+
+/* A directory "<latest>.<kind>-<pid>" holding checkpoint `m` at `step` (complete), or only config.json and
+ * model.safetensors (complete = 0: a save killed before trainer_state.json). */
+static void leftover(const char *latest, const char *kind, long pid, const Gpt *m, long step, int complete) {
+    char d[700];
+    snprintf(d, sizeof d, "%s.%s-%ld", latest, kind, pid);
+    TrainState st;
+    fill_state(&st);
+    st.step = step;
+    LwError e;
+    char tmp[720];
+    snprintf(tmp, sizeof tmp, "%s-build", d);
+    cr_assert_eq(ckpt_save(tmp, m, NULL, &st, NULL, &e), 0, "%s", e.msg);
+    if (!complete) {
+        char p[800];
+        unlink(lw_path_join(p, sizeof p, tmp, "trainer_state.json"));
+    }
+    cr_assert_eq(rename(tmp, d), 0);
+}
+
+Test(checkpoint, swap_recovery_takes_the_highest_saved_step_and_cleans_dead_leftovers) {
+    Gpt a, b, c, r = {0};
+    tiny_model(&a, 0, 1, 11);
+    tiny_model(&b, 0, 1, 12);
+    tiny_model(&c, 0, 1, 13);
+    char latest[512];
+    snprintf(latest, sizeof latest, "%s/runs/y/latest", g_dir);
+    LwError e;
+    cr_assert_eq(lw_mkdirs(latest, &e), 0);
+    lw_rmtree(latest);
+    /* a fallback swap killed between its two renames, by processes that are gone (pids above pid_max): an older
+     * .old (step 7), the newer complete .tmp (step 9) of the same save, and a .tmp killed while writing (step 20,
+     * no trainer_state.json) */
+    const long dead1 = 99999991, dead2 = 99999992, dead3 = 99999993;
+    leftover(latest, "old", dead1, &a, 7, 1);
+    leftover(latest, "tmp", dead1, &b, 9, 1);
+    leftover(latest, "tmp", dead2, &c, 20, 0);
+    leftover(latest, "old", dead3, &c, 3, 1);
+    TrainState st;
+    cr_assert_eq(ckpt_load(latest, &r, NULL, &st, NULL, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(st.step, 9, "the highest complete step, not the last name in sort order");
+    assert_same_model(&b, &r, 1);
+    gpt_free(&r);
+    /* a save in progress in a live process is left alone */
+    leftover(latest, "tmp", (long)getppid(), &c, 30, 0);
+    cr_assert_eq(ckpt_recover(latest, &e), LW_OK, "%s", e.msg);
+    cr_assert(lw_is_dir(latest), "latest restored");
+    cr_assert_eq(ckpt_read_state(latest, &st, NULL, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(st.step, 9);
+    char p[700];
+    const long gone[] = {dead1, dead2, dead3};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s.tmp-%ld", latest, gone[i]);
+        cr_assert(!lw_file_exists(p), "%s removed", p);
+        snprintf(p, sizeof p, "%s.old-%ld", latest, gone[i]);
+        cr_assert(!lw_file_exists(p), "%s removed", p);
+    }
+    snprintf(p, sizeof p, "%s.tmp-%ld", latest, (long)getppid());
+    cr_assert(lw_is_dir(p), "a live process's save is kept");
+    lw_rmtree(p);
+    /* both swaps replace the checkpoint and leave nothing beside it */
+    for (int fallback = 0; fallback < 2; fallback++) {
+        if (fallback) setenv("LLMWB_TEST_CKPT_NO_EXCHANGE", "1", 1);
+        st.step = 100 + fallback;
+        cr_assert_eq(ckpt_save(latest, fallback ? &a : &c, NULL, &st, NULL, &e), LW_OK, "%s", e.msg);
+        unsetenv("LLMWB_TEST_CKPT_NO_EXCHANGE");
+        cr_assert_eq(ckpt_load(latest, &r, NULL, &st, NULL, &e), LW_OK, "%s", e.msg);
+        cr_assert_eq(st.step, 100 + fallback);
+        assert_same_model(fallback ? &a : &c, &r, 1);
+        gpt_free(&r);
+        char parent[600];
+        snprintf(parent, sizeof parent, "%s/runs/y", g_dir);
+        DIR *dd = opendir(parent);
+        int n = 0;
+        for (struct dirent *de; (de = readdir(dd));) n += de->d_name[0] != '.';
+        closedir(dd);
+        cr_assert_eq(n, 1, "only latest is left in %s", parent);
+    }
+    gpt_free(&a);
+    gpt_free(&b);
+    gpt_free(&c);
 }

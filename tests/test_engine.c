@@ -193,7 +193,13 @@ Test(engine, divergence_stops_and_keeps_last_good_checkpoint) {
     fwrite(&nan, 4, 1, f);
     fclose(f);
 
-    EngineOpenOpts o = {.resume_dir = bad};
+    /* NaN weights are refused at load, naming the tensor, unless asked for (--allow-nonfinite) */
+    char side[512];
+    snprintf(side, sizeof side, "%s/poisoned-run", run_root);
+    EngineOpenOpts o = {.resume_dir = bad, .run_dir = side};
+    cr_assert_eq(engine_open(&g, &c, &o, &e), LW_ERR_INVALID);
+    cr_assert(strstr(e.msg, "model.safetensors: wte.weight holds NaN"), "%s", e.msg);
+    o.allow_nonfinite = 1;
     g = open_or_fail(&c, &o);
     int rc = engine_train_step(g, &e);
     cr_assert_eq(rc, LW_ERR_DIVERGED, "rc %d: %s", rc, e.msg);

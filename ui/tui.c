@@ -748,6 +748,8 @@ static void tui_usage(FILE *f) {
           "  --run-dir DIR       override train.run_dir\n"
           "  --ckpt DIR          chat with a saved checkpoint\n"
           "  --train             start training at once, on the Train screen (what `make run` does)\n"
+          "  --fresh             start the run over; a run with a checkpoint is kept aside (runs/NAME.1)\n"
+          "                      (without it a run with a checkpoint is resumed, after asking)\n"
           "  --help              this text\n"
           "usage: llmwb lesson [NAME|all] [--restart] [--lessons-dir DIR] [tui options]\n"
           "  walk through docs/lessons/ in a side panel (C-n next, C-p back, C-o hide); resumes where you left\n"
@@ -756,6 +758,63 @@ static void tui_usage(FILE *f) {
           "  1 a tokenizer learns merges, 2 tokens become vectors, 3 pretraining a tiny GPT, 4 attention forms,\n"
           "  5 talking to the model, 6 finetuning a classifier (word order), 7 the classifier answers\n",
           f);
+}
+
+/* The question asked when the run directory holds a checkpoint: returns 'r' (resume), 'f' (start fresh, the old
+ * run kept aside) or 'q' (quit). */
+static int tui_ask_resume(App *a, CellBuf *cb, const char *dir, long step) {
+    for (;;) {
+        int w, h;
+        term_size(&w, &h);
+        cb_resize(cb, w, h);
+        cb_clear(cb);
+        if (a->caps.light) cb_fill(cb, (Rect){0, 0, w, h}, ' ', a->th.text);
+        int bw = w - 4 < 76 ? w - 4 : 76;
+        Rect r = {(w - bw) / 2, h / 2 - 5, bw, 10};
+        cb_fill(cb, r, ' ', a->th.text);
+        cb_box(cb, r, "This run has a checkpoint", a->th.warn, a->caps.unicode);
+        char line[CFG_PATH_MAX + 96];
+        snprintf(line, sizeof line, "%s holds a checkpoint at step %ld.", dir, step);
+        cb_text(cb, r.x + 2, r.y + 2, bw - 4, line, a->th.bold);
+        cb_text(cb, r.x + 2, r.y + 4, bw - 4, "r  resume it (Enter), with the config saved in it", a->th.text);
+        snprintf(line, sizeof line, "f  start fresh; the old run is kept as %s.N", dir);
+        cb_text(cb, r.x + 2, r.y + 5, bw - 4, line, a->th.text);
+        cb_text(cb, r.x + 2, r.y + 6, bw - 4, "q  quit (Esc)", a->th.text);
+        cb_text(cb, r.x + 2, r.y + 8, bw - 4, "Nothing is overwritten either way.", a->th.dim);
+        term_flush(cb, &a->caps, 0);
+        int mx, my, key = term_get_key(500, &mx, &my);
+        if (g_sigint) return 'q';
+        if (key == 'r' || key == 'R' || key == '\n' || key == '\r' || key == K_ENTER) return 'r';
+        if (key == 'f' || key == 'F') return 'f';
+        if (key == 'q' || key == 'Q' || key == K_ESC || key == K_F(10) || key == 3) return 'q';
+    }
+}
+
+/* Before the engine opens (docs/user-guide.md, "Runs"): a run directory with a checkpoint is resumed with its own
+ * saved config, or, when the person asks (or passed --fresh), started over with the old run kept aside; nothing
+ * is overwritten. A terminal session is asked; a script resumes unless --fresh; the demo starts over. Returns 0 with plan filled,
+ * 'q' to quit, or -1 with the error in plan->note (the engine then refuses to open and says why). */
+static int tui_prepare_run(App *a, CellBuf *cb, const Config *cfg, const char *cfg_path, const char *run_dir,
+                           int fresh, int demo, RunPlan *plan) {
+    char dir[CFG_PATH_MAX], p[CFG_PATH_MAX + 32];
+    run_dir_for(cfg, run_dir, dir, sizeof dir);
+    long step = run_checkpoint_step(dir);
+    if (demo) { /* the demo always starts over: a checkpoint someone saved in its directory is kept aside */
+        snprintf(p, sizeof p, "%s/finetune/latest", dir);
+        fresh = step >= 0 || lw_is_dir(p) || lw_is_dir(lw_path_join(p, sizeof p, dir, "latest"));
+    }
+    if (!fresh && step >= 0 && !a->headless) {
+        int k = tui_ask_resume(a, cb, dir, step);
+        if (k == 'q') return 'q';
+        fresh = k == 'f';
+    }
+    RunRequest rq = {.config_path = cfg_path, .cfg = cfg, .run_dir = run_dir, .fresh = fresh, .steps = -1};
+    LwError e = {0};
+    if (run_plan(&rq, plan, &e)) {
+        snprintf(plan->note, sizeof plan->note, "%s", e.msg);
+        return -1;
+    }
+    return 0;
 }
 
 /* A data directory: DIR from the cwd, else the installed share dir, else <exe>/../share/llmwb/DIR. */
@@ -804,7 +863,7 @@ static const char *tui_default_config(char *buf, size_t n) {
 int tui_main(int argc, char **argv) {
     const char *cfg_path = NULL, *theme = "dark", *script_path = NULL, *dump_dir = ".", *run_dir = NULL,
                *ckpt = NULL, *lesson_name = NULL, *lessons_dir = NULL, *seed_arg = NULL;
-    int mouse = 1, ascii = 0, start_training = 0, restart = 0, headless_demo = 0;
+    int mouse = 1, ascii = 0, start_training = 0, restart = 0, headless_demo = 0, fresh = 0;
     int lesson_mode = argc > 0 && !strcmp(argv[0], "lesson"), demo_mode = argc > 0 && !strcmp(argv[0], "demo");
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -827,6 +886,7 @@ int tui_main(int argc, char **argv) {
         else if (!strcmp(o, "--no-mouse")) mouse = 0;
         else if (!strcmp(o, "--ascii")) ascii = 1;
         else if (!strcmp(o, "--train")) start_training = 1;
+        else if (!strcmp(o, "--fresh")) fresh = 1;
         else if (lesson_mode && !strcmp(o, "--restart")) restart = 1;
         else if (lesson_mode && !strcmp(o, "--lessons-dir")) TAKE(lessons_dir);
         else if (lesson_mode && o[0] != '-' && !lesson_name) lesson_name = o;
@@ -891,6 +951,7 @@ int tui_main(int argc, char **argv) {
     cfg_defaults(&cfg);
     char defbuf[1200];
     char cfg_err[LW_ERRLEN + 64] = "";
+    const char *user_cfg = cfg_path; /* -c as given: a resumed run keeps its own config unless -c names one */
     if (!cfg_path) cfg_path = tui_default_config(defbuf, sizeof defbuf);
     if (demo_mode) {
         LwError e = {0};
@@ -970,7 +1031,28 @@ int tui_main(int argc, char **argv) {
         }
     }
 
-    if (worker_start(&a->wk, &cfg, ckpt, run_dir)) {
+    static RunPlan plan;
+    const char *resume = NULL;
+    if (!ckpt && !cfg_err[0]) {
+        int pr = tui_prepare_run(a, &cb, &cfg, user_cfg, run_dir, fresh, demo_mode, &plan);
+        if (pr == 'q') {
+            if (!a->headless) term_close();
+            cb_free(&cb);
+            if (scripted) script_free(&sc);
+            course_free(&course);
+            return 0;
+        }
+        if (pr == 0) {
+            cfg = plan.cfg;
+            run_dir = plan.run_dir;
+            resume = plan.action == RUN_RESUME ? plan.resume_dir : NULL;
+        }
+        if (plan.note[0]) {
+            app_status(a, pr != 0, "%s", plan.note);
+            if (a->headless || pr) fprintf(stderr, "llmwb: %s\n", plan.note);
+        }
+    }
+    if (worker_start_run(&a->wk, &cfg, ckpt, run_dir, resume)) {
         if (!a->headless) term_close();
         fprintf(stderr, "llmwb tui: cannot start the worker thread\n");
         cb_free(&cb);

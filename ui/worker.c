@@ -40,11 +40,13 @@ static int wk_open(Worker *w, const char *ckpt, LwError *e) {
     memset(&o, 0, sizeof o);
     o.ckpt_dir = ckpt && *ckpt ? ckpt : NULL;
     o.run_dir = w->run_dir[0] ? w->run_dir : NULL;
+    o.resume_dir = !o.ckpt_dir && w->resume_dir[0] ? w->resume_dir : NULL;
     o.abort_flag = (int *)&w->abort_flag;
     o.progress = wk_progress;
     o.progress_ud = w;
     Engine *eng = NULL;
     int rc = engine_open(&eng, &w->cfg, &o, e);
+    w->resume_dir[0] = '\0'; /* only the first open resumes */
     if (rc) return rc;
     pthread_rwlock_wrlock(&w->eng_lock);
     Engine *old = w->eng;
@@ -252,6 +254,10 @@ static void *wk_main(void *arg) {
 }
 
 int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir) {
+    return worker_start_run(w, cfg, ckpt_dir, run_dir, NULL);
+}
+
+int worker_start_run(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir, const char *resume_dir) {
     memset(w, 0, sizeof *w);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
@@ -259,6 +265,7 @@ int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char 
     w->cfg = *cfg;
     snprintf(w->ckpt_dir, sizeof w->ckpt_dir, "%s", ckpt_dir ? ckpt_dir : "");
     snprintf(w->run_dir, sizeof w->run_dir, "%s", run_dir ? run_dir : "");
+    snprintf(w->resume_dir, sizeof w->resume_dir, "%s", resume_dir ? resume_dir : "");
     w->st.phase = WK_OPENING;
     snprintf(w->st.what, sizeof w->st.what, "opening the engine");
     if (pthread_create(&w->thread, NULL, wk_main, w) != 0) return -1;

@@ -55,6 +55,7 @@ typedef struct Worker {
     int q_head, q_len;
     Config cfg;
     char ckpt_dir[1024], run_dir[1024];
+    char resume_dir[1100];          /* the first open resumes this checkpoint ("" = none) */
     volatile int abort_flag;
     Engine *eng;
     WorkerStatus st;                /* under mu */
@@ -69,6 +70,8 @@ typedef struct Worker {
 /* Starts the thread, which opens the engine for cfg (copied); ckpt_dir / run_dir may be NULL or "".
  * Returns 0, or nonzero if the thread could not start. */
 int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir);
+/* worker_start whose first open resumes the checkpoint resume_dir (NULL or "": none), as run_plan decided. */
+int worker_start_run(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir, const char *resume_dir);
 /* Asks long calls to stop (abort flag), stops the thread and closes the engine. Waits at most max_wait seconds
  * (< 0: as long as it takes) for a step in progress; if the thread is still busy then, it is detached and the
  * engine left open for the process exit to reclaim. Returns 0 when stopped cleanly, 1 when detached.
