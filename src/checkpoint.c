@@ -846,6 +846,12 @@ int ckpt_load(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char 
 
 /* ---------------------------------------------------------------- finetune metadata */
 
+int ckpt_read_state(const char *dir_in, TrainState *st, LwError *e) {
+    char dir[CKPT_PATH];
+    int rc = resolve_dir(dir_in, dir, sizeof dir, e);
+    return rc ? rc : load_state(dir, st, NULL, e);
+}
+
 int ckpt_write_finetune(const char *dir, const CkptFinetune *ft, LwError *e) {
     char path[CKPT_PATH];
     lw_path_join(path, sizeof path, dir, "llmwb-finetune.json");

@@ -55,6 +55,8 @@ int ckpt_read_config(const char *dir, GptConfig *out, LwError *e);
 
 /* Whether dir holds trainer_state.json (a resumable checkpoint). */
 int ckpt_has_state(const char *dir);
+/* Reads dir/trainer_state.json alone into st (step, tokens seen, losses, elapsed; no weights, no optimizer). */
+int ckpt_read_state(const char *dir, TrainState *st, LwError *e);
 
 /* Loads the weights of dir into m.
  * m: either zero-initialised (m->params == NULL), and then gpt_init'ed here with dir's config (caller gpt_free's

@@ -216,6 +216,57 @@ int cb_printf(CellBuf *cb, int x, int y, int maxw, Style st, const char *fmt, ..
     return cb_text(cb, x, y, maxw, buf, st);
 }
 
+size_t wrap_row(const char *s, size_t n, int w, size_t *next) {
+    if (w < 1) w = 1;
+    size_t i = 0, sp_at = 0, after_sp = 0;
+    int col = 0, have_sp = 0;
+    while (i < n) {
+        uint32_t cp;
+        int k = utf8_decode(s + i, n - i, &cp);
+        if (cp == '\n') {
+            *next = i + (size_t)k;
+            return i;
+        }
+        if (col == w) {
+            if (cp == ' ') {   /* full at a word's end: drop the space (and a newline right after it) */
+                size_t j = i + 1;
+                if (j < n && s[j] == '\n') j++;
+                *next = j;
+                return i;
+            }
+            if (have_sp) {
+                *next = after_sp;
+                return sp_at;
+            }
+            *next = i;
+            return i;
+        }
+        if (cp == ' ') have_sp = 1, sp_at = i, after_sp = i + (size_t)k;
+        col++;
+        i += (size_t)k;
+    }
+    *next = n;
+    return n;
+}
+
+int cb_wrap(CellBuf *cb, Rect r, const char *s, Style st) {
+    size_t n = strlen(s), at = 0;
+    int rows = 0;
+    char line[1024];
+    while (at < n) {
+        size_t next, len = wrap_row(s + at, n - at, r.w, &next);
+        if (rows < r.h) {
+            size_t l = len < sizeof line - 1 ? len : sizeof line - 1;
+            memcpy(line, s + at, l);
+            line[l] = '\0';
+            cb_text(cb, r.x, r.y + rows, r.w, line, st);
+        }
+        rows++;
+        at += next > 0 ? next : 1;
+    }
+    return rows;
+}
+
 void cb_box(CellBuf *cb, Rect r, const char *title, Style st, int unicode) {
     if (r.w < 2 || r.h < 2) return;
     uint32_t hz = unicode ? 0x2500 : '-', vt = unicode ? 0x2502 : '|';
@@ -268,6 +319,44 @@ int cb_contains(const CellBuf *cb, const char *needle) {
     int found = strstr(t, needle) != NULL;
     free(t);
     return found;
+}
+
+char *fmt_count(long v, char *out, size_t n) {
+    char d[32];
+    snprintf(d, sizeof d, "%ld", v < 0 ? -v : v);
+    int len = (int)strlen(d), o = 0;
+    char tmp[48];
+    if (v < 0) tmp[o++] = '-';
+    for (int i = 0; i < len; i++) {
+        if (i > 0 && (len - i) % 3 == 0) tmp[o++] = ',';
+        tmp[o++] = d[i];
+    }
+    tmp[o] = '\0';
+    snprintf(out, n, "%s", tmp);
+    return out;
+}
+
+char *utf8_fit(const char *s, int cols, int unicode, char *out, size_t n) {
+    if (n == 0) return out;
+    out[0] = '\0';
+    if (cols < 1) return out;
+    if (utf8_cols(s) <= cols) {
+        snprintf(out, n, "%s", s);
+        return out;
+    }
+    size_t o = 0, len = strlen(s);
+    int c = 0;
+    for (size_t i = 0; i < len && c < cols - 1;) {
+        uint32_t cp;
+        int k = utf8_decode(s + i, len - i, &cp);
+        if (o + (size_t)k + 4 >= n) break;
+        memcpy(out + o, s + i, (size_t)k);
+        o += (size_t)k, i += (size_t)k, c++;
+    }
+    const char *mark = unicode ? "\xe2\x80\xa6" : "~";
+    if (o + strlen(mark) < n) memcpy(out + o, mark, strlen(mark) + 1);
+    else out[o] = '\0';
+    return out;
 }
 
 /* ---- layout ---- */

@@ -274,6 +274,13 @@ static int at_export(App *a, const char *base, char *msg, size_t n) {
     return 2;
 }
 
+/* The step of the snapshot on screen (LIVE: the newest, REPLAY: the one scrubbed to). */
+static long at_shown_step(App *a) {
+    int count = 0;
+    const ProbeSnapshot *p = probe_cache_get(a->eng, at.replay, &count);
+    return p ? p->step : -1;
+}
+
 /* / n N: zooms in with the cursor on the first (next, previous) probe token containing the text (its query
  * row and key column). */
 static void at_search(App *a, const char *pat, int dir) {
@@ -309,5 +316,6 @@ const ScreenOps screen_attention = {
     .draw = at_draw,
     .key = at_key,
     .export_pics = at_export,
+    .shown_step = at_shown_step,
     .search = at_search,
 };

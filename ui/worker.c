@@ -135,7 +135,11 @@ static int wk_handle(Worker *w, const WorkerCmd *c) {
         int rc = engine_save(eng, c->text[0] ? c->text : NULL, &e);
         wk_set(w, &w->st.stepping, 0);
         if (rc) wk_msg(w, "save failed: %s", e.msg);
-        else wk_msg(w, "checkpoint saved to %s", c->text[0] ? c->text : "<run dir>/latest");
+        else {
+            TrainSnapshot ts;   /* the directory really written (engine_save picks it when text is "") */
+            engine_get_train(eng, &ts);
+            wk_msg(w, "checkpoint saved to %s (step %ld)", ts.last_ckpt, ts.step);
+        }
         break;
     }
     case WC_PROBE:
@@ -179,7 +183,7 @@ static int wk_handle(Worker *w, const WorkerCmd *c) {
 static void *wk_main(void *arg) {
     Worker *w = arg;
     LwError e = {0};
-    if (wk_open(w, w->ckpt_dir, &e)) {
+    if (!w->no_open && wk_open(w, w->ckpt_dir, &e)) {
         pthread_mutex_lock(&w->mu);
         w->st.phase = WK_FAILED;
         snprintf(w->st.err, sizeof w->st.err, "%s", e.msg);
@@ -261,6 +265,20 @@ int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char 
     snprintf(w->run_dir, sizeof w->run_dir, "%s", run_dir ? run_dir : "");
     w->st.phase = WK_OPENING;
     snprintf(w->st.what, sizeof w->st.what, "opening the engine");
+    if (pthread_create(&w->thread, NULL, wk_main, w) != 0) return -1;
+    w->started = 1;
+    return 0;
+}
+
+int worker_start_idle(Worker *w, const Config *cfg, const char *why) {
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_rwlock_init(&w->eng_lock, NULL);
+    w->cfg = *cfg;
+    w->no_open = 1;
+    w->st.phase = WK_FAILED;
+    snprintf(w->st.err, sizeof w->st.err, "%s", why);
     if (pthread_create(&w->thread, NULL, wk_main, w) != 0) return -1;
     w->started = 1;
     return 0;

@@ -64,11 +64,15 @@ typedef struct Worker {
     uint64_t chat_id;               /* increments at each WC_GEN */
     int started;
     int busy_cmd;                   /* a command is being handled (under mu) */
+    int no_open;                    /* worker_start_idle: do not open an engine at start */
 } Worker;
 
 /* Starts the thread, which opens the engine for cfg (copied); ckpt_dir / run_dir may be NULL or "".
  * Returns 0, or nonzero if the thread could not start. */
 int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir);
+/* Starts the thread without opening an engine: phase WK_FAILED with err = why (e.g. the config's error), so the
+ * screens show it instead of running something else; WC_LOAD_CKPT and WC_OPEN_CONFIG still open one. */
+int worker_start_idle(Worker *w, const Config *cfg, const char *why);
 /* Asks long calls to stop (abort flag), stops the thread and closes the engine. Waits at most max_wait seconds
  * (< 0: as long as it takes) for a step in progress; if the thread is still busy then, it is detached and the
  * engine left open for the process exit to reclaim. Returns 0 when stopped cleanly, 1 when detached.
