@@ -233,7 +233,8 @@ static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
         else
             snprintf(right[0], sizeof right[0], " Step %ld%s  %s  loss %s  %s tok/s ", t->step, total, state, loss,
                      tps);
-        snprintf(right[1], sizeof right[1], " Step %ld%s  %s  loss %s ", t->step, total, state, loss);
+        if (t->inference_only) snprintf(right[1], sizeof right[1], " Step %ld  %s ", t->step, state);
+        else snprintf(right[1], sizeof right[1], " Step %ld%s  %s  loss %s ", t->step, total, state, loss);
         snprintf(right[2], sizeof right[2], " Step %ld %s loss %s ", t->step, state, loss);
         snprintf(right[3], sizeof right[3], " Step %ld %s ", t->step, state);
         nr = 4;
@@ -537,7 +538,9 @@ static void tui_key(App *a, int key, int mx, int my) {
     if (key == K_TAB) { tui_switch(a, a->screen + 1); return; }
     if (key == K_BTAB) { tui_switch(a, a->screen - 1); return; }
     if (!a->eng && (key == ' ' || key == 's' || key == 'S' || (key >= K_F(2) && key <= K_F(8)))) {
-        app_status(a, 1, "the engine is not ready yet (%s)", a->ws.phase == WK_FAILED ? "it failed to open" : "preparing");
+        /* an error only when it will not get ready (a note while preparing: it goes at the next key) */
+        app_status(a, a->ws.phase == WK_FAILED, "the engine is not ready yet (%s)",
+                   a->ws.phase == WK_FAILED ? "it failed to open" : "preparing");
         return;
     }
     if (a->search_mode) {

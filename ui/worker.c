@@ -19,6 +19,12 @@ static void wk_msg(Worker *w, const char *fmt, ...) {
     pthread_mutex_unlock(&w->mu);
 }
 
+static double wk_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void wk_progress(void *ud, const char *what, double done, double total) {
     Worker *w = ud;
     pthread_mutex_lock(&w->mu);
@@ -160,6 +166,12 @@ static int wk_handle(Worker *w, const WorkerCmd *c) {
     case WC_BPE_RUN: wk_set(w, &w->st.bpe_running, 1); break;
     case WC_BPE_PAUSE: wk_set(w, &w->st.bpe_running, 0); break;
     case WC_BPE_GOTO: wk_set(w, &w->st.bpe_running, 0); engine_bpe_goto(eng, (int)c->n); break;
+    case WC_BPE_RATE:
+        pthread_mutex_lock(&w->mu);
+        w->bpe_rate = c->n > 0 ? c->n : 0;
+        w->bpe_next = 0;
+        pthread_mutex_unlock(&w->mu);
+        break;
     case WC_GEN: {
         pthread_mutex_lock(&w->mu);
         w->chat_n = 0;
@@ -219,6 +231,20 @@ static void *wk_main(void *arg) {
             continue;
         }
         if (eng && w->st.bpe_running) {
+            if (w->bpe_rate > 0) {   /* one merge every 1/rate seconds, so the vocabulary can be watched growing */
+                double now = wk_now(), dt = 1.0 / (double)w->bpe_rate;
+                if (now < w->bpe_next) {
+                    struct timespec dl;
+                    clock_gettime(CLOCK_REALTIME, &dl);
+                    double wait = w->bpe_next - now;
+                    dl.tv_sec += (time_t)wait;
+                    dl.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+                    if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+                    pthread_cond_timedwait(&w->cv, &w->mu, &dl);   /* a command wakes it early */
+                    continue;
+                }
+                w->bpe_next = (w->bpe_next > now - dt ? w->bpe_next : now) + dt;
+            }
             pthread_mutex_unlock(&w->mu);
             int r = engine_bpe_step(eng);
             pthread_mutex_lock(&w->mu);

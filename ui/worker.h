@@ -14,13 +14,13 @@
 
 typedef enum {
     WC_RUN, WC_PAUSE, WC_TOGGLE, WC_STEP, WC_SAVE, WC_PROBE,
-    WC_BPE_BEGIN, WC_BPE_STEP, WC_BPE_BACK, WC_BPE_RUN, WC_BPE_PAUSE, WC_BPE_GOTO,
+    WC_BPE_BEGIN, WC_BPE_STEP, WC_BPE_BACK, WC_BPE_RUN, WC_BPE_PAUSE, WC_BPE_GOTO, WC_BPE_RATE,
     WC_GEN, WC_GEN_STOP, WC_SET_PROBE, WC_LOAD_CKPT, WC_OPEN_CONFIG, WC_QUIT
 } WorkerCmdKind;
 
 typedef struct WorkerCmd {
     WorkerCmdKind kind;
-    long n;                  /* BPE_BEGIN: max bytes; BPE_GOTO: merge count */
+    long n;                  /* BPE_BEGIN: max bytes; BPE_GOTO: merge count; BPE_RATE: merges/s (0 = no limit) */
     int target;              /* BPE_BEGIN: target vocab */
     SampleParams sp;         /* GEN */
     char text[512];          /* GEN prompt, SET_PROBE sentence, LOAD_CKPT / SAVE directory ("" = default) */
@@ -65,6 +65,8 @@ typedef struct Worker {
     int started;
     int busy_cmd;                   /* a command is being handled (under mu) */
     int no_open;                    /* worker_start_idle: do not open an engine at start */
+    long bpe_rate;                  /* merges per second while BPE runs (0 = as fast as it goes) */
+    double bpe_next;                /* CLOCK_MONOTONIC time of the next merge when rate-limited */
 } Worker;
 
 /* Starts the thread, which opens the engine for cfg (copied); ckpt_dir / run_dir may be NULL or "".
