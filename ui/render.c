@@ -556,7 +556,9 @@ static int lerp_rgb(const int *ramp, int n, double f) {
 
 int ramp_color(double v, double lo, double hi, int diverging, ColorMode cm) {
     /* 16-colour approximations, ordered by luminance */
-    static const int seq16[6] = {0, 4, 5, 6, 2, 11};
+    /* blue, magenta, green, cyan, yellow, white: rising luminance within the 8 basic colours (black, the
+     * usual background, is left to masked cells) */
+    static const int seq16[6] = {4, 5, 2, 6, 3, 7};
     static const int div16[7] = {12, 4, 6, 7, 3, 1, 9};
     if (diverging) {
         double m = hi > 0 ? hi : 1;
@@ -580,6 +582,11 @@ char ramp_glyph(double v, double lo, double hi) {
     return GLYPH_RAMP[ramp_index(v, lo, hi, n)];
 }
 
+Style hatch_style(const RenderCaps *caps) {
+    if (caps->cm == CM_MONO || caps->cm == CM_16) return (Style){COL_DEFAULT, COL_DEFAULT, CA_DIM};
+    return (Style){caps->light ? 248 : 242, COL_DEFAULT, 0};
+}
+
 void heatmap_draw(CellBuf *cb, int x, int y, int w, int h, const float *m, int rows, int cols, int ld,
                   double lo, double hi, int diverging, const uint8_t *mask, const RenderCaps *caps) {
     if (w <= 0 || h <= 0 || rows <= 0 || cols <= 0) return;
@@ -593,17 +600,18 @@ void heatmap_draw(CellBuf *cb, int x, int y, int w, int h, const float *m, int r
                 int r0 = p0 * rows / py_n, r1 = p1 * rows / py_n;
                 double v0 = m[r0 * ld + c], v1 = m[r1 * ld + c];
                 int d0 = mask && mask[r0 * ld + c], d1 = mask && mask[r1 * ld + c];
-                int f = d0 ? (caps->light ? 255 : 234) : ramp_color(v0, lo, hi, diverging, caps->cm);
-                int b = d1 ? (caps->light ? 255 : 234) : ramp_color(v1, lo, hi, diverging, caps->cm);
-                if (caps->cm == CM_16 && (d0 || d1)) f = d0 ? 0 : f, b = d1 ? 0 : b;
-                cb_put(cb, x + cx, y + cy, 0x2580, (Style){f, b, 0});
+                int f = ramp_color(v0, lo, hi, diverging, caps->cm), b = ramp_color(v1, lo, hi, diverging, caps->cm);
+                if (d0 && d1) cb_put(cb, x + cx, y + cy, HATCH_CP(1), hatch_style(caps));
+                else if (d0) cb_put(cb, x + cx, y + cy, 0x2584, (Style){b, COL_DEFAULT, 0});
+                else if (d1) cb_put(cb, x + cx, y + cy, 0x2580, (Style){f, COL_DEFAULT, 0});
+                else cb_put(cb, x + cx, y + cy, 0x2580, (Style){f, b, 0});
             } else {
                 int r = cy * rows / py_n;
                 double v = m[r * ld + c];
                 int d = mask && mask[r * ld + c];
                 char g = d ? ' ' : (diverging ? ramp_glyph(fabs(v), 0, hi) : ramp_glyph(v, lo, hi));
                 if (d) {
-                    cb_put(cb, x + cx, y + cy, caps->unicode ? 0x00B7 : '`', (Style){COL_DEFAULT, COL_DEFAULT, CA_DIM});
+                    cb_put(cb, x + cx, y + cy, HATCH_CP(caps->unicode), hatch_style(caps));
                 } else if (caps->cm != CM_MONO) {
                     int col = ramp_color(v, lo, hi, diverging, caps->cm);
                     cb_put(cb, x + cx, y + cy, (uint32_t)g, (Style){COL_DEFAULT, col, 0});

@@ -170,10 +170,16 @@ int ramp_color(double v, double lo, double hi, int diverging, ColorMode cm);
 /* The glyph of v for monochrome rendering. */
 char ramp_glyph(double v, double lo, double hi);
 
+/* The mark of a masked cell (e.g. the causal future): a hatch '╱' ('/' in ASCII), dim, on the terminal's own
+ * background, so it never looks like a low value in any colour mode or theme. */
+#define HATCH_CP(unicode) ((unicode) ? 0x2571u : (uint32_t)'/')
+Style hatch_style(const RenderCaps *caps);
+
 /* Draws the (rows, cols) matrix m (row stride ld) into a w x h cell area at (x, y), sampling nearest
  * values: with colours and unicode each cell is '▀' with fg = upper value and bg = lower value (2 rows per
- * cell); otherwise one glyph per value. mask (may be NULL), same shape, marks entries to dim (e.g. the causal
- * upper triangle). */
+ * cell); otherwise one glyph per value. mask (may be NULL), same shape, marks entries that are masked: they get
+ * no colour (a cell with both values masked is hatched, one with only the upper masked shows the lower as '▄'
+ * on the default background), and the hatch in glyph mode. */
 void heatmap_draw(CellBuf *cb, int x, int y, int w, int h, const float *m, int rows, int cols, int ld,
                   double lo, double hi, int diverging, const uint8_t *mask, const RenderCaps *caps);
 /* A one-row strip of n values compressed into w cells (2 values per cell with '▌' fg/bg when colours allow). */
