@@ -49,6 +49,7 @@ struct Engine {
     double train_time;          /* seconds spent in steps (saved) */
     float train_loss, val_loss, best_val, lr, grad_norm, tps;
     long last_ckpt_step;
+    char last_ckpt[sizeof ((TrainSnapshot *)0)->last_ckpt]; /* the directory last saved to or loaded from */
     EngineState state;
     FILE *metrics_csv, *samples_txt;
 
@@ -528,6 +529,14 @@ static int open_inference(Engine *g, const char *dir, LwError *e) {
     if (g->ft_mode == FT_INSTRUCT && (rc = ins_template_parse(g->ft_meta.template_name, &g->tmpl, e))) return rc;
     g->inference_only = 1;
     g->state = ENGINE_DONE;
+    TrainState st;   /* the step (and losses) it was saved at, when it is one of our training checkpoints */
+    if (ckpt_has_state(dir) && ckpt_read_state(dir, &st, NULL, e) == LW_OK) {
+        g->step = g->last_ckpt_step = st.step;
+        g->tokens_seen = st.tokens_seen;
+        g->val_loss = st.last_val_loss;
+        g->train_time = st.elapsed;
+    }
+    snprintf(g->last_ckpt, sizeof g->last_ckpt, "%.*s", (int)sizeof g->last_ckpt - 1, dir);
     Config *c = &g->cfg;
     c->model.n_layer = g->model.cfg.n_layer;
     c->model.n_head = g->model.cfg.n_head;
@@ -953,6 +962,9 @@ int engine_save(Engine *g, const char *dir, LwError *e) {
         if ((rc = ckpt_write_finetune(dir, &meta, e))) return rc;
     }
     g->last_ckpt_step = g->step;
+    pthread_mutex_lock(&g->mu);
+    snprintf(g->last_ckpt, sizeof g->last_ckpt, "%.*s", (int)sizeof g->last_ckpt - 1, dir);
+    pthread_mutex_unlock(&g->mu);
     publish_event(g, EV_CHECKPOINT, "checkpoint saved: %s (step %ld)", dir, g->step);
     return LW_OK;
 }
@@ -1452,6 +1464,8 @@ void engine_get_train(Engine *g, TrainSnapshot *o) {
     o->n_params = (long)g->model.n_params;
     for (int i = 0; i < g->model.n_tensors; i++)
         if (g->model.tensors[i].trainable && !g->inference_only) o->n_trainable += (long)g->model.tensors[i].numel;
+    o->inference_only = g->inference_only;
+    memcpy(o->last_ckpt, g->last_ckpt, sizeof o->last_ckpt);
     o->vocab_size = g->model.cfg.vocab_size;
     o->n_layer = g->model.cfg.n_layer;
     o->n_head = g->model.cfg.n_head;

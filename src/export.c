@@ -485,6 +485,8 @@ static const float *attn_map(const ProbeSnapshot *p, int l, int h, float *buf) {
     return buf;
 }
 
+#define ATTN_LABEL_CHARS 8   /* characters of a token label in the PNG */
+
 /* Geometry of an attention picture: one map, or the grid of L x NH tiles. */
 typedef struct AttnGeom {
     int grid, L, NH, T, cell;
@@ -518,13 +520,26 @@ static int attn_geom(AttnGeom *g, const ProbeSnapshot *p, const ExportAttnOpts *
     } else {
         g->cell = want ? want : (640 / g->T > 48 ? 48 : 640 / g->T < 6 ? 6 : 640 / g->T);
         g->tile = g->T * g->cell;
-        g->mx = 130, g->my = 110;
+        /* room for the token labels: "NN token" left of the rows, the key tokens stacked above the columns */
+        g->mx = 140, g->my = 70 + ATTN_LABEL_CHARS * 12 + 16;
         g->W = g->mx + g->tile + 90;
         g->H = g->my + g->tile + 20;
     }
     g->cbx = g->W - 55, g->cby = g->my, g->cbh = g->tile < 200 ? 200 : g->tile;
     if (g->cby + g->cbh + 20 > g->H) g->H = g->cby + g->cbh + 20;
     return LW_OK;
+}
+
+/* A probe token as the 3x5 font can draw it, at most ATTN_LABEL_CHARS characters: space '_', newline '/',
+ * tab '>', other bytes outside the font (UTF-8 included) '?'. */
+static void attn_png_label(const char *tok, char *out) {
+    int o = 0;
+    for (const unsigned char *t = (const unsigned char *)tok; *t && o < ATTN_LABEL_CHARS; t++) {
+        if ((*t & 0xC0) == 0x80) continue;   /* one '?' per UTF-8 character */
+        char c = *t == ' ' ? '_' : *t == '\n' ? '/' : *t == '\t' ? '>' : (char)*t;
+        out[o++] = *t < 0x80 && (font_glyph(c) || c == ' ') ? c : '?';
+    }
+    out[o] = '\0';
 }
 
 static void attn_title(const ProbeSnapshot *p, const AttnGeom *g, char *buf, size_t n) {
@@ -574,17 +589,26 @@ int export_attention_png(const char *path, const ProbeSnapshot *p, const ExportA
                     }
                 }
         }
-    if (!g.grid) {   /* query indices down the left, key indices along the top */
-        int every = g.cell >= 12 ? 1 : (12 + g.cell - 1) / g.cell;
+    if (!g.grid) {   /* "index token" down the left (queries); along the top (keys) the index, tokens stacked above */
+        int sc = g.cell >= 12 ? 2 : 1;
+        int every = g.cell >= 6 * sc ? 1 : (6 * sc + g.cell - 1) / g.cell;
         for (int i = 0; i < g.T; i += every) {
-            char v[16];
+            char v[16], lab[ATTN_LABEL_CHARS + 1], row[32];
             snprintf(v, sizeof v, "%d", i);
-            int sc = g.cell >= 12 ? 2 : 1;
-            img_text(&im, g.mx - 6 - img_text_w(v, sc), g.my + i * g.cell + g.cell / 2 - 5 * sc / 2, v, sc, C_LABEL);
-            img_text(&im, g.mx + i * g.cell + (g.cell - img_text_w(v, sc)) / 2, g.my - 8 - 5 * sc, v, sc, C_LABEL);
+            attn_png_label(p->tok[i], lab);
+            snprintf(row, sizeof row, "%s %s", v, lab);
+            img_text(&im, g.mx - 6 - img_text_w(row, sc), g.my + i * g.cell + g.cell / 2 - 5 * sc / 2, row, sc, C_LABEL);
+            int cx = g.mx + i * g.cell + (g.cell - 3 * sc) / 2;
+            if (img_text_w(v, sc) <= g.cell)
+                img_text(&im, g.mx + i * g.cell + (g.cell - img_text_w(v, sc)) / 2, g.my - 8 - 5 * sc, v, sc, C_LABEL);
+            int n = (int)strlen(lab);
+            for (int c = 0; c < n; c++) {   /* top to bottom, ending above the index row */
+                char one[2] = {lab[c], '\0'};
+                img_text(&im, cx, g.my - 8 - 5 * sc - (n - c) * 6 * sc - 4, one, sc, C_BLACK);
+            }
         }
-        img_text(&im, 10, g.my - 30, "query", 2, C_BLACK);
-        img_text(&im, g.mx, g.my - 50, "key", 2, C_BLACK);
+        img_text(&im, 10, g.my - 20, "query", 2, C_BLACK);
+        img_text(&im, g.mx, 40, "key", 2, C_BLACK);
     }
     for (int s = 0; s < EXPORT_CBAR_STEPS; s++) {
         int y0 = g.cby + (EXPORT_CBAR_STEPS - 1 - s) * g.cbh / EXPORT_CBAR_STEPS;

@@ -36,6 +36,8 @@ typedef struct TrainSnapshot {
     double elapsed, eta;          /* seconds; eta < 0 when unknown */
     long n_params;
     long n_trainable;             /* parameters that get gradients (all when pretraining; adapters only with LoRA) */
+    int inference_only;           /* opened on a checkpoint to chat with: step is the checkpoint's, no training */
+    char last_ckpt[1024];         /* the directory of the last checkpoint saved or loaded ("" = none) */
     int vocab_size, n_layer, n_head, d_model, context_length, batch_size;
     char run_dir[1024];
     int unsaved;                  /* steps since the last checkpoint */

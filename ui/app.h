@@ -43,6 +43,9 @@ typedef struct ScreenOps {
      * extension, its directory exists); returns the number of files written (0 = nothing to export, with no
      * message) or -1 with msg set. NULL = the screen has only its text to export. */
     int (*export_pics)(struct App *a, const char *base, char *msg, size_t n);
+    /* Optional: the training step of what the screen shows (a replayed snapshot), which names the export files
+     * and titles its pictures; NULL or < 0 = the current training step. */
+    long (*shown_step)(struct App *a);
     /* Optional (/ n N): goes to a match of pat in the screen's main text (dir 0 = the first match from the
      * top, +1 the next, -1 the previous, wrapping), scrolls it into view and highlights it, setting the status
      * through app_search_step; pat "" clears the highlight. NULL = the screen has nothing to search. */

@@ -216,6 +216,57 @@ int cb_printf(CellBuf *cb, int x, int y, int maxw, Style st, const char *fmt, ..
     return cb_text(cb, x, y, maxw, buf, st);
 }
 
+size_t wrap_row(const char *s, size_t n, int w, size_t *next) {
+    if (w < 1) w = 1;
+    size_t i = 0, sp_at = 0, after_sp = 0;
+    int col = 0, have_sp = 0;
+    while (i < n) {
+        uint32_t cp;
+        int k = utf8_decode(s + i, n - i, &cp);
+        if (cp == '\n') {
+            *next = i + (size_t)k;
+            return i;
+        }
+        if (col == w) {
+            if (cp == ' ') {   /* full at a word's end: drop the space (and a newline right after it) */
+                size_t j = i + 1;
+                if (j < n && s[j] == '\n') j++;
+                *next = j;
+                return i;
+            }
+            if (have_sp) {
+                *next = after_sp;
+                return sp_at;
+            }
+            *next = i;
+            return i;
+        }
+        if (cp == ' ') have_sp = 1, sp_at = i, after_sp = i + (size_t)k;
+        col++;
+        i += (size_t)k;
+    }
+    *next = n;
+    return n;
+}
+
+int cb_wrap(CellBuf *cb, Rect r, const char *s, Style st) {
+    size_t n = strlen(s), at = 0;
+    int rows = 0;
+    char line[1024];
+    while (at < n) {
+        size_t next, len = wrap_row(s + at, n - at, r.w, &next);
+        if (rows < r.h) {
+            size_t l = len < sizeof line - 1 ? len : sizeof line - 1;
+            memcpy(line, s + at, l);
+            line[l] = '\0';
+            cb_text(cb, r.x, r.y + rows, r.w, line, st);
+        }
+        rows++;
+        at += next > 0 ? next : 1;
+    }
+    return rows;
+}
+
 void cb_box(CellBuf *cb, Rect r, const char *title, Style st, int unicode) {
     if (r.w < 2 || r.h < 2) return;
     uint32_t hz = unicode ? 0x2500 : '-', vt = unicode ? 0x2502 : '|';
@@ -268,6 +319,44 @@ int cb_contains(const CellBuf *cb, const char *needle) {
     int found = strstr(t, needle) != NULL;
     free(t);
     return found;
+}
+
+char *fmt_count(long v, char *out, size_t n) {
+    char d[32];
+    snprintf(d, sizeof d, "%ld", v < 0 ? -v : v);
+    int len = (int)strlen(d), o = 0;
+    char tmp[48];
+    if (v < 0) tmp[o++] = '-';
+    for (int i = 0; i < len; i++) {
+        if (i > 0 && (len - i) % 3 == 0) tmp[o++] = ',';
+        tmp[o++] = d[i];
+    }
+    tmp[o] = '\0';
+    snprintf(out, n, "%s", tmp);
+    return out;
+}
+
+char *utf8_fit(const char *s, int cols, int unicode, char *out, size_t n) {
+    if (n == 0) return out;
+    out[0] = '\0';
+    if (cols < 1) return out;
+    if (utf8_cols(s) <= cols) {
+        snprintf(out, n, "%s", s);
+        return out;
+    }
+    size_t o = 0, len = strlen(s);
+    int c = 0;
+    for (size_t i = 0; i < len && c < cols - 1;) {
+        uint32_t cp;
+        int k = utf8_decode(s + i, len - i, &cp);
+        if (o + (size_t)k + 4 >= n) break;
+        memcpy(out + o, s + i, (size_t)k);
+        o += (size_t)k, i += (size_t)k, c++;
+    }
+    const char *mark = unicode ? "\xe2\x80\xa6" : "~";
+    if (o + strlen(mark) < n) memcpy(out + o, mark, strlen(mark) + 1);
+    else out[o] = '\0';
+    return out;
 }
 
 /* ---- layout ---- */
@@ -467,7 +556,9 @@ static int lerp_rgb(const int *ramp, int n, double f) {
 
 int ramp_color(double v, double lo, double hi, int diverging, ColorMode cm) {
     /* 16-colour approximations, ordered by luminance */
-    static const int seq16[6] = {0, 4, 5, 6, 2, 11};
+    /* blue, magenta, green, cyan, yellow, white: rising luminance within the 8 basic colours (black, the
+     * usual background, is left to masked cells) */
+    static const int seq16[6] = {4, 5, 2, 6, 3, 7};
     static const int div16[7] = {12, 4, 6, 7, 3, 1, 9};
     if (diverging) {
         double m = hi > 0 ? hi : 1;
@@ -491,6 +582,11 @@ char ramp_glyph(double v, double lo, double hi) {
     return GLYPH_RAMP[ramp_index(v, lo, hi, n)];
 }
 
+Style hatch_style(const RenderCaps *caps) {
+    if (caps->cm == CM_MONO || caps->cm == CM_16) return (Style){COL_DEFAULT, COL_DEFAULT, CA_DIM};
+    return (Style){caps->light ? 248 : 242, COL_DEFAULT, 0};
+}
+
 void heatmap_draw(CellBuf *cb, int x, int y, int w, int h, const float *m, int rows, int cols, int ld,
                   double lo, double hi, int diverging, const uint8_t *mask, const RenderCaps *caps) {
     if (w <= 0 || h <= 0 || rows <= 0 || cols <= 0) return;
@@ -504,17 +600,18 @@ void heatmap_draw(CellBuf *cb, int x, int y, int w, int h, const float *m, int r
                 int r0 = p0 * rows / py_n, r1 = p1 * rows / py_n;
                 double v0 = m[r0 * ld + c], v1 = m[r1 * ld + c];
                 int d0 = mask && mask[r0 * ld + c], d1 = mask && mask[r1 * ld + c];
-                int f = d0 ? (caps->light ? 255 : 234) : ramp_color(v0, lo, hi, diverging, caps->cm);
-                int b = d1 ? (caps->light ? 255 : 234) : ramp_color(v1, lo, hi, diverging, caps->cm);
-                if (caps->cm == CM_16 && (d0 || d1)) f = d0 ? 0 : f, b = d1 ? 0 : b;
-                cb_put(cb, x + cx, y + cy, 0x2580, (Style){f, b, 0});
+                int f = ramp_color(v0, lo, hi, diverging, caps->cm), b = ramp_color(v1, lo, hi, diverging, caps->cm);
+                if (d0 && d1) cb_put(cb, x + cx, y + cy, HATCH_CP(1), hatch_style(caps));
+                else if (d0) cb_put(cb, x + cx, y + cy, 0x2584, (Style){b, COL_DEFAULT, 0});
+                else if (d1) cb_put(cb, x + cx, y + cy, 0x2580, (Style){f, COL_DEFAULT, 0});
+                else cb_put(cb, x + cx, y + cy, 0x2580, (Style){f, b, 0});
             } else {
                 int r = cy * rows / py_n;
                 double v = m[r * ld + c];
                 int d = mask && mask[r * ld + c];
                 char g = d ? ' ' : (diverging ? ramp_glyph(fabs(v), 0, hi) : ramp_glyph(v, lo, hi));
                 if (d) {
-                    cb_put(cb, x + cx, y + cy, caps->unicode ? 0x00B7 : '`', (Style){COL_DEFAULT, COL_DEFAULT, CA_DIM});
+                    cb_put(cb, x + cx, y + cy, HATCH_CP(caps->unicode), hatch_style(caps));
                 } else if (caps->cm != CM_MONO) {
                     int col = ramp_color(v, lo, hi, diverging, caps->cm);
                     cb_put(cb, x + cx, y + cy, (uint32_t)g, (Style){COL_DEFAULT, col, 0});

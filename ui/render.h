@@ -74,6 +74,14 @@ void cb_fill(CellBuf *cb, Rect r, uint32_t ch, Style st);
 int cb_text(CellBuf *cb, int x, int y, int maxw, const char *s, Style st);
 int cb_printf(CellBuf *cb, int x, int y, int maxw, Style st, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* One row of word-wrapped text starting at s (n bytes): returns the bytes of s the row shows (at most w display
+ * columns, w >= 1) and sets *next to where the next row starts. Rows break after the last space that fits (the
+ * space is dropped), a word longer than w is cut at w, '\n' ends a row, and a row that fills w exactly takes
+ * the space or newline that follows it (no empty row after it). */
+size_t wrap_row(const char *s, size_t n, int w, size_t *next);
+/* Draws s word-wrapped into r (wrap_row); returns the number of rows s needs (may exceed r.h: those are not
+ * drawn). */
+int cb_wrap(CellBuf *cb, Rect r, const char *s, Style st);
 /* Draws a box border around r with an optional title (unicode: light box drawing; else + - |). */
 void cb_box(CellBuf *cb, Rect r, const char *title, Style st, int unicode);
 /* The buffer as UTF-8 text, one line per row with trailing spaces removed, rows joined by '\n'. Returns a
@@ -91,6 +99,11 @@ int utf8_encode(uint32_t cp, char *out);
 int utf8_cols(const char *s);
 /* Copies s into out (size n) padded with spaces to `cols` display columns (no truncation). Returns out. */
 char *utf8_pad(const char *s, int cols, char *out, size_t n);
+/* v with thousands separators ("1,234,567"); returns out. */
+char *fmt_count(long v, char *out, size_t n);
+/* Copies s into out (size n), cut to at most cols display columns with a final "…" (ASCII: "~") when it does
+ * not fit (cols < 1: ""). Returns out. */
+char *utf8_fit(const char *s, int cols, int unicode, char *out, size_t n);
 /* An ASCII stand-in for a code point (the ASCII fallback); cp itself when already ASCII. */
 uint32_t glyph_ascii(uint32_t cp);
 
@@ -157,10 +170,16 @@ int ramp_color(double v, double lo, double hi, int diverging, ColorMode cm);
 /* The glyph of v for monochrome rendering. */
 char ramp_glyph(double v, double lo, double hi);
 
+/* The mark of a masked cell (e.g. the causal future): a hatch '╱' ('/' in ASCII), dim, on the terminal's own
+ * background, so it never looks like a low value in any colour mode or theme. */
+#define HATCH_CP(unicode) ((unicode) ? 0x2571u : (uint32_t)'/')
+Style hatch_style(const RenderCaps *caps);
+
 /* Draws the (rows, cols) matrix m (row stride ld) into a w x h cell area at (x, y), sampling nearest
  * values: with colours and unicode each cell is '▀' with fg = upper value and bg = lower value (2 rows per
- * cell); otherwise one glyph per value. mask (may be NULL), same shape, marks entries to dim (e.g. the causal
- * upper triangle). */
+ * cell); otherwise one glyph per value. mask (may be NULL), same shape, marks entries that are masked: they get
+ * no colour (a cell with both values masked is hatched, one with only the upper masked shows the lower as '▄'
+ * on the default background), and the hatch in glyph mode. */
 void heatmap_draw(CellBuf *cb, int x, int y, int w, int h, const float *m, int rows, int cols, int ld,
                   double lo, double hi, int diverging, const uint8_t *mask, const RenderCaps *caps);
 /* A one-row strip of n values compressed into w cells (2 values per cell with '▌' fg/bg when colours allow). */

@@ -44,115 +44,189 @@ static void at_mask(uint8_t *mask, int T) {
         for (int j = 0; j < T; j++) mask[i * T + j] = j > i;
 }
 
+/* The colour (or glyph) legend on one row at (x, y): "weight 0 <ramp> 1   ╱ masked (the future)". */
+static void at_draw_legend(App *a, CellBuf *cb, int x, int y, int w) {
+    RenderCaps caps = at_caps(a);
+    int x0 = x, end = x + w;
+    x += cb_text(cb, x, y, end - x, "weight 0 ", a->th.dim);
+    if (caps.cm == CM_MONO) {
+        for (const char *g = GLYPH_RAMP; *g && x < end; g++) cb_put(cb, x++, y, (uint32_t)*g, a->th.cursor);
+    } else {
+        for (int i = 0; i < RAMP_SEQ_N && x + 1 < end; i++, x += 2) {
+            Style sw = {COL_DEFAULT, ramp_color((i + 0.5) / RAMP_SEQ_N, 0, 1, 0, caps.cm), 0};
+            cb_put(cb, x, y, ' ', sw);
+            cb_put(cb, x + 1, y, ' ', sw);
+        }
+    }
+    x += cb_text(cb, x, y, end - x, " 1   ", a->th.dim);
+    cb_put(cb, x, y, HATCH_CP(a->caps.unicode), hatch_style(&caps));
+    cb_put(cb, x + 1, y, HATCH_CP(a->caps.unicode), hatch_style(&caps));
+    x += 2;
+    x += cb_text(cb, x, y, end - x, " masked (the future)", a->th.dim);
+    (void)x0;
+}
+
+/* Tile geometry of the grid for a w x h area (label column and header row excluded): kx columns per key,
+ * rows per tile (half blocks hold 2 queries a row), and how many layers fit at once. */
+typedef struct AtGrid {
+    int cols, kx, tw, th, vis_layers;
+} AtGrid;
+
+static AtGrid at_grid_geom(const RenderCaps *caps, int w, int h, int T, int ncols, int L) {
+    AtGrid g = {ncols, 1, 0, 0, 0};
+    int half = caps->unicode && caps->cm != CM_MONO;
+    int per = w / ncols - 1;                         /* columns per tile, a gap between tiles */
+    g.kx = per / T > 4 ? 4 : per / T;
+    if (g.kx < 1) g.kx = 1;
+    g.tw = per >= T ? g.kx * T : per;                /* narrower than T: keys sampled */
+    /* square cells: a terminal cell is about twice as tall as wide, a half-block pixel about square */
+    int want_h = half ? (T * g.kx + 1) / 2 : (T * g.kx + 1) / 2;
+    if (!half) want_h = T;                            /* glyphs: one row per query */
+    /* as many layers as fit with every query shown; fewer columns per key before sampling queries */
+    while (g.kx > 1 && h / (want_h + 1) < (L < 2 ? L : 2)) {
+        g.kx--;
+        g.tw = g.kx * T;
+        want_h = half ? (T * g.kx + 1) / 2 : T;
+    }
+    g.th = want_h;
+    /* every layer when that costs at most a quarter of the query rows, else a window of layers */
+    if (h / (g.th + 1) < L && (h / L - 1) * 4 >= 3 * want_h) g.th = h / L - 1;
+    g.vis_layers = h / (g.th + 1);
+    if (g.vis_layers < 1) g.vis_layers = 1, g.th = h - 1 > 1 ? h - 1 : 1;
+    if (g.vis_layers > L) g.vis_layers = L;
+    return g;
+}
+
 static void at_draw_grid(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, float *buf, const uint8_t *mask) {
     int cols = at.avg ? 1 : p->NH, rows = p->L;
     int lab = 4;
-    int tw = (r.w - lab) / cols - 1, th = (r.h - 1) / rows - 1;
-    if (tw < 2 || th < 1) {
-        cb_text(cb, r.x, r.y, r.w, "(too many heads for this size: zoom with Enter)", a->th.dim);
-        tw = tw < 2 ? 2 : tw, th = th < 1 ? 1 : th;
-    }
-    /* keep tiles square-ish: a half-block cell is 1 column x 2 pixel rows */
     RenderCaps caps = at_caps(a);
-    int side = tw < 2 * th ? tw : 2 * th;
-    if (!caps.unicode || caps.cm == CM_MONO) side = tw < th ? tw : th;
-    int tww = side, thh = (caps.unicode && caps.cm != CM_MONO) ? (side + 1) / 2 : side;
-    if (tww > p->T * 2) tww = p->T * 2;
+    AtGrid g = at_grid_geom(&caps, r.w - lab, r.h - 1, p->T, cols, rows);
+    /* the window of layers shown follows the selection */
+    int l0 = at.layer - g.vis_layers + 1 > 0 ? at.layer - g.vis_layers + 1 : 0;
+    if (l0 + g.vis_layers > rows) l0 = rows - g.vis_layers;
     for (int h = 0; h < cols; h++) {
         char t[16];
         if (at.avg) snprintf(t, sizeof t, "avg");
         else snprintf(t, sizeof t, "H%d", h);
-        cb_text(cb, r.x + lab + h * (tww + 1), r.y, tww, t, h == at.head && !at.avg ? a->th.bold : a->th.dim);
+        cb_text(cb, r.x + lab + h * (g.tw + 1), r.y, g.tw, t, h == at.head && !at.avg ? a->th.bold : a->th.dim);
     }
-    for (int l = 0; l < rows; l++) {
-        int y = r.y + 1 + l * (thh + 1);
-        if (y + thh > r.y + r.h) break;
+    if (g.vis_layers < rows) {   /* on the legend row, right-aligned */
+        char t[64];
+        snprintf(t, sizeof t, "layers %d-%d of %d (PgUp/PgDn)", l0, l0 + g.vis_layers - 1, rows);
+        int tx = r.x + r.w - (int)strlen(t);
+        cb_text(cb, tx > r.x ? tx : r.x, r.y + r.h, r.w, t, a->th.warn);
+    }
+    for (int l = l0; l < l0 + g.vis_layers; l++) {
+        int y = r.y + 1 + (l - l0) * (g.th + 1);
+        if (y + g.th > r.y + r.h) break;
         char t[16];
         snprintf(t, sizeof t, "L%d", l);
-        cb_text(cb, r.x, y, lab, t, l == at.layer ? a->th.bold : a->th.dim);
+        cb_text(cb, r.x, y, lab - 1, t, l == at.layer ? a->th.bold : a->th.dim);
         for (int h = 0; h < cols; h++) {
-            int x = r.x + lab + h * (tww + 1);
+            int x = r.x + lab + h * (g.tw + 1);
             const float *m = at_map(p, l, h, at.avg, buf);
-            heatmap_draw(cb, x, y, tww, thh, m, p->T, p->T, p->T, 0, 1, 0, mask, &caps);
+            heatmap_draw(cb, x, y, g.tw, g.th, m, p->T, p->T, p->T, 0, 1, 0, mask, &caps);
             if (l == at.layer && (h == at.head || at.avg)) {
-                /* selection marker: brackets either side of the tile (not colour alone) */
+                /* selection marker beside the tile (not colour alone) */
                 cb_put(cb, x - 1, y, a->caps.unicode ? 0x25B6 : '>', a->th.highlight);
             }
         }
     }
 }
 
-static void at_draw_zoom(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, float *buf, const uint8_t *mask) {
+/* One (query, key) cell of cw columns at (x, y): its colour (or glyph), the hatch when masked, brackets at the
+ * cursor. */
+static void at_put_cell(App *a, CellBuf *cb, int x, int y, int cw, float v, int masked, int cur) {
+    RenderCaps caps = at_caps(a);
+    for (int c = 0; c < cw; c++) {
+        if (masked) {
+            Style hs = hatch_style(&caps);
+            if (cur) hs.attr |= CA_REVERSE;
+            cb_put(cb, x + c, y, HATCH_CP(a->caps.unicode), hs);
+        } else if (caps.cm == CM_MONO) {
+            uint32_t g = (uint32_t)ramp_glyph(v, 0, 1);
+            if (cur && cw >= 3 && (c == 0 || c == cw - 1)) g = c == 0 ? '[' : ']';
+            cb_put(cb, x + c, y, g, cur ? a->th.cursor : a->th.text);
+        } else {
+            Style s = {COL_DEFAULT, ramp_color(v, 0, 1, 0, caps.cm), 0};
+            uint32_t ch = ' ';
+            if (cur) {
+                ch = cw == 1 ? '*' : c == 0 ? '[' : c == cw - 1 ? ']' : '*';
+                s.fg = ramp_index(v, 0, 1, 12) > 6 ? 16 : 231;
+                s.attr = CA_BOLD;
+            }
+            cb_put(cb, x + c, y, ch, s);
+        }
+    }
+}
+
+/* The selected head (or layer average) as a labelled map in r: query tokens down the left ("index token"), key
+ * tokens stacked vertically above their columns with the index under them, cells as wide and tall as r allows,
+ * the cursor's exact weight and the legend at the bottom. Used by the zoom (Enter) and the large view (z). */
+static void at_draw_map(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, float *buf, const uint8_t *mask,
+                        const char *title) {
     const float *m = at_map(p, at.layer, at.head, at.avg, buf);
     int T = p->T;
     if (at.q >= T) at.q = T - 1;
     if (at.k >= T) at.k = T - 1;
-    int lab = 14;
-    int cw = (r.w - lab) / T >= 3 ? 3 : (r.w - lab) / T >= 2 ? 2 : 1;
+    char vis[SNAP_MAX_PROBE][SNAP_TOKTEXT * 4];
+    int maxlen = 1;
+    for (int i = 0; i < T; i++) {
+        tok_visible(p->tok[i], (int)strlen(p->tok[i]), a->caps.unicode, vis[i], sizeof vis[i]);
+        maxlen = LW_MAX(maxlen, utf8_cols(vis[i]));
+    }
+    int lab = LW_MIN(maxlen, 10) + 4;                 /* "NN token " */
+    int footer = 2;                                   /* the value line and the legend */
+    int key_rows = LW_MIN(maxlen, 4);                 /* stacked key tokens (first characters) */
+    int avail_h = r.h - footer - 1;                   /* minus the key index row */
+    /* rows per query: 1 .. 2 when there is room; key token rows shrink before queries are scrolled */
+    while (key_rows > 1 && avail_h - key_rows < T) key_rows--;
+    int qh = (avail_h - key_rows) / T >= 2 ? 2 : 1;
+    int cw = (r.w - lab) / T;
+    if (cw > 2 * qh + 2) cw = 2 * qh + 2;             /* keep cells about square: ~2 columns per row */
+    if (cw < 1) cw = 1;
     int vis_cols = (r.w - lab) / cw;
-    int vis_rows = r.h - 3;
+    int vis_rows = (avail_h - key_rows) / qh;
+    if (vis_rows < 1) vis_rows = 1;
     int q0 = at.q >= vis_rows ? at.q - vis_rows + 1 : 0;
     int k0 = at.k >= vis_cols ? at.k - vis_cols + 1 : 0;
-    /* column header: key indices */
+    int gy = r.y + key_rows + 1;                      /* first query row */
+    /* key labels: token characters stacked (top down), the index below them */
     for (int k = k0; k < T && (k - k0) < vis_cols; k++) {
-        char t[8];
-        snprintf(t, sizeof t, "%*d", cw, k % (cw >= 3 ? 100 : 10));
-        cb_text(cb, r.x + lab + (k - k0) * cw, r.y, cw, t, k == at.k ? a->th.bold : a->th.dim);
+        int x = r.x + lab + (k - k0) * cw + (cw - 1) / 2;
+        Style st = k == at.k ? a->th.bold : a->th.dim;
+        const char *t = vis[k];
+        size_t tl = strlen(t), o = 0;
+        for (int row = 0; row < key_rows && o < tl; row++) {
+            uint32_t cp;
+            o += (size_t)utf8_decode(t + o, tl - o, &cp);
+            cb_put(cb, x, r.y + row, cp, st);
+        }
+        char idx[8];
+        snprintf(idx, sizeof idx, "%d", k % (cw >= 2 ? 100 : 10));
+        cb_text(cb, r.x + lab + (k - k0) * cw + (cw - (int)strlen(idx)) / 2, r.y + key_rows, cw, idx, st);
     }
     for (int q = q0; q < T && (q - q0) < vis_rows; q++) {
-        int y = r.y + 1 + q - q0;
-        char vis[SNAP_TOKTEXT * 4], l[SNAP_TOKTEXT * 4 + 16];
-        tok_visible(p->tok[q], (int)strlen(p->tok[q]), a->caps.unicode, vis, sizeof vis);
-        snprintf(l, sizeof l, "%2d %s", q, vis);
-        cb_text(cb, r.x, y, lab - 1, l, q == at.q ? a->th.bold : a->th.text);
-        for (int k = k0; k < T && (k - k0) < vis_cols; k++) {
-            int x = r.x + lab + (k - k0) * cw;
-            float v = m[q * T + k];
-            int masked = mask[q * T + k];
-            int cur = q == at.q && k == at.k;
-            for (int c = 0; c < cw; c++) {
-                if (masked) {
-                    cb_put(cb, x + c, y, c == cw / 2 ? (a->caps.unicode ? 0x00B7 : '.') : ' ', a->th.dim);
-                } else if (a->caps.cm == CM_MONO || at.glyphs) {
-                    cb_put(cb, x + c, y, (uint32_t)ramp_glyph(v, 0, 1), cur ? a->th.cursor : a->th.text);
-                } else {
-                    Style s = {COL_DEFAULT, ramp_color(v, 0, 1, 0, a->caps.cm), 0};
-                    uint32_t ch = ' ';
-                    if (cur) ch = c == 0 ? '[' : c == cw - 1 ? ']' : '*', s.fg = ramp_index(v, 0, 1, 12) > 6 ? 16 : 231;
-                    cb_put(cb, x + c, y, ch, s);
-                }
-            }
-        }
+        int y = gy + (q - q0) * qh;
+        char l[SNAP_TOKTEXT * 4 + 16], lf[SNAP_TOKTEXT * 4 + 16];
+        snprintf(l, sizeof l, "%2d %s", q, vis[q]);
+        cb_text(cb, r.x, y, lab - 1, utf8_fit(l, lab - 1, a->caps.unicode, lf, sizeof lf),
+                q == at.q ? a->th.bold : a->th.text);
+        for (int k = k0; k < T && (k - k0) < vis_cols; k++)
+            for (int dy = 0; dy < qh; dy++)
+                at_put_cell(a, cb, r.x + lab + (k - k0) * cw, y + dy, cw, m[q * T + k], mask[q * T + k],
+                            q == at.q && k == at.k);
     }
-    char vq[SNAP_TOKTEXT * 4], vk[SNAP_TOKTEXT * 4];
-    tok_visible(p->tok[at.q], (int)strlen(p->tok[at.q]), a->caps.unicode, vq, sizeof vq);
-    tok_visible(p->tok[at.k], (int)strlen(p->tok[at.k]), a->caps.unicode, vk, sizeof vk);
     float v = m[at.q * T + at.k];
-    cb_printf(cb, r.x, r.y + r.h - 1, r.w, a->th.highlight,
-              " query %d \"%s\" -> key %d \"%s\": weight %.4f%s ", at.q, vq, at.k, vk, v,
-              at.k > at.q ? " (masked: the future)" : "");
+    cb_printf(cb, r.x, r.y + r.h - 2, r.w, a->th.highlight, " %squery %d \"%s\" -> key %d \"%s\": weight %.4f%s ",
+              title, at.q, vis[at.q], at.k, vis[at.k], v, at.k > at.q ? " (masked: the future)" : "");
+    at_draw_legend(a, cb, r.x, r.y + r.h - 1, r.w);
 }
 
-/* z: the selected head (or the layer average) alone, as big as the body allows, with the value under the
- * zoom cursor on the last row. */
+/* z: the selected head (or the layer average) alone, as big as the body allows. */
 static void at_draw_large(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, float *buf, const uint8_t *mask) {
-    const float *m = at_map(p, at.layer, at.head, at.avg, buf);
-    RenderCaps caps = at_caps(a);
-    int half = caps.unicode && caps.cm != CM_MONO;   /* half blocks: 2 values per cell vertically */
-    int h = r.h - 1, w = r.w;
-    /* square cells on a terminal: a cell is about twice as tall as wide */
-    int side_rows = half ? 2 * h : h;
-    int side = w / 2 < side_rows ? w / 2 : side_rows;
-    int cw = side * 2 > w ? w : side * 2, ch = half ? (side + 1) / 2 : side;
-    if (cw < p->T) cw = w < p->T ? w : p->T;
-    heatmap_draw(cb, r.x + (w - cw) / 2, r.y, cw, ch, m, p->T, p->T, p->T, 0, 1, 0, mask, &caps);
-    int q = at.q < p->T ? at.q : p->T - 1, k = at.k < p->T ? at.k : p->T - 1;
-    char vq[SNAP_TOKTEXT * 4], vk[SNAP_TOKTEXT * 4];
-    tok_visible(p->tok[q], (int)strlen(p->tok[q]), a->caps.unicode, vq, sizeof vq);
-    tok_visible(p->tok[k], (int)strlen(p->tok[k]), a->caps.unicode, vk, sizeof vk);
-    cb_printf(cb, r.x, r.y + r.h - 1, r.w, a->th.highlight,
-              " large view (z returns)  rows = queries, columns = keys  query %d \"%s\" -> key %d \"%s\": %.4f ", q, vq,
-              k, vk, m[q * p->T + k]);
+    at_draw_map(a, cb, r, p, buf, mask, "large view (z returns)  ");
 }
 
 static void at_draw(App *a, CellBuf *cb, Rect r) {
@@ -182,15 +256,18 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     uint8_t *mask = malloc(TT);
     if (!buf || !mask) { free(buf); free(mask); return; }
     at_mask(mask, p->T);
-    Rect body = {r.x, r.y + 1, r.w, r.h - 2};
     if (a->large) {
         at_draw_large(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 1}, p, buf, mask);
         free(buf);
         free(mask);
         return;
     }
-    if (at.zoom) at_draw_zoom(a, cb, body, p, buf, mask);
-    else at_draw_grid(a, cb, body, p, buf, mask);
+    if (at.zoom) {
+        at_draw_map(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 2}, p, buf, mask, "");
+    } else {
+        at_draw_grid(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 3}, p, buf, mask);
+        at_draw_legend(a, cb, r.x, r.y + r.h - 2, r.w);
+    }
     cb_text(cb, r.x, r.y + r.h - 1, r.w,
             at.zoom ? "arrows move the cursor, , . scrub snapshots, a average, Esc/Enter back to the grid"
                     : "Up/Down select a tile, Enter zooms, a average over heads, <- -> scrub snapshots, End live",
@@ -274,6 +351,13 @@ static int at_export(App *a, const char *base, char *msg, size_t n) {
     return 2;
 }
 
+/* The step of the snapshot on screen (LIVE: the newest, REPLAY: the one scrubbed to). */
+static long at_shown_step(App *a) {
+    int count = 0;
+    const ProbeSnapshot *p = probe_cache_get(a->eng, at.replay, &count);
+    return p ? p->step : -1;
+}
+
 /* / n N: zooms in with the cursor on the first (next, previous) probe token containing the text (its query
  * row and key column). */
 static void at_search(App *a, const char *pat, int dir) {
@@ -309,5 +393,6 @@ const ScreenOps screen_attention = {
     .draw = at_draw,
     .key = at_key,
     .export_pics = at_export,
+    .shown_step = at_shown_step,
     .search = at_search,
 };

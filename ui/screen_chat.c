@@ -130,6 +130,35 @@ static void ch_adjust(App *a, int dir) {
     (void)a;
 }
 
+/* The probability bars of the latest answer from row y down to bottom (exclusive): the next-token candidates of
+ * a language model, or the classes of a classifier. */
+static void ch_draw_bars(App *a, CellBuf *cb, int x, int y, int cw, int bottom, int classifier) {
+    cb_text(cb, x, y++, cw, classifier ? "Class probabilities" : "Next-token probabilities", a->th.title);
+    if (!ch.have_last) {
+        cb_text(cb, x, y, cw, classifier ? "(Enter classifies the text)" : "(after the first reply token)",
+                a->th.dim);
+        return;
+    }
+    for (int i = 0; i < ch.last.n_top && y < bottom; i++, y++) {
+        char raw[SNAP_TOKTEXT], vis[SNAP_TOKTEXT * 4 + 8];
+        int len = classifier ? snprintf(raw, sizeof raw, "%s", engine_class_name(a->eng, ch.last.top_ids[i]))
+                             : engine_token_text(a->eng, ch.last.top_ids[i], raw, sizeof raw);
+        if (len > (int)sizeof raw - 1) len = (int)sizeof raw - 1;
+        tok_visible(raw, len, a->caps.unicode, vis, sizeof vis);
+        float p = ch.last.top_probs[i];
+        int chosen = ch.last.top_ids[i] == ch.last.id;
+        int lw = 10;
+        cb_text(cb, x, y, lw, vis, chosen ? a->th.highlight : a->th.text);
+        int bw = cw - lw - 8;
+        int fill = (int)lround(p * bw);
+        for (int j = 0; j < bw; j++)
+            cb_put(cb, x + lw + j, y, j < fill ? (a->caps.unicode ? 0x2588 : '#') : ' ', a->th.plot_ema);
+        cb_printf(cb, x + lw + bw, y, 8, a->th.text, "%5.1f%%", 100 * p);
+    }
+    if (y < bottom)
+        cb_text(cb, x, y, cw, classifier ? "highlighted = the prediction" : "highlighted = the token sampled", a->th.dim);
+}
+
 static void ch_draw(App *a, CellBuf *cb, Rect r) {
     ch_init(a);
     Rect left = r, right = r;
@@ -140,24 +169,21 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
     /* wrap the transcript into rows, then show the last rows that fit */
     int w = tr.w - 2, h = tr.h - 2;
     if (w < 1 || h < 1) return;
+    /* rows broken at word boundaries (wrap_row); row_len excludes the space or newline a row broke at */
     int rows_cap = 4096;
-    static int row_start[4096];
-    int nrows = 0, col = 0;
-    row_start[nrows++] = 0;
-    for (int i = 0; i < ch.len;) {
-        uint32_t cp;
-        int k = utf8_decode(ch.text + i, (size_t)(ch.len - i), &cp);
-        if (cp == '\n' || col >= w) {
-            if (nrows == rows_cap) {
-                memmove(row_start, row_start + rows_cap / 2, sizeof(int) * (size_t)(rows_cap / 2));
-                nrows = rows_cap / 2;
-            }
-            row_start[nrows++] = cp == '\n' ? i + k : i;
-            col = 0;
-            if (cp == '\n') { i += k; continue; }
+    static int row_start[4096], row_len[4096];
+    int nrows = 0;
+    for (int i = 0; i <= ch.len;) {
+        if (nrows == rows_cap) {
+            memmove(row_start, row_start + rows_cap / 2, sizeof(int) * (size_t)(rows_cap / 2));
+            memmove(row_len, row_len + rows_cap / 2, sizeof(int) * (size_t)(rows_cap / 2));
+            nrows = rows_cap / 2;
         }
-        col++;
-        i += k;
+        size_t next, len = wrap_row(ch.text + i, (size_t)(ch.len - i), w, &next);
+        row_start[nrows] = i, row_len[nrows] = (int)len;
+        nrows++;
+        if (next == 0) break;   /* the end of the text */
+        i += (int)next;
     }
     int first = nrows > h ? nrows - h : 0;
     if (ch.hit >= 0 && ch.hit < ch.len) {   /* a search match: keep its row in view (a third down) */
@@ -168,7 +194,7 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
     }
     for (int rr = first; rr < nrows && rr - first < h; rr++) {
         int y = tr.y + 1 + rr - first;
-        int s = row_start[rr], e = rr + 1 < nrows ? row_start[rr + 1] : ch.len;
+        int s = row_start[rr], e = s + row_len[rr];
         int x = 0;
         Style st = a->th.text;
         if (!strncmp(ch.text + s, "you: ", 5)) st = a->th.good;
@@ -189,17 +215,26 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
         cb_text(cb, left.x, iy + 1, 6, "dir: ", a->th.bold);
         le_draw(&ch.path, cb, left.x + 5, iy + 1, left.w - 5, a->th.text, 1);
     } else {
-        cb_text(cb, left.x, iy, left.w, ch.control ? "controls: t k p n select, +/- change, o load checkpoint, Enter or i types"
-                                                   : "Enter sends, Up/Down history, Esc = controls (t/k/p/n, +/-)",
-                a->th.dim);
+        int cls = a->eng && engine_n_classes(a->eng) > 0;
+        const char *hint = ch.control ? (cls ? "controls: o load checkpoint, Enter or i types"
+                                             : "controls: t k p n select, +/- change, o load checkpoint, Enter or i types")
+                                      : (cls ? "Enter classifies, Up/Down history, Esc = controls (o loads a checkpoint)"
+                                             : "Enter sends, Up/Down history, Esc = controls (t/k/p/n, +/-)");
+        cb_text(cb, left.x, iy, left.w, hint, a->th.dim);
         cb_text(cb, left.x, iy + 1, 2, "> ", a->th.bold);
         le_draw(&ch.le, cb, left.x + 2, iy + 1, left.w - 2, a->th.text, !ch.control);
     }
     if (a->large) return;
 
-    /* controls */
-    cb_box(cb, right, "Sampling", a->th.dim, a->caps.unicode);
+    /* controls (a classifier samples nothing: its box shows the classes alone) */
+    int classifier = a->eng && engine_n_classes(a->eng) > 0;
+    cb_box(cb, right, classifier ? "Classifier" : "Sampling", a->th.dim, a->caps.unicode);
     int y = right.y + 1, x = right.x + 1, cw = right.w - 2;
+    int bottom = right.y + right.h - 1;
+    if (classifier) {
+        ch_draw_bars(a, cb, x, y, cw, bottom, 1);
+        return;
+    }
     char v[4][48];
     if (ch.sp.temperature > 0) snprintf(v[0], sizeof v[0], "%.2f", ch.sp.temperature);
     else snprintf(v[0], sizeof v[0], "0 (greedy)");
@@ -213,31 +248,7 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
         int sel = i == ch.param;
         cb_printf(cb, x, y++, cw, sel ? a->th.cursor : a->th.text, "%s%-16s %s", sel ? ">" : " ", names[i], v[i]);
     }
-    y++;
-    int classifier = a->eng && engine_n_classes(a->eng) > 0;
-    cb_text(cb, x, y++, cw, classifier ? "Class probabilities" : "Next-token probabilities", a->th.title);
-    if (ch.have_last) {
-        for (int i = 0; i < ch.last.n_top && y < right.y + right.h - 1; i++, y++) {
-            char raw[SNAP_TOKTEXT], vis[SNAP_TOKTEXT * 4 + 8];
-            int len = classifier ? snprintf(raw, sizeof raw, "%s", engine_class_name(a->eng, ch.last.top_ids[i]))
-                                 : engine_token_text(a->eng, ch.last.top_ids[i], raw, sizeof raw);
-            if (len > (int)sizeof raw - 1) len = (int)sizeof raw - 1;
-            tok_visible(raw, len, a->caps.unicode, vis, sizeof vis);
-            float p = ch.last.top_probs[i];
-            int chosen = ch.last.top_ids[i] == ch.last.id;
-            int lw = 10;
-            cb_text(cb, x, y, lw, vis, chosen ? a->th.highlight : a->th.text);
-            int bw = cw - lw - 8;
-            int fill = (int)lround(p * bw);
-            for (int j = 0; j < bw; j++)
-                cb_put(cb, x + lw + j, y, j < fill ? (a->caps.unicode ? 0x2588 : '#') : ' ', a->th.plot_ema);
-            cb_printf(cb, x + lw + bw, y, 8, a->th.text, "%5.1f%%", 100 * p);
-        }
-        if (y < right.y + right.h - 1)
-            cb_text(cb, x, y, cw, classifier ? "highlighted = the prediction" : "highlighted = the token sampled", a->th.dim);
-    } else {
-        cb_text(cb, x, y, cw, "(after the first reply token)", a->th.dim);
-    }
+    ch_draw_bars(a, cb, x, y + 1, cw, bottom, 0);
 }
 
 static int ch_text_mode(App *a) {
@@ -264,6 +275,8 @@ static int ch_key(App *a, int key) {
             worker_send(&a->wk, &c);
             app_status(a, 0, "loading %s ...", ch.path.buf);
             ch.loading = 0;
+            ch.control = 0;   /* back to typing: the next keys are text for the loaded model */
+            ch.have_last = 0;
         } else if (r == LE_CANCEL) {
             ch.loading = 0;
         }
@@ -275,6 +288,8 @@ static int ch_key(App *a, int key) {
         else if (r == LE_CANCEL) ch.control = 1;
         return 1;
     }
+    if (a->eng && engine_n_classes(a->eng) > 0 && strchr("tkpn+=-_", key > 0 && key < 128 ? key : 1))
+        return 0;   /* a classifier has no sampling controls */
     switch (key) {
     case 't': ch.param = P_TEMP; return 1;
     case 'k': ch.param = P_TOPK; return 1;

@@ -11,6 +11,11 @@
 #define TK_EXCERPT 6000     /* bytes of the corpus shown */
 #define TK_MAXIDS 512
 
+/* Merge speeds while Space runs (merges per second; 0 = as fast as it goes), + and - step through them. */
+static const int TK_RATES[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 0};
+#define TK_N_RATES ((int)(sizeof TK_RATES / sizeof TK_RATES[0]))
+#define TK_RATE_DEFAULT 4   /* 20 merges/s: the vocabulary grows visibly, 767 merges take 40 s */
+
 static struct {
     Engine *eng;
     int begun;
@@ -26,7 +31,23 @@ static struct {
     long hit;               /* search: byte offset of the current match in text (-1 none) */
     int hit_len;
     int hit_scroll;         /* scroll so the match is visible at the next draw */
-} tk = {.log_cursor = -1, .hit = -1};
+    int rate;               /* index into TK_RATES */
+} tk = {.log_cursor = -1, .hit = -1, .rate = TK_RATE_DEFAULT};
+
+static void tk_send_rate(App *a) {
+    WorkerCmd c;
+    memset(&c, 0, sizeof c);
+    c.kind = WC_BPE_RATE;
+    c.n = TK_RATES[tk.rate];
+    worker_send(&a->wk, &c);
+}
+
+/* "20 merges/s" or "max speed". */
+static const char *tk_rate_text(char *buf, size_t n) {
+    if (TK_RATES[tk.rate] > 0) snprintf(buf, n, "%d merges/s", TK_RATES[tk.rate]);
+    else snprintf(buf, n, "max speed");
+    return buf;
+}
 
 static int tk_poll(App *a) {
     if (!a->eng || a->screen != 0) return 0;
@@ -44,6 +65,7 @@ static int tk_poll(App *a) {
         c.n = 256 * 1024;
         c.target = a->cfg->tokenizer.vocab_size;
         worker_send(&a->wk, &c);
+        tk_send_rate(a);
         return 1;
     }
     return 0;
@@ -111,6 +133,8 @@ static void tk_draw_excerpt(App *a, CellBuf *cb, Rect r, const BpeSnapshot *b) {
             for (const char *p = vis; *p;) {
                 uint32_t cp;
                 p += utf8_decode(p, strlen(p), &cp);
+                /* a newline's mark after a full row: the row break shows it (no row holding a lone mark) */
+                if (x >= r.w && cp0 == '\n') continue;
                 if (x >= r.w) x = 0, line++;
                 int row = line - show_from;
                 if (row >= r.h) return;
@@ -194,8 +218,14 @@ static void tk_draw_encode(App *a, CellBuf *cb, Rect r) {
     }
 }
 
-static const char TK_CORPUS_TITLE[] =
-    "Corpus (tokens in cycling colours; space \xe2\x8b\x85 tab \xe2\x86\x92 newline \xe2\x86\xb5)";
+/* The corpus pane's title: how tokens are told apart in this colour mode, and the whitespace marks. */
+static const char *tk_corpus_title(const App *a) {
+    if (a->caps.cm == CM_MONO)
+        return a->caps.unicode ? "Corpus (tokens alternate reverse / underlined; space \xe2\x8b\x85 tab \xe2\x86\x92 newline \xe2\x86\xb5)"
+                               : "Corpus (tokens alternate reverse / underlined; space . tab > newline $)";
+    return a->caps.unicode ? "Corpus (tokens in cycling colours; space \xe2\x8b\x85 tab \xe2\x86\x92 newline \xe2\x86\xb5)"
+                           : "Corpus (tokens in cycling colours; space . tab > newline $)";
+}
 
 /* Large view (z): the corpus pane (or the encode pane) over the whole body, the merge count in its title. */
 static void tk_draw_large(App *a, CellBuf *cb, Rect r, const BpeSnapshot *b) {
@@ -219,10 +249,20 @@ static void tk_draw(App *a, CellBuf *cb, Rect r) {
         tk_draw_large(a, cb, r, &b);
         return;
     }
-    char info[256];
-    snprintf(info, sizeof info, "BPE merges %d/%d  vocab %d  compression %.3f bytes/token  (%ld bytes -> %ld tokens)  %s",
-             b.n_merges, b.target_merges, b.vocab_size, b.compression, b.n_bytes, b.n_tokens,
-             !b.active ? "[starting]" : b.done ? "[DONE]" : a->ws.bpe_running ? "[RUN]" : "[PAUSED]");
+    char info[256], rate[32], nb[32], nt[32];
+    const char *st = !b.active ? "[starting]" : b.done ? "[DONE]" : a->ws.bpe_running ? "[RUN]" : "[PAUSED]";
+    fmt_count(b.n_bytes, nb, sizeof nb);
+    fmt_count(b.n_tokens, nt, sizeof nt);
+    tk_rate_text(rate, sizeof rate);
+    /* the longest form that fits: the byte and token counts go first, then the speed's key hint */
+    snprintf(info, sizeof info, "BPE merges %d/%d  vocab %d  compression %.3f bytes/token  (%s bytes -> %s tokens)  %s  %s (+/-)",
+             b.n_merges, b.target_merges, b.vocab_size, b.compression, nb, nt, st, rate);
+    if (utf8_cols(info) > r.w)
+        snprintf(info, sizeof info, "BPE merges %d/%d  vocab %d  compression %.3f bytes/token  %s  %s (+/-)", b.n_merges,
+                 b.target_merges, b.vocab_size, b.compression, st, rate);
+    if (utf8_cols(info) > r.w)
+        snprintf(info, sizeof info, "BPE merges %d/%d  vocab %d  %.3f bytes/token  %s  %s", b.n_merges, b.target_merges,
+                 b.vocab_size, b.compression, st, rate);
     cb_text(cb, r.x, r.y, r.w, info, a->th.bold);
     int y1 = r.y + 1;
     if (tk.goto_mode) {
@@ -247,7 +287,7 @@ static void tk_draw(App *a, CellBuf *cb, Rect r) {
     if (tk.encode) {
         tk_draw_encode(a, cb, left);
     } else {
-        cb_box(cb, left, TK_CORPUS_TITLE, a->th.dim, a->caps.unicode);
+        cb_box(cb, left, tk_corpus_title(a), a->th.dim, a->caps.unicode);
         if (b.active) tk_draw_excerpt(a, cb, (Rect){left.x + 1, left.y + 1, left.w - 2, left.h - 2}, &b);
     }
     /* merge log */
@@ -263,24 +303,47 @@ static void tk_draw(App *a, CellBuf *cb, Rect r) {
     BpeMergeRow mr[128];
     if (rows > 128) rows = 128;
     int got = b.n_merges > 0 ? engine_get_bpe_merges(a->eng, first, mr, rows) : 0;
+    /* numbers are never cut: the ids go first, then the merged text narrows (marked with …) */
+    int wr = 1, wc = 1, wid = 1;
     for (int i = 0; i < got; i++) {
-        char t[SNAP_TOKTEXT * 4 + 8], tp[SNAP_TOKTEXT * 4 + 24];
+        char d[24];
+        wr = LW_MAX(wr, snprintf(d, sizeof d, "%d", mr[i].rank));
+        wc = LW_MAX(wc, snprintf(d, sizeof d, "%ld", mr[i].count));
+        wid = LW_MAX(wid, snprintf(d, sizeof d, "%d", LW_MAX(mr[i].new_id, LW_MAX(mr[i].left, mr[i].right))));
+    }
+    int lw = logr.w - 2, ids_w = 3 * wid + 3;   /* "left+right>new " */
+    int text_w = lw - (1 + wr + 1 + 1 + wc);
+    int with_ids = text_w - ids_w >= 10;
+    if (with_ids) text_w -= ids_w;
+    if (text_w > 12) text_w = 12;
+    for (int i = 0; i < got; i++) {
+        char t[SNAP_TOKTEXT * 4 + 8], tf[SNAP_TOKTEXT * 4 + 8], tp[SNAP_TOKTEXT * 4 + 24], ids[48] = "";
         tok_visible(mr[i].text, (int)strlen(mr[i].text), a->caps.unicode, t, sizeof t);
-        utf8_pad(t, 10, tp, sizeof tp);
+        utf8_pad(utf8_fit(t, text_w, a->caps.unicode, tf, sizeof tf), text_w, tp, sizeof tp);
+        if (with_ids) snprintf(ids, sizeof ids, "%*d+%-*d>%-*d ", wid, mr[i].left, wid, mr[i].right, wid, mr[i].new_id);
         int sel = mr[i].rank == cur;
-        cb_printf(cb, logr.x + 1, logr.y + 1 + i, logr.w - 2, sel ? a->th.cursor : a->th.text,
-                  "%s%4d %4d+%-4d>%-5d %s %7ld", sel ? ">" : " ", mr[i].rank, mr[i].left, mr[i].right,
-                  mr[i].new_id, tp, mr[i].count);
+        cb_printf(cb, logr.x + 1, logr.y + 1 + i, lw, sel ? a->th.cursor : a->th.text, "%s%*d %s%s %*ld",
+                  sel ? ">" : " ", wr, mr[i].rank, ids, tp, wc, mr[i].count);
     }
     cb_box(cb, topr, "Top candidate pairs now", a->th.dim, a->caps.unicode);
-    cb_printf(cb, topr.x + 1, topr.y + 1, topr.w - 2, a->th.dim, " %-5s %-5s %-14s %8s", "left", "right", "merged",
-              "count");
+    /* as in the log: the count whole, the id columns dropped before the text narrows */
+    int tw = topr.w - 2, cw = 5;
+    for (int i = 0; i < b.n_top; i++) {
+        char d[24];
+        cw = LW_MAX(cw, snprintf(d, sizeof d, "%ld", b.top[i].count));
+    }
+    int mw = tw - 1 - 1 - cw, pair_ids = mw - 12 >= 8;
+    if (pair_ids) mw -= 12;
+    if (mw > 14) mw = 14;
+    if (pair_ids) cb_printf(cb, topr.x + 1, topr.y + 1, tw, a->th.dim, " %-5s %-5s %-*s %*s", "left", "right", mw, "merged", cw, "count");
+    else cb_printf(cb, topr.x + 1, topr.y + 1, tw, a->th.dim, " %-*s %*s", mw, "merged", cw, "count");
     for (int i = 0; i < b.n_top && i < topr.h - 3; i++) {
-        char t[SNAP_TOKTEXT * 4 + 8], tp[SNAP_TOKTEXT * 4 + 24];
+        char t[SNAP_TOKTEXT * 4 + 8], tf[SNAP_TOKTEXT * 4 + 8], tp[SNAP_TOKTEXT * 4 + 24], ids[32] = "";
         tok_visible(b.top[i].text, (int)strlen(b.top[i].text), a->caps.unicode, t, sizeof t);
-        utf8_pad(t, 14, tp, sizeof tp);
-        cb_printf(cb, topr.x + 1, topr.y + 2 + i, topr.w - 2, i == 0 ? a->th.good : a->th.text, "%s%-5d %-5d %s %8ld",
-                  i == 0 ? ">" : " ", b.top[i].left, b.top[i].right, tp, b.top[i].count);
+        utf8_pad(utf8_fit(t, mw, a->caps.unicode, tf, sizeof tf), mw, tp, sizeof tp);
+        if (pair_ids) snprintf(ids, sizeof ids, "%-5d %-5d ", b.top[i].left, b.top[i].right);
+        cb_printf(cb, topr.x + 1, topr.y + 2 + i, tw, i == 0 ? a->th.good : a->th.text, "%s%s%s %*ld",
+                  i == 0 ? ">" : " ", ids, tp, cw, b.top[i].count);
     }
 }
 
@@ -350,6 +413,14 @@ static int tk_key(App *a, int key) {
     case K_NPAGE: tk.scroll += 10; return 1;
     case K_PPAGE: tk.scroll = tk.scroll > 10 ? tk.scroll - 10 : 0; return 1;
     case 'r': tk.begun = 0; app_status(a, 0, "restarting the BPE trainer"); return 1;
+    case '+': case '=': case '-': case '_': {
+        int up = key == '+' || key == '=';
+        tk.rate = up ? (tk.rate + 1 < TK_N_RATES ? tk.rate + 1 : tk.rate) : (tk.rate > 0 ? tk.rate - 1 : 0);
+        tk_send_rate(a);
+        char rate[32];
+        app_status(a, 0, "merge speed: %s", tk_rate_text(rate, sizeof rate));
+        return 1;
+    }
     default: return 0;
     }
 }
@@ -406,6 +477,7 @@ static const char *const TK_HELP[] = {
     "-> or s\tone merge forward",
     "<-\tundo the last merge",
     "Space\trun / pause merging",
+    "+ -\tmerge speed while running: 1 ... 500 merges/s or max (default 20)",
     "g N Enter\tgo to merge N",
     "Up/Down\tmerge-log cursor; Enter goes to that merge",
     "PgUp/PgDn\tscroll the corpus excerpt",

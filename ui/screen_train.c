@@ -155,7 +155,10 @@ static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
     int lab_w = r.w >= 40 ? 6 : 0;
     Rect pr = {r.x, r.y + 1, r.w - lab_w, r.h - 1};
     if (n == 0) {
-        cb_text(cb, r.x + 2, r.y + 2, r.w - 4, "No steps yet: press Space to train, s for one step.", a->th.dim);
+        const char *note = a->ws.running ? "Training: the first step is running ..."
+                                         : "No steps yet: press Space to train, s for one step.";
+        if (a->ts.inference_only) note = "A checkpoint opened to chat with: no training curves here.";
+        cb_text(cb, r.x + 2, r.y + 2, r.w - 4, note, a->th.dim);
     } else {
         plot_draw(cb, pr, s, 4, o);
         PlotOpts ro = o;
@@ -257,6 +260,20 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     int y = right.y;
     int w = right.w;
     double frac = t->total_steps > 0 ? (double)t->step / (double)t->total_steps : 0;
+    if (t->inference_only) {   /* the checkpoint's own step; nothing trains here */
+        cb_printf(cb, right.x, y++, w, a->th.bold, "Checkpoint at step %ld", t->step);
+        cb_text(cb, right.x, y++, w, t->last_ckpt, a->th.text);
+        cb_text(cb, right.x, y++, w, "State CHECKPOINT (opened to chat with)", a->th.good);
+        cb_text(cb, right.x, y++, w, "training: llmwb train (a run of its own)", a->th.dim);
+        y++;
+        char np[32];
+        cb_printf(cb, right.x, y++, w, a->th.text, "tokens seen %s", fmt_count(t->tokens_seen, np, sizeof np));
+        if (isfinite(t->val_loss)) cb_printf(cb, right.x, y++, w, a->th.text, "val loss    %.4f (when saved)", t->val_loss);
+        cb_printf(cb, right.x, y++, w, a->th.dim, "params %s  %dL %dH d%d ctx%d", fmt_count(t->n_params, np, sizeof np),
+                  t->n_layer, t->n_head, t->d_model, t->context_length);
+        cb_printf(cb, right.x, y++, w, a->th.dim, "vocab %d", t->vocab_size);
+        return;
+    }
     cb_printf(cb, right.x, y++, w, a->th.bold, "Step %ld / %ld  (%.1f%%)", t->step, t->total_steps, 100 * frac);
     int bw = w - 2;
     for (int i = 0; i < bw; i++) {
@@ -269,7 +286,7 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     tr_fmt_time(a->repro ? -1 : t->eta, eta, sizeof eta);
     tr_fmt_time(a->repro ? -1 : t->elapsed, el, sizeof el);
     cb_printf(cb, right.x, y++, w, a->th.text, "ETA %s   elapsed %s", eta, el);
-    const char *state = a->ws.running ? "RUN" : "PAUSED";
+    const char *state = a->ws.running ? (t->step == 0 ? "RUN (first step running)" : "RUN") : "PAUSED";
     if (t->state == ENGINE_DONE) state = "DONE (reached train.steps)";
     if (t->state == ENGINE_DIVERGED) state = "DIVERGED (load a checkpoint)";
     cb_printf(cb, right.x, y++, w, t->state == ENGINE_DIVERGED ? a->th.error : a->th.good, "State %s%s", state,
@@ -295,10 +312,18 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     cb_printf(cb, right.x, y++, w, a->th.text, "lr          %.3e", t->lr);
     cb_printf(cb, right.x, y++, w, a->th.text, "grad norm   %.4f", t->grad_norm);
     if (a->repro) cb_text(cb, right.x, y++, w, "tokens/s    - (hidden in the demo)", a->th.text);
+    else if (!a->ws.running) cb_text(cb, right.x, y++, w, "tokens/s    0 (not training)", a->th.text);
     else cb_printf(cb, right.x, y++, w, a->th.text, "tokens/s    %.0f", t->tokens_per_sec);
-    cb_printf(cb, right.x, y++, w, a->th.text, "tokens seen %ld", t->tokens_seen);
-    cb_printf(cb, right.x, y++, w, a->th.dim, "model %.2fM params  %dL %dH d%d ctx%d", (double)t->n_params / 1e6,
-              t->n_layer, t->n_head, t->d_model, t->context_length);
+    char np[32], nt[32];
+    cb_printf(cb, right.x, y++, w, a->th.text, "tokens seen %s", fmt_count(t->tokens_seen, np, sizeof np));
+    cb_printf(cb, right.x, y++, w, a->th.dim, "model %dL %dH d%d ctx%d", t->n_layer, t->n_head, t->d_model,
+              t->context_length);
+    /* every parameter, and the ones that train (a subset when finetuning part of the model or with LoRA) */
+    fmt_count(t->n_params, np, sizeof np);
+    fmt_count(t->n_trainable, nt, sizeof nt);
+    if (t->n_trainable == t->n_params) cb_printf(cb, right.x, y++, w, a->th.dim, "params %s (all trainable)", np);
+    else cb_printf(cb, right.x, y++, w, a->th.dim, "params %s, trainable %s (%.1f%%)", np, nt,
+                   t->n_params > 0 ? 100.0 * (double)t->n_trainable / (double)t->n_params : 0.0);
     cb_printf(cb, right.x, y++, w, a->th.dim, "batch %d  vocab %d", t->batch_size, t->vocab_size);
     cb_printf(cb, right.x, y++, w, t->unsaved ? a->th.warn : a->th.dim, "unsaved steps %d (S saves)", t->unsaved);
     cb_printf(cb, right.x, y++, w, a->th.dim, "run %s", t->run_dir);

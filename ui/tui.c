@@ -151,9 +151,12 @@ int app_draw_not_ready(App *a, CellBuf *cb, Rect r) {
     if (a->eng) return 0;
     int y = r.y + r.h / 2 - 2;
     if (a->ws.phase == WK_FAILED) {
+        /* the whole message, wrapped: it usually names the fix */
+        Rect er = {r.x + 2, y + 1, r.w - 4, r.h - (y + 1 - r.y) - 2};
         cb_text(cb, r.x + 2, y, r.w - 4, "The engine could not be opened:", a->th.error);
-        cb_text(cb, r.x + 2, y + 1, r.w - 4, a->ws.err, a->th.text);
-        cb_text(cb, r.x + 2, y + 3, r.w - 4, "Fix the config and restart, load a checkpoint (Chat: Esc then o), or quit with F10.", a->th.dim);
+        int rows = cb_wrap(cb, er, a->ws.err, a->th.text);
+        cb_wrap(cb, (Rect){er.x, er.y + rows + 1, er.w, 2},
+                "Fix it and start again, or quit with F10 (nothing runs until then).", a->th.dim);
         return 1;
     }
     char line[256];
@@ -214,15 +217,24 @@ static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
         snprintf(right[0], sizeof right[0], " %s ", a->ws.phase == WK_FAILED ? "NO ENGINE" : "PREPARING");
     } else {
         const TrainSnapshot *t = &a->ts;
-        if (t->state == ENGINE_DONE) state = "DONE";
+        if (t->inference_only) state = "CHECKPOINT";
+        else if (t->state == ENGINE_DONE) state = "DONE";
         else if (t->state == ENGINE_DIVERGED) state = "DIVERGED";
-        char loss[32] = "-", tps[32] = "-";
+        char loss[32] = "-", tps[32] = "0", total[32] = "";
         if (t->step > 0 && isfinite(t->train_loss)) snprintf(loss, sizeof loss, "%.3f", t->train_loss);
-        if (t->tokens_per_sec > 0 && !a->repro) snprintf(tps, sizeof tps, "%.0f", t->tokens_per_sec);
+        /* tokens/s of the step in flight: 0 while nothing trains, "-" when hidden (demo) */
+        if (a->repro) snprintf(tps, sizeof tps, "-");
+        else if (a->ws.running && t->tokens_per_sec > 0) snprintf(tps, sizeof tps, "%.0f", t->tokens_per_sec);
+        /* a checkpoint opened to chat with has its step, not a run's total */
+        if (!t->inference_only) snprintf(total, sizeof total, "/%ld", t->total_steps);
         /* the longest form that fits (narrow terminals drop tok/s, then the total and the loss label) */
-        snprintf(right[0], sizeof right[0], " Step %ld/%ld  %s  loss %s  %s tok/s ", t->step, t->total_steps, state,
-                 loss, tps);
-        snprintf(right[1], sizeof right[1], " Step %ld/%ld  %s  loss %s ", t->step, t->total_steps, state, loss);
+        if (t->inference_only)
+            snprintf(right[0], sizeof right[0], " Step %ld  %s  (chat, attention) ", t->step, state);
+        else
+            snprintf(right[0], sizeof right[0], " Step %ld%s  %s  loss %s  %s tok/s ", t->step, total, state, loss,
+                     tps);
+        if (t->inference_only) snprintf(right[1], sizeof right[1], " Step %ld  %s ", t->step, state);
+        else snprintf(right[1], sizeof right[1], " Step %ld%s  %s  loss %s ", t->step, total, state, loss);
         snprintf(right[2], sizeof right[2], " Step %ld %s loss %s ", t->step, state, loss);
         snprintf(right[3], sizeof right[3], " Step %ld %s ", t->step, state);
         nr = 4;
@@ -371,6 +383,17 @@ static void tui_draw(App *a, CellBuf *cb) {
     if (a->search_mode) {
         cb_text(cb, l.status.x + 1, l.status.y, 1, "/", a->th.bold);
         le_draw(&a->search_le, cb, l.status.x + 2, l.status.y, l.status.w - 3, a->th.text, 1);
+    } else if (a->status[0] && a->status_err && utf8_cols(a->status) > l.status.w - 2) {
+        /* an error longer than the status line: all of it, wrapped in a box above it, until Esc */
+        int w = l.body.w - 4, rows = 0;
+        size_t n = strlen(a->status);
+        for (size_t at = 0, next; at < n; at += next > 0 ? next : 1, rows++) wrap_row(a->status + at, n - at, w, &next);
+        if (rows > l.body.h - 2) rows = l.body.h - 2;
+        Rect er = {l.body.x, l.body.y + l.body.h - rows - 2, l.body.w, rows + 2};
+        cb_fill(cb, er, ' ', a->th.text);
+        cb_box(cb, er, "Error (Esc dismisses)", a->th.error, a->caps.unicode);
+        cb_wrap(cb, (Rect){er.x + 2, er.y + 1, w, rows}, a->status, a->th.error);
+        cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, "error above: Esc dismisses it", a->th.error);
     } else if (a->status[0]) cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, a->status, st);
     else {
         char hint[128];
@@ -446,7 +469,9 @@ static void tui_export(App *a, const CellBuf *cb) {
     snprintf(dir, sizeof dir, "%s/exports", run);
     LwError e;
     if (lw_mkdirs(dir, &e)) { app_status(a, 1, "export: %s", e.msg); return; }
-    snprintf(name, sizeof name, "%s-step%ld", s->title, a->eng ? a->ts.step : 0L);
+    long step = a->eng && s->shown_step ? s->shown_step(a) : -1;
+    if (step < 0) step = a->eng ? a->ts.step : 0L;
+    snprintf(name, sizeof name, "%s-step%ld", s->title, step);
     for (char *p = name; *p; p++) *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
     snprintf(base, sizeof base, "%s/%s", dir, name);
     snprintf(path, sizeof path, "%s.txt", base);
@@ -490,6 +515,12 @@ static void tui_key(App *a, int key, int mx, int my) {
         a->help = 0;
         return;
     }
+    if (key == K_ESC && a->status_err && a->status[0] && !a->search_mode) {   /* errors stay until dismissed */
+        a->status[0] = '\0';
+        a->status_err = 0;
+        return;
+    }
+    if (!a->status_err) a->status[0] = '\0';   /* a message lasts until the next key */
     if (key == K_MOUSE) {
         if (my == 0) {
             for (int i = 0; i < 5; i++)
@@ -507,7 +538,9 @@ static void tui_key(App *a, int key, int mx, int my) {
     if (key == K_TAB) { tui_switch(a, a->screen + 1); return; }
     if (key == K_BTAB) { tui_switch(a, a->screen - 1); return; }
     if (!a->eng && (key == ' ' || key == 's' || key == 'S' || (key >= K_F(2) && key <= K_F(8)))) {
-        app_status(a, 1, "the engine is not ready yet (%s)", a->ws.phase == WK_FAILED ? "it failed to open" : "preparing");
+        /* an error only when it will not get ready (a note while preparing: it goes at the next key) */
+        app_status(a, a->ws.phase == WK_FAILED, "the engine is not ready yet (%s)",
+                   a->ws.phase == WK_FAILED ? "it failed to open" : "preparing");
         return;
     }
     if (a->search_mode) {
@@ -963,7 +996,8 @@ int tui_main(int argc, char **argv) {
     } else if (cfg_path) {
         LwError e = {0};
         if (cfg_load(&cfg, cfg_path, &e) || cfg_validate(&cfg, &e)) {
-            snprintf(cfg_err, sizeof cfg_err, "config error: %s (using the built-in defaults)", e.msg);
+            /* shown whole on every screen; nothing else runs in its place */
+            snprintf(cfg_err, sizeof cfg_err, "%s", e.msg);
             cfg_defaults(&cfg);
         }
     }
@@ -1017,7 +1051,6 @@ int tui_main(int argc, char **argv) {
         cb_resize(&cb, w, h);
     }
     theme_init(&a->th, &a->caps);
-    if (cfg_err[0]) app_status(a, 1, "%s", cfg_err);
     if (lesson_mode) {
         lesson_progress_path(a->lesson_state, sizeof a->lesson_state);
         int at = restart ? -1 : lesson_progress_load(a->lesson_state, course.key);
@@ -1052,7 +1085,8 @@ int tui_main(int argc, char **argv) {
             if (a->headless || pr) fprintf(stderr, "llmwb: %s\n", plan.note);
         }
     }
-    if (worker_start_run(&a->wk, &cfg, ckpt, run_dir, resume)) {
+    if (cfg_err[0] && !ckpt ? worker_start_idle(&a->wk, &cfg, cfg_err)
+                            : worker_start_run(&a->wk, &cfg, ckpt, run_dir, resume)) {
         if (!a->headless) term_close();
         fprintf(stderr, "llmwb tui: cannot start the worker thread\n");
         cb_free(&cb);

@@ -19,6 +19,12 @@ static void wk_msg(Worker *w, const char *fmt, ...) {
     pthread_mutex_unlock(&w->mu);
 }
 
+static double wk_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void wk_progress(void *ud, const char *what, double done, double total) {
     Worker *w = ud;
     pthread_mutex_lock(&w->mu);
@@ -137,7 +143,11 @@ static int wk_handle(Worker *w, const WorkerCmd *c) {
         int rc = engine_save(eng, c->text[0] ? c->text : NULL, &e);
         wk_set(w, &w->st.stepping, 0);
         if (rc) wk_msg(w, "save failed: %s", e.msg);
-        else wk_msg(w, "checkpoint saved to %s", c->text[0] ? c->text : "<run dir>/latest");
+        else {
+            TrainSnapshot ts;   /* the directory really written (engine_save picks it when text is "") */
+            engine_get_train(eng, &ts);
+            wk_msg(w, "checkpoint saved to %s (step %ld)", ts.last_ckpt, ts.step);
+        }
         break;
     }
     case WC_PROBE:
@@ -158,6 +168,12 @@ static int wk_handle(Worker *w, const WorkerCmd *c) {
     case WC_BPE_RUN: wk_set(w, &w->st.bpe_running, 1); break;
     case WC_BPE_PAUSE: wk_set(w, &w->st.bpe_running, 0); break;
     case WC_BPE_GOTO: wk_set(w, &w->st.bpe_running, 0); engine_bpe_goto(eng, (int)c->n); break;
+    case WC_BPE_RATE:
+        pthread_mutex_lock(&w->mu);
+        w->bpe_rate = c->n > 0 ? c->n : 0;
+        w->bpe_next = 0;
+        pthread_mutex_unlock(&w->mu);
+        break;
     case WC_GEN: {
         pthread_mutex_lock(&w->mu);
         w->chat_n = 0;
@@ -181,7 +197,7 @@ static int wk_handle(Worker *w, const WorkerCmd *c) {
 static void *wk_main(void *arg) {
     Worker *w = arg;
     LwError e = {0};
-    if (wk_open(w, w->ckpt_dir, &e)) {
+    if (!w->no_open && wk_open(w, w->ckpt_dir, &e)) {
         pthread_mutex_lock(&w->mu);
         w->st.phase = WK_FAILED;
         snprintf(w->st.err, sizeof w->st.err, "%s", e.msg);
@@ -217,6 +233,20 @@ static void *wk_main(void *arg) {
             continue;
         }
         if (eng && w->st.bpe_running) {
+            if (w->bpe_rate > 0) {   /* one merge every 1/rate seconds, so the vocabulary can be watched growing */
+                double now = wk_now(), dt = 1.0 / (double)w->bpe_rate;
+                if (now < w->bpe_next) {
+                    struct timespec dl;
+                    clock_gettime(CLOCK_REALTIME, &dl);
+                    double wait = w->bpe_next - now;
+                    dl.tv_sec += (time_t)wait;
+                    dl.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+                    if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+                    pthread_cond_timedwait(&w->cv, &w->mu, &dl);   /* a command wakes it early */
+                    continue;
+                }
+                w->bpe_next = (w->bpe_next > now - dt ? w->bpe_next : now) + dt;
+            }
             pthread_mutex_unlock(&w->mu);
             int r = engine_bpe_step(eng);
             pthread_mutex_lock(&w->mu);
@@ -268,6 +298,20 @@ int worker_start_run(Worker *w, const Config *cfg, const char *ckpt_dir, const c
     snprintf(w->resume_dir, sizeof w->resume_dir, "%s", resume_dir ? resume_dir : "");
     w->st.phase = WK_OPENING;
     snprintf(w->st.what, sizeof w->st.what, "opening the engine");
+    if (pthread_create(&w->thread, NULL, wk_main, w) != 0) return -1;
+    w->started = 1;
+    return 0;
+}
+
+int worker_start_idle(Worker *w, const Config *cfg, const char *why) {
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_rwlock_init(&w->eng_lock, NULL);
+    w->cfg = *cfg;
+    w->no_open = 1;
+    w->st.phase = WK_FAILED;
+    snprintf(w->st.err, sizeof w->st.err, "%s", why);
     if (pthread_create(&w->thread, NULL, wk_main, w) != 0) return -1;
     w->started = 1;
     return 0;

@@ -14,13 +14,13 @@
 
 typedef enum {
     WC_RUN, WC_PAUSE, WC_TOGGLE, WC_STEP, WC_SAVE, WC_PROBE,
-    WC_BPE_BEGIN, WC_BPE_STEP, WC_BPE_BACK, WC_BPE_RUN, WC_BPE_PAUSE, WC_BPE_GOTO,
+    WC_BPE_BEGIN, WC_BPE_STEP, WC_BPE_BACK, WC_BPE_RUN, WC_BPE_PAUSE, WC_BPE_GOTO, WC_BPE_RATE,
     WC_GEN, WC_GEN_STOP, WC_SET_PROBE, WC_LOAD_CKPT, WC_OPEN_CONFIG, WC_QUIT
 } WorkerCmdKind;
 
 typedef struct WorkerCmd {
     WorkerCmdKind kind;
-    long n;                  /* BPE_BEGIN: max bytes; BPE_GOTO: merge count */
+    long n;                  /* BPE_BEGIN: max bytes; BPE_GOTO: merge count; BPE_RATE: merges/s (0 = no limit) */
     int target;              /* BPE_BEGIN: target vocab */
     SampleParams sp;         /* GEN */
     char text[512];          /* GEN prompt, SET_PROBE sentence, LOAD_CKPT / SAVE directory ("" = default) */
@@ -65,6 +65,9 @@ typedef struct Worker {
     uint64_t chat_id;               /* increments at each WC_GEN */
     int started;
     int busy_cmd;                   /* a command is being handled (under mu) */
+    int no_open;                    /* worker_start_idle: do not open an engine at start */
+    long bpe_rate;                  /* merges per second while BPE runs (0 = as fast as it goes) */
+    double bpe_next;                /* CLOCK_MONOTONIC time of the next merge when rate-limited */
 } Worker;
 
 /* Starts the thread, which opens the engine for cfg (copied); ckpt_dir / run_dir may be NULL or "".
@@ -72,6 +75,9 @@ typedef struct Worker {
 int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir);
 /* worker_start whose first open resumes the checkpoint resume_dir (NULL or "": none), as run_plan decided. */
 int worker_start_run(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir, const char *resume_dir);
+/* Starts the thread without opening an engine: phase WK_FAILED with err = why (e.g. the config's error), so the
+ * screens show it instead of running something else; WC_LOAD_CKPT and WC_OPEN_CONFIG still open one. */
+int worker_start_idle(Worker *w, const Config *cfg, const char *why);
 /* Asks long calls to stop (abort flag), stops the thread and closes the engine. Waits at most max_wait seconds
  * (< 0: as long as it takes) for a step in progress; if the thread is still busy then, it is detached and the
  * engine left open for the process exit to reclaim. Returns 0 when stopped cleanly, 1 when detached.
