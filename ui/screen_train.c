@@ -297,6 +297,9 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     if (a->repro) cb_text(cb, right.x, y++, w, "tokens/s    - (hidden in the demo)", a->th.text);
     else cb_printf(cb, right.x, y++, w, a->th.text, "tokens/s    %.0f", t->tokens_per_sec);
     cb_printf(cb, right.x, y++, w, a->th.text, "tokens seen %ld", t->tokens_seen);
+    char blas[96] = "";
+    if (!a->repro) engine_blas_describe(blas, sizeof blas); /* machine-dependent: not in demo renders */
+    if (blas[0]) cb_text(cb, right.x, y++, w, blas, a->th.dim);
     cb_printf(cb, right.x, y++, w, a->th.dim, "model %.2fM params  %dL %dH d%d ctx%d", (double)t->n_params / 1e6,
               t->n_layer, t->n_head, t->d_model, t->context_length);
     cb_printf(cb, right.x, y++, w, a->th.dim, "batch %d  vocab %d", t->batch_size, t->vocab_size);
