@@ -80,7 +80,9 @@ check-layers:
 test: deps
 	@$(MAKE) --no-print-directory all $(TESTBIN)
 	@$(MAKE) --no-print-directory check-layers
-	LLMWB_BIN=$(abspath $(BIN)) LLMWB_ROOT=$(CURDIR) ./$(TESTBIN) $(TESTFLAGS)
+	@# One BLAS core choice (blas.h) for the whole run: a private cache, settled once before the tests run in parallel.
+	XDG_CACHE_HOME=$(abspath $(BUILD))/cache ./$(BIN) --version
+	XDG_CACHE_HOME=$(abspath $(BUILD))/cache LLMWB_BIN=$(abspath $(BIN)) LLMWB_ROOT=$(CURDIR) ./$(TESTBIN) $(TESTFLAGS)
 
 asan:
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 $(MAKE) --no-print-directory SAN=1 OPT=-O1 test

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "bpe.h"
 #include "config.h"
 #include "engine.h"
@@ -547,6 +548,9 @@ static int cmd_train(int argc, char **argv) {
     if (plan->note[0]) fprintf(stderr, "llmwb: %s\n", plan->note);
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
+    char bl[128];
+    blas_describe(cfg->train.threads > 0 ? cfg->train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN), bl, sizeof bl);
+    fprintf(stderr, "llmwb: %s\n", bl);
 
     SetupProgress sp = {tty, lw_now(), 0};
     EngineOpenOpts eo = {.resume_dir = plan->action == RUN_RESUME ? plan->resume_dir : NULL,
@@ -1074,6 +1078,12 @@ static int cmd_import_gpt2(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    char probe[256];
+    int st = blas_startup(argv, probe, sizeof probe); /* may re-execute the program with a faster BLAS core */
+    if (st >= 0) {
+        puts(probe);
+        return st;
+    }
     if (argc < 2) return tui_main(argc, argv);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || (!strcmp(cmd, "help") && argc == 2)) {
@@ -1087,7 +1097,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("llmwb %s\n", LLMWB_VERSION);
+        char bl[128];
+        blas_describe(0, bl, sizeof bl);
+        printf("llmwb %s\n%s\n", LLMWB_VERSION, bl);
         return 0;
     }
     /* `llmwb --no-mouse` etc.: the tui's options without the word tui (argv[0], the program, stands for it) */

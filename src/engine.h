@@ -115,6 +115,11 @@ int engine_n_probes(Engine *eng);
 ProbeSnapshot *engine_get_probe(Engine *eng, int index);
 void engine_probe_free(ProbeSnapshot *p);
 
+/* ---- the machine [any thread] ---- */
+/* The BLAS in use, e.g. "OpenBLAS 0.3.21 SkylakeX, 2 threads" ("(auto)" after the core when it was chosen at
+ * startup, see blas.h). Implemented in blas.c. */
+void engine_blas_describe(char *buf, size_t n);
+
 /* ---- the model's tokenizer (immutable after open) [any thread] ---- */
 int engine_vocab_size(const Engine *eng);
 int engine_eot_id(const Engine *eng);

@@ -13,6 +13,10 @@ void matmul_set_threads(int n) {
 
 int matmul_get_threads(void) { return openblas_get_num_threads(); }
 
+const char *matmul_blas_core(void) { return openblas_get_corename(); }
+
+const char *matmul_blas_config(void) { return openblas_get_config(); }
+
 void matmul_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
                  int ldb, float beta, float *c, int ldc) {
     if (M <= 0 || N <= 0) return;

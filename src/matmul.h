@@ -9,6 +9,10 @@
 /* Threads OpenBLAS may use (wraps openblas_set_num_threads); n <= 0 means all cores. */
 void matmul_set_threads(int n);
 int matmul_get_threads(void);
+/* The OpenBLAS core in use ("SkylakeX", "Haswell", "Prescott", ...) and its build string
+ * ("OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64"); static strings. */
+const char *matmul_blas_core(void);
+const char *matmul_blas_config(void);
 
 /* Conv1D layout (HF GPT-2): out (N, OC) = inp (N, C) @ weight (C, OC) + bias (OC). bias may be NULL.
  * out is overwritten. */

@@ -316,6 +316,9 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     else cb_printf(cb, right.x, y++, w, a->th.text, "tokens/s    %.0f", t->tokens_per_sec);
     char np[32], nt[32];
     cb_printf(cb, right.x, y++, w, a->th.text, "tokens seen %s", fmt_count(t->tokens_seen, np, sizeof np));
+    char blas[96] = "";
+    if (!a->repro) engine_blas_describe(blas, sizeof blas); /* machine-dependent: not in demo renders */
+    if (blas[0]) cb_text(cb, right.x, y++, w, blas, a->th.dim);
     cb_printf(cb, right.x, y++, w, a->th.dim, "model %dL %dH d%d ctx%d", t->n_layer, t->n_head, t->d_model,
               t->context_length);
     /* every parameter, and the ones that train (a subset when finetuning part of the model or with LoRA) */
