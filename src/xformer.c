@@ -166,3 +166,69 @@ void xf_mlp_backward(const XfCfg *c, const XfMlp *w, const XfMlp *g, const XfMlp
         linear_backward(dx, g->w1, g->b1, dh, ain, w->w1, N, C, F);
     }
 }
+
+/* ---- incremental decoding ---- */
+
+size_t xf_step_floats(const XfCfg *c, int Tk) {
+    size_t attn = 6 * (size_t)c->C + 2 + (size_t)(c->NH + 1) * Tk;
+    size_t mlp = 2 * (size_t)c->C + 2 * (size_t)c->F + 2;
+    return attn > mlp ? attn : mlp;
+}
+
+/* The shared part of both steps: q|k|v already in q (ldq), keys/values in kv (2C rows); out = the sublayer output. */
+static void xf_step_finish(const XfCfg *c, const XfAttn *w, float *out, const float *x, const float *q, int ldq,
+                           const float *kv, int Tk, const uint8_t *kpad, float *att, float *work) {
+    int C = c->C;
+    float *y = work + 4 * C, *r = y + C, *sc = r + C + 2, *a = att ? att : sc + Tk;
+    MhaShape s = {.B = 1, .Tq = 1, .Tk = Tk, .C = C, .NH = c->NH, .ldq = ldq, .ldk = 2 * C, .ldv = 2 * C, .ldo = C};
+    mha_forward(y, a, q, kv, kv + C, kpad, NULL, 0.0f, sc, &s);
+    linear_forward(r, y, w->wo, w->bo, 1, C, C);
+    residual_forward(r, x, r, (size_t)C);
+    if (c->pre_ln) memcpy(out, r, (size_t)C * sizeof(float));
+    else layernorm_forward_eps(out, r + C, r + C + 1, r, w->ln_w, w->ln_b, 1, C, c->ln_eps);
+}
+
+/* work layout: ln (C) | q (3C) | y (C) | r (C) | mean, rstd (2) | mha scratch (Tk) | att (NH Tk) */
+static const float *xf_step_input(const XfCfg *c, const XfAttn *w, const float *x, float *work) {
+    if (!c->pre_ln) return x;
+    float st[2];
+    layernorm_forward_eps(work, st, st + 1, x, w->ln_w, w->ln_b, 1, c->C, c->ln_eps);
+    return work;
+}
+
+void xf_attn_step_self(const XfCfg *c, const XfAttn *w, float *out, const float *x, float *cache, int len,
+                       float *att, float *work) {
+    int C = c->C;
+    float *q = work + C;
+    linear_forward(q, xf_step_input(c, w, x, work), w->wq, w->bq, 1, C, 3 * C);
+    memcpy(cache + (size_t)len * 2 * C, q + C, 2 * (size_t)C * sizeof(float));
+    xf_step_finish(c, w, out, x, q, 3 * C, cache, len + 1, NULL, att, work);
+}
+
+void xf_attn_step_cross(const XfCfg *c, const XfAttn *w, float *out, const float *x, const float *kv, int Tk,
+                        const uint8_t *kpad, float *att, float *work) {
+    int C = c->C;
+    float *q = work + C;
+    linear_forward(q, xf_step_input(c, w, x, work), w->wq, w->bq, 1, C, C);
+    xf_step_finish(c, w, out, x, q, C, kv, Tk, kpad, att, work);
+}
+
+void xf_cross_kv(const XfCfg *c, const XfAttn *w, float *kv, const float *mem, int M) {
+    linear_forward(kv, mem, w->wkv, w->bkv, M, c->C, 2 * c->C);
+}
+
+void xf_mlp_step(const XfCfg *c, const XfMlp *w, float *out, const float *x, float *work) {
+    int C = c->C, F = c->F;
+    float *ln = work, *h = ln + C, *ha = h + F, *r = ha + F, st[2];
+    const float *ain = x;
+    if (c->pre_ln) {
+        layernorm_forward_eps(ln, st, st + 1, x, w->ln_w, w->ln_b, 1, C, c->ln_eps);
+        ain = ln;
+    }
+    linear_forward(h, ain, w->w1, w->b1, 1, C, F);
+    xf_act_forward(c->act, ha, h, (size_t)F);
+    linear_forward(r, ha, w->w2, w->b2, 1, F, C);
+    residual_forward(r, x, r, (size_t)C);
+    if (c->pre_ln) memcpy(out, r, (size_t)C * sizeof(float));
+    else layernorm_forward_eps(out, st, st + 1, r, w->ln_w, w->ln_b, 1, C, c->ln_eps);
+}

@@ -89,4 +89,18 @@ size_t xf_scratch_floats(const XfCfg *c, int N, int M, int Tq, int Tk);
 void xf_act_forward(int act, float *y, const float *x, size_t n);
 void xf_act_backward(int act, float *dx, const float *x, const float *dy, size_t n);
 
+/* ---- one query row at a time (incremental decoding): no dropout, nothing saved; the same math as above ----
+ * work: xf_step_floats(c, Tk) floats. att, when not NULL, receives the (NH, Tk) weights of the row. */
+size_t xf_step_floats(const XfCfg *c, int Tk);
+/* Self-attention of the row x (C) at position len: its k|v is first written to cache row len (rows of 2C, k | v),
+ * then it attends to the len + 1 cached positions. out (C) = the sublayer output. */
+void xf_attn_step_self(const XfCfg *c, const XfAttn *w, float *out, const float *x, float *cache, int len,
+                       float *att, float *work);
+/* Cross-attention of the row x (C) over Tk memory rows whose k|v (Tk, 2C) xf_cross_kv computed; kpad (Tk) or NULL. */
+void xf_attn_step_cross(const XfCfg *c, const XfAttn *w, float *out, const float *x, const float *kv, int Tk,
+                        const uint8_t *kpad, float *att, float *work);
+/* kv (M, 2C) = mem (M, C) @ wkv^T + bkv: a cross-attention's keys and values, once per source. */
+void xf_cross_kv(const XfCfg *c, const XfAttn *w, float *kv, const float *mem, int M);
+void xf_mlp_step(const XfCfg *c, const XfMlp *w, float *out, const float *x, float *work);
+
 #endif
