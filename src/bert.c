@@ -242,8 +242,7 @@ int bert_reserve(Bert *m, int B, int T, LwError *e) {
     size_t nf = 3 * N * C + 2 * N + (size_t)L * per_layer + (size_t)L * TT + N * C + 2 * N /* fin */
                 + 4 * N * C + 2 * N + N * V + N /* head */ + 2 * (size_t)B * C + B + (size_t)B * K
                 + 3 * N * C + xf_scratch_floats(&xc, (int)N, (int)N, T, T);
-    int drop = c->dropout > 0.0f || c->attn_dropout > 0.0f;
-    size_t nb = N + (drop ? N * C + (size_t)L * (TT + 2 * N * C) : 0);
+    size_t nb = N + N * C + (size_t)L * (TT + 2 * N * C); /* dropout masks always: set_dropout may come later */
     a->block = bert_alloc_floats(nf);
     a->bytes = lw_calloc(nb, 1);
     a->at = lw_calloc((size_t)L, sizeof(XfAttnActs));
@@ -262,7 +261,7 @@ int bert_reserve(Bert *m, int B, int T, LwError *e) {
     a->emb_rstd = carve(&p, N);
     a->emb_ln = carve(&p, N * C);
     a->h0 = carve(&p, N * C);
-    if (drop) a->emb_drop = carve_u8(&q, N * C);
+    a->emb_drop = carve_u8(&q, N * C);
     m->att = carve(&p, (size_t)L * TT);
     for (int l = 0; l < L; l++) {
         XfAttnActs *at = &a->at[l];
@@ -279,11 +278,9 @@ int bert_reserve(Bert *m, int B, int T, LwError *e) {
         f->h = carve(&p, N * F);
         f->ha = carve(&p, N * F);
         f->r = carve(&p, N * C);
-        if (drop) {
-            at->drop_att = carve_u8(&q, TT);
-            at->drop_r = carve_u8(&q, N * C);
-            f->drop_r = carve_u8(&q, N * C);
-        }
+        at->drop_att = carve_u8(&q, TT);
+        at->drop_r = carve_u8(&q, N * C);
+        f->drop_r = carve_u8(&q, N * C);
     }
     a->fin = carve(&p, N * C);
     a->fin_mean = carve(&p, N);
@@ -322,7 +319,6 @@ static void bert_encode(Bert *m, const int *ids, const int *segments, const uint
     m->B = B;
     m->T = T;
     Rng *dr = training ? r : NULL;
-    LW_ASSERT(!dr || !(c->dropout > 0.0f || c->attn_dropout > 0.0f) || a->emb_drop);
     for (int i = 0; i < N; i++) {
         LW_ASSERT(ids[i] >= 0 && ids[i] < c->vocab_size);
         a->ids[i] = ids[i];
@@ -425,7 +421,7 @@ float bert_forward(Bert *m, const int *ids, const int *segments, const uint8_t *
     a->classify = 0;
     int C = c->d_model, V = c->vocab_size, N = B * T, n = 0;
     for (int i = 0; i < N; i++) {
-        if (labels && labels[i] == GPT_IGNORE_INDEX) continue;
+        if (m->mlm_rows_only && labels && labels[i] == GPT_IGNORE_INDEX) continue;
         m->rows[n] = i;
         a->tsel[n] = labels ? labels[i] : GPT_IGNORE_INDEX;
         memcpy(a->hsel + (size_t)n * C, a->hid + (size_t)i * C, (size_t)C * sizeof(float));
@@ -571,4 +567,61 @@ int bert_mlm_mask(int *inputs, int *labels, const int *tokens, int B, int T, con
         total += n;
     }
     return total;
+}
+
+const float *bert_residual(const Bert *m, int l) {
+    if (!m->acts || !m->acts->hid || l < 0 || l > m->cfg.n_layer) return NULL;
+    if (l == 0) return m->acts->x0;
+    XfCfg xc = bert_xf(&m->cfg);
+    return xf_mlp_out(&xc, &m->acts->mlp[l - 1]);
+}
+
+int bert_add_class_head(Bert *m, int n_classes, Rng *r, LwError *e) {
+    if (n_classes < 2) return lw_fail(e, LW_ERR_INVALID, "bert: a class head needs at least 2 classes (got %d)", n_classes);
+    if (m->cfg.n_classes > 0) return lw_fail(e, LW_ERR_INVALID, "bert: the model already has a class head");
+    BertConfig c = m->cfg;
+    c.n_classes = n_classes;
+    size_t old = m->n_params, n = bert_count_params(&c);
+    float *blk[4] = {bert_alloc_floats(n), bert_alloc_floats(n), bert_alloc_floats(n), bert_alloc_floats(n)};
+    float **cur[4] = {&m->params, &m->grads, &m->adam_m, &m->adam_v};
+    if (!blk[0] || !blk[1] || !blk[2] || !blk[3]) {
+        for (int k = 0; k < 4; k++) free(blk[k]);
+        return lw_fail(e, LW_ERR_NOMEM, "bert: cannot allocate the class head");
+    }
+    for (int k = 0; k < 4; k++) {
+        memcpy(blk[k], *cur[k], old * sizeof(float));
+        free(*cur[k]);
+        *cur[k] = blk[k];
+    }
+    m->cfg = c;
+    int C = c.d_model;
+    size_t off = old;
+    LW_ASSERT(m->n_tensors == bert_class0(&c)); /* bert_init left room for these four */
+    bert_add(m, &off, 1, 2, C, C, "bert.pooler.dense.weight");
+    bert_add(m, &off, 0, 1, C, 0, "bert.pooler.dense.bias");
+    bert_add(m, &off, 1, 2, n_classes, C, "classifier.weight");
+    bert_add(m, &off, 0, 1, n_classes, 0, "classifier.bias");
+    LW_ASSERT(off == n);
+    m->n_params = n;
+    for (int i = bert_class0(&c); i < m->n_tensors; i++) {
+        GptTensor *t = &m->tensors[i];
+        t->role = GPT_ROLE_CLASS_HEAD;
+        if (t->ndim == 2 && r)
+            for (size_t j = 0; j < t->numel; j++) m->params[t->offset + j] = 0.02f * rng_normal(r);
+    }
+    if (m->acts) return bert_reserve(m, m->acts->maxB, m->acts->maxT, e);
+    return LW_OK;
+}
+
+void bert_set_trainable(Bert *m, int mode, int last_blocks) {
+    const BertConfig *c = &m->cfg;
+    int L = c->n_layer, k = last_blocks < 0 ? 0 : (last_blocks > L ? L : last_blocks);
+    int head0 = c->n_classes > 0 ? bert_class0(c) : bert_head0(c);
+    int head1 = c->n_classes > 0 ? m->n_tensors : bert_class0(c);
+    int first = mode == GPT_TRAIN_ALL ? 0 : mode == GPT_TRAIN_LAST_BLOCKS ? bert_layer0(c, L - k) : head0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        int in_head = i >= head0 && i < head1;
+        int in_tail = i >= first && i < bert_head0(c); /* the last blocks and the pre-LN final LayerNorm */
+        m->tensors[i].trainable = mode == GPT_TRAIN_ALL || in_head || (mode == GPT_TRAIN_LAST_BLOCKS && in_tail);
+    }
 }

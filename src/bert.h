@@ -55,6 +55,8 @@ typedef struct Bert {
     BertActs *acts;
     int B, T;            /* of the last forward */
     float *att;          /* (L, B, NH, T, T) attention weights of the last forward (after softmax) */
+    int mlm_rows_only;   /* 0 (default): the MLM head runs on every row, logits (B*T, V); 1: when training with
+                          * labels, only on the labelled rows (faster: BERT's gather of masked positions) */
     float *logits;       /* (n_rows, V) MLM logits of the rows in rows[] */
     int *rows;           /* (n_rows) row indices b*T + t the MLM head ran on */
     int n_rows;
@@ -76,9 +78,9 @@ GptTensor *bert_find(const Bert *m, const char *name);
 int bert_reserve(Bert *m, int B, int T, LwError *e);
 
 /* Encoder + MLM head on ids (B, T). segments (B, T) or NULL (all 0); pad (B, T) nonzero = padding key, or NULL.
- * labels (B, T) or NULL: with labels the head runs only on rows whose label is not GPT_IGNORE_INDEX (-100) and the
- * mean cross-entropy over them is returned (also m->loss; 0 when no row is labelled); without, the head runs on
- * every row and -1 is returned. training with r applies dropout from r. Fills m->att, m->rows, m->logits. */
+ * labels (B, T) or NULL: with labels the mean cross-entropy over the rows whose label is not GPT_IGNORE_INDEX (-100)
+ * is returned (also m->loss; 0 when no row is labelled), without -1. The head runs on every row (rows[i] = i), or
+ * with mlm_rows_only and labels only on the labelled ones. training with r applies dropout from r. Fills m->att, m->rows, m->logits. */
 float bert_forward(Bert *m, const int *ids, const int *segments, const uint8_t *pad, const int *labels, int B,
                    int T, int training, Rng *r);
 /* Accumulates d(loss_scale * loss)/d(params) of the last bert_forward (with labels) into m->grads. */
@@ -92,6 +94,19 @@ void bert_backward_classify(Bert *m, float loss_scale);
 
 /* The encoder's output (B, T, C) of the last forward. */
 const float *bert_hidden(const Bert *m);
+/* The residual stream of the last forward, (B, T, C): l = 0 the embeddings (after LayerNorm and dropout), l = 1..L
+ * layer l's output. NULL if l is out of range or no forward ran. */
+const float *bert_residual(const Bert *m, int l);
+
+/* Adds bert.pooler.* and classifier.* (K = n_classes) to a model built without them (e.g. loaded from an MLM
+ * checkpoint): weights N(0, 0.02) from r (zeros if r is NULL), biases 0; parameters keep their values, the
+ * activations are re-reserved for the same sizes. LW_ERR_INVALID for K < 2 or a second head. */
+int bert_add_class_head(Bert *m, int n_classes, Rng *r, LwError *e);
+/* Which tensors train (GPT_TRAIN_* of model.h): HEAD the pooler + classifier (without a class head: the MLM
+ * transform, its LayerNorm and bias); LAST_BLOCKS the last last_blocks layers (+ the pre-LN final LayerNorm) and
+ * the head; ALL everything. Frozen tensors get no AdamW update and do not count in bert_grad_norm (their gradients
+ * are still computed). */
+void bert_set_trainable(Bert *m, int mode, int last_blocks);
 
 void bert_zero_grad(Bert *m);
 float bert_grad_norm(const Bert *m);

@@ -343,7 +343,7 @@ int encdec_reserve(EncDec *m, int B, int S, int T, LwError *e) {
     int Le = c->n_enc_layer, Ld = c->n_dec_layer, NH = c->n_head;
     size_t C = (size_t)c->d_model, Ns = (size_t)B * S, Nt = (size_t)B * T, Vt = (size_t)c->tgt_vocab;
     size_t TTe = (size_t)B * NH * S * S, TTd = (size_t)B * NH * T * T, TTx = (size_t)B * NH * T * S;
-    int drop = c->dropout > 0.0f || c->attn_dropout > 0.0f;
+    int drop = 1; /* dropout masks always: the rate may be raised after reserving */
     a->ptrs = lw_calloc((size_t)(2 * Le + 3 * Ld), sizeof(XfAttnActs) > sizeof(XfMlpActs) ? sizeof(XfAttnActs)
                                                                                           : sizeof(XfMlpActs));
     XfAttnActs *ap = a->ptrs;
@@ -586,6 +586,16 @@ void encdec_backward(EncDec *m, float loss_scale) {
     ed_stack_backward(m, &a->enc, 0, a->dA, a->dB, NULL, B, S, S);
 }
 
+const float *encdec_residual(const EncDec *m, int side, int l) {
+    const EdStack *s = m->acts ? (side ? &m->acts->dec : &m->acts->enc) : NULL;
+    if (!s || !s->out || l < 0 || l > s->L) return NULL;
+    if (l == 0) return s->x0;
+    XfCfg xc = ed_xf(&m->cfg);
+    return xf_mlp_out(&xc, &s->mlp[l - 1]);
+}
+
+const float *encdec_memory(const EncDec *m) { return m->acts ? m->acts->enc.out : NULL; }
+
 void encdec_zero_grad(EncDec *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
 float encdec_grad_norm(const EncDec *m) {
@@ -689,6 +699,8 @@ void encdec_cache_close(EncDecCache *kv) {
 }
 
 int encdec_cache_len(const EncDecCache *kv, int beam) { return kv->len[beam]; }
+
+const float *encdec_cache_enc_att(const EncDecCache *kv) { return kv->enc_att; }
 
 void encdec_cache_start(EncDec *m, EncDecCache *kv, const int *src, int S) {
     const EncDecConfig *c = &m->cfg;

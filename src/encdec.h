@@ -88,6 +88,11 @@ float encdec_forward(EncDec *m, const int *src, const uint8_t *src_pad, const in
                      int B, int S, int T, int training, Rng *r);
 /* Accumulates d(loss_scale * loss)/d(params) of the last forward (with labels) into m->grads. */
 void encdec_backward(EncDec *m, float loss_scale);
+/* The residual stream of the last forward: side 0 the encoder (B, S, C), 1 the decoder (B, T, C); l = 0 the
+ * embeddings after dropout, l = 1..L layer l's output. NULL if out of range or no forward ran. */
+const float *encdec_residual(const EncDec *m, int side, int l);
+/* The final encoder output (B, S, C) of the last forward: what the cross-attention reads. */
+const float *encdec_memory(const EncDec *m);
 void encdec_zero_grad(EncDec *m);
 float encdec_grad_norm(const EncDec *m);
 void encdec_adamw_step(EncDec *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
@@ -105,6 +110,8 @@ void encdec_cache_start(EncDec *m, EncDecCache *kv, const int *src, int S);
  * receives that step's cross-attention weights. Returns 0, or -1 if the beam is full (max_T). */
 int encdec_cache_step(EncDec *m, EncDecCache *kv, int beam, int token, float *logits, float *cross_att);
 int encdec_cache_len(const EncDecCache *kv, int beam);
+/* The encoder self-attention maps of the source given to encdec_cache_start, (Le, NH, S, S) with row stride S. */
+const float *encdec_cache_enc_att(const EncDecCache *kv);
 /* New beam i continues old beam parent[i] (its cached keys/values and length), for i < n. */
 void encdec_cache_reorder(EncDecCache *kv, const int *parent, int n);
 

@@ -111,6 +111,9 @@ static void check_mlm(const char *path) {
     const LwRefArray *at = lwref_get(&rb.rf, "att");
     cr_assert_eq(at->n, (size_t)L * B * NH * T * T);
     lwref_check_close("att", m->att, at->data, at->n, 1e-6, 1e-4);
+    cr_assert_not_null(bert_residual(m, 0));
+    cr_assert_null(bert_residual(m, L + 1));
+    if (!m->cfg.pre_ln) cr_assert_eq(bert_residual(m, L), bert_hidden(m), "post-LN: the last layer's output is the encoder's");
     /* padding keys get weight 0 in every map */
     for (int l = 0; l < L; l++)
         for (int b = 0; b < B; b++)
@@ -119,22 +122,27 @@ static void check_mlm(const char *path) {
                     for (int h = 0; h < NH; h++)
                         for (int i = 0; i < T; i++)
                             cr_assert_eq(m->att[((((size_t)l * B + b) * NH + h) * T + i) * T + j], 0.0f);
-    /* with labels: only the labelled rows, their mean loss */
-    float loss = bert_forward(m, rb.ids, rb.segs, rb.pad, rb.labels, B, T, 1, NULL);
-    float rloss = lwref_get(&rb.rf, "loss")->data[0];
-    cr_assert(fabsf(loss - rloss) <= 1e-5f * rloss, "%s: loss %.8f vs torch %.8f", path, loss, rloss);
+    /* with labels: the mean loss over the labelled rows; the head on every row, or only on the labelled ones */
     int kept = 0;
     for (int i = 0; i < B * T; i++) kept += rb.labels[i] != GPT_IGNORE_INDEX;
-    cr_assert_eq(m->n_loss_tokens, kept);
-    cr_assert_eq(m->n_rows, kept);
-    for (int r = 0; r < m->n_rows; r++) /* and the head's rows are the same logits as above */
-        lwref_check_close("selected logits", m->logits + (size_t)r * V, lg->data + (size_t)m->rows[r] * V,
-                          (size_t)V, 1e-5, 1e-4);
-    bert_zero_grad(m);
-    bert_backward(m, 1.0f);
-    check_grads(&rb, "grad");
-    float norm = bert_grad_norm(m), rnorm = lwref_get(&rb.rf, "grad_norm")->data[0];
-    cr_assert(fabsf(norm - rnorm) <= 1e-4f * rnorm, "grad norm %.7f vs torch %.7f", norm, rnorm);
+    for (int rows_only = 0; rows_only <= 1; rows_only++) {
+        m->mlm_rows_only = rows_only;
+        float loss = bert_forward(m, rb.ids, rb.segs, rb.pad, rb.labels, B, T, 1, NULL);
+        float rloss = lwref_get(&rb.rf, "loss")->data[0];
+        cr_assert(fabsf(loss - rloss) <= 1e-5f * rloss, "%s: loss %.8f vs torch %.8f", path, loss, rloss);
+        cr_assert_eq(m->n_loss_tokens, kept);
+        cr_assert_eq(m->n_rows, rows_only ? kept : B * T);
+        for (int r = 0; r < m->n_rows; r++) { /* the head's rows are the same logits as above */
+            if (rows_only) cr_assert_neq(rb.labels[m->rows[r]], GPT_IGNORE_INDEX);
+            lwref_check_close("selected logits", m->logits + (size_t)r * V, lg->data + (size_t)m->rows[r] * V,
+                              (size_t)V, 1e-5, 1e-4);
+        }
+        bert_zero_grad(m);
+        bert_backward(m, 1.0f);
+        check_grads(&rb, "grad");
+        float norm = bert_grad_norm(m), rnorm = lwref_get(&rb.rf, "grad_norm")->data[0];
+        cr_assert(fabsf(norm - rnorm) <= 1e-4f * rnorm, "grad norm %.7f vs torch %.7f", norm, rnorm);
+    }
     refbert_close(&rb);
 }
 
@@ -167,6 +175,59 @@ Test(bert_ref, mlm_forward_backward_postln_segments) { check_mlm(BERT_REFS[0]); 
 Test(bert_ref, mlm_forward_backward_preln_tanh_nh4) { check_mlm(BERT_REFS[1]); }
 Test(bert_ref, adamw_postln_segments) { check_adamw(BERT_REFS[0]); }
 Test(bert_ref, adamw_preln_tanh_nh4) { check_adamw(BERT_REFS[1]); }
+
+/* A model built without the class head (as from an MLM checkpoint) gets it with bert_add_class_head: same
+ * results once its weights are the reference's, and the freezing modes touch only what they name. */
+Test(bert_ref, class_head_added_later_and_freezing) {
+    RefBert rb;
+    refbert_open(&rb, BERT_REFS[0]);
+    Bert *full = &rb.m, m;
+    BertConfig c = full->cfg;
+    int K = c.n_classes;
+    c.n_classes = 0;
+    LwError e = {0};
+    cr_assert_eq(bert_init(&m, &c, &e), 0, "%s", e.msg);
+    cr_assert_eq(bert_reserve(&m, rb.B, rb.T, &e), 0);
+    memcpy(m.params, full->params, m.n_params * sizeof(float)); /* the class tensors come last */
+    Rng r;
+    rng_seed(&r, 1);
+    cr_assert_eq(bert_add_class_head(&m, K, &r, &e), 0, "%s", e.msg);
+    cr_assert_eq(bert_add_class_head(&m, K, &r, &e), LW_ERR_INVALID, "a second head is refused");
+    cr_assert_eq(m.n_params, full->n_params);
+    cr_assert_eq(m.n_tensors, full->n_tensors);
+    for (int i = 0; i < m.n_tensors; i++) {
+        cr_assert_str_eq(m.tensors[i].name, full->tensors[i].name);
+        cr_assert_eq(m.tensors[i].offset, full->tensors[i].offset);
+    }
+    memcpy(m.params, full->params, m.n_params * sizeof(float));
+    float l1 = bert_forward_classify(&m, rb.ids, rb.segs, rb.pad, rb.cls_labels, rb.B, rb.T, 1, NULL);
+    float l2 = lwref_get(&rb.rf, "cls_loss")->data[0];
+    cr_assert(fabsf(l1 - l2) <= 1e-5f * l2, "cls loss %.8f vs torch %.8f", l1, l2);
+    /* freezing: head only, then the last block + head */
+    for (int mode = GPT_TRAIN_HEAD; mode <= GPT_TRAIN_LAST_BLOCKS; mode++) {
+        bert_set_trainable(&m, mode, 1);
+        float *before = malloc(m.n_params * sizeof(float));
+        memcpy(before, m.params, m.n_params * sizeof(float));
+        bert_forward_classify(&m, rb.ids, rb.segs, rb.pad, rb.cls_labels, rb.B, rb.T, 1, NULL);
+        bert_zero_grad(&m);
+        bert_backward_classify(&m, 1.0f);
+        bert_adamw_step(&m, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f, 1, 1.0f);
+        for (int i = 0; i < m.n_tensors; i++) {
+            const GptTensor *t = &m.tensors[i];
+            int changed = memcmp(before + t->offset, m.params + t->offset, t->numel * sizeof(float)) != 0;
+            int want = t->role == GPT_ROLE_CLASS_HEAD ||
+                       (mode == GPT_TRAIN_LAST_BLOCKS && strncmp(t->name, "bert.encoder.layer.1.", 21) == 0);
+            if (strstr(t->name, "key.bias")) continue; /* a zero-gradient tensor may or may not move */
+            cr_assert_eq(changed, want, "mode %d: %s %s", mode, t->name, changed ? "changed" : "did not change");
+            cr_assert_eq(t->trainable, want, "mode %d: %s trainable", mode, t->name);
+        }
+        free(before);
+    }
+    bert_set_trainable(&m, GPT_TRAIN_ALL, 0);
+    for (int i = 0; i < m.n_tensors; i++) cr_assert(m.tensors[i].trainable);
+    bert_free(&m);
+    refbert_close(&rb);
+}
 
 Test(bert_ref, classifier_cls_pooler) {
     RefBert rb;

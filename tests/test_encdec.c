@@ -95,6 +95,9 @@ static void check_forward_backward(const char *path) {
         cr_assert_eq(a->n, maps[k].n, "%s size", maps[k].name);
         lwref_check_close(maps[k].name, maps[k].c, a->data, a->n, 1e-6, 1e-4);
     }
+    if (!c->pre_ln) cr_assert_eq(encdec_residual(m, 0, c->n_enc_layer), encdec_memory(m));
+    cr_assert_null(encdec_residual(m, 1, c->n_dec_layer + 1));
+    cr_assert_not_null(encdec_residual(m, 1, 0));
     /* the cross-attention never looks at source padding; the decoder never looks ahead */
     for (size_t i = 0; i < maps[2].n; i++) {
         int s = (int)(i % S), b = (int)(i / ((size_t)S * T * NH) % B);
