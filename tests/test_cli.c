@@ -344,6 +344,7 @@ Test(cli, import_gpt2_names_the_layout_it_found) {
     cr_assert_eq(run(args, &out), 2, "%s", out);
     cr_assert(strstr(out, "PyTorch"), "%s", out);
     cr_assert(strstr(out, "config.json + model.safetensors"), "%s", out);
+    cr_assert(strstr(out, "scripts/book_pth_to_hf.py"), "the fix is named: %s", out);
     free(out);
     snprintf(args, sizeof args, "import-gpt2 %s/missing", dir);
     cr_assert_eq(run(args, &out), 2, "%s", out);
