@@ -540,7 +540,7 @@ static int cmd_train(int argc, char **argv) {
     long target = ts.total_steps;
     if (o.steps >= 0) target = ts.step + o.steps;
     char total[32], trainable[32], lora[48] = "";
-    if (cfg->finetune.lora_rank > 0) snprintf(lora, sizeof lora, ": LoRA rank %d adapters", cfg->finetune.lora_rank);
+    if (cfg->finetune.lora_rank > 0) snprintf(lora, sizeof lora, ": LoRA rank %d", cfg->finetune.lora_rank);
     fprintf(stderr, "llmwb: training %s: %s parameters (%s trainable%s), %d layers, %d heads, d_model %d, "
                     "context %d, vocab %d; steps %ld..%ld; run dir %s\n",
             cfg->name, lw_fmt_thousands(total, sizeof total, ts.n_params),
@@ -690,8 +690,10 @@ static int open_ckpt(const Opts *o, Engine **eng) {
 }
 
 /* Streams one reply to prompt into out: the new token ids with ids_only, else the text (after the prompt itself,
- * in bold on a terminal, when echo is set). */
-static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp, int ids_only, int echo, FILE *out) {
+ * in bold on a terminal, when echo is set; with one_line, line breaks in it become spaces, so a reply is one line
+ * for a script reading the chat REPL). */
+static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp, int ids_only, int echo,
+                         int one_line, FILE *out) {
     LwError e = {0};
     if (engine_gen_begin(eng, prompt, sp, &e)) {
         fprintf(stderr, "llmwb: %s\n", e.msg);
@@ -706,6 +708,8 @@ static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp
     while (!g_abort && (r = engine_gen_next(eng, &t)) > 0) {
         if (ids_only)
             fprintf(out, "%s%d", n ? " " : "", t.id);
+        else if (one_line)
+            for (const char *c = t.text; *c; c++) fputc(*c == '\n' || *c == '\r' ? ' ' : *c, out);
         else
             fputs(t.text, out);
         fflush(out);
@@ -726,7 +730,7 @@ static int cmd_generate(int argc, char **argv) {
     int echo = o.echo >= 0 ? o.echo : isatty(1);
     /* a classifier answers with its label alone unless the prompt is asked for */
     if (engine_n_classes(eng) > 0 && o.echo < 0) echo = 0;
-    int rc = generate_once(eng, o.prompt, &o.sp, o.ids, echo, stdout);
+    int rc = generate_once(eng, o.prompt, &o.sp, o.ids, echo, 0, stdout);
     engine_close(eng);
     return rc;
 }
@@ -816,7 +820,7 @@ static int cmd_chat(int argc, char **argv) {
             break;
         default:
             g_abort = 0;
-            if (generate_once(eng, prompt, &o.sp, 0, 0, stdout)) goto out;
+            if (generate_once(eng, prompt, &o.sp, 0, 0, 1, stdout)) goto out;
             o.sp.seed++;
         }
         fflush(stdout);
