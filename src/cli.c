@@ -256,8 +256,7 @@ static void cli_usage(FILE *f) {
           "\n"
           "commands (llmwb COMMAND --help shows a command's options):\n",
           f);
-    for (size_t i = 0; i < LW_ARRAY_LEN(cli_cmds); i++)
-    {
+    for (size_t i = 0; i < LW_ARRAY_LEN(cli_cmds); i++) {
         print_wrapped(f, "  ", cli_cmds[i].usage, 4 + (int)strlen(cli_cmds[i].name), 1);
         print_wrapped(f, "                           ", cli_cmds[i].summary, 27, 0);
     }
