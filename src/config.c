@@ -1249,8 +1249,8 @@ int cfg_validate(const Config *c, LwError *e) {
             snprintf(pre, sizeof pre, "%s/%s.yaml", cfgdir, name);
         }
         if (pre[0] && lw_file_exists(pre))
-            return lw_fail(e, LW_ERR_IO, "%s: finetune.init_from: no checkpoint yet at '%s': pretrain first: "
-                                         "`llmwb train -c %.900s`", src, f->init_from, pre);
+            return lw_fail(e, LW_ERR_IO, "%s: finetune.init_from: pretrain first: `llmwb train -c %.900s` (no "
+                                         "checkpoint yet in %s)", src, pre, f->init_from);
         return lw_fail(e, LW_ERR_IO, "%s: finetune.init_from: no such checkpoint directory '%s': pretrain first "
                                      "(`llmwb train -c CONFIG` writes runs/NAME/latest) or point it at a checkpoint",
                        src, f->init_from);
