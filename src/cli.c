@@ -207,7 +207,8 @@ static const CmdSpec cli_cmds[] = {
      "load OpenAI GPT-2 weights from a Hugging Face download and check them",
      "Loads GPT-2 weights from a Hugging Face GPT-2 directory (config.json + model.safetensors, as the model\n"
      "gpt2, gpt2-medium, gpt2-large or gpt2-xl is downloaded), reports the model and, with --out, saves it as\n"
-     "a workbench checkpoint. OpenAI's TensorFlow files (the book's gpt2/124M) and .pth files are not read.",
+     "a workbench checkpoint. OpenAI's TensorFlow files (the book's gpt2/124M) are not read; a model the book's\n"
+     "code saved with torch.save (model.pth) converts with scripts/book_pth_to_hf.py.",
      cmd_import_gpt2,
      {{'o', "--out", NULL, "DIR", "save the loaded model as a workbench checkpoint in DIR"}, OPT_HELP}},
 };
@@ -227,24 +228,28 @@ static const OptSpec *cli_find_opt(const CmdSpec *c, const char *a) {
     return NULL;
 }
 
-/* Prints lead then text, breaking text at spaces so lines stay within 80 columns; continuation lines are
- * indented by indent spaces (a bracketed option is never split). */
-static void print_wrapped(FILE *f, const char *lead, const char *text, int indent) {
-    int col = fprintf(f, "%s", lead);
-    const char *p = text;
-    while (*p) {
-        /* the next unit: up to a space outside brackets */
+/* Prints lead then text, breaking it at spaces and newlines so lines stay within 80 columns; continuation lines
+ * are indented by indent spaces. With groups, a bracketed or parenthesised part (an option of a synopsis) is never
+ * split. */
+static void print_wrapped(FILE *f, const char *lead, const char *text, int indent, int groups) {
+    int col = fprintf(f, "%s", lead), first = 1;
+    for (const char *p = text; *p;) {
+        if (*p == ' ' || *p == '\n') {
+            p++;
+            continue;
+        }
         const char *q = p;
         int depth = 0;
-        while (*q && (depth > 0 || *q != ' ')) {
-            depth += (*q == '[' || *q == '(') - (*q == ']' || *q == ')');
+        while (*q && ((groups && depth > 0) || (*q != ' ' && *q != '\n'))) {
+            if (groups) depth += (*q == '[' || *q == '(') - (*q == ']' || *q == ')');
             q++;
         }
         int len = (int)(q - p);
-        if (col + 1 + len > 80 && col > indent) col = fprintf(f, "\n%*s", indent, "") - 1;
-        else if (p != text) col += fprintf(f, " ");
+        if (!first && col + 1 + len > 80) col = fprintf(f, "\n%*s", indent, "") - 1;
+        else if (!first) col += fprintf(f, " ");
         col += fprintf(f, "%.*s", len, p);
-        p = *q ? q + 1 : q;
+        first = 0;
+        p = q;
     }
     fputc('\n', f);
 }
@@ -257,29 +262,32 @@ static void cli_usage(FILE *f) {
           "\n"
           "commands (llmwb COMMAND --help shows a command's options):\n",
           f);
-    for (size_t i = 0; i < LW_ARRAY_LEN(cli_cmds); i++)
-    {
-        print_wrapped(f, "  ", cli_cmds[i].usage, 4 + (int)strlen(cli_cmds[i].name));
-        fprintf(f, "                           %s\n", cli_cmds[i].summary);
+    for (size_t i = 0; i < LW_ARRAY_LEN(cli_cmds); i++) {
+        print_wrapped(f, "  ", cli_cmds[i].usage, 4 + (int)strlen(cli_cmds[i].name), 1);
+        print_wrapped(f, "                           ", cli_cmds[i].summary, 27, 0);
     }
     fputs("\n"
           "options:\n"
           "  -h, --help               show this help\n"
           "  --version                show the version\n"
           "\n"
-          "Exit status: 0 success, 1 a run failed or was interrupted, 2 bad usage or bad input.\n"
+          "Exit status: 0 ok, 1 a run failed or was interrupted, 2 bad usage or bad input.\n"
           "Documentation: docs/user-guide.md, docs/config.md, man llmwb.\n",
           f);
 }
 
 static void cli_cmd_usage(const CmdSpec *c, FILE *f) {
-    print_wrapped(f, "usage: llmwb ", c->usage, 13 + (int)strlen(c->name));
-    fprintf(f, "\n%s\n\noptions:\n", c->about);
+    print_wrapped(f, "usage: llmwb ", c->usage, 13 + (int)strlen(c->name), 1);
+    fputc('\n', f);
+    print_wrapped(f, "", c->about, 0, 0);
+    fputs("\noptions:\n", f);
     for (const OptSpec *o = c->opts; o->name; o++) {
         char flags[64];
         snprintf(flags, sizeof flags, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
                  o->arg ? " " : "", o->arg ? o->arg : "");
-        fprintf(f, "  %-24s %s\n", flags, o->help);
+        char lead[80];
+        snprintf(lead, sizeof lead, "  %-24s ", flags);
+        print_wrapped(f, lead, o->help, 27, 0);
     }
     if (cli_find_opt(c, "--temperature")) {
         SampleParams sp;
@@ -287,7 +295,7 @@ static void cli_cmd_usage(const CmdSpec *c, FILE *f) {
         fprintf(f, "\nsampling defaults: temperature %g, top-k %d, top-p %g, max tokens %d, seed %llu\n",
                 sp.temperature, sp.top_k, sp.top_p, sp.max_tokens, (unsigned long long)sp.seed);
     }
-    fputs("\nExit status: 0 success, 1 a run failed or was interrupted, 2 bad usage or bad input.\n", f);
+    fputs("\nExit status: 0 ok, 1 a run failed or was interrupted, 2 bad usage or bad input.\n", f);
 }
 
 /* 1 when argv (after the command name) asks for help: -h or --help where an option is expected (not as the value
@@ -575,7 +583,7 @@ static int cmd_train(int argc, char **argv) {
         return 0;
     }
     char total[32], trainable[32], lora[48] = "";
-    if (cfg->finetune.lora_rank > 0) snprintf(lora, sizeof lora, ": LoRA rank %d adapters", cfg->finetune.lora_rank);
+    if (cfg->finetune.lora_rank > 0) snprintf(lora, sizeof lora, ": LoRA rank %d", cfg->finetune.lora_rank);
     fprintf(stderr, "llmwb: training %s: %s parameters (%s trainable%s), %d layers, %d heads, d_model %d, "
                     "context %d, vocab %d; steps %ld..%ld; run dir %s\n",
             cfg->name, lw_fmt_thousands(total, sizeof total, ts.n_params),
@@ -669,8 +677,8 @@ static int ckpt_dir_hint(const char *dir, char *msg, size_t n) {
     }
     if (!lw_is_dir(dir)) {
         if (has_suffix(dir, torch_sufs))
-            snprintf(msg, n, "%s: a PyTorch file (torch.save, like the book's model.pth), which llmwb does not read; "
-                             HF_DIR_HINT " (save_pretrained of a Hugging Face GPT2LMHeadModel writes one)", dir);
+            snprintf(msg, n, "%s: a PyTorch file (torch.save), which llmwb does not read; " HF_DIR_HINT
+                             ": convert the book's model.pth with `python3 scripts/book_pth_to_hf.py %s DIR`", dir, dir);
         else
             snprintf(msg, n, "%s: a file, not a directory; " HF_DIR_HINT, dir);
         return 1;
@@ -689,10 +697,14 @@ static int ckpt_dir_hint(const char *dir, char *msg, size_t n) {
                          "has the same 124M weights)", dir);
         return 1;
     }
-    if (lw_file_exists(lw_path_join(p, sizeof p, dir, "pytorch_model.bin")) ||
-        lw_file_exists(lw_path_join(p, sizeof p, dir, "model.pth"))) {
-        snprintf(msg, n, "%s: PyTorch weights without model.safetensors, which llmwb does not read; " HF_DIR_HINT
-                         " (download model.safetensors too, or save_pretrained the model again)", dir);
+    if (lw_file_exists(lw_path_join(p, sizeof p, dir, "model.pth"))) {
+        snprintf(msg, n, "%s: holds model.pth (torch.save), which llmwb does not read; " HF_DIR_HINT
+                         ": convert it with `python3 scripts/book_pth_to_hf.py %s/model.pth DIR`", dir, dir);
+        return 1;
+    }
+    if (lw_file_exists(lw_path_join(p, sizeof p, dir, "pytorch_model.bin"))) {
+        snprintf(msg, n, "%s: PyTorch weights (pytorch_model.bin) without model.safetensors, which llmwb does not "
+                         "read; " HF_DIR_HINT " (download model.safetensors too)", dir);
         return 1;
     }
     snprintf(msg, n, "%s: no %s; " HF_DIR_HINT, dir,
@@ -719,8 +731,10 @@ static int open_ckpt(const Opts *o, Engine **eng) {
 }
 
 /* Streams one reply to prompt into out: the new token ids with ids_only, else the text (after the prompt itself,
- * in bold on a terminal, when echo is set). */
-static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp, int ids_only, int echo, FILE *out) {
+ * in bold on a terminal, when echo is set; with one_line, line breaks in it become spaces, so a reply is one line
+ * for a script reading the chat REPL). */
+static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp, int ids_only, int echo,
+                         int one_line, FILE *out) {
     LwError e = {0};
     if (engine_gen_begin(eng, prompt, sp, &e)) {
         fprintf(stderr, "llmwb: %s\n", e.msg);
@@ -735,6 +749,8 @@ static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp
     while (!g_abort && (r = engine_gen_next(eng, &t)) > 0) {
         if (ids_only)
             fprintf(out, "%s%d", n ? " " : "", t.id);
+        else if (one_line)
+            for (const char *c = t.text; *c; c++) fputc(*c == '\n' || *c == '\r' ? ' ' : *c, out);
         else
             fputs(t.text, out);
         fflush(out);
@@ -755,7 +771,7 @@ static int cmd_generate(int argc, char **argv) {
     int echo = o.echo >= 0 ? o.echo : isatty(1);
     /* a classifier answers with its label alone unless the prompt is asked for */
     if (engine_n_classes(eng) > 0 && o.echo < 0) echo = 0;
-    int rc = generate_once(eng, o.prompt, &o.sp, o.ids, echo, stdout);
+    int rc = generate_once(eng, o.prompt, &o.sp, o.ids, echo, 0, stdout);
     engine_close(eng);
     return rc;
 }
@@ -845,7 +861,7 @@ static int cmd_chat(int argc, char **argv) {
             break;
         default:
             g_abort = 0;
-            if (generate_once(eng, prompt, &o.sp, 0, 0, stdout)) goto out;
+            if (generate_once(eng, prompt, &o.sp, 0, 0, 1, stdout)) goto out;
             o.sp.seed++;
         }
         fflush(stdout);

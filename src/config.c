@@ -1425,8 +1425,8 @@ static int validate(const Config *c, Sink *sink, LwError *e) {
                       why))
                 return v.rc;
         } else if (pre[0] && lw_file_exists(pre)) {
-            if (vfail(&v, LW_ERR_IO, OFF(finetune.init_from), "no checkpoint yet at '%s': pretrain first: "
-                      "`llmwb train -c %.900s`", f->init_from, pre))
+            if (vfail(&v, LW_ERR_IO, OFF(finetune.init_from), "pretrain first: `llmwb train -c %.900s` (no checkpoint yet in %s)",
+                      pre, f->init_from))
                 return v.rc;
         } else if (vfail(&v, LW_ERR_IO, OFF(finetune.init_from), "no such checkpoint directory '%s': pretrain first "
                          "(`llmwb train -c CONFIG` writes runs/NAME/latest) or point it at a checkpoint", f->init_from))

@@ -461,6 +461,32 @@ static void check_hf_logits(const char *dir) {
 Test(checkpoint, hf_gpt2_f32_with_prefix_and_buffers_matches_pytorch) { check_hf_logits("tests/ref/hf-tiny"); }
 Test(checkpoint, hf_gpt2_f16_with_lm_head_matches_pytorch) { check_hf_logits("tests/ref/hf-tiny-f16"); }
 
+/* The book's own model saved with torch.save and converted by scripts/book_pth_to_hf.py (tests/make_book_tiny.py):
+ * untied head, no q,k,v bias (zeros in the file), and the logits of the book's forward. */
+Test(checkpoint, book_pth_converted_by_the_script_matches_the_books_forward) {
+    const char *dir = "tests/ref/book-tiny";
+    GptConfig c;
+    LwError e;
+    cr_assert_eq(ckpt_read_config(dir, &c, &e), 0, "%s", e.msg);
+    cr_assert_eq(c.context_length, 24);
+    cr_assert_eq(c.tie_embeddings, 0, "the book's out_head is its own matrix");
+    Gpt m = {0};
+    cr_assert_eq(ckpt_load(dir, &m, NULL, NULL, NULL, &e), 0, "%s", e.msg);
+    cr_assert_not_null(gpt_find(&m, "lm_head.weight"));
+    Expected x;
+    char p[600];
+    read_expected(lw_path_join(p, sizeof p, dir, "expected_logits.bin"), &x);
+    cr_assert_eq(gpt_reserve(&m, x.B, x.T, &e), 0, "%s", e.msg);
+    gpt_forward(&m, x.ids, NULL, x.B, x.T, 0, NULL);
+    double worst = 0;
+    size_t n = (size_t)x.B * x.T * x.V;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)m.logits[i] - x.logits[i]));
+    cr_assert(worst < 1e-4, "max |logit - the book's PyTorch forward| = %g", worst);
+    free(x.ids);
+    free(x.logits);
+    gpt_free(&m);
+}
+
 /* Copies hf-tiny into a scratch dir, with model.safetensors rewritten by `edit` (on the F32 tensors, prefix
  * dropped). edit returns the new count. */
 typedef int (*EditFn)(StEntry *ent, int n, float **bufs);

@@ -297,6 +297,11 @@ Test(cli, options_of_another_command_and_help_values_are_told_apart) {
     cr_assert_eq(run("generate --prompt --help", &out), 2);
     cr_assert(strstr(out, "--ckpt DIR is required"), "%s", out);
     free(out);
+    /* tui, lesson and demo parse their options in ui/: an error names the command it came from */
+    cr_assert_eq(run("demo --bogus", &out), 2);
+    cr_assert(strstr(out, "llmwb demo: unknown option '--bogus' (see llmwb demo --help)"), "%s", out);
+    cr_assert_eq(count_lines(out), 1, "%s", out);
+    free(out);
     cr_assert_eq(run("help frobnicate", &out), 2);
     cr_assert(strstr(out, "unknown command 'frobnicate'"), "%s", out);
     free(out);
@@ -339,6 +344,7 @@ Test(cli, import_gpt2_names_the_layout_it_found) {
     cr_assert_eq(run(args, &out), 2, "%s", out);
     cr_assert(strstr(out, "PyTorch"), "%s", out);
     cr_assert(strstr(out, "config.json + model.safetensors"), "%s", out);
+    cr_assert(strstr(out, "scripts/book_pth_to_hf.py"), "the fix is named: %s", out);
     free(out);
     snprintf(args, sizeof args, "import-gpt2 %s/missing", dir);
     cr_assert_eq(run(args, &out), 2, "%s", out);

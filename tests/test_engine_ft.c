@@ -217,6 +217,8 @@ Test(engine_ft, lora_trains_adapters_only_and_merges) {
     c.finetune.lora_alpha = 8;
     c.train.eval_every = 0;
     Engine *g = open_ok(&c, NULL);
+    TrainSnapshot ts;
+    engine_get_train(g, &ts);
     LwError e;
     for (int i = 0; i < 6; i++) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
     float p[4];
@@ -240,6 +242,14 @@ Test(engine_ft, lora_trains_adapters_only_and_merges) {
     cr_assert(ta && tb);
     cr_assert_arr_eq(a.params + ta->offset, b.params + tb->offset, ta->numel * sizeof(float));
     cr_assert_eq(b.lora_rank, 4);
+    /* the trainable count the CLI prints beside the total: the adapters and the new class head, nothing else */
+    long want = 0;
+    for (int i = 0; i < b.n_tensors; i++)
+        if (b.tensors[i].role != GPT_ROLE_BASE) want += (long)b.tensors[i].numel;
+    cr_assert_eq(ts.n_trainable, want, "trainable %ld, adapters + head %ld", ts.n_trainable, want);
+    cr_assert_eq(ts.n_params, (long)b.n_params);
+    cr_assert_lt(ts.n_trainable * 5, ts.n_params, "LoRA trains a small part: %ld of %ld", ts.n_trainable,
+                 ts.n_params);
     gpt_free(&a);
     gpt_free(&b);
 

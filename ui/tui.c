@@ -928,8 +928,8 @@ int tui_main(int argc, char **argv) {
         else if (!strcmp(o, "--help") || !strcmp(o, "-h")) { tui_usage(stdout); return 0; }
         else if (!strcmp(o, "tui")) continue;
         else {
-            fprintf(stderr, "llmwb tui: unknown option '%s'\n", o);
-            tui_usage(stderr);
+            const char *cmd = lesson_mode ? "lesson" : demo_mode ? "demo" : "tui";
+            fprintf(stderr, "llmwb %s: unknown option '%s' (see llmwb %s --help)\n", cmd, o, cmd);
             return 2;
         }
 #undef TAKE
