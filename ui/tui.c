@@ -864,6 +864,8 @@ static void tui_usage(FILE *f) {
 /* The question asked when the run directory holds a checkpoint: returns 'r' (resume), 'f' (start fresh, the old
  * run kept aside) or 'q' (quit). */
 static int tui_ask_resume(App *a, CellBuf *cb, const char *dir, long step) {
+    char aside[CFG_PATH_MAX + 16];
+    if (run_aside_name(dir, aside, sizeof aside)) snprintf(aside, sizeof aside, "%s.N", dir);
     for (;;) {
         int w, h;
         term_size(&w, &h);
@@ -878,7 +880,7 @@ static int tui_ask_resume(App *a, CellBuf *cb, const char *dir, long step) {
         snprintf(line, sizeof line, "%s holds a checkpoint at step %ld.", dir, step);
         cb_text(cb, r.x + 2, r.y + 2, bw - 4, line, a->th.bold);
         cb_text(cb, r.x + 2, r.y + 4, bw - 4, "r  resume it (Enter), with the config saved in it", a->th.text);
-        snprintf(line, sizeof line, "f  start fresh; the old run is kept as %s.N", dir);
+        snprintf(line, sizeof line, "f  start fresh; the old run is kept as %s", aside);
         cb_text(cb, r.x + 2, r.y + 5, bw - 4, line, a->th.text);
         cb_text(cb, r.x + 2, r.y + 6, bw - 4, "q  quit (Esc)", a->th.text);
         cb_text(cb, r.x + 2, r.y + 8, bw - 4, "Nothing is overwritten either way.", a->th.dim);
