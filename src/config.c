@@ -142,7 +142,8 @@ static const CfgKey cfg_keys[] = {
     ROW_INT("train", "grad_accum", train.grad_accum, "1", 1, 65536,
             "Micro-batches accumulated per optimizer step (effective batch = batch_size * grad_accum)."),
     ROW_INT("train", "steps", train.steps, "3000", 0, 1000000000,
-            "Optimizer steps; 0 = derive from train.epochs."),
+            "The run's total optimizer steps, counted from step 0 and including the steps done before a resume "
+            "(`llmwb train --steps N` sets it); 0 = derive from train.epochs."),
     ROW_FLOAT("train", "epochs", train.epochs, "0", 0, 1000000,
               "Passes over the training data, used when train.steps is 0."),
     ROW_FLOAT("train", "lr", train.lr, "3e-3", 1e-9, 10, "Peak learning rate of AdamW."),

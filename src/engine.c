@@ -242,6 +242,28 @@ static void alloc_generation(Engine *g) {
     g->gen_done = 1;
 }
 
+/* A resumed run redoes the steps after its checkpoint: their rows (left by a run killed after the save) go, so
+ * metrics.csv holds each step once. */
+static int metrics_truncate(const char *path, long step, LwError *e) {
+    char *text;
+    size_t len;
+    int rc = lw_read_file(path, &text, &len, e);
+    if (rc) return rc;
+    size_t keep = 0;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        char *end;
+        long s = strtol(line, &end, 10);
+        if (end != line && *end == ',' && s > step) break; /* the header and earlier steps stay */
+        keep = nl ? (size_t)(nl + 1 - text) : len;
+        if (!nl) break;
+        line = nl + 1;
+    }
+    if (keep < len) rc = lw_write_file_atomic(path, text, keep, e);
+    free(text);
+    return rc;
+}
+
 static int open_files(Engine *g, int resumed, LwError *e) {
     char path[CFG_PATH_MAX + 32];
     int rc = lw_mkdirs(g->run_dir, e);
@@ -257,6 +279,7 @@ static int open_files(Engine *g, int resumed, LwError *e) {
     if (rc) return rc;
     lw_path_join(path, sizeof path, g->run_dir, "metrics.csv");
     int exists = lw_file_exists(path);
+    if (resumed && exists && (rc = metrics_truncate(path, g->step, e))) return rc;
     g->metrics_csv = fopen(path, resumed && exists ? "a" : "w");
     if (!g->metrics_csv) return lw_fail(e, LW_ERR_IO, "%s: cannot open for writing", path);
     if (!(resumed && exists))

@@ -91,21 +91,25 @@ int run_check_free(const char *run_dir, const char *resume_dir, LwError *e) {
     if (step >= 0) snprintf(at, sizeof at, " (step %ld)", step);
     return lw_fail(e, LW_ERR_INVALID,
                    "%s already holds a checkpoint%s: resume it (llmwb train --resume %s), start over with --fresh "
-                   "(it is kept as %s.1), or use another --run-dir",
+                   "(it is kept aside as %s.N), or use another --run-dir",
                    run_dir, at, run_dir, run_dir);
 }
 
-int run_set_aside(const char *run_dir, char *out, size_t n, LwError *e) {
+int run_aside_name(const char *run_dir, char *out, size_t n) {
     struct stat sb;
     for (int k = 1; k < 100000; k++) {
         snprintf(out, n, "%s.%d", run_dir, k);
-        if (lstat(out, &sb) == 0) continue;
-        if (rename(run_dir, out) != 0) return lw_fail(e, LW_ERR_IO, "%s: cannot rename to %s: %s", run_dir, out, strerror(errno));
-        char parent[RUN_PATH];
-        lw_fsync_dir(lw_dirname(parent, sizeof parent, run_dir));
-        return LW_OK;
+        if (lstat(out, &sb) != 0) return 0;
     }
-    return lw_fail(e, LW_ERR_IO, "%s: no free name to keep it aside", run_dir);
+    return -1;
+}
+
+int run_set_aside(const char *run_dir, char *out, size_t n, LwError *e) {
+    if (run_aside_name(run_dir, out, n)) return lw_fail(e, LW_ERR_IO, "%s: no free name to keep it aside", run_dir);
+    if (rename(run_dir, out) != 0) return lw_fail(e, LW_ERR_IO, "%s: cannot rename to %s: %s", run_dir, out, strerror(errno));
+    char parent[RUN_PATH];
+    lw_fsync_dir(lw_dirname(parent, sizeof parent, run_dir));
+    return LW_OK;
 }
 
 /* Whether dir exists and holds anything. */
@@ -292,7 +296,7 @@ int run_plan(const RunRequest *rq, RunPlan *p, LwError *e) {
     p->step = st.step;
     size_t k = (size_t)snprintf(p->note, sizeof p->note, "resuming %s at step %ld with its saved config", p->resume_dir,
                                 st.step);
-    if (!rq->resume && k < sizeof p->note)
+    if (!rq->resume && rq->strict && k < sizeof p->note)
         k += (size_t)snprintf(p->note + k, sizeof p->note - k, " (--fresh starts over and keeps it aside)");
     if (changed[0] && k < sizeof p->note) k += (size_t)snprintf(p->note + k, sizeof p->note - k, "; changed: %s", changed);
     if (ignored[0] && k < sizeof p->note)

@@ -21,7 +21,9 @@ long run_checkpoint_step(const char *run_dir);
  * resumed (resume_dir, may be NULL). Otherwise LW_ERR_INVALID with a message that says how to resume or keep it. */
 int run_check_free(const char *run_dir, const char *resume_dir, LwError *e);
 
-/* Renames run_dir to the first free "<run_dir>.N" (N = 1, 2, ...); out (size n) gets the new name. */
+/* The first free "<run_dir>.N" (N = 1, 2, ...) into out (size n); 0, or -1 when none is free. */
+int run_aside_name(const char *run_dir, char *out, size_t n);
+/* Renames run_dir to run_aside_name's name; out (size n) gets it. */
 int run_set_aside(const char *run_dir, char *out, size_t n, LwError *e);
 
 /* What the user asked for. */

@@ -795,7 +795,10 @@ static void tui_usage(FILE *f) {
 
 /* The question asked when the run directory holds a checkpoint: returns 'r' (resume), 'f' (start fresh, the old
  * run kept aside) or 'q' (quit). */
-static int tui_ask_resume(App *a, CellBuf *cb, const char *dir, long step) {
+static int tui_ask_resume(App *a, CellBuf *cb, const char *dir, long step, const char *kept) {
+    char aside[CFG_PATH_MAX + 16];
+    if (run_aside_name(dir, aside, sizeof aside)) snprintf(aside, sizeof aside, "%s.N", dir);
+    int extra = kept && *kept;
     for (;;) {
         int w, h;
         term_size(&w, &h);
@@ -803,17 +806,18 @@ static int tui_ask_resume(App *a, CellBuf *cb, const char *dir, long step) {
         cb_clear(cb);
         if (a->caps.light) cb_fill(cb, (Rect){0, 0, w, h}, ' ', a->th.text);
         int bw = w - 4 < 76 ? w - 4 : 76;
-        Rect r = {(w - bw) / 2, h / 2 - 5, bw, 10};
+        Rect r = {(w - bw) / 2, h / 2 - 5, bw, 10 + extra};
         cb_fill(cb, r, ' ', a->th.text);
         cb_box(cb, r, "This run has a checkpoint", a->th.warn, a->caps.unicode);
         char line[CFG_PATH_MAX + 96];
         snprintf(line, sizeof line, "%s holds a checkpoint at step %ld.", dir, step);
         cb_text(cb, r.x + 2, r.y + 2, bw - 4, line, a->th.bold);
         cb_text(cb, r.x + 2, r.y + 4, bw - 4, "r  resume it (Enter), with the config saved in it", a->th.text);
-        snprintf(line, sizeof line, "f  start fresh; the old run is kept as %s.N", dir);
-        cb_text(cb, r.x + 2, r.y + 5, bw - 4, line, a->th.text);
-        cb_text(cb, r.x + 2, r.y + 6, bw - 4, "q  quit (Esc)", a->th.text);
-        cb_text(cb, r.x + 2, r.y + 8, bw - 4, "Nothing is overwritten either way.", a->th.dim);
+        if (extra) cb_text(cb, r.x + 5, r.y + 5, bw - 7, kept, a->th.warn); /* what -c would not change */
+        snprintf(line, sizeof line, "f  start fresh; the old run is kept as %s", aside);
+        cb_text(cb, r.x + 2, r.y + 5 + extra, bw - 4, line, a->th.text);
+        cb_text(cb, r.x + 2, r.y + 6 + extra, bw - 4, "q  quit (Esc)", a->th.text);
+        cb_text(cb, r.x + 2, r.y + 8 + extra, bw - 4, "Nothing is overwritten either way.", a->th.dim);
         term_flush(cb, &a->caps, 0);
         int mx, my, key = term_get_key(500, &mx, &my);
         if (g_sigint) return 'q';
@@ -836,13 +840,21 @@ static int tui_prepare_run(App *a, CellBuf *cb, const Config *cfg, const char *c
         snprintf(p, sizeof p, "%s/finetune/latest", dir);
         fresh = step >= 0 || lw_is_dir(p) || lw_is_dir(lw_path_join(p, sizeof p, dir, "latest"));
     }
-    if (!fresh && step >= 0 && !a->headless) {
-        int k = tui_ask_resume(a, cb, dir, step);
-        if (k == 'q') return 'q';
-        fresh = k == 'f';
-    }
     RunRequest rq = {.config_path = cfg_path, .cfg = cfg, .run_dir = run_dir, .fresh = fresh, .steps = -1};
     LwError e = {0};
+    if (!fresh && step >= 0 && !a->headless) {
+        /* plan the resume first (it moves nothing), so the question can name what -c would not change */
+        int ok = run_plan(&rq, plan, &e) == 0;
+        const char *kept = ok ? strstr(plan->note, "kept from the run") : e.msg;
+        int k = tui_ask_resume(a, cb, dir, step, kept);
+        if (k == 'q') return 'q';
+        if (k == 'r') {
+            if (ok) return 0;
+            snprintf(plan->note, sizeof plan->note, "%s", e.msg);
+            return -1;
+        }
+        rq.fresh = 1;
+    }
     if (run_plan(&rq, plan, &e)) {
         snprintf(plan->note, sizeof plan->note, "%s", e.msg);
         return -1;
