@@ -14,8 +14,10 @@ pairs whose alignment is visible and not a diagonal:
 French nouns and verbs were chosen to start with a consonant, so no elision ("l'", "n'") is needed.
 
 The test rows hold out whole words and word pairs, so exact match on them measures generalisation, not memory:
-  - held-out names (HELD_OUT_NAMES) appear only in test rows; names are copied unchanged into French, so a model
-    with a subword or byte tokenizer can translate a name it never saw by attending to it and copying it;
+  - held-out names appear only in test rows; names are copied unchanged into French, so a model with a subword or
+    byte tokenizer can translate a name it never saw by attending to it and copying it. To learn copying rather
+    than a list of names, training sees many: 24 real names plus N_MADE_NAMES made of random syllables ("Kelori");
+    the test rows use 8 other real names (HELD_OUT_NAMES) and N_MADE_HELD_OUT other made-up ones;
   - held-out adjective-noun pairs (every adjective and noun is seen in training, but never this pair together):
     the model must apply the reordering and the agreement to a combination it never saw.
 Every test row contains at least one held-out name or held-out pair; no train row contains either; no source
@@ -148,6 +150,23 @@ NAMES = ["Anna", "Paul", "Hugo", "Emma", "Léa", "Victor", "Chloé", "Louis", "M
          "Nina", "Oscar", "Clara", "Jules", "Alice", "Thomas", "Zoé", "Martin", "Inès", "Adam", "Camille", "Simon"]
 HELD_OUT_NAMES = ["Hélène", "Bruno", "Margot", "Félix", "Yasmine", "Gaspard", "Rosa", "Timothée"]
 HELD_OUT_PAIR_SHARE = 0.08  # of all adjective-noun combinations
+N_MADE_NAMES = 400          # made-up names in training
+N_MADE_HELD_OUT = 40        # made-up names only in test rows
+ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "ch", "br", "tr"]
+VOWELS = ["a", "e", "i", "o", "u", "é", "ou"]
+
+
+def made_names(rng, n, taken):
+    """n distinct names of 2 or 3 consonant-vowel syllables, none in taken (which grows)."""
+    out = []
+    while len(out) < n:
+        name = "".join(rng.choice(ONSETS) + rng.choice(VOWELS) for _ in range(rng.choice((2, 2, 3))))
+        name = name[0].upper() + name[1:]
+        if name.lower() in taken:
+            continue
+        taken.add(name.lower())
+        out.append(name)
+    return out
 
 
 def noun_phrase(rng, nouns, held_pairs, want_held_pair, animate_only):
@@ -239,12 +258,16 @@ def generate(seed):
     rng = random.Random(seed)
     combos = [(a[0], n[0]) for a in ADJS for n in NOUNS]
     held_pairs = set(rng.sample(combos, int(len(combos) * HELD_OUT_PAIR_SHARE)))
+    taken = {w.lower() for w in NAMES + HELD_OUT_NAMES}
+    taken |= {w for n in NOUNS for w in n[:4]} | {w for a in ADJS for w in a[:5]} | {w for v in VERBS for w in v}
+    train_names = NAMES + made_names(rng, N_MADE_NAMES, taken)
+    test_names = HELD_OUT_NAMES + made_names(rng, N_MADE_HELD_OUT, taken)
     seen = set()
     rows = []
     for split, count in (("train", N_TRAIN), ("test", N_TEST)):
         made = 0
         while made < count:
-            s = sentence(rng, NAMES, held_pairs, HELD_OUT_NAMES, split == "test")
+            s = sentence(rng, train_names, held_pairs, test_names, split == "test")
             if s is None or s[0] in seen:
                 continue
             seen.add(s[0])
@@ -252,12 +275,12 @@ def generate(seed):
             made += 1
     # interleave so the file does not end in a block of test rows; the order is part of the seeded output
     rng.shuffle(rows)
-    return rows, held_pairs
+    return rows, held_pairs, test_names
 
 
-def check(rows, held_pairs):
+def check(rows, held_pairs, test_names):
     """The held-out property, checked on the words of the output (so a grammar change cannot silently break it)."""
-    held_names = set(HELD_OUT_NAMES)
+    held_names = set(test_names)
     for src, _, split in rows:
         words = src.split()
         names = held_names.intersection(words)
@@ -282,8 +305,8 @@ def main():
     ap.add_argument("--check", action="store_true", help="fail if the committed file differs from the output")
     ap.add_argument("--out", default=OUT)
     args = ap.parse_args()
-    rows, held_pairs = generate(SEED)
-    check(rows, held_pairs)
+    rows, held_pairs, test_names = generate(SEED)
+    check(rows, held_pairs, test_names)
     data = render(rows)
     if args.check:
         with open(args.out, "rb") as f:
@@ -297,7 +320,7 @@ def main():
     os.replace(tmp, args.out)
     n_test = sum(1 for r in rows if r[2] == "test")
     print(f"{args.out}: {len(rows)} pairs ({len(rows) - n_test} train, {n_test} test), "
-          f"{len(held_pairs)} held-out adjective-noun pairs, {len(HELD_OUT_NAMES)} held-out names")
+          f"{len(held_pairs)} held-out adjective-noun pairs, {len(test_names)} held-out names")
 
 
 if __name__ == "__main__":

@@ -409,6 +409,40 @@ void tr_score(const TrData *d, const int *rows, const char *const *hyps, int n, 
     out->chrf = chrf_compute(&cs);
 }
 
+int tr_write_hypotheses(const char *path, const TrData *d, const int *rows, const char *const *hyps, int n,
+                        TrScore *out, LwError *e) {
+    TrScore sc;
+    tr_score(d, rows, hyps, n, &sc);
+    if (out) *out = sc;
+    StrBuf b = {0};
+    for (int i = 0; i <= n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (i < n) {
+            const TrPair *x = &d->ex[rows[i]];
+            const char *h = hyps[i] ? hyps[i] : "";
+            cJSON_AddNumberToObject(o, "line", x->line);
+            cJSON_AddStringToObject(o, "source", x->source);
+            cJSON_AddStringToObject(o, "target", x->target);
+            cJSON_AddStringToObject(o, "hypothesis", h);
+            cJSON_AddBoolToObject(o, "exact", bleu_exact_match(h, x->target));
+        } else {
+            cJSON_AddNumberToObject(o, "n", sc.n);
+            cJSON_AddNumberToObject(o, "exact", sc.n_exact);
+            cJSON_AddNumberToObject(o, "bleu", sc.bleu);
+            cJSON_AddNumberToObject(o, "chrf", sc.chrf);
+        }
+        char *js = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        LW_ASSERT(js);
+        sb_adds(&b, js);
+        sb_adds(&b, "\n");
+        cJSON_free(js);
+    }
+    int rc = lw_write_file_atomic(path, b.s ? b.s : "", b.len, e);
+    free(b.s);
+    return rc;
+}
+
 /* ---- word vocabularies (string → dense id), open addressing over lw_hash64 ---- */
 
 typedef struct WordIds {

@@ -107,6 +107,11 @@ typedef struct TrScore {
 } TrScore;
 /* Scores hyps[i] against d->ex[rows[i]].target for i < n (a NULL hypothesis counts as ""). */
 void tr_score(const TrData *d, const int *rows, const char *const *hyps, int n, TrScore *out);
+/* Scores as tr_score (into *out when not NULL) and writes one JSON object per pair to path, atomically
+ * (lw_write_file_atomic): {"line", "source", "target", "hypothesis", "exact"} (line: the pair's line in the data
+ * file; exact: true/false), then a last object {"n", "exact", "bleu", "chrf"} with the corpus scores. */
+int tr_write_hypotheses(const char *path, const TrData *d, const int *rows, const char *const *hyps, int n,
+                        TrScore *out, LwError *e);
 
 /* ---- baselines ----
  * Copy: the hypothesis is the source itself (what a model scores before it learns anything beyond copying).
