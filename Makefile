@@ -26,6 +26,13 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 BUILD   := build-asan
 endif
+# FUZZ=1: the libFuzzer build (clang, ASan+UBSan, coverage) into build-fuzz/; `make fuzz` uses it.
+ifeq ($(FUZZ),1)
+CC      := clang
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+BUILD   := build-fuzz
+endif
 LDLIBS  := $(ENGINE_LIBS) -lm -pthread
 
 SRC_C   := $(filter-out src/cli.c,$(wildcard src/*.c))
@@ -41,7 +48,7 @@ BIN     := $(BUILD)/llmwb
 TESTBIN := $(BUILD)/llmwb-tests
 BENCHBIN:= $(BUILD)/llmwb-bench
 
-.PHONY: all run test bench deps install uninstall asan clean check-layers docs
+.PHONY: all run test bench deps install uninstall asan clean check-layers docs fuzz fuzz-build
 all: $(BIN) llmwb
 
 llmwb: $(BIN)
@@ -52,6 +59,19 @@ $(BUILD)/%.o: %.c $(wildcard src/*.h ui/*.h tests/*.h)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(TEST_O): CFLAGS += -Iui
+
+# libFuzzer targets: tests/fuzz/fuzz_NAME.c -> build-fuzz/fuzz/NAME (seed corpora in tests/fuzz/corpus/NAME/).
+FUZZ_C    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_C:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 60
+$(FUZZ_C:%.c=$(BUILD)/%.o): CFLAGS += -Iui -Itests/fuzz
+$(FUZZ_C:%.c=$(BUILD)/%.o): $(wildcard tests/fuzz/*.h)
+$(BUILD)/libui.a: $(UI_O)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libui.a $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(UI_LIBS) $(LDLIBS)
 
 $(LIB): $(SRC_O)
 	@rm -f $@
@@ -87,6 +107,15 @@ test: deps
 asan:
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 $(MAKE) --no-print-directory SAN=1 OPT=-O1 test
 
+# Each fuzz target for FUZZ_SECONDS (default 60) from its seed corpus; fails on any finding (crash, sanitizer
+# report, leak, timeout, OOM) and prints executions per target (also in build-fuzz/fuzz-summary.txt).
+fuzz:
+	@sh scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory FUZZ=1 OPT=-O1 fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-build: $(FUZZ_BINS)
+
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCHBIN)
 	sh bench/run.sh $(abspath $(BENCHBIN))
@@ -106,4 +135,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/llmwb
 
 clean:
-	rm -rf build build-asan llmwb
+	rm -rf build build-asan build-fuzz llmwb

@@ -395,7 +395,7 @@ int cls_load(ClsData *d, const char *path, const FinetuneCfg *ft, const Tokenize
         x->text = rows[i].text;
         rows[i].text = NULL;
         x->ids = lw_malloc(sizeof(int) * (size_t)LW_MAX(n, 1));
-        memcpy(x->ids, v.data, sizeof(int) * (size_t)n);
+        if (n > 0) memcpy(x->ids, v.data, sizeof(int) * (size_t)n); /* v.data is NULL when no tokens */
         x->n = n;
         x->label = k;
         x->line = rows[i].line;

@@ -14,6 +14,7 @@
 
 #include "bpe.h"
 #include "config.h"
+#include "finetune.h"
 #include "lesson.h"
 #include "script.h"
 #include "util.h"
@@ -344,4 +345,23 @@ Test(inputs_script, cli_exits_2_naming_the_file) {
     cr_assert_eq(count_lines(out), 1, "%s", out);
     cr_assert_eq(run_bin("tui -c tests/tui_scripts/e2e.yaml --script tests/inputs", out, sizeof out), 2, "%s", out);
     cr_assert(strstr(out, "is a directory"), "%s", out);
+}
+
+/* ---- inputs found by the fuzz targets (tests/fuzz/), kept as regression tests ---- */
+
+Test(inputs_fuzz, tsv_text_that_makes_no_tokens) {
+    /* NUL bytes end the text column early: no tokens, and cls_load copied from a NULL vector (UBSan) */
+    Tokenizer *tok = tok_new_bytes();
+    FinetuneCfg ft;
+    memset(&ft, 0, sizeof ft);
+    ft.truncate = 1;
+    snprintf(ft.labels[0], sizeof ft.labels[0], "neg");
+    snprintf(ft.labels[1], sizeof ft.labels[1], "pos");
+    ft.n_labels = 2;
+    ClsData d;
+    LwError e = {0};
+    int rc = cls_load(&d, "tests/inputs/fuzz_tsv_no_tokens.tsv", &ft, tok, 2, &e);
+    cr_assert_neq(rc, 0, "a text with no tokens is an error");
+    cr_assert(strstr(e.msg, "tests/inputs/fuzz_tsv_no_tokens.tsv:"), "%s", e.msg);
+    tok_free(tok);
 }

@@ -172,7 +172,9 @@ Test(tui_e2e, screens_training_pause_step_and_quit) {
     e2e_keys("q");
     e2e_wait("save before quit? [y/n/c]");
     e2e_keys("c");
-    e2e_wait("Loss  train:");
+    e2e_wait("Loss  train:");                   /* drawn beside the prompt too: wait for the prompt to go */
+    for (double t0 = e2e_now(); strstr(e2e_capture(), "save before quit?") && e2e_now() - t0 < E2E_DEADLINE;)
+        e2e_pause_ms(50);
     cr_assert_null(strstr(e2e_capture(), "save before quit?"), "c cancels");
     e2e_keys("q");
     e2e_wait("save before quit?");

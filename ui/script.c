@@ -138,8 +138,8 @@ static int parse_line(ScriptCmd *c, const char *src, int lineno, const char *lin
             return fail(err, errn, src, lineno, acol, "%s: must be between %ld and %ld, got %.40s", name, lo, hi, word);
         break;
     case ARG_SECS: {
-        char *end;
-        double s = strspn(word, "0123456789.eE+-") == al && al ? strtod(word, &end) : NAN;
+        char *end = word;
+        double s = al && strspn(word, "0123456789.eE+-") == al ? strtod(word, &end) : NAN;
         if (!(al && *end == 0 && isfinite(s)))
             return fail(err, errn, src, lineno, acol, "timeout: expected seconds, got '%.40s'", word);
         if (!(s > 0 && s <= SCRIPT_MAX_TIMEOUT))
