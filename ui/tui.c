@@ -22,6 +22,8 @@
 #include "lesson.h"
 #include "term.h"
 
+#define DEMO_PAUSED_MSG "demo paused: Space continues (other keys work as usual, q quits)"
+
 static const ScreenOps *const SCREENS[5] = {&screen_tokenizer, &screen_embed, &screen_attention, &screen_train,
                                             &screen_chat};
 
@@ -394,6 +396,8 @@ static void tui_draw(App *a, CellBuf *cb) {
         cb_box(cb, er, "Error (Esc dismisses)", a->th.error, a->caps.unicode);
         cb_wrap(cb, (Rect){er.x + 2, er.y + 1, w, rows}, a->status, a->th.error);
         cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, "error above: Esc dismisses it", a->th.error);
+    } else if (a->demo_paused && !a->status_err) {   /* above any later message: the presenter must see it */
+        cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, DEMO_PAUSED_MSG, a->th.warn);
     } else if (a->status[0]) cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, a->status, st);
     else {
         char hint[128];
@@ -855,7 +859,7 @@ static int script_next(App *a, Script *sc, const CellBuf *cb) {
             sc->pos++;
             if (sc->interactive) {
                 sc->paused = 1;
-                app_status(a, 0, "demo paused: Space continues (other keys work as usual, q quits)");
+                a->demo_paused = 1;
                 return K_CTRL_L;
             }
             continue;
@@ -1181,18 +1185,23 @@ int tui_main(int argc, char **argv) {
                 key = script_next(a, &sc, &cb);
                 if (key == K_RESIZE) key = -1;   /* the real terminal decides the size */
                 if (sc.failed) a->quit = 1;
-            } else if (scripted && !script_ended_msg && sc.pos >= sc.n) {
+            } else if (scripted && !script_ended_msg && !sc.paused && sc.pos >= sc.n) {
                 script_ended_msg = 1;
                 app_status(a, 0, "the demo is over: explore freely, q quits");
                 dirty = 1;
             }
+            int typed = key < 0;
             if (key < 0) key = term_get_key(playing ? 20 : busy ? 50 : 250, &mx, &my);
             if (key == ' ' && sc.paused) {
                 sc.paused = 0;
+                a->demo_paused = 0;
                 a->status[0] = '\0';
                 dirty = 1;
                 continue;
             }
+            /* while the demo plays, the presenter's Space waits for the next pause: it must not pause the
+             * training or the merges the script started (the stages would then depend on when it was pressed) */
+            if (key == ' ' && typed && playing) continue;
             if (key == K_RESIZE) {
                 int w, h;
                 term_size(&w, &h);
