@@ -426,6 +426,15 @@ Test(tui_e2e_more, checkpoint_labels_and_the_classifier_chat) {
     snprintf(want, sizeof want, "checkpoint saved to %s/latest (step 3)", run);
     const char *t = e2e_slurp(path);
     cr_assert(t && strstr(t, want), "S names the directory it wrote:\n%s", t ? t : "");
+    cr_assert(strstr(t, "(all trainable)"), "the parameter count says what trains:\n%s", t);
+    /* llmwb export titles the attention picture with the checkpoint's step */
+    char out[500];
+    snprintf(out, sizeof out, "%s/exports", g_run);
+    cr_assert_eq(e2e_sh("cd '%s' && '%s' export --run '%s' --out '%s' >/dev/null 2>&1", getenv("LLMWB_ROOT"),
+                        getenv("LLMWB_BIN"), run, out), 0);
+    snprintf(path, sizeof path, "%s/attention.svg", out);
+    t = e2e_slurp(path);
+    cr_assert(t && strstr(t, "all layers x heads, step 3</text>"), "the picture's step:\n%.300s", t ? t : "");
 
     /* tui --ckpt: the checkpoint's step and state on every screen, not "Step 0/0 DONE" */
     char args[700];
@@ -539,6 +548,7 @@ Test(tui_e2e_more, merge_log_numbers_and_speed_at_80x24) {
     e2e_wait("merge speed: 10 merges/s");
     e2e_keys("Space");
     e2e_wait("[RUN]");
+    cr_assert_null(strstr(e2e_capture(), "merge speed:"), "the last key's message went with the next key");
     const char *info = e2e_line_with("BPE merges ");
     long done = strtol(strstr(info, "BPE merges ") + 11, NULL, 10);
     cr_assert_lt(done, 40, "10 merges/s: still running after the first frames (%ld merges)", done);

@@ -53,7 +53,7 @@ static const char DEMO_STAGES[] =
     "try: compare the first snapshot (step 0) with the trained heads\n"
     "look for: uniform rows at step 0, sharper patterns after training\n"
     "\n"
-    "Each tile is one head: rows are queries, columns keys, the dotted upper triangle is the causal mask.\n"
+    "Each tile is one head: rows are queries, columns keys, the hatched upper triangle is the causal mask.\n"
     "\n"
     "At step 0 a token spreads its attention evenly over the past; after training heads specialise, for "
     "example on the previous token.\n"
