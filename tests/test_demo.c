@@ -210,6 +210,7 @@ Test(classroom, export_key_writes_png_svg_and_text) {
     char *t = dm_read(dump, "train.txt");
     cr_assert(strstr(t, "exports/train-step2.{png,svg,txt}"), "%s", t);
     free(t);
+    char p0[1024];
     const char *files[] = {"train-step2.png", "train-step2.svg", "train-step2.txt"};
     for (int i = 0; i < 3; i++) {
         char p[1024];
@@ -219,7 +220,14 @@ Test(classroom, export_key_writes_png_svg_and_text) {
     t = dm_read(run, "exports/train-step2.txt");
     cr_assert(strstr(t, "[4]Train"), "the screen text");
     free(t);
+    /* the Attention export is named by the snapshot it shows (the newest: step 0, snapshots every 10 steps), as
+     * its pictures are titled, not by the training step */
     t = dm_read(dump, "attn.txt");
-    cr_assert(strstr(t, "exports/attention-step2.{png,svg,txt}"), "%s", t);
+    cr_assert(strstr(t, "exports/attention-step0.{png,svg,txt}"), "%s", t);
+    free(t);
+    snprintf(p0, sizeof p0, "%s/exports/attention-step0.svg", run);
+    t = NULL;
+    cr_assert_eq(lw_read_file(p0, &t, NULL, NULL), LW_OK, "%s", p0);
+    cr_assert(strstr(t, "step 0</text>"), "the picture's title has the same step");
     free(t);
 }

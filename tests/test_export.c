@@ -261,16 +261,16 @@ Test(export, attention_png_cells_follow_the_ramp) {
     cr_assert_eq(export_attention_png(ex_path("att.png"), p, &o, &e), LW_OK, "%s", e.msg);
     unsigned w, h;
     ex_png_header(ex_path("att.png"), &w, &h);
-    cr_assert_eq(w, 130u + 4 * 20 + 90, "margins + T*cell + colour bar");
+    cr_assert_eq(w, 140u + 4 * 20 + 90, "margins + T*cell + colour bar");
     uint8_t *px = ex_png_decode(ex_path("att.png"), &w, &h);
     /* query 0 key 0 has weight 1: the top of the ramp (yellow); near-zero cells are dark purple */
-    const uint8_t *c = ex_px(px, w, 130 + 10, 110 + 10);
+    const uint8_t *c = ex_px(px, w, 140 + 10, 182 + 10);
     cr_assert(c[0] == 253 && c[1] == 231 && c[2] == 37, "(0,0) = 1.0 is yellow, got %d,%d,%d", c[0], c[1], c[2]);
     /* query 0 key 3 is masked: light grey or hatch grey, never a ramp colour */
-    c = ex_px(px, w, 130 + 3 * 20 + 7, 110 + 7);
+    c = ex_px(px, w, 140 + 3 * 20 + 7, 182 + 7);
     cr_assert(c[0] == c[1] && c[1] == c[2] && c[0] >= 180, "masked cell is grey, got %d,%d,%d", c[0], c[1], c[2]);
     /* query 3: key 3 % 4 = 3 is hot (0.7) and brighter than key 0 (0.1) */
-    const uint8_t *hot = ex_px(px, w, 130 + 3 * 20 + 2, 110 + 3 * 20 + 2), *cold = ex_px(px, w, 130 + 2, 110 + 3 * 20 + 2);
+    const uint8_t *hot = ex_px(px, w, 140 + 3 * 20 + 2, 182 + 3 * 20 + 2), *cold = ex_px(px, w, 140 + 2, 182 + 3 * 20 + 2);
     cr_assert_gt(hot[0] + hot[1] + hot[2], cold[0] + cold[1] + cold[2], "luminance rises with the weight");
     free(px);
     o.layer = EXPORT_ALL_LAYERS;
@@ -301,9 +301,9 @@ Test(export, svg_renders_with_rsvg_convert) {
     cr_assert_eq(system(cmd), 0, "rsvg-convert failed");
     unsigned w, h;
     ex_png_header(ex_path("r.png"), &w, &h);
-    cr_assert_eq(w, 130u + 4 * 40 + 90);
+    cr_assert_eq(w, 140u + 4 * 40 + 90);
     uint8_t *px = ex_png_decode(ex_path("r.png"), &w, &h);
-    const uint8_t *c = ex_px(px, w, 130 + 5, 110 + 5);   /* a corner of cell (0,0), away from its printed value */
+    const uint8_t *c = ex_px(px, w, 140 + 5, 182 + 5);   /* a corner of cell (0,0), away from its printed value */
     cr_assert(abs(c[0] - 253) < 8 && abs(c[1] - 231) < 8 && abs(c[2] - 37) < 8, "rendered (0,0) is yellow: %d,%d,%d",
               c[0], c[1], c[2]);
     free(px);

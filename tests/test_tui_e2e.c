@@ -91,18 +91,23 @@ static long e2e_wait_step(long min, long exact) {
     return -1;
 }
 
-static void e2e_start(void) {
+/* Names this test's tmux server and run directory (g_run, created by nobody: the binary makes it). */
+static void e2e_prepare(void) {
     const char *bin = getenv("LLMWB_BIN"), *root = getenv("LLMWB_ROOT");
     if (!bin || !root || !*bin || !*root) cr_skip_test("LLMWB_BIN / LLMWB_ROOT not set (run through make test)");
     if (access(bin, X_OK) != 0) cr_skip_test("%s is not built", bin);
     if (e2e_sh("tmux -V >/dev/null 2>&1") != 0) cr_skip_test("tmux is not installed");
     snprintf(g_sock, sizeof g_sock, "llmwb-test-%d-%d", (int)getpid(), ++g_counter);
     snprintf(g_run, sizeof g_run, "/tmp/llmwb-e2e-%d-%d", (int)getpid(), g_counter);
-    /* the pane runs the binary, then prints its exit status and waits, so the test can see the restored shell */
-    int rc = e2e_sh("tmux -L %s -f /dev/null new-session -d -s e2e -x 120 -y 36 "
-                    "\"cd '%s' && env TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' tui "
-                    "-c tests/tui_scripts/e2e.yaml --run-dir '%s'; echo __LLMWB_EXIT_\\$?__; sleep 120\"",
-                    g_sock, root, bin, g_run);
+}
+
+/* Runs `env ENV llmwb ARGS` from the repo root in a w x h tmux pane (TERM=xterm-256color, UTF-8); after it exits
+ * the pane prints __LLMWB_EXIT_<status>__ and waits, so the test can see the restored shell. */
+static void e2e_launch(int w, int h, const char *env, const char *args) {
+    int rc = e2e_sh("tmux -L %s -f /dev/null new-session -d -s e2e -x %d -y %d "
+                    "\"cd '%s' && env TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 %s '%s' %s; "
+                    "echo __LLMWB_EXIT_\\$?__; sleep 120\"",
+                    g_sock, w, h, getenv("LLMWB_ROOT"), env, getenv("LLMWB_BIN"), args);
     cr_assert_eq(rc, 0, "tmux new-session failed");
     char cmd[256];
     snprintf(cmd, sizeof cmd, "tmux -L %s display-message -p '#{socket_path}' 2>/dev/null", g_sock);
@@ -112,6 +117,13 @@ static void e2e_start(void) {
         g_sock_path[strcspn(g_sock_path, "\n")] = '\0';
         pclose(p);
     }
+}
+
+static void e2e_start(void) {
+    e2e_prepare();
+    char args[512];
+    snprintf(args, sizeof args, "tui -c tests/tui_scripts/e2e.yaml --run-dir '%s'", g_run);
+    e2e_launch(120, 36, "", args);
     e2e_wait("[1]Tokenizer");
 }
 
@@ -356,6 +368,286 @@ Test(tui_e2e, tokenizer_search) {
     cr_assert_null(strstr(e2e_capture(), "no match for 'abc'"), "Esc does not search");
     e2e_keys("q");
     e2e_wait("__LLMWB_EXIT_0__");
+}
+
+/* ---- labels, errors, the chat loader, wrapping, keys and the demo, each at the size it was reported at ---- */
+
+TestSuite(tui_e2e_more, .init = e2e_prepare, .fini = e2e_stop, .timeout = 150);
+
+/* The text of the first pane row containing needle (a static buffer), or "" when none. */
+static const char *e2e_line_with(const char *needle) {
+    static char line[1024];
+    const char *s = e2e_capture(), *h = strstr(s, needle);
+    line[0] = '\0';
+    if (!h) return line;
+    const char *b = h, *e = h;
+    while (b > s && b[-1] != '\n') b--;
+    while (*e && *e != '\n') e++;
+    snprintf(line, sizeof line, "%.*s", (int)(e - b), b);
+    return line;
+}
+
+/* The first pane row starting with prefix (a static buffer), or "". */
+static const char *e2e_line_starting(const char *prefix) {
+    static char line[1024];
+    line[0] = '\0';
+    for (const char *p = e2e_capture(); *p;) {
+        const char *e = strchr(p, '\n');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (!strncmp(p, prefix, strlen(prefix))) {
+            snprintf(line, sizeof line, "%.*s", (int)n, p);
+            break;
+        }
+        p += n + (e ? 1 : 0);
+    }
+    return line;
+}
+
+/* Runs a key script headless (tui --script) with the e2e config in run dir `run`, dumps into g_run. */
+static void e2e_script(const char *run, const char *script) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/script.txt", g_run);
+    e2e_sh("mkdir -p '%s' && printf '%%s' '%s' > '%s'", g_run, script, path);
+    int rc = e2e_sh("cd '%s' && '%s' tui -c tests/tui_scripts/e2e.yaml --run-dir '%s' --script '%s' --dump-dir '%s' "
+                    "2>'%s/script-err.txt'",
+                    getenv("LLMWB_ROOT"), getenv("LLMWB_BIN"), run, path, g_run, g_run);
+    snprintf(path, sizeof path, "%s/script-err.txt", g_run);
+    const char *err = e2e_slurp(path);
+    cr_assert_eq(rc, 0, "the script failed: %s", err ? err : "");
+}
+
+Test(tui_e2e_more, checkpoint_labels_and_the_classifier_chat) {
+    /* a language model saved at step 3, then a classifier finetuned from it saved at step 2 */
+    char run[400], path[600];
+    snprintf(run, sizeof run, "%s/src", g_run);
+    e2e_script(run, "timeout 60\nkey 4\nwait-text No steps yet\nkey s\nkey s\nkey s\nwait-steps 3\nkey S\n"
+                    "wait-text /latest (step 3)\ndump saved-lm\ndemo-finetune\nwait-text naive Bayes\nkey s\nkey s\n"
+                    "wait-steps 2\nkey S\nwait-text finetune/latest (step 2)\ndump saved-cls\nquit\n");
+    snprintf(path, sizeof path, "%s/saved-lm.txt", g_run);
+    char want[600];
+    snprintf(want, sizeof want, "checkpoint saved to %s/latest (step 3)", run);
+    const char *t = e2e_slurp(path);
+    cr_assert(t && strstr(t, want), "S names the directory it wrote:\n%s", t ? t : "");
+    cr_assert(strstr(t, "(all trainable)"), "the parameter count says what trains:\n%s", t);
+    /* llmwb export titles the attention picture with the checkpoint's step */
+    char out[500];
+    snprintf(out, sizeof out, "%s/exports", g_run);
+    cr_assert_eq(e2e_sh("cd '%s' && '%s' export --run '%s' --out '%s' >/dev/null 2>&1", getenv("LLMWB_ROOT"),
+                        getenv("LLMWB_BIN"), run, out), 0);
+    snprintf(path, sizeof path, "%s/attention.svg", out);
+    t = e2e_slurp(path);
+    cr_assert(t && strstr(t, "all layers x heads, step 3</text>"), "the picture's step:\n%.300s", t ? t : "");
+
+    /* tui --ckpt: the checkpoint's step and state on every screen, not "Step 0/0 DONE" */
+    char args[700];
+    snprintf(args, sizeof args, "tui --ckpt '%s/latest'", run);
+    e2e_launch(80, 24, "", args);
+    e2e_wait("Step 3  CHECKPOINT");
+    e2e_keys("Escape 4");
+    e2e_wait("Checkpoint at step 3");
+    cr_assert_null(strstr(e2e_capture(), "No steps yet"), "%s", e2e_capture());
+    cr_assert_null(strstr(e2e_capture(), "DONE"));
+    e2e_keys("3");
+    e2e_wait("LIVE  step 3 ");
+    /* the loader: load the classifier, then type at once (the 'o' of "wonderful" is text, not the loader) */
+    e2e_keys("5");
+    e2e_wait("Next-token probabilities");
+    e2e_keys("Escape o");
+    e2e_wait("load checkpoint");
+    snprintf(path, sizeof path, "%s/finetune/latest", run);
+    e2e_literal(path);
+    e2e_keys("Enter");
+    e2e_wait("Step 2  CHECKPOINT");
+    e2e_literal("A wonderful film");
+    e2e_wait("> A wonderful film");
+    cr_assert_null(strstr(e2e_capture(), "load checkpoint ("), "the loader stays closed:\n%s", e2e_capture());
+    e2e_keys("Enter");
+    e2e_wait("predicted: ");
+    const char *s = e2e_capture();
+    cr_assert(strstr(s, "Class probabilities") && strstr(s, "you: A wonderful film"), "%s", s);
+    cr_assert_null(strstr(s, "temperature"), "a classifier has no sampling controls:\n%s", s);
+    cr_assert_null(strstr(s, "Next-token"), "nor a next-token note:\n%s", s);
+    e2e_keys("Escape q");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+Test(tui_e2e_more, finetuning_before_pretraining_stays_on_screen) {
+    e2e_launch(80, 24, "", "tui -c tests/tui_scripts/e2e-no-pretrained.yaml");
+    e2e_wait("NO ENGINE");
+    /* the whole message, wrapped at 80 columns: the path it names ends on a later row */
+    e2e_wait("no-such-pretrained-run-for-the-tui-test/latest");
+    e2e_wait("finetune.init_from");
+    e2e_keys("Space");
+    e2e_wait("not ready yet (it failed to open)");
+    cr_assert_null(strstr(e2e_capture(), "Step 0"), "nothing runs in its place:\n%s", e2e_capture());
+    e2e_keys("4");
+    e2e_wait("no-such-pretrained-run-for-the-tui-test/latest");   /* on every screen, until quit */
+    e2e_keys("q");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+/* NO_COLOR: the texts say what is drawn; Home/End as tmux sends them (\e[1~ \e[4~) stay on the screen; tokens/s
+ * is 0 while paused. */
+Test(tui_e2e_more, no_color_home_end_and_paused_rate) {
+    char args[512];
+    snprintf(args, sizeof args, "tui -c tests/tui_scripts/e2e.yaml --run-dir '%s'", g_run);
+    e2e_launch(120, 36, "NO_COLOR=1", args);
+    e2e_wait("bytes/token");
+    e2e_wait("tokens alternate reverse");
+    cr_assert_null(strstr(e2e_capture(), "cycling colours"));
+    e2e_keys("4");
+    e2e_wait("Loss  train:");
+    e2e_keys("Home");
+    e2e_keys("End");
+    e2e_pause_ms(300);
+    cr_assert(strstr(e2e_capture(), "Loss  train:") && !strstr(e2e_capture(), "BPE merges"),
+              "Home/End do not switch screens:\n%s", e2e_capture());
+    cr_assert(strstr(e2e_capture(), "tokens/s    0 (not training)"));
+    e2e_keys("Space");
+    e2e_wait_step(3, -1);
+    e2e_keys("Space");
+    e2e_wait("PAUSED");
+    e2e_wait(" 0 tok/s");
+    e2e_wait("tokens/s    0 (not training)");
+    /* attention in monochrome: the legend and hatched (masked) cells, zoom labels */
+    e2e_keys("3");
+    e2e_wait("masked (the future)");
+    cr_assert(strstr(e2e_capture(), "\xe2\x95\xb1"), "masked cells hatched:\n%s", e2e_capture());
+    e2e_keys("Enter");
+    e2e_wait("query 0 ");
+    cr_assert(strstr(e2e_line_starting(" 1 "), "\xe2\x95\xb1"), "zoom rows hatched right of the diagonal:\n%s",
+              e2e_capture());
+    e2e_keys("z");
+    e2e_wait("large view (z returns)");
+    e2e_wait("weight 0 ");
+    e2e_keys("z Escape q");
+    e2e_wait("save before quit?");
+    e2e_keys("n");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+/* At 80x24 the merge log keeps its counts whole (the occurrences of the last merge appear in its row); +/- set
+ * the merge speed, and at 10 merges/s the run can be watched. */
+Test(tui_e2e_more, merge_log_numbers_and_speed_at_80x24) {
+    char args[512];
+    snprintf(args, sizeof args, "tui -c tests/tui_scripts/e2e.yaml --run-dir '%s'", g_run);
+    e2e_launch(80, 24, "", args);
+    e2e_wait("[PAUSED]");
+    e2e_keys("s s s");
+    e2e_wait("BPE merges 3/");
+    const char *last = e2e_line_with("last merge #2:");
+    const char *occ = strstr(last, "(");
+    cr_assert_not_null(occ, "%s", e2e_capture());
+    long count = strtol(occ + 1, NULL, 10);
+    cr_assert_gt(count, 99, "a count of several digits: %ld", count);
+    char num[32];
+    snprintf(num, sizeof num, " %ld ", count);
+    const char *row = e2e_line_with("\xe2\x94\x82>2 ");   /* the log's cursor row "│>2 ..." */
+    cr_assert(strstr(row, num), "the merge log row holds the whole count %ld: \"%s\"\n%s", count, row, e2e_capture());
+    e2e_keys("+");
+    e2e_wait("merge speed: 50 merges/s");
+    e2e_keys("- -");
+    e2e_wait("merge speed: 10 merges/s");
+    e2e_keys("Space");
+    e2e_wait("[RUN]");
+    cr_assert_null(strstr(e2e_capture(), "merge speed:"), "the last key's message went with the next key");
+    const char *info = e2e_line_with("BPE merges ");
+    long done = strtol(strstr(info, "BPE merges ") + 11, NULL, 10);
+    cr_assert_lt(done, 40, "10 merges/s: still running after the first frames (%ld merges)", done);
+    e2e_wait("BPE merges 63/63");
+    e2e_keys("q");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+/* At 80x24 the transcript breaks lines between words: every word of a long prompt is whole on screen. */
+Test(tui_e2e_more, chat_wraps_at_words_at_80x24) {
+    char args[512];
+    snprintf(args, sizeof args, "tui -c tests/tui_scripts/e2e.yaml --run-dir '%s'", g_run);
+    e2e_launch(80, 24, "", args);
+    e2e_wait("bytes/token");
+    e2e_keys("5");
+    e2e_wait("Next-token probabilities");
+    static const char *words[] = {"alphabet", "bravery", "charlie", "delta", "echoing", "foxtrot", "golfing",
+                                  "hotels", "indiana", "juliett", "kilogram", "limabean", "mikado", "november",
+                                  "oscars", "papaya", "quebec", "romeo", "sierra", "tangoing", "uniform",
+                                  "victorian", "whiskey", "xrays"};
+    char prompt[512] = "";
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        snprintf(prompt + strlen(prompt), sizeof prompt - strlen(prompt), "%s%s", i ? " " : "", words[i]);
+    e2e_literal(prompt);
+    e2e_keys("Enter");
+    e2e_wait("you: alphabet");
+    e2e_wait("xrays");
+    const char *s = e2e_capture();
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        cr_assert(strstr(s, words[i]), "\"%s\" is broken across rows:\n%s", words[i], s);
+    e2e_keys("F10");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+/* The demo on a 100x30 terminal, played by hand (Space at each pause, and a second Space while it plays, which
+ * must not pause the script's training), gives the same run as `demo --headless` (150x42): the same losses, the
+ * same classifier accuracies and the same chat reply. */
+Test(tui_e2e_more, demo_is_the_same_at_any_size_and_pace, .timeout = 240) {
+    char r1[400], d1[400], r2[400];
+    snprintf(r1, sizeof r1, "%s/headless", g_run);
+    snprintf(d1, sizeof d1, "%s/dumps", g_run);
+    snprintf(r2, sizeof r2, "%s/interactive", g_run);
+    int rc = e2e_sh("cd '%s' && '%s' demo --headless --seed 123 --run-dir '%s' --dump-dir '%s' >/dev/null 2>&1",
+                    getenv("LLMWB_ROOT"), getenv("LLMWB_BIN"), r1, d1);
+    cr_assert_eq(rc, 0);
+    char args[512];
+    snprintf(args, sizeof args, "demo --seed 123 --run-dir '%s'", r2);
+    e2e_launch(100, 30, "", args);
+    char reply[256] = "";
+    double t0 = e2e_now();
+    int pauses = 0, extra = 0;
+    static char before[1 << 18];
+    while (!strstr(e2e_capture(), "the demo is over") && e2e_now() - t0 < 200) {
+        if (!extra && strstr(e2e_capture(), "step 3/7") && strstr(e2e_capture(), "State RUN")) {
+            e2e_keys("Space");                   /* while the script trains: must not pause it */
+            extra = 1;
+        }
+        if (strstr(e2e_capture(), "demo paused")) {
+            const char *m = strstr(e2e_capture(), "step 5/7");
+            if (m && !reply[0]) snprintf(reply, sizeof reply, "%s", e2e_line_with("model: "));
+            snprintf(before, sizeof before, "%s", e2e_capture());
+            e2e_keys("Space");
+            for (double t1 = e2e_now(); !strcmp(e2e_capture(), before) && e2e_now() - t1 < E2E_DEADLINE;)
+                e2e_pause_ms(50);                /* the script went on */
+            pauses++;
+        }
+        e2e_pause_ms(100);
+    }
+    cr_assert(extra, "a Space was pressed while stage 3 trained");
+    cr_assert(strstr(e2e_capture(), "the demo is over"), "the demo ended (%d pauses):\n%s", pauses, e2e_capture());
+    e2e_keys("q");
+    /* the same numbers: losses (not the wall-clock columns), accuracies, the reply */
+    static const char *files[] = {"metrics.csv", "finetune/metrics.csv", "finetune/classify-step150.txt"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char p1[600], p2[600];
+        snprintf(p1, sizeof p1, "%s/%s", r1, files[i]);
+        snprintf(p2, sizeof p2, "%s/%s", r2, files[i]);
+        rc = e2e_sh("bash -c \"cmp -s <(cut -d, -f1-4 '%s') <(cut -d, -f1-4 '%s')\"", p1, p2);
+        cr_assert_eq(rc, 0, "%s differs between the headless and the interactive demo", files[i]);
+    }
+    char p[600];
+    snprintf(p, sizeof p, "%s/stage5-chat.txt", d1);
+    const char *h = e2e_slurp(p);
+    cr_assert_not_null(h);
+    const char *hm = strstr(h, "model: ");
+    cr_assert(hm && reply[0], "the reply was seen (%s)", reply);
+    char hr[64] = "", ir[64] = "";
+    sscanf(hm, "model: %63[^\xe2\n]", hr);
+    const char *im = strstr(reply, "model: ");
+    cr_assert_not_null(im);
+    sscanf(im, "model: %63[^\xe2\n]", ir);
+    /* the first row of the reply (the widths differ, so compare what both rows hold) */
+    for (char *q = hr + strlen(hr); q > hr && q[-1] == ' ';) *--q = '\0';
+    for (char *q = ir + strlen(ir); q > ir && q[-1] == ' ';) *--q = '\0';
+    size_t n = strlen(hr) < strlen(ir) ? strlen(hr) : strlen(ir);
+    cr_assert_gt(n, 0, "a reply: \"%s\" / \"%s\"", hr, ir);
+    cr_assert_eq(strncmp(hr, ir, n), 0, "the same chat reply: \"%s\" headless, \"%s\" interactive", hr, ir);
 }
 
 /* ---- flow control and the other ending signals (issue 10) ---- */

@@ -223,12 +223,91 @@ Test(ui_ramp, heatmap_half_blocks_and_mono) {
     heatmap_draw(&cb, 0, 0, 2, 2, m, 2, 2, 2, 0, 1, 0, NULL, &mono);
     cr_assert_eq(cb_at(&cb, 0, 0)->ch, (uint32_t)' ');
     cr_assert_eq(cb_at(&cb, 0, 1)->ch, (uint32_t)'@');
-    /* a masked entry is dimmed, not drawn with the ramp */
+    /* a masked entry is hatched and dimmed, not drawn with the ramp */
     uint8_t mask[4] = {0, 1, 0, 0};
     cb_clear(&cb);
     heatmap_draw(&cb, 0, 0, 2, 2, m, 2, 2, 2, 0, 1, 0, mask, &mono);
     cr_assert(cb_at(&cb, 1, 0)->attr & CA_DIM);
+    cr_assert_eq(cb_at(&cb, 1, 0)->ch, 0x2571u, "hatched");
+    cr_assert_neq(cb_at(&cb, 0, 1)->ch, 0x2571u);
     cb_free(&cb);
+}
+
+/* Masked cells are never a colour of the ramp: hatched on the default background (both values masked) or half
+ * on the default background, in 256, 16 and truecolor, dark and light. */
+Test(ui_ramp, heatmap_masked_cells_have_no_ramp_colour) {
+    CellBuf cb;
+    cb_init(&cb, 4, 2);
+    float m[16];
+    uint8_t mask[16];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) m[i * 4 + j] = j <= i ? 0.0f : 0.9f, mask[i * 4 + j] = j > i;
+    ColorMode modes[3] = {CM_256, CM_16, CM_TRUE};
+    for (int mi = 0; mi < 3; mi++)
+        for (int light = 0; light < 2; light++) {
+            RenderCaps caps = {modes[mi], 1, light, 0};
+            cb_clear(&cb);
+            heatmap_draw(&cb, 0, 0, 4, 2, m, 4, 4, 4, 0, 1, 0, mask, &caps);
+            /* cell (3, 0) holds rows 0 and 1 of key 3: both masked */
+            Cell *c = cb_at(&cb, 3, 0);
+            cr_assert_eq(c->ch, 0x2571u, "mode %d light %d", mi, light);
+            cr_assert_eq(c->bg, COL_DEFAULT);
+            /* cell (1, 0): row 0 masked (key 1 > query 0), row 1 not: the lower half only */
+            c = cb_at(&cb, 1, 0);
+            cr_assert_eq(c->ch, 0x2584u);
+            cr_assert_eq(c->bg, COL_DEFAULT);
+            cr_assert_eq(c->fg, ramp_color(0, 0, 1, 0, caps.cm));
+            /* the lowest ramp colour is not the 16-colour background (black) */
+            if (modes[mi] == CM_16) cr_assert_neq(ramp_color(0, 0, 1, 0, CM_16), 0);
+        }
+    cb_free(&cb);
+}
+
+Test(ui_text, wrap_rows_break_between_words) {
+    const char *s = "the quick brown fox jumps";
+    size_t n = strlen(s), at = 0, next, len;
+    len = wrap_row(s, n, 10, &next);   /* "the quick" + space dropped */
+    cr_assert_eq(len, 9);
+    cr_assert_eq(next, 10);
+    at = next;
+    len = wrap_row(s + at, n - at, 10, &next);
+    cr_assert_eq(len, 9, "\"brown fox\"");
+    at += next;
+    len = wrap_row(s + at, n - at, 10, &next);
+    cr_assert_eq(len, 5);
+    cr_assert_eq(at + next, n);
+    /* a word longer than the row is cut at the width */
+    len = wrap_row("abcdefghijkl", 12, 5, &next);
+    cr_assert_eq(len, 5);
+    cr_assert_eq(next, 5);
+    /* a row that fills the width exactly takes the newline after it: no empty row */
+    len = wrap_row("abcde\nfg", 8, 5, &next);
+    cr_assert_eq(len, 5);
+    cr_assert_eq(next, 6);
+    /* UTF-8 counts columns, not bytes */
+    len = wrap_row("\xc3\xa9t\xc3\xa9 d", 7, 4, &next);
+    cr_assert_eq(len, 5, "\"été\" (5 bytes, 3 columns)");
+    CellBuf cb;
+    cb_init(&cb, 10, 4);
+    cr_assert_eq(cb_wrap(&cb, (Rect){0, 0, 10, 4}, s, (Style){COL_DEFAULT, COL_DEFAULT, 0}), 3);
+    char *t = cb_to_text(&cb);
+    cr_assert_str_eq(t, "the quick\nbrown fox\njumps\n");
+    free(t);
+    cb_free(&cb);
+}
+
+Test(ui_text, counts_and_marked_cuts) {
+    char b[64];
+    cr_assert_str_eq(fmt_count(0, b, sizeof b), "0");
+    cr_assert_str_eq(fmt_count(999, b, sizeof b), "999");
+    cr_assert_str_eq(fmt_count(1000, b, sizeof b), "1,000");
+    cr_assert_str_eq(fmt_count(124439808, b, sizeof b), "124,439,808");
+    cr_assert_str_eq(fmt_count(-1234567, b, sizeof b), "-1,234,567");
+    cr_assert_str_eq(utf8_fit("short", 8, 1, b, sizeof b), "short");
+    cr_assert_str_eq(utf8_fit("a longer text", 6, 1, b, sizeof b), "a lon\xe2\x80\xa6");
+    cr_assert_eq(utf8_cols(b), 6);
+    cr_assert_str_eq(utf8_fit("a longer text", 6, 0, b, sizeof b), "a lon~");
+    cr_assert_str_eq(utf8_fit("x", 0, 1, b, sizeof b), "");
 }
 
 Test(ui_ramp, strip_two_values_per_cell) {

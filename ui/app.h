@@ -76,6 +76,7 @@ typedef struct App {
     char lesson_state[1024];       /* progress file ("" = do not save) */
     int large;                     /* z: the current screen's main pane alone, full size (projector) */
     int repro;                     /* demo: time-dependent figures (tok/s, elapsed, ETA) drawn as "-" */
+    int demo_paused;               /* demo on a terminal, waiting for Space: said on the status line */
     int export_req;                /* P pressed: export after the next frame is drawn */
     /* search (/ n N) */
     int search_mode;               /* the prompt is open on the status line */

@@ -1,5 +1,5 @@
 /* screen_attn.c — [3] Attention: a layers × heads grid of small heatmaps of the probe sentence's attention
- * weights (rows = queries, columns = keys; the masked upper triangle dimmed), a zoom into one head with token
+ * weights (rows = queries, columns = keys; the masked upper triangle hatched), a zoom into one head with token
  * labels and the exact weight under a cursor, the average over heads, and the recorded snapshots scrubbable
  * (REPLAY) or following training (LIVE). */
 #include <math.h>
@@ -382,7 +382,7 @@ static const char *const AT_HELP[] = {
     "z\tlarge view: the selected head alone, full size",
     "P\texport the grid, or the zoomed head, as PNG and SVG",
     ", .\tscrub snapshots in the zoom too ([ ] < > work as well)",
-    "\tmasked (future) cells dotted; darker = less weight",
+    "\tmasked (future) cells hatched; the legend: darker = less weight",
     "/\tzoom with the cursor on the first probe token containing the text",
     "n, N\tnext / previous such token",
     NULL};

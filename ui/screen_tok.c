@@ -104,6 +104,10 @@ static void tk_draw_excerpt(App *a, CellBuf *cb, Rect r, const BpeSnapshot *b) {
                     i = ns;
                     break;
                 }
+                if (cp == '\n' && x >= r.w) {   /* as drawn: no mark after a full row */
+                    k += cl;
+                    continue;
+                }
                 tok_visible(tk.text + st + k, cl, a->caps.unicode, vis, sizeof vis);
                 x += utf8_cols(vis);
                 while (x > r.w) x -= r.w, line++;

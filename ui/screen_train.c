@@ -13,6 +13,8 @@
 #define TR_ACC 64          /* accuracy lines kept for a classifier */
 #define TR_EMA_TRAIN 0.9
 #define TR_EMA_VAL 0.6
+/* The next row of a column ending at bot, or -1 (outside every buffer: not drawn) once it is full. */
+#define TR_ROW(y, bot) ((y) < (bot) ? (y)++ : -1)
 
 static struct {
     Engine *eng;                /* metrics below belong to this engine */
@@ -23,8 +25,10 @@ static struct {
     long last_ev_seq;
     char sample[SNAP_EVENT_TEXT];
     long sample_step;
-    /* classifier: the baseline and accuracy events, shortened ("step N: ..."), oldest first (ring) */
+    /* classifier: the baseline and accuracy events, shortened ("step N: ..."), oldest first (ring); each also
+     * as its kind and figures, so a narrow box gets a shorter form rather than a cut number */
     char acc[TR_ACC][160];
+    struct { int kind; long step; float v[3]; int batches; } accv[TR_ACC];   /* kind: 0 baseline, 1 split, 2 val */
     int n_acc;
     float val_acc;             /* latest "val accuracy" (percent), < 0 = none yet */
     int logy, by_tokens;
@@ -55,16 +59,23 @@ static void tr_note_accuracy(const EngineEvent *ev) {
     char *line = tr.acc[tr.n_acc % TR_ACC];
     size_t n = sizeof tr.acc[0];
     const char *va = strstr(t, "val accuracy ");
+    int kind;
     if (sscanf(t, "naive-Bayes baseline on the same split: val %f%%, test %f%%", &f[0], &f[1]) == 2) {
+        kind = 0;
         snprintf(line, n, "naive Bayes (bag of words): val %.1f%%, test %.1f%%", f[0], f[1]);
     } else if (sscanf(t, "accuracy train %f%%, val %f%%, test %f%%", &f[0], &f[1], &f[2]) == 3) {
+        kind = 1;
         snprintf(line, n, "step %ld: train %.1f%%, val %.1f%%, test %.1f%%", ev->step, f[0], f[1], f[2]);
     } else if (va && sscanf(va, "val accuracy %f%% (%d batches)", &f[0], &k) == 2) {
+        kind = 2;
         tr.val_acc = f[0];
         snprintf(line, n, "step %ld: val %.1f%% (%d batches)", ev->step, f[0], k);
     } else {
         return;
     }
+    int slot = tr.n_acc % TR_ACC;
+    tr.accv[slot].kind = kind, tr.accv[slot].step = ev->step, tr.accv[slot].batches = kind == 2 ? k : 0;
+    memcpy(tr.accv[slot].v, f, sizeof tr.accv[slot].v);
     tr.n_acc++;
 }
 
@@ -207,6 +218,42 @@ static void tr_draw_small_plot(App *a, CellBuf *cb, Rect r, const char *title, i
     free(x);
 }
 
+/* Accuracy line i (absolute) in the longest form that fits w columns: the words shorten before a figure is
+ * cut (the last resort is a cut marked with "…"). Every form keeps "naive Bayes", "step N: train" or
+ * "step N: val" (the demo script waits for them). */
+static void tr_acc_line(const App *a, int i, int w, char *out, size_t n) {
+    int slot = i % TR_ACC;
+    const float *v = tr.accv[slot].v;
+    long st = tr.accv[slot].step;
+    char f[4][160];
+    switch (tr.accv[slot].kind) {
+    case 0:
+        snprintf(f[0], sizeof f[0], "%s", tr.acc[slot]);
+        snprintf(f[1], sizeof f[1], "naive Bayes: val %.1f%%, test %.1f%%", v[0], v[1]);
+        snprintf(f[2], sizeof f[2], "naive Bayes: val %.1f test %.1f", v[0], v[1]);
+        snprintf(f[3], sizeof f[3], "naive Bayes: va %.1f te %.1f", v[0], v[1]);
+        break;
+    case 1:
+        snprintf(f[0], sizeof f[0], "%s", tr.acc[slot]);
+        snprintf(f[1], sizeof f[1], "step %ld: train %.1f%% val %.1f%% test %.1f%%", st, v[0], v[1], v[2]);
+        snprintf(f[2], sizeof f[2], "step %ld: train %.1f val %.1f test %.1f", st, v[0], v[1], v[2]);
+        snprintf(f[3], sizeof f[3], "step %ld: train %.1f va %.1f te %.1f", st, v[0], v[1], v[2]);
+        break;
+    default:
+        snprintf(f[0], sizeof f[0], "%s", tr.acc[slot]);
+        snprintf(f[1], sizeof f[1], "step %ld: val %.1f%%", st, v[0]);
+        snprintf(f[2], sizeof f[2], "step %ld: val %.1f", st, v[0]);
+        snprintf(f[3], sizeof f[3], "step %ld: va %.1f", st, v[0]);
+        break;
+    }
+    for (int k = 0; k < 4; k++)
+        if (utf8_cols(f[k]) <= w) {
+            snprintf(out, n, "%.159s", f[k]);
+            return;
+        }
+    utf8_fit(f[3], w, a->caps.unicode, out, n);
+}
+
 /* A classifier's box in place of the sample: its classes, then the baseline and accuracy lines, newest at the
  * bottom (lines longer than the box are cut; the event log has them whole). */
 static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r) {
@@ -221,14 +268,16 @@ static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r) {
     /* the baseline stays on top, the first and the latest whole-split accuracies ("train ...") stay too, and the
      * latest evaluations fill the rows left; drawn oldest first */
     int first = tr.n_acc > TR_ACC ? tr.n_acc - TR_ACC : 0, y = r.y + 2;
-    if (tr.n_acc > first && !strncmp(tr.acc[first % TR_ACC], "naive", 5)) {
-        cb_text(cb, r.x + 1, y++, w, tr.acc[first % TR_ACC], a->th.dim);
+    if (tr.n_acc > first && tr.accv[first % TR_ACC].kind == 0) {
+        char line[160];
+        tr_acc_line(a, first, w, line, sizeof line);
+        cb_text(cb, r.x + 1, y++, w, line, a->th.dim);
         first++;
     }
     int room = r.y + r.h - 1 - y, first_full = -1, last_full = -1;
     char keep[TR_ACC] = {0};   /* by ring slot */
     for (int i = first; i < tr.n_acc; i++)
-        if (strstr(tr.acc[i % TR_ACC], ": train ")) {
+        if (tr.accv[i % TR_ACC].kind == 1) {
             if (first_full < 0) first_full = i;
             last_full = i;
         }
@@ -239,8 +288,9 @@ static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r) {
         if (!keep[i % TR_ACC]) keep[i % TR_ACC] = 1, kept++;
     for (int i = first; i < tr.n_acc; i++) {
         if (!keep[i % TR_ACC]) continue;
-        const char *line = tr.acc[i % TR_ACC];
-        cb_text(cb, r.x + 1, y++, w, line, strstr(line, ": train ") ? a->th.good : a->th.text);
+        char line[160];
+        tr_acc_line(a, i, w, line, sizeof line);
+        cb_text(cb, r.x + 1, y++, w, line, tr.accv[i % TR_ACC].kind == 1 ? a->th.good : a->th.text);
     }
 }
 
@@ -256,25 +306,25 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     layout_split_h(top, 0.66, 36, 1, &left, &right);
     tr_draw_plots(a, cb, left);
 
-    /* stats column */
-    int y = right.y;
+    /* stats column (rows past its bottom are not drawn) */
+    int y = right.y, ybot = right.y + right.h;
     int w = right.w;
     double frac = t->total_steps > 0 ? (double)t->step / (double)t->total_steps : 0;
     if (t->inference_only) {   /* the checkpoint's own step; nothing trains here */
-        cb_printf(cb, right.x, y++, w, a->th.bold, "Checkpoint at step %ld", t->step);
-        cb_text(cb, right.x, y++, w, t->last_ckpt, a->th.text);
-        cb_text(cb, right.x, y++, w, "State CHECKPOINT (opened to chat with)", a->th.good);
-        cb_text(cb, right.x, y++, w, "training: llmwb train (a run of its own)", a->th.dim);
+        cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.bold, "Checkpoint at step %ld", t->step);
+        cb_text(cb, right.x, TR_ROW(y, ybot), w, t->last_ckpt, a->th.text);
+        cb_text(cb, right.x, TR_ROW(y, ybot), w, "State CHECKPOINT (opened to chat with)", a->th.good);
+        cb_text(cb, right.x, TR_ROW(y, ybot), w, "training: llmwb train (a run of its own)", a->th.dim);
         y++;
         char np[32];
-        cb_printf(cb, right.x, y++, w, a->th.text, "tokens seen %s", fmt_count(t->tokens_seen, np, sizeof np));
-        if (isfinite(t->val_loss)) cb_printf(cb, right.x, y++, w, a->th.text, "val loss    %.4f (when saved)", t->val_loss);
-        cb_printf(cb, right.x, y++, w, a->th.dim, "params %s  %dL %dH d%d ctx%d", fmt_count(t->n_params, np, sizeof np),
+        cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "tokens seen %s", fmt_count(t->tokens_seen, np, sizeof np));
+        if (isfinite(t->val_loss)) cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "val loss    %.4f (when saved)", t->val_loss);
+        cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "params %s  %dL %dH d%d ctx%d", fmt_count(t->n_params, np, sizeof np),
                   t->n_layer, t->n_head, t->d_model, t->context_length);
-        cb_printf(cb, right.x, y++, w, a->th.dim, "vocab %d", t->vocab_size);
+        cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "vocab %d", t->vocab_size);
         return;
     }
-    cb_printf(cb, right.x, y++, w, a->th.bold, "Step %ld / %ld  (%.1f%%)", t->step, t->total_steps, 100 * frac);
+    cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.bold, "Step %ld / %ld  (%.1f%%)", t->step, t->total_steps, 100 * frac);
     int bw = w - 2;
     for (int i = 0; i < bw; i++) {
         int on = i < (int)(bw * frac + 0.5);
@@ -285,11 +335,11 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     char eta[32], el[32];
     tr_fmt_time(a->repro ? -1 : t->eta, eta, sizeof eta);
     tr_fmt_time(a->repro ? -1 : t->elapsed, el, sizeof el);
-    cb_printf(cb, right.x, y++, w, a->th.text, "ETA %s   elapsed %s", eta, el);
+    cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "ETA %s   elapsed %s", eta, el);
     const char *state = a->ws.running ? (t->step == 0 ? "RUN (first step running)" : "RUN") : "PAUSED";
     if (t->state == ENGINE_DONE) state = "DONE (reached train.steps)";
     if (t->state == ENGINE_DIVERGED) state = "DIVERGED (load a checkpoint)";
-    cb_printf(cb, right.x, y++, w, t->state == ENGINE_DIVERGED ? a->th.error : a->th.good, "State %s%s", state,
+    cb_printf(cb, right.x, TR_ROW(y, ybot), w, t->state == ENGINE_DIVERGED ? a->th.error : a->th.good, "State %s%s", state,
               a->ws.stepping ? "  (stepping)" : "");
     y++;
     double ema_last = NAN;
@@ -302,34 +352,34 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
             free(yy);
         }
     }
-    if (t->step > 0) cb_printf(cb, right.x, y++, w, a->th.text, "train loss  %.4f  (EMA %.4f)", t->train_loss, ema_last);
-    else cb_text(cb, right.x, y++, w, "train loss  -", a->th.text);
-    if (isfinite(t->val_loss)) cb_printf(cb, right.x, y++, w, a->th.text, "val loss    %.4f  ppl %.1f", t->val_loss,
+    if (t->step > 0) cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "train loss  %.4f  (EMA %.4f)", t->train_loss, ema_last);
+    else cb_text(cb, right.x, TR_ROW(y, ybot), w, "train loss  -", a->th.text);
+    if (isfinite(t->val_loss)) cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "val loss    %.4f  ppl %.1f", t->val_loss,
                                          exp(t->val_loss));
-    else cb_text(cb, right.x, y++, w, "val loss    - (not evaluated yet)", a->th.text);
+    else cb_text(cb, right.x, TR_ROW(y, ybot), w, "val loss    - (not evaluated yet)", a->th.text);
     if (engine_n_classes(a->eng) > 0 && tr.val_acc >= 0)
-        cb_printf(cb, right.x, y++, w, a->th.good, "val acc     %.1f%%", tr.val_acc);
-    cb_printf(cb, right.x, y++, w, a->th.text, "lr          %.3e", t->lr);
-    cb_printf(cb, right.x, y++, w, a->th.text, "grad norm   %.4f", t->grad_norm);
-    if (a->repro) cb_text(cb, right.x, y++, w, "tokens/s    - (hidden in the demo)", a->th.text);
-    else if (!a->ws.running) cb_text(cb, right.x, y++, w, "tokens/s    0 (not training)", a->th.text);
-    else cb_printf(cb, right.x, y++, w, a->th.text, "tokens/s    %.0f", t->tokens_per_sec);
+        cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.good, "val acc     %.1f%%", tr.val_acc);
+    cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "lr          %.3e", t->lr);
+    cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "grad norm   %.4f", t->grad_norm);
+    if (a->repro) cb_text(cb, right.x, TR_ROW(y, ybot), w, "tokens/s    - (hidden in the demo)", a->th.text);
+    else if (!a->ws.running) cb_text(cb, right.x, TR_ROW(y, ybot), w, "tokens/s    0 (not training)", a->th.text);
+    else cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "tokens/s    %.0f", t->tokens_per_sec);
     char np[32], nt[32];
-    cb_printf(cb, right.x, y++, w, a->th.text, "tokens seen %s", fmt_count(t->tokens_seen, np, sizeof np));
+    cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "tokens seen %s", fmt_count(t->tokens_seen, np, sizeof np));
     char blas[96] = "";
     if (!a->repro) engine_blas_describe(blas, sizeof blas); /* machine-dependent: not in demo renders */
-    if (blas[0]) cb_text(cb, right.x, y++, w, blas, a->th.dim);
-    cb_printf(cb, right.x, y++, w, a->th.dim, "model %dL %dH d%d ctx%d", t->n_layer, t->n_head, t->d_model,
+    if (blas[0]) cb_text(cb, right.x, TR_ROW(y, ybot), w, blas, a->th.dim);
+    cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "model %dL %dH d%d ctx%d", t->n_layer, t->n_head, t->d_model,
               t->context_length);
     /* every parameter, and the ones that train (a subset when finetuning part of the model or with LoRA) */
     fmt_count(t->n_params, np, sizeof np);
     fmt_count(t->n_trainable, nt, sizeof nt);
-    if (t->n_trainable == t->n_params) cb_printf(cb, right.x, y++, w, a->th.dim, "params %s (all trainable)", np);
-    else cb_printf(cb, right.x, y++, w, a->th.dim, "params %s, trainable %s (%.1f%%)", np, nt,
+    if (t->n_trainable == t->n_params) cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "params %s (all trainable)", np);
+    else cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "params %s, trainable %s (%.1f%%)", np, nt,
                    t->n_params > 0 ? 100.0 * (double)t->n_trainable / (double)t->n_params : 0.0);
-    cb_printf(cb, right.x, y++, w, a->th.dim, "batch %d  vocab %d", t->batch_size, t->vocab_size);
-    cb_printf(cb, right.x, y++, w, t->unsaved ? a->th.warn : a->th.dim, "unsaved steps %d (S saves)", t->unsaved);
-    cb_printf(cb, right.x, y++, w, a->th.dim, "run %s", t->run_dir);
+    cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "batch %d  vocab %d", t->batch_size, t->vocab_size);
+    cb_printf(cb, right.x, TR_ROW(y, ybot), w, t->unsaved ? a->th.warn : a->th.dim, "unsaved steps %d (S saves)", t->unsaved);
+    cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "run %s", t->run_dir);
     int rem = right.y + right.h - y - 1;
     if (rem >= 8) {
         Rect p1 = {right.x, y + 1, right.w, rem / 2};
@@ -351,9 +401,9 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
         const EngineEvent *e = &tr.ev[i % TR_EVENTS];
         Style st = e->kind == EV_ERROR ? a->th.error : e->kind == EV_WARNING ? a->th.warn : a->th.text;
         if (i == tr.hit_ev) st = a->th.highlight;   /* the matching line */
-        char line[SNAP_EVENT_TEXT + 64];
+        char line[SNAP_EVENT_TEXT + 64], fit[SNAP_EVENT_TEXT + 64];
         tr_event_line(i, line, sizeof line);
-        cb_text(cb, evr.x + 1, yy, evr.w - 2, line, st);
+        cb_text(cb, evr.x + 1, yy, evr.w - 2, utf8_fit(line, evr.w - 2, a->caps.unicode, fit, sizeof fit), st);
     }
     if (engine_n_classes(a->eng) > 0) {
         tr_draw_accuracy(a, cb, smr);

@@ -23,6 +23,8 @@
 #include "script.h"
 #include "term.h"
 
+#define DEMO_PAUSED_MSG "demo paused: Space continues (other keys work as usual, q quits)"
+
 static const ScreenOps *const SCREENS[5] = {&screen_tokenizer, &screen_embed, &screen_attention, &screen_train,
                                             &screen_chat};
 
@@ -179,24 +181,77 @@ int app_draw_not_ready(App *a, CellBuf *cb, Rect r) {
 
 /* ---- frame ---- */
 
-static const char *const GLOBAL_HELP[] = {
-    "1-5\tswitch screen (Tab / Shift-Tab: next / previous)",
-    "Space\trun / pause training (Tokenizer: merges)",
-    "s\tsingle training step (Tokenizer: one merge)",
-    "S, F2\tsave a checkpoint now",
-    "F3, F4\trun/pause, single step",
-    "<- ->\tback / forward (merges, tokens or snapshots)",
-    "h j k l\tvim aliases of the arrows",
-    "?, F1\tthis help (any key closes it)",
-    "/\tsearch the screen's text (Enter searches, Esc cancels; smartcase)",
-    "n, N\tnext / previous match (wraps); Esc clears the search",
-    "m\tmouse on/off (off lets you select text)",
-    "z\tlarge view: the screen's main pane alone (projector)",
-    "P\texport the plot/heatmap (PNG+SVG) and screen text",
-    "C-n C-p\tlesson: next / previous step (C-o hides the panel)",
-    "Ctrl-L\tredraw",
-    "q, F10\tquit (asks to save unsaved training)",
-    NULL};
+/* ---- the global keys: one table drives their dispatch (tui_key), the help box and its short form ---- */
+
+static void tui_switch(App *a, int screen);
+static void tui_fkey(App *a, int n);
+static void tui_request_quit(App *a);
+
+static void gk_screen(App *a, int key) { tui_switch(a, key - '1'); }
+static void gk_tab(App *a, int key) { tui_switch(a, a->screen + (key == K_TAB ? 1 : -1)); }
+static void gk_toggle(App *a, int key) { (void)key; worker_send_kind(&a->wk, WC_TOGGLE); }
+static void gk_step(App *a, int key) { (void)key; worker_send_kind(&a->wk, WC_STEP); }
+static void gk_save(App *a, int key) { (void)key; tui_fkey(a, 2); }
+static void gk_help(App *a, int key) { (void)key; a->help = 1; }
+static void gk_mouse(App *a, int key) { (void)key; tui_fkey(a, 9); }
+static void gk_large(App *a, int key) {
+    (void)key;
+    a->large = !a->large;
+    app_status(a, 0, "%s", a->large ? "large view: the main pane alone (z returns)" : "normal view");
+}
+static void gk_export(App *a, int key) { (void)key; a->export_req = 1; }
+static void gk_quit(App *a, int key) { (void)key; tui_request_quit(a); }
+static void gk_esc(App *a, int key) { (void)key; a->status[0] = '\0'; }
+
+typedef struct GlobalKey {
+    int keys[6];             /* the key codes it runs on (0 ends; none = handled before the table, see tui_key) */
+    const char *name;        /* as the help box shows it */
+    const char *help;
+    const char *brief;       /* its part of the short help ("" = none) */
+    void (*run)(App *a, int key);
+} GlobalKey;
+
+static const GlobalKey GLOBAL_KEYS[] = {
+    {{'1', '2', '3', '4', '5'}, "1-5", "switch screen", "1-5 screen", gk_screen},
+    {{K_TAB, K_BTAB}, "Tab, S-Tab", "next / previous screen", "Tab/S-Tab next/prev", gk_tab},
+    {{' '}, "Space", "run / pause training (Tokenizer: merges)", "Space run/pause", gk_toggle},
+    {{'s'}, "s", "single training step (Tokenizer: one merge)", "s step", gk_step},
+    {{'S'}, "S, F2", "save a checkpoint now (the status line names its directory)", "S/F2 save", gk_save},
+    {{0}, "F3, F4", "run/pause, single step", "", NULL},
+    {{0}, "<- ->", "back / forward (merges, tokens or snapshots)", "<- -> back/forward", NULL},
+    {{0}, "h j k l", "vim aliases of the arrows", "hjkl arrows", NULL},
+    {{'?'}, "?, F1", "this help (any key closes it)", "?/F1 help", gk_help},
+    {{0}, "/", "search the screen's text (Enter searches, Esc cancels; smartcase)", "/ search", NULL},
+    {{0}, "n, N", "next / previous match (wraps); Esc clears the search", "n/N next/prev match", NULL},
+    {{'m'}, "m, F9", "mouse on/off (off lets you select text)", "m mouse", gk_mouse},
+    {{'z'}, "z", "large view: the screen's main pane alone (projector)", "z large", gk_large},
+    {{'P'}, "P", "export the plot/heatmap (PNG+SVG) and screen text", "P export", gk_export},
+    {{0}, "C-n C-p", "lesson: next / previous step (C-o hides the panel)", "C-n/C-p lesson", NULL},
+    {{0}, "Ctrl-L", "redraw", "Ctrl-L redraw", NULL},
+    {{K_ESC}, "Esc", "dismiss an error or message (first: the screen's own use)", "Esc dismiss", gk_esc},
+    {{'q', 3}, "q, F10", "quit (asks to save unsaved training)", "q/F10 quit", gk_quit},
+};
+#define N_GLOBAL_KEYS ((int)(sizeof GLOBAL_KEYS / sizeof GLOBAL_KEYS[0]))
+
+/* The global key entry that runs on key, or NULL. */
+static const GlobalKey *tui_global_key(int key) {
+    for (int i = 0; i < N_GLOBAL_KEYS; i++)
+        for (int j = 0; j < 6 && GLOBAL_KEYS[i].keys[j]; j++)
+            if (GLOBAL_KEYS[i].keys[j] == key && GLOBAL_KEYS[i].run) return &GLOBAL_KEYS[i];
+    return NULL;
+}
+
+/* The short help: the briefs joined by " · " (built once). */
+static const char *tui_global_short(void) {
+    static char buf[1024];
+    if (buf[0]) return buf;
+    for (int i = 0; i < N_GLOBAL_KEYS; i++) {
+        if (!GLOBAL_KEYS[i].brief[0]) continue;
+        size_t l = strlen(buf);
+        snprintf(buf + l, sizeof buf - l, "%s%s", l ? " \xc2\xb7 " : "", GLOBAL_KEYS[i].brief);
+    }
+    return buf;
+}
 
 static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
     cb_fill(cb, r, ' ', a->th.header);
@@ -274,21 +329,15 @@ static void tui_draw_fkeys(App *a, CellBuf *cb, Rect r) {
     }
 }
 
-/* Short forms of the global keys, wrapped into one paragraph when the help box has too few rows. */
-static const char GLOBAL_HELP_SHORT[] =
-    "1-5 screen \xc2\xb7 Tab/S-Tab next/prev \xc2\xb7 Space run/pause \xc2\xb7 s step \xc2\xb7 S/F2 save \xc2\xb7 "
-    "<- -> back/forward \xc2\xb7 hjkl arrows \xc2\xb7 ?/F1 help \xc2\xb7 / search \xc2\xb7 n/N next/prev match \xc2\xb7 m mouse \xc2\xb7 z large \xc2\xb7 P export \xc2\xb7 "
-    "C-n/C-p lesson \xc2\xb7 Ctrl-L redraw \xc2\xb7 q/F10 quit";
-
 static void tui_draw_help(App *a, CellBuf *cb, Rect body) {
     const ScreenOps *s = SCREENS[a->screen];
-    int n = 0;
-    for (const char *const *p = GLOBAL_HELP; *p; p++) n++;
+    int n = N_GLOBAL_KEYS;
+    const char *short_help = tui_global_short();
     int ns = 0;
     for (const char *const *p = s->help; p && *p; p++) ns++;
     int w = body.w - 4 > 104 ? 104 : body.w - 4;
     int compact = n + ns + 4 > body.h;          /* the screen's own keys come first, then the global ones */
-    int short_rows = (int)((sizeof GLOBAL_HELP_SHORT + (size_t)(w - 6)) / (size_t)(w - 5)) + 1;
+    int short_rows = (int)((strlen(short_help) + 1 + (size_t)(w - 6)) / (size_t)(w - 5)) + 1;
     int h = (compact ? short_rows : n) + ns + 4;
     if (h > body.h) h = body.h;
     Rect r = {body.x + (body.w - w) / 2, body.y + (body.h - h) / 2, w, h};
@@ -308,16 +357,14 @@ static void tui_draw_help(App *a, CellBuf *cb, Rect body) {
     }
     if (y < bottom) cb_text(cb, r.x + 2, y++, w - 4, "Global keys", a->th.bold);
     if (!compact) {
-        for (const char *const *p = GLOBAL_HELP; *p && y < bottom; p++, y++) {
-            const char *tab = strchr(*p, '\t');
-            int kl = (int)(tab - *p);
-            cb_printf(cb, r.x + 3, y, 14, a->th.good, "%.*s", kl, *p);
-            cb_text(cb, r.x + 18, y, w - 20, tab + 1, a->th.text);
+        for (int i = 0; i < N_GLOBAL_KEYS && y < bottom; i++, y++) {
+            cb_text(cb, r.x + 3, y, 14, GLOBAL_KEYS[i].name, a->th.good);
+            cb_text(cb, r.x + 18, y, w - 20, GLOBAL_KEYS[i].help, a->th.text);
         }
         return;
     }
     /* wrap the short list at its separators */
-    const char *p = GLOBAL_HELP_SHORT;
+    const char *p = short_help;
     int lw = w - 5;
     while (*p && y < bottom) {
         int cols = 0, cut = 0;
@@ -394,6 +441,8 @@ static void tui_draw(App *a, CellBuf *cb) {
         cb_box(cb, er, "Error (Esc dismisses)", a->th.error, a->caps.unicode);
         cb_wrap(cb, (Rect){er.x + 2, er.y + 1, w, rows}, a->status, a->th.error);
         cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, "error above: Esc dismisses it", a->th.error);
+    } else if (a->demo_paused && !a->status_err) {   /* above any later message: the presenter must see it */
+        cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, DEMO_PAUSED_MSG, a->th.warn);
     } else if (a->status[0]) cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, a->status, st);
     else {
         char hint[128];
@@ -535,8 +584,7 @@ static void tui_key(App *a, int key, int mx, int my) {
         tui_fkey(a, key - K_F0);
         return;
     }
-    if (key == K_TAB) { tui_switch(a, a->screen + 1); return; }
-    if (key == K_BTAB) { tui_switch(a, a->screen - 1); return; }
+    if (key == K_TAB || key == K_BTAB) { gk_tab(a, key); return; }   /* before text input takes Tab */
     if (!a->eng && (key == ' ' || key == 's' || key == 'S' || (key >= K_F(2) && key <= K_F(8)))) {
         /* an error only when it will not get ready (a note while preparing: it goes at the next key) */
         app_status(a, a->ws.phase == WK_FAILED, "the engine is not ready yet (%s)",
@@ -582,22 +630,8 @@ static void tui_key(App *a, int key, int mx, int my) {
     if (s->key(a, key)) return;
     int alias = vim_alias(key);
     if (alias != key && s->key(a, alias)) return;
-    switch (key) {
-    case '1': case '2': case '3': case '4': case '5': tui_switch(a, key - '1'); break;
-    case ' ': worker_send_kind(&a->wk, WC_TOGGLE); break;
-    case 's': worker_send_kind(&a->wk, WC_STEP); break;
-    case 'S': tui_fkey(a, 2); break;
-    case '?': a->help = 1; break;
-    case 'm': tui_fkey(a, 9); break;
-    case 'z':
-        a->large = !a->large;
-        app_status(a, 0, "%s", a->large ? "large view: the main pane alone (z returns)" : "normal view");
-        break;
-    case 'P': a->export_req = 1; break;
-    case 'q': case 3: tui_request_quit(a); break;
-    case K_ESC: a->status[0] = '\0'; break;
-    default: break;
-    }
+    const GlobalKey *g = tui_global_key(key);
+    if (g) g->run(a, key);
 }
 
 /* ---- script player (the scripts themselves: script.c) ---- */
@@ -758,7 +792,7 @@ static int script_next(App *a, Script *sc, const CellBuf *cb) {
             sc->pos++;
             if (sc->interactive) {
                 sc->paused = 1;
-                app_status(a, 0, "demo paused: Space continues (other keys work as usual, q quits)");
+                a->demo_paused = 1;
                 return K_CTRL_L;
             }
             continue;
@@ -1180,18 +1214,23 @@ int tui_main(int argc, char **argv) {
                 key = script_next(a, &sc, &cb);
                 if (key == K_RESIZE) key = -1;   /* the real terminal decides the size */
                 if (sc.failed) a->quit = 1;
-            } else if (scripted && !script_ended_msg && sc.pos >= sc.n) {
+            } else if (scripted && !script_ended_msg && !sc.paused && sc.pos >= sc.n) {
                 script_ended_msg = 1;
                 app_status(a, 0, "the demo is over: explore freely, q quits");
                 dirty = 1;
             }
+            int typed = key < 0;
             if (key < 0) key = term_get_key(playing ? 20 : busy ? 50 : 250, &mx, &my);
             if (key == ' ' && sc.paused) {
                 sc.paused = 0;
+                a->demo_paused = 0;
                 a->status[0] = '\0';
                 dirty = 1;
                 continue;
             }
+            /* while the demo plays, the presenter's Space waits for the next pause: it must not pause the
+             * training or the merges the script started (the stages would then depend on when it was pressed) */
+            if (key == ' ' && typed && playing) continue;
             if (key == K_RESIZE) {
                 int w, h;
                 term_size(&w, &h);
