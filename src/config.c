@@ -59,6 +59,7 @@ static const char *const ft_mode_names[] = {"none", "classify", "instruct", NULL
 static const char *const ft_trainable_names[] = {"head", "last_blocks", "all", NULL};
 static const char *const template_names[] = {"alpaca", "phi3", NULL};
 static const char *const preset_names[] = {"tiny", "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", NULL};
+static const char *const arch_names[] = {"gpt", NULL}; /* the tables of src/arch.c */
 static const char *const lora_target_names[] = {"attn", "proj", "fc", "fcproj", "head", NULL};
 
 static int cfg_check_lora_targets(const char *s, char *why, size_t n);
@@ -91,6 +92,9 @@ static const CfgKey cfg_keys[] = {
      "this one, else configs/<name>.yaml under the current directory) or a path. "
      "The base is loaded first and this file overrides its keys."},
 
+    ROW_ENUM_STR("model", "arch", model.arch, "gpt", arch_names,
+                 "The architecture: gpt = GPT-2, a decoder with causal self-attention (the book's GPTModel). "
+                 "A checkpoint's config.json (model_type) decides it when a run starts from one."),
     ROW_ENUM_STR("model", "preset", model.preset, "", preset_names,
                  "Sets every model key at once to a named size (tiny = the default model; gpt2-small = the book's "
                  "GPT_CONFIG_124M). Model keys given explicitly in the same file override the preset whatever "

@@ -18,7 +18,7 @@
 #include "data.h"
 #include "finetune.h"
 #include "matmul.h"
-#include "model.h"
+#include "arch.h"
 #include "rng.h"
 #include "sampler.h"
 
@@ -38,7 +38,8 @@ struct Engine {
     Tokenizer *tok;
     TokenData data;
     Loader train_loader, val_loader;
-    Gpt model;
+    const ArchOps *arch;        /* the model's architecture (model.arch, or the checkpoint's model_type) */
+    void *model;                /* its handle */
     Rng rng;                    /* dropout; saved in checkpoints */
     int B, T;
     int *inputs, *targets;      /* (B, T) */
@@ -51,7 +52,7 @@ struct Engine {
     FILE *metrics_csv, *samples_txt;
 
     /* generation */
-    GptKvCache *kv;
+    void *kv;                   /* arch->decode_open's state, NULL when the architecture does not generate */
     float *gen_logits, *gen_scratch; /* (V) each */
     int *gen_idx;               /* (V) */
     Rng gen_rng;
@@ -223,16 +224,26 @@ static float lr_at(const TrainCfg *t, long step, long total) {
 
 /* ---------------------------------------------------------------- open / close */
 
-static GptConfig gpt_config_from(const ModelCfg *m, int vocab) {
-    GptConfig gc = {.n_layer = m->n_layer, .n_head = m->n_head, .d_model = m->d_model,
-                    .context_length = m->context_length, .vocab_size = vocab, .dropout = m->dropout,
-                    .qkv_bias = m->qkv_bias, .tie_embeddings = m->tie_embeddings};
-    return gc;
+static ArchInfo model_info(const Engine *g) {
+    ArchInfo mi;
+    g->arch->info(g->model, &mi);
+    return mi;
+}
+
+/* A fresh model of the config's shape for V tokens, initialised from the run's seed. */
+static int fresh_model(Engine *g, int V, LwError *e) {
+    int rc = g->arch->create(&g->model, &g->cfg.model, V, e);
+    if (rc) return rc;
+    Rng init;
+    rng_seed(&init, g->cfg.train.seed ^ 0x5eedULL);
+    g->arch->init_weights(g->model, &init);
+    return LW_OK;
 }
 
 static void alloc_generation(Engine *g) {
-    int V = g->model.cfg.vocab_size;
-    g->kv = gpt_kv_open(&g->model, g->model.cfg.context_length);
+    ArchInfo mi = model_info(g);
+    int V = mi.vocab_size;
+    g->kv = g->arch->decode_open ? g->arch->decode_open(g->model, mi.context_length) : NULL;
     g->gen_logits = lw_malloc((size_t)V * sizeof(float));
     g->gen_scratch = lw_malloc((size_t)V * sizeof(float));
     g->gen_idx = lw_malloc((size_t)V * sizeof(int));
@@ -299,18 +310,18 @@ static int open_training(Engine *g, const EngineOpenOpts *o, LwError *e) {
         if (g->total_steps < 1) g->total_steps = 1;
     }
 
-    GptConfig gc = gpt_config_from(&c->model, V);
     rng_seed(&g->rng, c->train.seed);
     int resumed = 0;
     if (o && o->resume_dir) {
         TrainState st;
-        if ((rc = ckpt_load(o->resume_dir, &g->model, NULL, &st, NULL, e))) return rc;
-        GptConfig *mc = &g->model.cfg;
-        if (mc->n_layer != gc.n_layer || mc->n_head != gc.n_head || mc->d_model != gc.d_model ||
-            mc->vocab_size != gc.vocab_size || mc->context_length != gc.context_length)
+        if ((rc = g->arch->load(&g->model, o->resume_dir, NULL, &st, e))) return rc;
+        ArchInfo mc = model_info(g);
+        const ModelCfg *gc = &c->model;
+        if (mc.n_layer != gc->n_layer || mc.n_head != gc->n_head || mc.d_model != gc->d_model ||
+            mc.vocab_size != V || mc.context_length != gc->context_length)
             return lw_fail(e, LW_ERR_INVALID, "%s: checkpoint model (%d layers, %d heads, d_model %d, context %d, vocab %d) does not fit the config (%d, %d, %d, %d, %d)",
-                           o->resume_dir, mc->n_layer, mc->n_head, mc->d_model, mc->context_length, mc->vocab_size,
-                           gc.n_layer, gc.n_head, gc.d_model, gc.context_length, gc.vocab_size);
+                           o->resume_dir, mc.n_layer, mc.n_head, mc.d_model, mc.context_length, mc.vocab_size,
+                           gc->n_layer, gc->n_head, gc->d_model, gc->context_length, V);
         g->step = st.step;
         g->tokens_seen = st.tokens_seen;
         g->rng = st.rng;
@@ -321,15 +332,12 @@ static int open_training(Engine *g, const EngineOpenOpts *o, LwError *e) {
         resumed = 1;
         g->last_ckpt_step = g->step;
     } else if (c->finetune.init_from[0]) {
-        if ((rc = gpt_init(&g->model, &gc, e))) return rc;
-        if ((rc = ckpt_load(c->finetune.init_from, &g->model, NULL, NULL, NULL, e))) return rc;
+        if ((rc = g->arch->create(&g->model, &c->model, V, e))) return rc;
+        if ((rc = g->arch->load(&g->model, c->finetune.init_from, NULL, NULL, e))) return rc;
     } else {
-        if ((rc = gpt_init(&g->model, &gc, e))) return rc;
-        Rng init;
-        rng_seed(&init, c->train.seed ^ 0x5eedULL);
-        gpt_init_weights(&g->model, &init);
+        if ((rc = fresh_model(g, V, e))) return rc;
     }
-    if ((rc = gpt_reserve(&g->model, g->B, g->T, e))) return rc;
+    if ((rc = g->arch->reserve(g->model, g->B, g->T, 0, e))) return rc;
     g->inputs = lw_malloc((size_t)g->B * g->T * sizeof(int));
     g->targets = lw_malloc((size_t)g->B * g->T * sizeof(int));
     if ((rc = open_files(g, resumed, e))) return rc;
@@ -340,10 +348,10 @@ static int open_training(Engine *g, const EngineOpenOpts *o, LwError *e) {
 /* After loading a checkpoint's weights: its tokenizer if it has one; for a bare Hugging Face GPT-2 directory
  * (V = 50257) the shipped GPT-2 vocabulary; otherwise raw bytes with a warning. */
 static int checkpoint_tokenizer(Engine *g, const char *dir, LwError *e) {
-    int rc;
+    int rc, V = model_info(g).vocab_size;
     if (!g->tok) {
-        if (g->model.cfg.vocab_size != 50257) {
-            if (g->model.cfg.vocab_size < 257)
+        if (V != 50257) {
+            if (V < 257)
                 return lw_fail(e, LW_ERR_INVALID, "%s: no tokenizer files (vocab.json + merges.txt) in the checkpoint", dir);
             lw_log(LW_LOG_WARN, "%s: no tokenizer files (vocab.json + merges.txt): text is shown as raw bytes", dir);
             g->tok = tok_new_bytes();
@@ -355,23 +363,27 @@ static int checkpoint_tokenizer(Engine *g, const char *dir, LwError *e) {
             if (dirs[i][0] && lw_is_dir(dirs[i]) && (rc = tok_load_dir(&g->tok, dirs[i], e))) return rc;
         if (!g->tok) return lw_fail(e, LW_ERR_IO, "%s: no tokenizer files, and the shipped GPT-2 vocabulary was not found", dir);
     }
-    if (tok_vocab_size(g->tok) > g->model.cfg.vocab_size)
+    if (tok_vocab_size(g->tok) > V)
         return lw_fail(e, LW_ERR_INVALID, "%s: tokenizer has %d tokens but the model only %d", dir,
-                       tok_vocab_size(g->tok), g->model.cfg.vocab_size);
+                       tok_vocab_size(g->tok), V);
     return LW_OK;
 }
 
 /* Loads checkpoint dir into a new g->model together with what a finetuned checkpoint adds (its class head), its
  * tokenizer (checkpoint_tokenizer) and its finetune metadata (g->ft_meta); st (may be NULL) as ckpt_load. */
 static int load_checkpoint_model(Engine *g, const char *dir, TrainState *st, LwError *e) {
-    GptConfig gc;
     int rc;
-    if ((rc = ckpt_read_config(dir, &gc, e)) || (rc = ckpt_read_finetune(dir, &g->ft_meta, e))) return rc;
+    const ArchOps *arch;
+    if ((rc = arch_for_checkpoint(dir, &arch, e)) || (rc = ckpt_read_finetune(dir, &g->ft_meta, e))) return rc;
+    if (g->arch && g->arch != arch) /* training: model.arch must name it; inference: the checkpoint decides */
+        return lw_fail(e, LW_ERR_INVALID, "%s: a %s checkpoint, but model.arch is %s", dir, arch->name, g->arch->name);
+    g->arch = arch;
     /* into an empty model: the loader recreates a class head and LoRA adapters when the directory has them */
-    if ((rc = ckpt_load(dir, &g->model, &g->tok, st, NULL, e))) return rc;
-    if (g->ft_meta.mode == FT_CLASSIFY && g->model.n_classes != g->ft_meta.n_labels)
+    if ((rc = arch->load(&g->model, dir, &g->tok, st, e))) return rc;
+    int K = model_info(g).n_classes;
+    if (g->ft_meta.mode == FT_CLASSIFY && K != g->ft_meta.n_labels)
         return lw_fail(e, LW_ERR_INVALID, "%s: llmwb-finetune.json names %d labels but the head has %d classes", dir,
-                       g->ft_meta.n_labels, g->model.n_classes);
+                       g->ft_meta.n_labels, K);
     return checkpoint_tokenizer(g, dir, e);
 }
 
@@ -384,16 +396,11 @@ static int finetune_model(Engine *g, const EngineOpenOpts *o, TrainState *st, in
     *resumed = o && o->resume_dir;
     if (!src) {
         if ((rc = setup_tokenizer(g, o, e))) return rc;
-        GptConfig gc = gpt_config_from(&c->model, tok_vocab_size(g->tok));
-        if ((rc = gpt_init(&g->model, &gc, e))) return rc;
-        Rng init;
-        rng_seed(&init, c->train.seed ^ 0x5eedULL);
-        gpt_init_weights(&g->model, &init);
-        return LW_OK;
+        return fresh_model(g, tok_vocab_size(g->tok), e);
     }
     if ((rc = load_checkpoint_model(g, src, *resumed ? st : NULL, e))) return rc;
-    g->model.cfg.dropout = c->model.dropout; /* finetuning's own dropout (the book: 0.0 for the classifier) */
-    lw_log(LW_LOG_INFO, "finetuning from %s: %zu parameters", src, g->model.n_params);
+    g->arch->set_dropout(g->model, c->model.dropout); /* finetuning's own dropout (the book: 0.0 for the classifier) */
+    lw_log(LW_LOG_INFO, "finetuning from %s: %zu parameters", src, model_info(g).n_params);
     return LW_OK;
 }
 
@@ -401,15 +408,17 @@ static int finetune_model(Engine *g, const EngineOpenOpts *o, TrainState *st, in
  * else the configured trainable subset. A resumed run gets its adapters from the checkpoint. */
 static int setup_trainable(Engine *g, int resumed, LwError *e) {
     const FinetuneCfg *f = &g->cfg.finetune;
-    if (f->lora_rank > 0 && !g->model.lora_rank && !resumed) {
+    if (f->lora_rank > 0 && !model_info(g).lora_rank && !resumed) {
+        if (!g->arch->enable_lora)
+            return lw_fail(e, LW_ERR_UNSUPPORTED, "finetune.lora_rank: LoRA is not available for model.arch %s", g->arch->name);
         Rng r;
         rng_seed(&r, g->cfg.train.seed ^ 0x10a0ULL);
-        int rc = gpt_enable_lora(&g->model, f->lora_rank, f->lora_alpha, f->lora_targets, &r, e);
+        int rc = g->arch->enable_lora(g->model, f->lora_rank, f->lora_alpha, f->lora_targets, &r, e);
         if (rc) return rc;
         lw_log(LW_LOG_INFO, "LoRA rank %d, alpha %g on %s: only the adapters train", f->lora_rank, f->lora_alpha,
                f->lora_targets);
     }
-    gpt_set_trainable(&g->model, (int)f->trainable, f->train_last_blocks);
+    g->arch->set_trainable(g->model, (int)f->trainable, f->train_last_blocks);
     return LW_OK;
 }
 
@@ -440,7 +449,7 @@ static int ft_setup_run(Engine *g, const TrainState *st, LwError *e) {
         g->ft_baseline_done = 1;
         if ((rc = ft_cursor_restore(&g->ft_train, st->loader.epoch, (int)st->loader.cursor, e))) return rc;
     }
-    if ((rc = gpt_reserve(&g->model, g->B, g->T, e))) return rc;
+    if ((rc = g->arch->reserve(g->model, g->B, g->T, 0, e))) return rc;
     g->inputs = lw_malloc((size_t)g->B * g->T * sizeof(int));
     g->targets = lw_malloc((size_t)g->B * g->T * sizeof(int));
     if ((rc = open_files(g, st != NULL, e))) return rc;
@@ -458,7 +467,7 @@ static int open_instruct(Engine *g, const EngineOpenOpts *o, LwError *e) {
     if ((rc = setup_trainable(g, resumed, e))) return rc;
     g->ft_mode = FT_INSTRUCT;
     g->B = c->train.batch_size;
-    g->T = LW_MIN(g->model.cfg.context_length, c->model.context_length);
+    g->T = LW_MIN(model_info(g).context_length, c->model.context_length);
     if ((rc = ins_load(&g->ins, c->data.paths[0], e))) return rc;
     if ((rc = ins_tokenize(&g->ins, g->tmpl, g->tok, g->T, c->finetune.truncate, e))) return rc;
     if (c->data.n_paths > 1) {
@@ -481,15 +490,15 @@ static int open_classify(Engine *g, const EngineOpenOpts *o, LwError *e) {
     int resumed, rc;
     if ((rc = finetune_model(g, o, &st, &resumed, e))) return rc;
     g->ft_mode = FT_CLASSIFY;
-    int Tmax = LW_MIN(g->model.cfg.context_length, c->model.context_length);
+    int Tmax = LW_MIN(model_info(g).context_length, c->model.context_length);
     if ((rc = cls_load(&g->cls, c->data.paths[0], &c->finetune, g->tok, Tmax, e))) return rc;
-    if (resumed && g->model.n_classes != g->cls.n_labels)
+    if (resumed && model_info(g).n_classes != g->cls.n_labels)
         return lw_fail(e, LW_ERR_INVALID, "%s: the checkpoint's head has %d classes but %s has %d labels",
-                       o->resume_dir, g->model.n_classes, c->data.paths[0], g->cls.n_labels);
+                       o->resume_dir, model_info(g).n_classes, c->data.paths[0], g->cls.n_labels);
     if (!resumed) {
         Rng hr;
         rng_seed(&hr, c->train.seed ^ 0xc1a55ULL);
-        if ((rc = gpt_add_class_head(&g->model, g->cls.n_labels, &hr, e))) return rc;
+        if ((rc = g->arch->add_class_head(g->model, g->cls.n_labels, &hr, e))) return rc;
     }
     g->ft_meta.mode = FT_CLASSIFY;
     g->ft_meta.n_labels = g->cls.n_labels;
@@ -504,7 +513,7 @@ static int open_classify(Engine *g, const EngineOpenOpts *o, LwError *e) {
     if ((rc = ft_setup_run(g, resumed ? &st : NULL, e))) return rc;
     g->last = lw_malloc((size_t)g->B * sizeof(int));
     g->labels = lw_malloc((size_t)g->B * sizeof(int));
-    for (int i = 0; i < g->B * g->T; i++) g->targets[i] = GPT_IGNORE_INDEX;
+    for (int i = 0; i < g->B * g->T; i++) g->targets[i] = ARCH_IGNORE_INDEX;
     cls_baseline(&g->cls, &g->split, &g->nb_val, &g->nb_test);
     char names[256] = "";
     for (int i = 0; i < g->cls.n_labels; i++)
@@ -517,6 +526,7 @@ static int open_classify(Engine *g, const EngineOpenOpts *o, LwError *e) {
 }
 
 static int open_inference(Engine *g, const char *dir, LwError *e) {
+    g->arch = NULL;
     int rc = load_checkpoint_model(g, dir, NULL, e);
     if (rc) return rc;
     g->ft_mode = (FtMode)g->ft_meta.mode;
@@ -524,16 +534,11 @@ static int open_inference(Engine *g, const char *dir, LwError *e) {
     g->inference_only = 1;
     g->state = ENGINE_DONE;
     Config *c = &g->cfg;
-    c->model.n_layer = g->model.cfg.n_layer;
-    c->model.n_head = g->model.cfg.n_head;
-    c->model.d_model = g->model.cfg.d_model;
-    c->model.context_length = g->model.cfg.context_length;
-    c->model.vocab_size = g->model.cfg.vocab_size;
-    c->model.qkv_bias = g->model.cfg.qkv_bias;
-    c->model.tie_embeddings = g->model.cfg.tie_embeddings;
+    g->arch->to_config(g->model, &c->model);
+    snprintf(c->model.arch, sizeof c->model.arch, "%s", g->arch->name);
     g->B = 1;
-    g->T = g->model.cfg.context_length < 256 ? g->model.cfg.context_length : 256;
-    if ((rc = gpt_reserve(&g->model, 1, g->T, e))) return rc;
+    g->T = LW_MIN(c->model.context_length, 256);
+    if ((rc = g->arch->reserve(g->model, 1, g->T, 0, e))) return rc;
     return LW_OK;
 }
 
@@ -548,6 +553,13 @@ int engine_open(Engine **out, const Config *cfg, const EngineOpenOpts *o, LwErro
     if (o && o->run_dir) snprintf(g->run_dir, sizeof g->run_dir, "%s", o->run_dir);
     else if (cfg->train.run_dir[0]) snprintf(g->run_dir, sizeof g->run_dir, "%s", cfg->train.run_dir);
     else snprintf(g->run_dir, sizeof g->run_dir, "runs/%s", cfg->name[0] ? cfg->name : "default");
+    g->arch = arch_find(cfg->model.arch[0] ? cfg->model.arch : "gpt");
+    if (!g->arch) {
+        lw_fail(e, LW_ERR_INVALID, "model.arch: unknown architecture '%s'", cfg->model.arch);
+        engine_close(g);
+        *out = NULL;
+        return LW_ERR_INVALID;
+    }
     matmul_set_threads(cfg->train.threads > 0 ? cfg->train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     int rc = o && o->ckpt_dir ? open_inference(g, o->ckpt_dir, e) : open_training(g, o, e);
     if (rc) {
@@ -559,7 +571,7 @@ int engine_open(Engine **out, const Config *cfg, const EngineOpenOpts *o, LwErro
     LwError pe;
     if (engine_set_probe(g, cfg->probe.text, &pe)) lw_log(LW_LOG_WARN, "%s", pe.msg);
     publish_event(g, EV_INFO, "%s: %zu parameters; %s", g->inference_only ? "checkpoint loaded" : "ready",
-                  g->model.n_params, g->inference_only ? "inference only" : g->run_dir);
+                  model_info(g).n_params, g->inference_only ? "inference only" : g->run_dir);
     *out = g;
     return LW_OK;
 }
@@ -568,11 +580,11 @@ void engine_close(Engine *g) {
     if (!g) return;
     if (g->metrics_csv) fclose(g->metrics_csv);
     if (g->samples_txt) fclose(g->samples_txt);
-    gpt_kv_close(g->kv);
+    if (g->kv) g->arch->decode_close(g->kv);
     free(g->gen_logits);
     free(g->gen_scratch);
     free(g->gen_idx);
-    gpt_free(&g->model);
+    if (g->model) g->arch->destroy(g->model);
     loader_free(&g->train_loader);
     loader_free(&g->val_loader);
     ins_free(&g->ins);
@@ -611,7 +623,7 @@ static int next_batch(Engine *g, int val) {
     if (g->ft_mode == FT_CLASSIFY) {
         ft_cursor_next(val ? &g->ft_val : &g->ft_train, g->B, g->rows);
         cls_batch(&g->cls, g->rows, g->B, g->T, tok_eot(g->tok), g->inputs, g->last, g->labels);
-        return g->T; /* g->targets stay GPT_IGNORE_INDEX (set at open): the label is per row */
+        return g->T; /* g->targets stay ARCH_IGNORE_INDEX (set at open): the label is per row */
     }
     if (g->ft_mode == FT_INSTRUCT) {
         ft_cursor_next(val ? &g->ft_val : &g->ft_train, g->B, g->rows);
@@ -625,21 +637,19 @@ static int next_batch(Engine *g, int val) {
 
 /* Forward (and backward) of the batch in g->inputs etc. for the run's mode: LM loss, or class loss. */
 static float forward_batch(Engine *g, int T, int training) {
-    if (g->ft_mode == FT_CLASSIFY)
-        return gpt_forward_classify(&g->model, g->inputs, g->last, g->labels, g->B, T, training, training ? &g->rng : NULL);
-    return gpt_forward(&g->model, g->inputs, g->targets, g->B, T, training, training ? &g->rng : NULL);
+    ArchBatch b = {.head = ARCH_HEAD_LM, .B = g->B, .T = T, .inputs = g->inputs, .targets = g->targets};
+    if (g->ft_mode == FT_CLASSIFY) b.head = ARCH_HEAD_CLASS, b.pool = g->last, b.labels = g->labels;
+    return g->arch->forward(g->model, &b, training, training ? &g->rng : NULL);
 }
 
-static void backward_batch(Engine *g, float scale) {
-    if (g->ft_mode == FT_CLASSIFY) gpt_backward_classify(&g->model, scale);
-    else gpt_backward(&g->model, scale);
-}
+static void backward_batch(Engine *g, float scale) { g->arch->backward(g->model, scale); }
 
 /* Rows of class_logits (n) whose argmax equals labels. */
-static int count_correct(const Gpt *m, const int *labels, int n) {
-    int ok = 0, K = m->n_classes;
+static int count_correct(const Engine *g, const int *labels, int n) {
+    int ok = 0, K = model_info(g).n_classes;
+    const float *cl = g->arch->class_logits(g->model);
     for (int b = 0; b < n; b++) {
-        const float *z = m->class_logits + (size_t)b * K;
+        const float *z = cl + (size_t)b * K;
         int best = 0;
         for (int k = 1; k < K; k++)
             if (z[k] > z[best]) best = k;
@@ -675,7 +685,7 @@ int engine_evaluate(Engine *g, float *val_loss, LwError *e) {
         if (aborted(g)) return lw_fail(e, LW_ERR_ABORTED, "evaluation interrupted");
         int T = next_batch(g, 1);
         sum += forward_batch(g, T, 0);
-        if (g->ft_mode == FT_CLASSIFY) correct += count_correct(&g->model, g->labels, g->B);
+        if (g->ft_mode == FT_CLASSIFY) correct += count_correct(g, g->labels, g->B);
     }
     float v = (float)(sum / nb);
     g->val_loss = v;
@@ -737,14 +747,15 @@ static void write_sample(Engine *g) {
 /* Accuracy of the classifier on rows (n), in batches of up to B; adds the test confusion into conf (K x K, rows =
  * true class) when conf is not NULL. */
 static double cls_accuracy(Engine *g, const int *rows, int n, long *conf) {
-    int correct = 0, K = g->model.n_classes;
+    int correct = 0, K = model_info(g).n_classes;
     for (int i = 0; i < n; i += g->B) {
         int m = LW_MIN(g->B, n - i);
         cls_batch(&g->cls, rows + i, m, g->T, tok_eot(g->tok), g->inputs, g->last, g->labels);
-        gpt_forward_classify(&g->model, g->inputs, g->last, NULL, m, g->T, 0, NULL);
-        correct += count_correct(&g->model, g->labels, m);
+        ArchBatch ab = {.head = ARCH_HEAD_CLASS, .B = m, .T = g->T, .inputs = g->inputs, .pool = g->last};
+        g->arch->forward(g->model, &ab, 0, NULL);
+        correct += count_correct(g, g->labels, m);
         for (int b = 0; conf && b < m; b++) {
-            const float *z = g->model.class_logits + (size_t)b * K;
+            const float *z = g->arch->class_logits(g->model) + (size_t)b * K;
             int best = 0;
             for (int k = 1; k < K; k++)
                 if (z[k] > z[best]) best = k;
@@ -757,7 +768,7 @@ static double cls_accuracy(Engine *g, const int *rows, int n, long *conf) {
 /* Classification: accuracy on train (up to 2,000 rows), val and test, the test confusion matrix, beside the
  * naive-Bayes baseline; written to <run_dir>/classify-step<N>.txt and summarised as an event. */
 static int cls_evaluate(Engine *g, LwError *e) {
-    int K = g->model.n_classes;
+    int K = model_info(g).n_classes;
     long *conf = lw_calloc((size_t)K * K, sizeof(long));
     double tr = cls_accuracy(g, g->split.train, LW_MIN(g->split.n_train, 2000), NULL);
     double va = cls_accuracy(g, g->split.val, g->split.n_val, NULL);
@@ -847,7 +858,7 @@ int engine_train_step(Engine *g, LwError *e) {
         if ((rc = engine_ft_evaluate(g, e))) return rc;
     }
     double t0 = lw_now();
-    gpt_zero_grad(&g->model);
+    g->arch->zero_grad(g->model);
     double loss = 0;
     long tokens = 0;
     for (int a = 0; a < accum; a++) {
@@ -867,7 +878,7 @@ int engine_train_step(Engine *g, LwError *e) {
         backward_batch(g, 1.0f / accum);
     }
     loss /= accum;
-    float norm = gpt_grad_norm(&g->model);
+    float norm = g->arch->grad_norm(g->model);
     if (!isfinite(loss) || !isfinite(norm)) {
         /* The update was not applied: the weights are those of the last good step. */
         g->state = ENGINE_DIVERGED;
@@ -880,7 +891,9 @@ int engine_train_step(Engine *g, LwError *e) {
     }
     float lr = lr_at(t, g->step, g->total_steps);
     float scale = t->grad_clip > 0 && norm > t->grad_clip ? t->grad_clip / norm : 1.0f;
-    gpt_adamw_step(&g->model, lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, t->weight_decay, (int)(g->step + 1), scale);
+    ArchAdamW adam = {.lr = lr, .beta1 = ADAM_BETA1, .beta2 = ADAM_BETA2, .eps = ADAM_EPS,
+                      .weight_decay = t->weight_decay, .t = (int)(g->step + 1), .grad_scale = scale};
+    g->arch->adamw_step(g->model, &adam);
     double dt = lw_now() - t0;
     g->step++;
     g->tokens_seen += tokens;
@@ -922,11 +935,11 @@ int engine_save(Engine *g, const char *dir, LwError *e) {
     fclose(mf);
     int rc;
     if (g->inference_only) {
-        rc = ckpt_save(dir, &g->model, g->tok, NULL, NULL, e);
+        rc = g->arch->save(g->model, dir, g->tok, NULL, NULL, 0, e);
     } else {
         if (g->ft_mode == FT_NONE) loader_state(&g->train_loader, &st.loader);
         else st.loader = (LoaderState){.seed = g->ft_train.seed, .epoch = g->ft_train.epoch, .cursor = (size_t)g->ft_train.cursor};
-        rc = ckpt_save(dir, &g->model, g->tok, &st, yaml, e);
+        rc = g->arch->save(g->model, dir, g->tok, &st, yaml, 0, e);
     }
     free(yaml);
     if (rc) return rc;
@@ -943,7 +956,7 @@ int engine_save(Engine *g, const char *dir, LwError *e) {
 }
 
 int engine_save_merged(Engine *g, const char *dir, LwError *e) {
-    int rc = ckpt_save_ex(dir, &g->model, g->tok, NULL, NULL, CKPT_MERGE_LORA, e);
+    int rc = g->arch->save(g->model, dir, g->tok, NULL, NULL, CKPT_MERGE_LORA, e);
     if (rc == LW_OK && g->ft_mode != FT_NONE) {
         CkptFinetune meta = g->ft_meta;
         meta.mode = g->ft_mode;
@@ -951,7 +964,7 @@ int engine_save_merged(Engine *g, const char *dir, LwError *e) {
             snprintf(meta.template_name, sizeof meta.template_name, "%s", g->tmpl == INS_TEMPLATE_PHI3 ? "phi3" : "alpaca");
         rc = ckpt_write_finetune(dir, &meta, e);
     }
-    if (rc == LW_OK) publish_event(g, EV_CHECKPOINT, "weights%s exported: %s", g->model.lora_rank ? " (LoRA merged)" : "", dir);
+    if (rc == LW_OK) publish_event(g, EV_CHECKPOINT, "weights%s exported: %s", model_info(g).lora_rank ? " (LoRA merged)" : "", dir);
     return rc;
 }
 
@@ -964,7 +977,7 @@ int engine_set_probe(Engine *g, const char *text, LwError *e) {
         ivec_free(&ids);
         return lw_fail(e, LW_ERR_INVALID, "probe.text: the probe sentence is empty");
     }
-    int maxT = LW_MIN(SNAP_MAX_PROBE, g->model.cfg.context_length);
+    int maxT = LW_MIN(SNAP_MAX_PROBE, model_info(g).context_length);
     if (g->T > 0) maxT = LW_MIN(maxT, g->T);
     g->probe_T = (int)LW_MIN(ids.len, (size_t)maxT);
     memcpy(g->probe_ids, ids.data, (size_t)g->probe_T * sizeof(int));
@@ -982,10 +995,8 @@ static size_t probe_size(const ProbeSnapshot *p) {
     return sizeof *p + sizeof(float) * ((size_t)p->L * p->NH * p->T * p->T + 2 * (size_t)p->T * p->C + 2 * (size_t)(p->L + 1));
 }
 
-/* Nearest tokens to wte row `id` by cosine similarity (skipping id itself). */
-static void nearest(const Gpt *m, const float *norms, int id, int *ids, float *sims) {
-    int V = m->cfg.vocab_size, C = m->cfg.d_model;
-    const float *wte = m->params + gpt_find(m, "wte.weight")->offset;
+/* Nearest tokens to row `id` of the token embedding wte (V, C) by cosine similarity (skipping id itself). */
+static void nearest(const float *wte, int V, int C, const float *norms, int id, int *ids, float *sims) {
     for (int k = 0; k < SNAP_NN; k++) ids[k] = -1, sims[k] = -2;
     const float *q = wte + (size_t)id * C;
     for (int v = 0; v < V; v++) {
@@ -1008,21 +1019,18 @@ static void nearest(const Gpt *m, const float *norms, int id, int *ids, float *s
 
 int engine_probe_now(Engine *g, LwError *e) {
     if (g->probe_T <= 0) return LW_OK;
-    Gpt *m = &g->model;
-    int T = g->probe_T, L = m->cfg.n_layer, NH = m->cfg.n_head, C = m->cfg.d_model, V = m->cfg.vocab_size;
-    gpt_forward(m, g->probe_ids, NULL, 1, T, 0, NULL);
+    ArchInfo mi = model_info(g);
+    int T = g->probe_T, L = mi.n_layer, NH = mi.n_head, C = mi.d_model, V = mi.vocab_size;
     ProbeSnapshot *p = lw_calloc(1, sizeof *p);
     p->step = g->step;
     p->T = T, p->L = L, p->NH = NH, p->C = C;
     p->att = lw_malloc((size_t)L * NH * T * T * sizeof(float));
-    /* m->att is (L, B, NH, T, T) with B = 1 */
-    memcpy(p->att, m->att, (size_t)L * NH * T * T * sizeof(float));
     p->tok_emb = lw_malloc((size_t)T * C * sizeof(float));
     p->pos_emb = lw_malloc((size_t)T * C * sizeof(float));
     p->act_mean = lw_calloc((size_t)L + 1, sizeof(float));
     p->act_std = lw_calloc((size_t)L + 1, sizeof(float));
-    const float *wte = m->params + gpt_find(m, "wte.weight")->offset;
-    const float *wpe = m->params + gpt_find(m, "wpe.weight")->offset;
+    g->arch->probe(g->model, g->probe_ids, T, p);
+    const float *wte = g->arch->token_embedding(g->model);
     float *norms = lw_malloc((size_t)V * sizeof(float));
     for (int v = 0; v < V; v++) {
         double s = 0;
@@ -1033,8 +1041,6 @@ int engine_probe_now(Engine *g, LwError *e) {
         int id = g->probe_ids[t];
         p->ids[t] = id;
         engine_token_text(g, id, p->tok[t], sizeof p->tok[t]);
-        memcpy(p->tok_emb + (size_t)t * C, wte + (size_t)id * C, (size_t)C * sizeof(float));
-        memcpy(p->pos_emb + (size_t)t * C, wpe + (size_t)t * C, (size_t)C * sizeof(float));
         int seen = -1;
         for (int u = 0; u < t; u++)
             if (g->probe_ids[u] == id) seen = u;
@@ -1042,29 +1048,10 @@ int engine_probe_now(Engine *g, LwError *e) {
             memcpy(p->nn_ids[t], p->nn_ids[seen], sizeof p->nn_ids[t]);
             memcpy(p->nn_sim[t], p->nn_sim[seen], sizeof p->nn_sim[t]);
         } else {
-            nearest(m, norms, id, p->nn_ids[t], p->nn_sim[t]);
+            nearest(wte, V, C, norms, id, p->nn_ids[t], p->nn_sim[t]);
         }
     }
     free(norms);
-    /* residual-stream statistics after the embeddings and after each block, and NaN/Inf counts */
-    int bad = 0;
-    for (int l = 0; l <= L; l++) {
-        const float *r = gpt_residual(m, l);
-        if (!r) continue;
-        double sum = 0, sum2 = 0;
-        for (size_t i = 0; i < (size_t)T * C; i++) {
-            if (!isfinite(r[i])) {
-                bad++;
-                continue;
-            }
-            sum += r[i], sum2 += (double)r[i] * r[i];
-        }
-        double n = (double)T * C, mean = sum / n;
-        p->act_mean[l] = (float)mean;
-        p->act_std[l] = (float)sqrt(fmax(0, sum2 / n - mean * mean));
-    }
-    for (size_t i = 0; i < (size_t)T * V; i++) bad += !isfinite(m->logits[i]);
-    p->nonfinite = bad;
 
     pthread_mutex_lock(&g->mu);
     if (g->n_probes == g->cap_probes) {
@@ -1145,10 +1132,11 @@ void engine_sample_defaults(SampleParams *p) {
 static int gen_begin_ids(Engine *g, const int *ids, size_t n, const SampleParams *p, LwError *e) {
     int eot = tok_eot(g->tok) >= 0 ? tok_eot(g->tok) : 0;
     if (n == 0) ids = &eot, n = 1;
-    int ctx = g->model.cfg.context_length;
+    int ctx = model_info(g).context_length;
+    if (!g->kv) return lw_fail(e, LW_ERR_UNSUPPORTED, "model.arch %s does not generate text", g->arch->name);
     size_t keep = LW_MIN(n, (size_t)(ctx - 1));
-    gpt_kv_reset(g->kv);
-    if (gpt_kv_forward(&g->model, g->kv, ids + n - keep, (int)keep, g->gen_logits))
+    g->arch->decode_reset(g->kv);
+    if (g->arch->decode_step(g->model, g->kv, ids + n - keep, (int)keep, g->gen_logits))
         return lw_fail(e, LW_ERR_INVALID, "the prompt does not fit the context of %d tokens", ctx);
     g->gen = *p;
     rng_seed(&g->gen_rng, p->seed);
@@ -1158,31 +1146,32 @@ static int gen_begin_ids(Engine *g, const int *ids, size_t n, const SampleParams
     return LW_OK;
 }
 
-int engine_n_classes(const Engine *g) { return g->model.n_classes; }
+int engine_n_classes(const Engine *g) { return model_info(g).n_classes; }
 
 const char *engine_class_name(const Engine *g, int i) {
     return i >= 0 && i < g->ft_meta.n_labels ? g->ft_meta.labels[i] : "";
 }
 
 int engine_classify(Engine *g, const char *text, float *probs, int max, LwError *e) {
-    int K = g->model.n_classes;
+    int K = model_info(g).n_classes;
     if (K <= 0) return -lw_fail(e, LW_ERR_INVALID, "this model is not a classifier (finetune.mode is not classify)");
     IntVec ids = {0};
     tok_encode(g->tok, text, strlen(text), 0, &ids);
     if (ids.len == 0) ivec_push(&ids, tok_eot(g->tok) >= 0 ? tok_eot(g->tok) : 0);
     int T = (int)LW_MIN(ids.len, (size_t)g->T); /* the book keeps the first tokens */
-    int last = T - 1;
-    gpt_forward_classify(&g->model, ids.data, &last, NULL, 1, T, 0, NULL);
+    int last = g->arch->pool_position(g->model, T);
+    ArchBatch b = {.head = ARCH_HEAD_CLASS, .B = 1, .T = T, .inputs = ids.data, .pool = &last};
+    g->arch->forward(g->model, &b, 0, NULL);
     ivec_free(&ids);
     float z[CFG_MAX_LABELS];
-    memcpy(z, g->model.class_logits, (size_t)K * sizeof(float));
+    memcpy(z, g->arch->class_logits(g->model), (size_t)K * sizeof(float));
     sampler_softmax(z, K, 1.0f);
     for (int k = 0; k < K && k < max; k++) probs[k] = z[k];
     return K;
 }
 
 int engine_gen_begin(Engine *g, const char *prompt, const SampleParams *p, LwError *e) {
-    if (g->model.n_classes > 0) {
+    if (model_info(g).n_classes > 0) {
         /* a classifier answers with its label */
         float pr[CFG_MAX_LABELS];
         int K = engine_classify(g, prompt, pr, CFG_MAX_LABELS, e);
@@ -1221,10 +1210,11 @@ int engine_gen_next(Engine *g, GenToken *out) {
         g->gen_done = 1;
         return 0;
     }
-    int V = g->model.cfg.vocab_size;
+    ArchInfo mi = model_info(g);
+    int V = mi.vocab_size;
     if (g->gen_pending >= 0) {
-        if (gpt_kv_len(g->kv) >= g->model.cfg.context_length ||
-            gpt_kv_forward(&g->model, g->kv, &g->gen_pending, 1, g->gen_logits)) {
+        if (g->arch->decode_len(g->kv) >= mi.context_length ||
+            g->arch->decode_step(g->model, g->kv, &g->gen_pending, 1, g->gen_logits)) {
             g->gen_done = 1;
             return 0;
         }
@@ -1434,12 +1424,13 @@ void engine_get_train(Engine *g, TrainSnapshot *o) {
     o->elapsed = g->train_time;
     long left = g->total_steps - g->step;
     o->eta = g->step > 0 && left > 0 ? g->train_time / g->step * left : (left > 0 ? -1 : 0);
-    o->n_params = (long)g->model.n_params;
-    o->vocab_size = g->model.cfg.vocab_size;
-    o->n_layer = g->model.cfg.n_layer;
-    o->n_head = g->model.cfg.n_head;
-    o->d_model = g->model.cfg.d_model;
-    o->context_length = g->model.cfg.context_length;
+    ArchInfo mi = model_info(g);
+    o->n_params = (long)mi.n_params;
+    o->vocab_size = mi.vocab_size;
+    o->n_layer = mi.n_layer;
+    o->n_head = mi.n_head;
+    o->d_model = mi.d_model;
+    o->context_length = mi.context_length;
     o->batch_size = g->B;
     snprintf(o->run_dir, sizeof o->run_dir, "%s", g->run_dir);
     o->unsaved = (int)(g->step - g->last_ckpt_step);
