@@ -59,6 +59,7 @@ static const char *const ft_mode_names[] = {"none", "classify", "instruct", NULL
 static const char *const ft_trainable_names[] = {"head", "last_blocks", "all", NULL};
 static const char *const template_names[] = {"alpaca", "phi3", NULL};
 static const char *const preset_names[] = {"tiny", "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", NULL};
+static const char *const task_names[] = {"auto", "lm", "classify", "instruct", NULL}; /* src/task.c */
 static const char *const arch_names[] = {"gpt", NULL}; /* the tables of src/arch.c */
 static const char *const lora_target_names[] = {"attn", "proj", "fc", "fcproj", "head", NULL};
 
@@ -141,6 +142,11 @@ static const CfgKey cfg_keys[] = {
     ROW_INT("data", "max_chars", data.max_chars, "0", 0, INT_MAX,
             "Use only the first max_chars bytes of the text; 0 = all of it."),
 
+    ROW_ENUM_STR("train", "task", train.task, "auto", task_names,
+                 "What the model is trained for: lm = predict the next token (pretraining); classify = a class head "
+                 "(data: TSV label<TAB>text); instruct = instruction tuning (data: Alpaca JSON or JSONL). "
+                 "auto = the task finetune.mode names (none = lm), so older configs keep working; setting both to "
+                 "different tasks is an error."),
     ROW_INT("train", "batch_size", train.batch_size, "16", 1, 65536, "Sequences per micro-batch."),
     ROW_INT("train", "grad_accum", train.grad_accum, "1", 1, 65536,
             "Micro-batches accumulated per optimizer step (effective batch = batch_size * grad_accum)."),
@@ -1152,10 +1158,21 @@ int cfg_set(Config *c, const char *assignment, LwError *e) {
 int cfg_validate(const Config *c, LwError *e) {
     const char *src = c->source[0] ? c->source : "(defaults)";
     const ModelCfg *m = &c->model;
+    /* The task: train.task, or finetune.mode's for "auto" (tasks that are not a finetune.mode count as none). */
+    FtMode mode = c->finetune.mode;
+    if (c->train.task[0] && strcmp(c->train.task, "auto") != 0) {
+        FtMode tm = FT_NONE;
+        for (int i = 1; ft_mode_names[i]; i++)
+            if (!strcmp(c->train.task, ft_mode_names[i])) tm = (FtMode)i;
+        if (mode != FT_NONE && mode != tm)
+            return lw_fail(e, LW_ERR_INVALID, "%s: train.task: %s contradicts finetune.mode %s (set one of them)", src,
+                           c->train.task, ft_mode_names[mode]);
+        mode = tm;
+    }
     if (m->d_model % m->n_head != 0)
         return lw_fail(e, LW_ERR_INVALID, "%s: model.d_model: %d is not divisible by model.n_head (%d)", src,
                        m->d_model, m->n_head);
-    if (c->data.window > m->context_length && c->finetune.mode == FT_NONE)
+    if (c->data.window > m->context_length && mode == FT_NONE)
         return lw_fail(e, LW_ERR_INVALID, "%s: data.window: %d is longer than model.context_length (%d)", src,
                        c->data.window, m->context_length);
     switch (c->tokenizer.kind) {
@@ -1187,22 +1204,22 @@ int cfg_validate(const Config *c, LwError *e) {
     }
     if (c->data.n_paths == 0)
         return lw_fail(e, LW_ERR_INVALID, "%s: data.paths: no data files given%s", src,
-                       c->finetune.mode == FT_CLASSIFY   ? " (classify needs a TSV file: label<TAB>text)"
-                       : c->finetune.mode == FT_INSTRUCT ? " (instruct needs an Alpaca JSON or JSONL file)"
+                       mode == FT_CLASSIFY   ? " (classify needs a TSV file: label<TAB>text)"
+                       : mode == FT_INSTRUCT ? " (instruct needs an Alpaca JSON or JSONL file)"
                                                          : "");
     for (int i = 0; i < c->data.n_paths; i++)
         if (!lw_file_exists(c->data.paths[i]))
             return lw_fail(e, LW_ERR_IO, "%s: data.paths: no such file '%s'", src, c->data.paths[i]);
     /* Finetuning reads a dataset, not prose: catch the default novel left in data.paths. */
-    if (c->finetune.mode != FT_NONE) {
+    if (mode != FT_NONE) {
         const char *p = c->data.paths[0], *dot = strrchr(p, '.');
-        int ok = dot && (c->finetune.mode == FT_CLASSIFY
+        int ok = dot && (mode == FT_CLASSIFY
                              ? strcmp(dot, ".tsv") == 0 || strcmp(dot, ".csv") == 0
                              : strcmp(dot, ".json") == 0 || strcmp(dot, ".jsonl") == 0);
         if (!ok)
             return lw_fail(e, LW_ERR_INVALID, "%s: data.paths: finetune.mode %s needs %s as the first entry, got '%s'",
-                           src, ft_mode_names[c->finetune.mode],
-                           c->finetune.mode == FT_CLASSIFY ? "a TSV file (label<TAB>text, .tsv)"
+                           src, ft_mode_names[mode],
+                           mode == FT_CLASSIFY ? "a TSV file (label<TAB>text, .tsv)"
                                                            : "an Alpaca JSON or JSONL file (.json, .jsonl)",
                            p);
     }
@@ -1217,10 +1234,10 @@ int cfg_validate(const Config *c, LwError *e) {
     const FinetuneCfg *f = &c->finetune;
     if (f->init_from[0] && !lw_is_dir(f->init_from))
         return lw_fail(e, LW_ERR_IO, "%s: finetune.init_from: no such checkpoint directory '%s'", src, f->init_from);
-    if (f->mode != FT_NONE && f->trainable == FT_TRAIN_LAST_BLOCKS && f->train_last_blocks > m->n_layer)
+    if (mode != FT_NONE && f->trainable == FT_TRAIN_LAST_BLOCKS && f->train_last_blocks > m->n_layer)
         return lw_fail(e, LW_ERR_INVALID, "%s: finetune.train_last_blocks: %d exceeds model.n_layer (%d)", src,
                        f->train_last_blocks, m->n_layer);
-    if (f->mode == FT_CLASSIFY && f->n_labels == 1)
+    if (mode == FT_CLASSIFY && f->n_labels == 1)
         return lw_fail(e, LW_ERR_INVALID, "%s: finetune.labels: a classifier needs at least 2 labels", src);
     if (f->lora_rank > m->d_model)
         return lw_fail(e, LW_ERR_INVALID, "%s: finetune.lora_rank: %d exceeds model.d_model (%d)", src, f->lora_rank,

@@ -41,6 +41,7 @@ typedef struct DataCfg {
 } DataCfg;
 
 typedef struct TrainCfg {
+    char task[16];             /* task.h: auto (= finetune.mode), lm, classify, instruct */
     int batch_size, grad_accum;
     int steps;                 /* optimizer steps; 0 = derive from epochs */
     float epochs;
