@@ -188,9 +188,29 @@ static void gpt_layer_ptrs(const Gpt *m, float *base, int l, LayerPtrs *p) {
 /* Index of ln_f.weight in the table; ln_f.bias follows, then lm_head.weight if untied. */
 static int gpt_lnf_index(const Gpt *m) { return 2 + m->cfg.n_layer * gpt_tensors_per_layer(&m->cfg); }
 
-static float *gpt_head(const Gpt *m, float *base) {
-    int i = m->cfg.tie_embeddings ? 0 : gpt_lnf_index(m) + 2;
-    return base + m->tensors[i].offset;
+/* The tensors around the blocks, by name, inside params (gpt_outer_ptrs) or grads (gpt_outer_grads: NULL for
+ * frozen tensors), as llm.c names them. */
+typedef struct GptOuter {
+    float *wte;          /* (V, C) token embedding */
+    float *wpe;          /* (maxT, C) position embedding */
+    float *lnfw, *lnfb;  /* (C) final LayerNorm */
+    float *head;         /* (V, C) LM head: lm_head.weight, or wte when tied */
+    float *scorew;       /* (n_classes, C) class head, NULL without one */
+    float *scoreb;       /* (n_classes) */
+} GptOuter;
+
+/* Table index of each GptOuter tensor (-1: absent). */
+static void gpt_outer_index(const Gpt *m, int idx[7]) {
+    int fi = gpt_lnf_index(m), hi = m->n_base_tensors;
+    idx[0] = 0, idx[1] = 1, idx[2] = fi, idx[3] = fi + 1, idx[4] = m->cfg.tie_embeddings ? 0 : fi + 2;
+    idx[5] = m->n_classes ? hi : -1, idx[6] = m->n_classes ? hi + 1 : -1;
+}
+
+static void gpt_outer_ptrs(const Gpt *m, float *base, GptOuter *p) {
+    int idx[7];
+    gpt_outer_index(m, idx);
+    float **f[7] = {&p->wte, &p->wpe, &p->lnfw, &p->lnfb, &p->head, &p->scorew, &p->scoreb};
+    for (int k = 0; k < 7; k++) *f[k] = idx[k] >= 0 ? base + m->tensors[idx[k]].offset : NULL;
 }
 
 size_t gpt_count_params(const GptConfig *c) {
@@ -535,6 +555,13 @@ static void gpt_layer_grads(const Gpt *m, int l, LayerPtrs *p) {
     p->fcprojb = gpt_gptr(m, i++);
 }
 
+static void gpt_outer_grads(const Gpt *m, GptOuter *p) {
+    int idx[7];
+    gpt_outer_index(m, idx);
+    float **f[7] = {&p->wte, &p->wpe, &p->lnfw, &p->lnfb, &p->head, &p->scorew, &p->scoreb};
+    for (int k = 0; k < 7; k++) *f[k] = idx[k] >= 0 ? gpt_gptr(m, idx[k]) : NULL;
+}
+
 /* ---- forward ---- */
 
 /* Embedding and blocks; returns the final residual (B, T, C) (before ln_f). */
@@ -557,7 +584,9 @@ static const float *gpt_forward_body(Gpt *m, const int *inputs, int B, int T, in
     a->classify = 0;
 
     float *P = m->params;
-    encoder_forward(a->encoded, inputs, P + m->tensors[0].offset, P + m->tensors[1].offset, B, T, C);
+    GptOuter w0;
+    gpt_outer_ptrs(m, P, &w0);
+    encoder_forward(a->encoded, inputs, w0.wte, w0.wpe, B, T, C);
     if (drop) {
         dropout_mask(a->mask_emb, BT * C, p, r);
         dropout_forward(a->encoded, a->encoded, a->mask_emb, BT * C, p);
@@ -603,10 +632,10 @@ float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, i
     int C = c->d_model, V = c->vocab_size;
     size_t BT = (size_t)B * T;
     float *P = m->params;
-    int fi = gpt_lnf_index(m);
-    gpt_layernorm(a->lnf, a->lnf_mean, a->lnf_rstd, x, P + m->tensors[fi].offset, P + m->tensors[fi + 1].offset,
-                  (int)BT, C);
-    matmul_forward_nt(a->logits, a->lnf, gpt_head(m, P), (int)BT, C, V);
+    GptOuter w;
+    gpt_outer_ptrs(m, P, &w);
+    gpt_layernorm(a->lnf, a->lnf_mean, a->lnf_rstd, x, w.lnfw, w.lnfb, (int)BT, C);
+    matmul_forward_nt(a->logits, a->lnf, w.head, (int)BT, C, V);
     if (!m->n_classes) gpt_lora_forward(m, -1, GPT_LORA_HEAD, a->logits, a->lnf, (int)BT, C, V, NULL);
     a->has_targets = targets != NULL;
     if (!targets) {
@@ -636,19 +665,18 @@ float gpt_forward_classify(Gpt *m, const int *inputs, const int *last, const int
     GptActs *a = m->acts;
     int C = m->cfg.d_model, NC = m->n_classes;
     float *P = m->params;
-    int fi = gpt_lnf_index(m), hi = m->n_base_tensors;
+    GptOuter w;
+    gpt_outer_ptrs(m, P, &w);
     for (int b = 0; b < B; b++) {
         LW_ASSERT(last[b] >= 0 && last[b] < T);
         a->cls_last[b] = last[b];
         layernorm_forward(a->cls_ln + (size_t)b * C, a->cls_mean + b, a->cls_rstd + b,
-                          x + ((size_t)b * T + (size_t)last[b]) * C, P + m->tensors[fi].offset,
-                          P + m->tensors[fi + 1].offset, 1, C);
+                          x + ((size_t)b * T + (size_t)last[b]) * C, w.lnfw, w.lnfb, 1, C);
     }
     float *lg = a->cls_logits;
-    const float *hw = P + m->tensors[hi].offset, *hb = P + m->tensors[hi + 1].offset;
-    matmul_forward_nt(lg, a->cls_ln, hw, B, C, NC);
+    matmul_forward_nt(lg, a->cls_ln, w.scorew, B, C, NC);
     for (int b = 0; b < B; b++)
-        for (int k = 0; k < NC; k++) lg[(size_t)b * NC + k] += hb[k];
+        for (int k = 0; k < NC; k++) lg[(size_t)b * NC + k] += w.scoreb[k];
     gpt_lora_forward(m, -1, GPT_LORA_HEAD, lg, a->cls_ln, B, C, NC, NULL);
     a->classify = 1;
     if (!labels) {
@@ -753,7 +781,9 @@ static void gpt_backward_body(Gpt *m, int floor) {
         dropout_backward(a->dtmp, a->dres, a->mask_emb, BTC, p);
         demb = a->dtmp;
     }
-    gpt_encoder_backward(gpt_gptr(m, 0), gpt_gptr(m, 1), demb, a->inputs, B, T, C);
+    GptOuter dw0;
+    gpt_outer_grads(m, &dw0);
+    gpt_encoder_backward(dw0.wte, dw0.wpe, demb, a->inputs, B, T, C);
 }
 
 void gpt_backward(Gpt *m, float loss_scale) {
@@ -765,9 +795,11 @@ void gpt_backward(Gpt *m, float loss_scale) {
     int L = c->n_layer, C = c->d_model, V = c->vocab_size;
     size_t BT = (size_t)a->B * a->T, BTC = BT * C;
     float *P = m->params;
-    int floor = gpt_backward_floor(m), fi = gpt_lnf_index(m);
-    int head_i = c->tie_embeddings ? 0 : fi + 2;
-    int lnf_train = m->tensors[fi].trainable || m->tensors[fi + 1].trainable;
+    int floor = gpt_backward_floor(m);
+    GptOuter w, dw;
+    gpt_outer_ptrs(m, P, &w);
+    gpt_outer_grads(m, &dw);
+    int lnf_train = dw.lnfw || dw.lnfb;
 
     /* LM head: dlogits in place, then dlnf = dlogits @ Wh, dWh += dlogits^T @ lnf */
     CeJob ce = {.logits = a->logits, .lse = a->lse, .targets = a->targets, .V = V,
@@ -775,13 +807,12 @@ void gpt_backward(Gpt *m, float loss_scale) {
     gpt_parallel(BT, 8, gpt_ce_part, &ce);
     int below = floor < L || lnf_train; /* anything under the head to differentiate */
     memset(a->dtmp, 0, BTC * sizeof(float));
-    matmul_backward_nt(below ? a->dtmp : NULL, gpt_gptr(m, head_i), a->logits, a->lnf, gpt_head(m, P), (int)BT, C, V);
+    matmul_backward_nt(below ? a->dtmp : NULL, dw.head, a->logits, a->lnf, w.head, (int)BT, C, V);
     if (!m->n_classes) gpt_lora_backward(m, -1, GPT_LORA_HEAD, below ? a->dtmp : NULL, a->logits, a->lnf, (int)BT, C, V);
     if (!below) return;
     const float *xL = a->res2 + (size_t)(L - 1) * BTC;
     memset(a->dres, 0, BTC * sizeof(float));
-    float *dlw = gpt_gptr(m, fi), *dlb = gpt_gptr(m, fi + 1);
-    layernorm_backward(a->dres, dlw ? dlw : a->sink, dlb ? dlb : a->sink, a->dtmp, xL, P + m->tensors[fi].offset,
+    layernorm_backward(a->dres, dw.lnfw ? dw.lnfw : a->sink, dw.lnfb ? dw.lnfb : a->sink, a->dtmp, xL, w.lnfw,
                        a->lnf_mean, a->lnf_rstd, (int)BT, C);
     gpt_backward_body(m, floor);
 }
@@ -794,9 +825,11 @@ void gpt_backward_classify(Gpt *m, float loss_scale) {
     int L = c->n_layer, C = c->d_model, B = a->B, T = a->T, NC = m->n_classes;
     size_t BTC = (size_t)B * T * C;
     float *P = m->params;
-    int floor = gpt_backward_floor(m), fi = gpt_lnf_index(m), hi = m->n_base_tensors;
-    int lnf_train = m->tensors[fi].trainable || m->tensors[fi + 1].trainable;
-    int below = floor < L || lnf_train;
+    int floor = gpt_backward_floor(m);
+    GptOuter w, dw;
+    gpt_outer_ptrs(m, P, &w);
+    gpt_outer_grads(m, &dw);
+    int below = floor < L || dw.lnfw || dw.lnfb;
 
     /* dlogits = loss_scale/B (softmax - onehot) */
     float *dl = a->cls_dlogits;
@@ -812,22 +845,20 @@ void gpt_backward_classify(Gpt *m, float loss_scale) {
             d[k] = (float)((pk - (k == a->cls_labels[b])) * (double)loss_scale / B);
         }
     }
-    float *dhw = gpt_gptr(m, hi), *dhb = gpt_gptr(m, hi + 1);
     memset(a->cls_dln, 0, (size_t)B * C * sizeof(float));
-    matmul_backward_nt(below ? a->cls_dln : NULL, dhw, dl, a->cls_ln, P + m->tensors[hi].offset, B, C, NC);
-    if (dhb)
+    matmul_backward_nt(below ? a->cls_dln : NULL, dw.scorew, dl, a->cls_ln, w.scorew, B, C, NC);
+    if (dw.scoreb)
         for (int b = 0; b < B; b++)
-            for (int k = 0; k < NC; k++) dhb[k] += dl[(size_t)b * NC + k];
+            for (int k = 0; k < NC; k++) dw.scoreb[k] += dl[(size_t)b * NC + k];
     gpt_lora_backward(m, -1, GPT_LORA_HEAD, below ? a->cls_dln : NULL, dl, a->cls_ln, B, C, NC);
     if (!below) return;
     /* ln_f at the selected positions only; every other position of dres stays 0 */
     const float *xL = a->res2 + (size_t)(L - 1) * BTC;
     memset(a->dres, 0, BTC * sizeof(float));
-    float *dlw = gpt_gptr(m, fi), *dlb = gpt_gptr(m, fi + 1);
     for (int b = 0; b < B; b++) {
         size_t row = ((size_t)b * T + (size_t)a->cls_last[b]) * C;
-        layernorm_backward(a->dres + row, dlw ? dlw : a->sink, dlb ? dlb : a->sink, a->cls_dln + (size_t)b * C,
-                           xL + row, P + m->tensors[fi].offset, a->cls_mean + b, a->cls_rstd + b, 1, C);
+        layernorm_backward(a->dres + row, dw.lnfw ? dw.lnfw : a->sink, dw.lnfb ? dw.lnfb : a->sink,
+                           a->cls_dln + (size_t)b * C, xL + row, w.lnfw, a->cls_mean + b, a->cls_rstd + b, 1, C);
     }
     if (floor < L) gpt_backward_body(m, floor);
 }
@@ -1188,7 +1219,9 @@ int gpt_kv_forward(Gpt *m, GptKvCache *kv, const int *tokens, int n, float *out_
     int p0 = kv->len, S = p0 + n; /* keys 0..S-1 */
     float scale = 1.0f / sqrtf((float)HS);
     float *P = m->params;
-    const float *wte = P + m->tensors[0].offset, *wpe = P + m->tensors[1].offset;
+    GptOuter w0;
+    gpt_outer_ptrs(m, P, &w0);
+    const float *wte = w0.wte, *wpe = w0.wpe;
     for (int i = 0; i < n; i++) {
         LW_ASSERT(tokens[i] >= 0 && tokens[i] < V);
         for (int j = 0; j < C; j++)
@@ -1237,11 +1270,9 @@ int gpt_kv_forward(Gpt *m, GptKvCache *kv, const int *tokens, int n, float *out_
         gpt_lora_forward(m, l, GPT_LORA_FCPROJ, kv->tmp, kv->fch, n, 4 * C, C, kv->xa);
         residual_forward(kv->x, kv->x, kv->tmp, (size_t)n * C);
     }
-    int fi = gpt_lnf_index(m);
     const float *last = kv->x + (size_t)(n - 1) * C;
-    layernorm_forward(kv->ln, kv->mean, kv->rstd, last, P + m->tensors[fi].offset, P + m->tensors[fi + 1].offset, 1,
-                      C);
-    matmul_forward_nt(out_logits, kv->ln, gpt_head(m, P), 1, C, V);
+    layernorm_forward(kv->ln, kv->mean, kv->rstd, last, w0.lnfw, w0.lnfb, 1, C);
+    matmul_forward_nt(out_logits, kv->ln, w0.head, 1, C, V);
     if (!m->n_classes) gpt_lora_forward(m, -1, GPT_LORA_HEAD, out_logits, kv->ln, 1, C, V, kv->xa);
     kv->len = S;
     return 0;
