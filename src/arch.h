@@ -146,11 +146,14 @@ typedef struct ArchOps {
     /* ---- probe (Embed and Attention screens) ---- */
     /* Kind of the maps probe writes into p->att. */
     ArchMapKind map_kind;
-    /* Runs an inference forward on ids (T <= the reserved T) and fills p->att (L, NH, T, T), p->tok_emb and
+    /* Runs an inference forward on b (B = 1, no targets; inputs are the probe tokens, T <= the reserved T; src and
+     * S the probe's source for encdec) and fills p->att (L, NH, T, T), p->tok_emb and
      * p->pos_emb (T, C) (the rows of the token and position embeddings of the ids; zero rows when the position
      * encoding is not learned), p->act_mean/act_std (L + 1) (residual stream after the embeddings and after each
-     * block) and p->nonfinite (NaN/Inf in the forward). p->L, NH, C, T are set by the caller from info. */
-    void (*probe)(void *m, const int *ids, int T, ProbeSnapshot *p);
+     * block) and p->nonfinite (NaN/Inf in the forward). p->L, NH, C, T are set by the caller from info. The
+     * cross-attention maps of encdec need arrays ProbeSnapshot does not have yet (an addition to snapshot.h and
+     * probe.c's copy/free, not to engine.c). */
+    void (*probe)(void *m, const ArchBatch *b, ProbeSnapshot *p);
     /* The token embedding matrix (V, C) in params, for nearest neighbours. */
     const float *(*token_embedding)(const void *m);
 
@@ -169,6 +172,9 @@ typedef struct ArchOps {
     /* Feeds n tokens at positions decode_len..+n-1 and writes the logits of the last one to logits (V); gives the
      * logits of the full forward. Returns 0, or nonzero if the context would overflow (nothing fed then). */
     int (*decode_step)(void *m, void *kv, const int *tokens, int n, float *logits);
+    /* Makes dst (from decode_open on the same model) a copy of src: beam search keeps one state per beam and
+     * reorders them. May be NULL (no beam search). */
+    void (*decode_copy)(void *dst, const void *src);
 } ArchOps;
 
 /* The registered architectures (src/arch.c), in the order --help lists them. */

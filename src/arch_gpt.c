@@ -135,8 +135,11 @@ static int gpt_op_enable_lora(void *m, int rank, float alpha, const char *target
     return gpt_enable_lora(&((GptModel *)m)->gpt, rank, alpha, targets, r, e);
 }
 
-static void gpt_op_probe(void *mm, const int *ids, int T, ProbeSnapshot *p) {
+static void gpt_op_probe(void *mm, const ArchBatch *b, ProbeSnapshot *p) {
     GptModel *w = mm;
+    const int *ids = b->inputs;
+    int T = b->T;
+    LW_ASSERT(b->B == 1 && !b->src);
     Gpt *m = &w->gpt;
     int L = m->cfg.n_layer, NH = m->cfg.n_head, C = m->cfg.d_model, V = m->cfg.vocab_size;
     gpt_forward(m, ids, NULL, 1, T, 0, NULL);
@@ -217,4 +220,5 @@ const ArchOps arch_gpt = {
     .decode_len = gpt_op_decode_len,
     .decode_source = NULL,
     .decode_step = gpt_op_decode_step,
+    .decode_copy = NULL, /* greedy and sampled decoding only */
 };

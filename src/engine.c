@@ -102,7 +102,7 @@ int engine_load_checkpoint(Engine *g, const char *dir, TrainState *st, LwError *
     /* into an empty model: the loader recreates a class head and LoRA adapters when the directory has them */
     if ((rc = arch->load(&g->model, dir, &g->tok, st, e))) return rc;
     int K = engine_model_info(g).n_classes;
-    if (g->ft_meta.mode == FT_CLASSIFY && K != g->ft_meta.n_labels)
+    if (g->ft_meta.n_labels && K != g->ft_meta.n_labels) /* a classifier's metadata names its labels */
         return lw_fail(e, LW_ERR_INVALID, "%s: llmwb-finetune.json names %d labels but the head has %d classes", dir,
                        g->ft_meta.n_labels, K);
     return engine_checkpoint_tokenizer(g, dir, e);

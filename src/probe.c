@@ -68,7 +68,8 @@ int engine_probe_now(Engine *g, LwError *e) {
     p->pos_emb = lw_malloc((size_t)T * C * sizeof(float));
     p->act_mean = lw_calloc((size_t)L + 1, sizeof(float));
     p->act_std = lw_calloc((size_t)L + 1, sizeof(float));
-    g->arch->probe(g->model, g->probe_ids, T, p);
+    ArchBatch b = {.head = ARCH_HEAD_LM, .B = 1, .T = T, .inputs = g->probe_ids};
+    g->arch->probe(g->model, &b, p);
     const float *wte = g->arch->token_embedding(g->model);
     float *norms = lw_malloc((size_t)V * sizeof(float));
     for (int v = 0; v < V; v++) {
