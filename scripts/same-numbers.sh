@@ -2,7 +2,8 @@
 # same-numbers.sh BASE [OUT] — does this tree compute exactly what commit BASE computes?
 # Builds BASE in a temporary git worktree, then runs in both trees, one thread each, with fixed seeds:
 #   a 50-step pretraining run of configs/default.yaml (dropout 0.1, evaluations, samples, two checkpoints),
-#   and from its checkpoint 30-step classify, LoRA-classify and instruct finetuning runs,
+#   and from its checkpoint 30-step classify, LoRA-classify, instruct and LoRA-instruct finetuning runs (samples and
+#   responses exercise KV-cached decoding),
 # and compares byte for byte: metrics.csv (without the wall-clock columns tokens_per_sec and elapsed), samples,
 # evaluation files and the checkpoint files (trainer_state.json without elapsed and the stored YAML).
 # Exit status 0 when everything matches. Takes a few minutes on 2 cores. Float results depend on the BLAS kernels
@@ -36,10 +37,12 @@ for side in base here; do
     finetune "$tree" "$out/$side-lora" configs/finetune-word-order.yaml --set finetune.lora_rank=4 \
         --set finetune.lora_targets=attn,proj,fc,fcproj,head
     finetune "$tree" "$out/$side-ins" configs/finetune-instruct.yaml
+    finetune "$tree" "$out/$side-insl" configs/finetune-instruct.yaml --set finetune.lora_rank=4 \
+        --set finetune.lora_targets=attn,proj,fc,fcproj
 done
 
 st=0
-for run in lm cls lora ins; do
+for run in lm cls lora ins insl; do
     a=$out/base-$run; b=$out/here-$run
     cut -d, -f1-6 "$a/metrics.csv" >"$a.metrics"; cut -d, -f1-6 "$b/metrics.csv" >"$b.metrics"
     files=$(cd "$a" && ls samples.txt tokens.bin classify-step*.txt responses-step*.jsonl latest/*.safetensors \

@@ -10,7 +10,9 @@
  * - When every target is GPT_IGNORE_INDEX the loss is 0 with n_loss_tokens 0 (PyTorch would give NaN), and the
  *   backward adds nothing.
  * - Dropout masks are drawn in a fixed order (embedding, then per layer: attention weights, attention residual,
- *   MLP residual), so a seeded Rng replays the same masks. */
+ *   MLP residual), so a seeded Rng replays the same masks.
+ * - One block implementation (gpt_block_forward) serves the batch forward and KV-cached decoding; only the
+ *   attention step differs (causal over the batch, keeping the weights for the backward, or against the cache). */
 #include "model.h"
 
 #include <math.h>
@@ -504,11 +506,11 @@ static void gpt_lora_backward(Gpt *m, int l, int bit, float *dinp, const float *
     if (dinp) matmul_gemm(0, 1, N, IC, R, 1.0f, dxa, R, A, R, 1.0f, dinp, IC);
 }
 
-/* A Conv1D product of block l with its adapter: out = inp W + b [+ LoRA]. */
+/* A Conv1D product of block l with its adapter: out = inp W + b [+ LoRA]; xa as gpt_lora_forward. */
 static void gpt_linear_forward(const Gpt *m, int l, int bit, float *out, const float *inp, const float *w,
-                               const float *b, int N, int IC, int OC) {
+                               const float *b, int N, int IC, int OC, float *xa) {
     matmul_forward(out, inp, w, b, N, IC, OC);
-    gpt_lora_forward(m, l, bit, out, inp, N, IC, OC, NULL);
+    gpt_lora_forward(m, l, bit, out, inp, N, IC, OC, xa);
 }
 
 static void gpt_linear_backward(Gpt *m, int l, int bit, float *dinp, float *dw, float *db, const float *dout,
@@ -562,7 +564,83 @@ static void gpt_outer_grads(const Gpt *m, GptOuter *p) {
     for (int k = 0; k < 7; k++) *f[k] = idx[k] >= 0 ? gpt_gptr(m, idx[k]) : NULL;
 }
 
+/* ---- one transformer block, shared by the batch forward and KV-cached decoding ---- */
+
+/* Where block l reads and writes for N rows. The batch forward points these into the per-layer activations it
+ * keeps for the backward; decoding points them at scratch and works in place (ln1 == ln2, fch == fchg,
+ * x == res1 == res2). */
+typedef struct GptBlockIO {
+    const float *x;                   /* (N, C) block input */
+    float *ln1, *ln1_mean, *ln1_rstd; /* (N, C), (N), (N) */
+    float *qkv;                       /* (N, 3C) */
+    float *atty;                      /* (N, C) attention output before c_proj */
+    float *res1;                      /* (N, C) residual after the attention branch */
+    float *ln2, *ln2_mean, *ln2_rstd; /* (N, C), (N), (N) */
+    float *fch, *fchg;                /* (N, 4C) before and after GELU */
+    float *res2;                      /* (N, C) block output */
+    float *tmp;                       /* (N, C) projection output */
+    float *xa;                        /* LoRA x A scratch (N * r), NULL: the activation slots the backward reads */
+    uint8_t *mask_ra, *mask_rm;       /* (N, C) residual dropout masks drawn here from r; NULL: no dropout */
+    float p;                          /* dropout rate */
+    Rng *r;
+    int threaded;                     /* LayerNorm and GELU split over threads (batch) or not (decoding) */
+} GptBlockIO;
+
+/* The attention of block l: atty (N, C) from qkv (N, 3C); causal over a batch, or against the KV cache. */
+typedef void (*GptAttnFn)(void *ctx, int l, const float *qkv, float *atty);
+
+static void gpt_block_layernorm(const GptBlockIO *io, float *out, float *mean, float *rstd, const float *inp,
+                                const float *w, const float *b, int N, int C) {
+    if (io->threaded) gpt_layernorm(out, mean, rstd, inp, w, b, N, C);
+    else layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+}
+
+/* x -> res1 = x + drop(attproj(attention(c_attn(ln_1(x))))) -> res2 = res1 + drop(fcproj(gelu(fc(ln_2(res1))))).
+ * Dropout masks are drawn in the order attention (by attn), attention residual, MLP residual. */
+static void gpt_block_forward(const Gpt *m, int l, int N, const GptBlockIO *io, GptAttnFn attn, void *ctx) {
+    LayerPtrs w;
+    gpt_layer_ptrs(m, m->params, l, &w);
+    int C = m->cfg.d_model;
+    size_t NC = (size_t)N * C;
+    gpt_block_layernorm(io, io->ln1, io->ln1_mean, io->ln1_rstd, io->x, w.ln1w, w.ln1b, N, C);
+    gpt_linear_forward(m, l, GPT_LORA_ATTN, io->qkv, io->ln1, w.qkvw, w.qkvb, N, C, 3 * C, io->xa);
+    attn(ctx, l, io->qkv, io->atty);
+    gpt_linear_forward(m, l, GPT_LORA_PROJ, io->tmp, io->atty, w.attprojw, w.attprojb, N, C, C, io->xa);
+    if (io->mask_ra) {
+        dropout_mask(io->mask_ra, NC, io->p, io->r);
+        dropout_forward(io->tmp, io->tmp, io->mask_ra, NC, io->p);
+    }
+    residual_forward(io->res1, io->x, io->tmp, NC);
+    gpt_block_layernorm(io, io->ln2, io->ln2_mean, io->ln2_rstd, io->res1, w.ln2w, w.ln2b, N, C);
+    gpt_linear_forward(m, l, GPT_LORA_FC, io->fch, io->ln2, w.fcw, w.fcb, N, C, 4 * C, io->xa);
+    if (io->threaded) gpt_gelu(io->fchg, io->fch, NULL, NC * 4);
+    else gelu_forward(io->fchg, io->fch, NC * 4);
+    gpt_linear_forward(m, l, GPT_LORA_FCPROJ, io->tmp, io->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C, io->xa);
+    if (io->mask_rm) {
+        dropout_mask(io->mask_rm, NC, io->p, io->r);
+        dropout_forward(io->tmp, io->tmp, io->mask_rm, NC, io->p);
+    }
+    residual_forward(io->res2, io->res1, io->tmp, NC);
+}
+
 /* ---- forward ---- */
+
+/* Causal self-attention over the batch, keeping the weights (and the dropout mask) for the backward. */
+typedef struct GptBatchAttn {
+    GptActs *a;
+    int B, T, NH, C, drop;
+    float p;
+    Rng *r;
+} GptBatchAttn;
+
+static void gpt_batch_attention(void *ctx, int l, const float *qkv, float *atty) {
+    GptBatchAttn *b = ctx;
+    size_t BTT = (size_t)b->B * b->NH * b->T * b->T;
+    float *att = b->a->att + (size_t)l * BTT;
+    uint8_t *matt = b->drop ? b->a->mask_att + (size_t)l * BTT : NULL;
+    if (b->drop) dropout_mask(matt, BTT, b->p, b->r);
+    attention_forward(atty, att, qkv, matt, b->p, b->a->att_scratch, b->B, b->T, b->C, b->NH);
+}
 
 /* Embedding and blocks; returns the final residual (B, T, C) (before ln_f). */
 static const float *gpt_forward_body(Gpt *m, const int *inputs, int B, int T, int training, Rng *r) {
@@ -571,7 +649,7 @@ static const float *gpt_forward_body(Gpt *m, const int *inputs, int B, int T, in
     LW_ASSERT(a->lora_rank == m->lora_rank && a->n_classes == m->n_classes); /* reserve after finetuning setup */
     const GptConfig *c = &m->cfg;
     int L = c->n_layer, C = c->d_model, V = c->vocab_size, NH = c->n_head;
-    size_t BT = (size_t)B * T, TT = (size_t)T * T;
+    size_t BT = (size_t)B * T;
     float p = c->dropout;
     int drop = training && p > 0.0f;
     LW_ASSERT(!drop || (r && a->mask_emb));
@@ -592,35 +670,17 @@ static const float *gpt_forward_body(Gpt *m, const int *inputs, int B, int T, in
         dropout_forward(a->encoded, a->encoded, a->mask_emb, BT * C, p);
     }
     const float *x = a->encoded;
+    GptBatchAttn ctx = {.a = a, .B = B, .T = T, .NH = NH, .C = C, .drop = drop, .p = p, .r = r};
     for (int l = 0; l < L; l++) {
-        LayerPtrs w;
-        gpt_layer_ptrs(m, P, l, &w);
         size_t o1 = (size_t)l * BT, oc = o1 * C;
-        float *ln1 = a->ln1 + oc, *qkv = a->qkv + oc * 3, *atty = a->atty + oc, *res1 = a->res1 + oc;
-        float *ln2 = a->ln2 + oc, *fch = a->fch + oc * 4, *fchg = a->fch_gelu + oc * 4, *res2 = a->res2 + oc;
-        float *att = a->att + (size_t)l * B * NH * TT;
-        uint8_t *matt = drop ? a->mask_att + (size_t)l * B * NH * TT : NULL;
-
-        gpt_layernorm(ln1, a->ln1_mean + o1, a->ln1_rstd + o1, x, w.ln1w, w.ln1b, (int)BT, C);
-        gpt_linear_forward(m, l, GPT_LORA_ATTN, qkv, ln1, w.qkvw, w.qkvb, (int)BT, C, 3 * C);
-        if (drop) dropout_mask(matt, (size_t)B * NH * TT, p, r);
-        attention_forward(atty, att, qkv, matt, p, a->att_scratch, B, T, C, NH);
-        gpt_linear_forward(m, l, GPT_LORA_PROJ, a->tmp, atty, w.attprojw, w.attprojb, (int)BT, C, C);
-        if (drop) {
-            dropout_mask(a->mask_ra + oc, BT * C, p, r);
-            dropout_forward(a->tmp, a->tmp, a->mask_ra + oc, BT * C, p);
-        }
-        residual_forward(res1, x, a->tmp, BT * C);
-        gpt_layernorm(ln2, a->ln2_mean + o1, a->ln2_rstd + o1, res1, w.ln2w, w.ln2b, (int)BT, C);
-        gpt_linear_forward(m, l, GPT_LORA_FC, fch, ln2, w.fcw, w.fcb, (int)BT, C, 4 * C);
-        gpt_gelu(fchg, fch, NULL, BT * 4 * C);
-        gpt_linear_forward(m, l, GPT_LORA_FCPROJ, a->tmp, fchg, w.fcprojw, w.fcprojb, (int)BT, 4 * C, C);
-        if (drop) {
-            dropout_mask(a->mask_rm + oc, BT * C, p, r);
-            dropout_forward(a->tmp, a->tmp, a->mask_rm + oc, BT * C, p);
-        }
-        residual_forward(res2, res1, a->tmp, BT * C);
-        x = res2;
+        GptBlockIO io = {.x = x, .ln1 = a->ln1 + oc, .ln1_mean = a->ln1_mean + o1, .ln1_rstd = a->ln1_rstd + o1,
+                         .qkv = a->qkv + oc * 3, .atty = a->atty + oc, .res1 = a->res1 + oc, .ln2 = a->ln2 + oc,
+                         .ln2_mean = a->ln2_mean + o1, .ln2_rstd = a->ln2_rstd + o1, .fch = a->fch + oc * 4,
+                         .fchg = a->fch_gelu + oc * 4, .res2 = a->res2 + oc, .tmp = a->tmp, .xa = NULL,
+                         .mask_ra = drop ? a->mask_ra + oc : NULL, .mask_rm = drop ? a->mask_rm + oc : NULL,
+                         .p = p, .r = r, .threaded = 1};
+        gpt_block_forward(m, l, (int)BT, &io, gpt_batch_attention, &ctx);
+        x = io.res2;
     }
     return x;
 }
@@ -1211,11 +1271,49 @@ void gpt_kv_reset(GptKvCache *kv) { kv->len = 0; }
 
 int gpt_kv_len(const GptKvCache *kv) { return kv->len; }
 
+/* Attention of n new tokens against the cache: their keys and values are appended at positions p0..p0+n-1,
+ * and row i attends to keys 0..p0+i. */
+typedef struct GptKvAttn {
+    GptKvCache *kv;
+    int p0, n, NH, C;
+    float scale;
+} GptKvAttn;
+
+static void gpt_kv_attention(void *ctx, int l, const float *qkv, float *atty) {
+    GptKvAttn *c = ctx;
+    GptKvCache *kv = c->kv;
+    int n = c->n, p0 = c->p0, C = c->C, C3 = 3 * C, NH = c->NH, HS = C / NH, S = p0 + n; /* keys 0..S-1 */
+    float *kc = kv->k + (size_t)l * kv->max_T * C, *vc = kv->v + (size_t)l * kv->max_T * C;
+    for (int i = 0; i < n; i++) {
+        memcpy(kc + (size_t)(p0 + i) * C, qkv + (size_t)i * C3 + C, (size_t)C * sizeof(float));
+        memcpy(vc + (size_t)(p0 + i) * C, qkv + (size_t)i * C3 + 2 * C, (size_t)C * sizeof(float));
+    }
+    for (int h = 0; h < NH; h++) {
+        /* scores (n, S) = q_h k_h^T * scale; row i sees keys 0..p0+i */
+        matmul_gemm(0, 1, n, S, HS, c->scale, qkv + (size_t)h * HS, C3, kc + (size_t)h * HS, C, 0.0f, kv->scores, S);
+        for (int i = 0; i < n; i++) {
+            float *row = kv->scores + (size_t)i * S;
+            int last = p0 + i;
+            float mx = row[0];
+            for (int j = 1; j <= last; j++) mx = row[j] > mx ? row[j] : mx;
+            float s = 0.0f;
+            for (int j = 0; j <= last; j++) {
+                row[j] = expf(row[j] - mx);
+                s += row[j];
+            }
+            float inv = 1.0f / s;
+            for (int j = 0; j <= last; j++) row[j] *= inv;
+            for (int j = last + 1; j < S; j++) row[j] = 0.0f;
+        }
+        matmul_gemm(0, 0, n, HS, S, 1.0f, kv->scores, S, vc + (size_t)h * HS, C, 0.0f, atty + (size_t)h * HS, C);
+    }
+}
+
 int gpt_kv_forward(Gpt *m, GptKvCache *kv, const int *tokens, int n, float *out_logits) {
     const GptConfig *c = &m->cfg;
     LW_ASSERT(kv->cfg.n_layer == c->n_layer && kv->cfg.d_model == c->d_model && n > 0);
     if (kv->len + n > kv->max_T) return 1;
-    int L = c->n_layer, C = c->d_model, V = c->vocab_size, NH = c->n_head, HS = C / NH, C3 = 3 * C;
+    int L = c->n_layer, C = c->d_model, V = c->vocab_size, NH = c->n_head, HS = C / NH;
     int p0 = kv->len, S = p0 + n; /* keys 0..S-1 */
     float scale = 1.0f / sqrtf((float)HS);
     float *P = m->params;
@@ -1227,48 +1325,13 @@ int gpt_kv_forward(Gpt *m, GptKvCache *kv, const int *tokens, int n, float *out_
         for (int j = 0; j < C; j++)
             kv->x[(size_t)i * C + j] = wte[(size_t)tokens[i] * C + j] + wpe[(size_t)(p0 + i) * C + j];
     }
+    GptKvAttn ctx = {.kv = kv, .p0 = p0, .n = n, .NH = NH, .C = C, .scale = scale};
     for (int l = 0; l < L; l++) {
-        LayerPtrs w;
-        gpt_layer_ptrs(m, P, l, &w);
-        float *kc = kv->k + (size_t)l * kv->max_T * C, *vc = kv->v + (size_t)l * kv->max_T * C;
-        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, w.ln1w, w.ln1b, n, C);
-        matmul_forward(kv->qkv, kv->ln, w.qkvw, w.qkvb, n, C, C3);
-        gpt_lora_forward(m, l, GPT_LORA_ATTN, kv->qkv, kv->ln, n, C, C3, kv->xa);
-        for (int i = 0; i < n; i++) {
-            memcpy(kc + (size_t)(p0 + i) * C, kv->qkv + (size_t)i * C3 + C, (size_t)C * sizeof(float));
-            memcpy(vc + (size_t)(p0 + i) * C, kv->qkv + (size_t)i * C3 + 2 * C, (size_t)C * sizeof(float));
-        }
-        for (int h = 0; h < NH; h++) {
-            /* scores (n, S) = q_h k_h^T * scale; row i sees keys 0..p0+i */
-            matmul_gemm(0, 1, n, S, HS, scale, kv->qkv + (size_t)h * HS, C3, kc + (size_t)h * HS, C, 0.0f,
-                        kv->scores, S);
-            for (int i = 0; i < n; i++) {
-                float *row = kv->scores + (size_t)i * S;
-                int last = p0 + i;
-                float mx = row[0];
-                for (int j = 1; j <= last; j++) mx = row[j] > mx ? row[j] : mx;
-                float s = 0.0f;
-                for (int j = 0; j <= last; j++) {
-                    row[j] = expf(row[j] - mx);
-                    s += row[j];
-                }
-                float inv = 1.0f / s;
-                for (int j = 0; j <= last; j++) row[j] *= inv;
-                for (int j = last + 1; j < S; j++) row[j] = 0.0f;
-            }
-            matmul_gemm(0, 0, n, HS, S, 1.0f, kv->scores, S, vc + (size_t)h * HS, C, 0.0f, kv->atty + (size_t)h * HS,
-                        C);
-        }
-        matmul_forward(kv->tmp, kv->atty, w.attprojw, w.attprojb, n, C, C);
-        gpt_lora_forward(m, l, GPT_LORA_PROJ, kv->tmp, kv->atty, n, C, C, kv->xa);
-        residual_forward(kv->x, kv->x, kv->tmp, (size_t)n * C);
-        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, w.ln2w, w.ln2b, n, C);
-        matmul_forward(kv->fch, kv->ln, w.fcw, w.fcb, n, C, 4 * C);
-        gpt_lora_forward(m, l, GPT_LORA_FC, kv->fch, kv->ln, n, C, 4 * C, kv->xa);
-        gelu_forward(kv->fch, kv->fch, (size_t)n * 4 * C);
-        matmul_forward(kv->tmp, kv->fch, w.fcprojw, w.fcprojb, n, 4 * C, C);
-        gpt_lora_forward(m, l, GPT_LORA_FCPROJ, kv->tmp, kv->fch, n, 4 * C, C, kv->xa);
-        residual_forward(kv->x, kv->x, kv->tmp, (size_t)n * C);
+        GptBlockIO io = {.x = kv->x, .ln1 = kv->ln, .ln1_mean = kv->mean, .ln1_rstd = kv->rstd, .qkv = kv->qkv,
+                         .atty = kv->atty, .res1 = kv->x, .ln2 = kv->ln, .ln2_mean = kv->mean, .ln2_rstd = kv->rstd,
+                         .fch = kv->fch, .fchg = kv->fch, .res2 = kv->x, .tmp = kv->tmp, .xa = kv->xa,
+                         .threaded = 0};
+        gpt_block_forward(m, l, n, &io, gpt_kv_attention, &ctx);
     }
     const float *last = kv->x + (size_t)(n - 1) * C;
     layernorm_forward(kv->ln, kv->mean, kv->rstd, last, w0.lnfw, w0.lnfb, 1, C);
