@@ -800,38 +800,45 @@ static void gpt_backward_body(Gpt *m, int floor) {
         const float *att = a->att + (size_t)l * B * NH * TT;
         const uint8_t *matt = drop ? a->mask_att + (size_t)l * B * NH * TT : NULL;
 
+        /* The gradients of this block, named for what they hold (GptActs' backward scratch, reused per block):
+         * dresidual (B,T,C) d loss/d residual stream, d res2 on entry and d x on exit; dbranch (B,T,C) d of a
+         * branch output before its dropout; dfchg, dfch (B,T,4C) d of the MLP hidden after and before GELU;
+         * dln2, dln1 (B,T,C) d of the LayerNorm outputs; datty (B,T,C) d attention output; dqkv (B,T,3C). */
+        float *dresidual = a->dres, *dbranch = a->dtmp, *dfchg = a->dbig, *dfch = a->dbig2, *dln2 = a->dtmp2;
+        float *datty = a->dtmp2, *dqkv = a->dqkv, *dln1 = a->dtmp;
+
         /* MLP branch: res2 = res1 + drop(fcproj(gelu(fc(ln2(res1))))) */
-        const float *dproj = a->dres;
+        const float *dproj = dresidual;
         if (drop) {
-            memset(a->dtmp, 0, BTC * sizeof(float));
-            dropout_backward(a->dtmp, a->dres, a->mask_rm + oc, BTC, p);
-            dproj = a->dtmp;
+            memset(dbranch, 0, BTC * sizeof(float));
+            dropout_backward(dbranch, dresidual, a->mask_rm + oc, BTC, p);
+            dproj = dbranch;
         }
-        memset(a->dbig, 0, BT * 4 * C * sizeof(float));
-        gpt_linear_backward(m, l, GPT_LORA_FCPROJ, a->dbig, dw.fcprojw, dw.fcprojb, dproj, fchg, w.fcprojw, (int)BT,
+        memset(dfchg, 0, BT * 4 * C * sizeof(float));
+        gpt_linear_backward(m, l, GPT_LORA_FCPROJ, dfchg, dw.fcprojw, dw.fcprojb, dproj, fchg, w.fcprojw, (int)BT,
                             4 * C, C);
-        memset(a->dbig2, 0, BT * 4 * C * sizeof(float));
-        gpt_gelu(a->dbig2, fch, a->dbig, BT * 4 * C);
-        memset(a->dtmp2, 0, BTC * sizeof(float));
-        gpt_linear_backward(m, l, GPT_LORA_FC, a->dtmp2, dw.fcw, dw.fcb, a->dbig2, ln2, w.fcw, (int)BT, C, 4 * C);
-        layernorm_backward(a->dres, dw.ln2w ? dw.ln2w : S, dw.ln2b ? dw.ln2b : S, a->dtmp2, res1, w.ln2w,
+        memset(dfch, 0, BT * 4 * C * sizeof(float));
+        gpt_gelu(dfch, fch, dfchg, BT * 4 * C);
+        memset(dln2, 0, BTC * sizeof(float));
+        gpt_linear_backward(m, l, GPT_LORA_FC, dln2, dw.fcw, dw.fcb, dfch, ln2, w.fcw, (int)BT, C, 4 * C);
+        layernorm_backward(dresidual, dw.ln2w ? dw.ln2w : S, dw.ln2b ? dw.ln2b : S, dln2, res1, w.ln2w,
                            a->ln2_mean + o1, a->ln2_rstd + o1, (int)BT, C);
 
         /* attention branch: res1 = x + drop(attproj(attention(qkv(ln1(x))))) */
-        dproj = a->dres;
+        dproj = dresidual;
         if (drop) {
-            memset(a->dtmp, 0, BTC * sizeof(float));
-            dropout_backward(a->dtmp, a->dres, a->mask_ra + oc, BTC, p);
-            dproj = a->dtmp;
+            memset(dbranch, 0, BTC * sizeof(float));
+            dropout_backward(dbranch, dresidual, a->mask_ra + oc, BTC, p);
+            dproj = dbranch;
         }
-        memset(a->dtmp2, 0, BTC * sizeof(float));
-        gpt_linear_backward(m, l, GPT_LORA_PROJ, a->dtmp2, dw.attprojw, dw.attprojb, dproj, atty, w.attprojw, (int)BT,
+        memset(datty, 0, BTC * sizeof(float));
+        gpt_linear_backward(m, l, GPT_LORA_PROJ, datty, dw.attprojw, dw.attprojb, dproj, atty, w.attprojw, (int)BT,
                             C, C);
-        memset(a->dqkv, 0, BT * 3 * C * sizeof(float));
-        attention_backward(a->dqkv, a->dtmp2, qkv, att, matt, p, a->att_scratch, B, T, C, NH);
-        memset(a->dtmp, 0, BTC * sizeof(float));
-        gpt_linear_backward(m, l, GPT_LORA_ATTN, a->dtmp, dw.qkvw, dw.qkvb, a->dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
-        layernorm_backward(a->dres, dw.ln1w ? dw.ln1w : S, dw.ln1b ? dw.ln1b : S, a->dtmp, x, w.ln1w,
+        memset(dqkv, 0, BT * 3 * C * sizeof(float));
+        attention_backward(dqkv, datty, qkv, att, matt, p, a->att_scratch, B, T, C, NH);
+        memset(dln1, 0, BTC * sizeof(float)); /* dbranch is consumed: dln1 takes its buffer */
+        gpt_linear_backward(m, l, GPT_LORA_ATTN, dln1, dw.qkvw, dw.qkvb, dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
+        layernorm_backward(dresidual, dw.ln1w ? dw.ln1w : S, dw.ln1b ? dw.ln1b : S, dln1, x, w.ln1w,
                            a->ln1_mean + o1, a->ln1_rstd + o1, (int)BT, C);
     }
     if (floor >= 0) return;
