@@ -38,7 +38,7 @@ struct Engine {
     void *task_state;           /* the task's own data (task_*.c), freed by task->close */
     Rng rng;                    /* dropout; saved in checkpoints */
     int B, T;                   /* batch rows and the longest row */
-    int *inputs, *targets;      /* (B, T) batch buffers (engine_alloc_batch) */
+    int *inputs, *targets;      /* (B, T) batch buffers (engine_start_run) */
     ArchBatch batch;            /* the batch of the last task->next_batch */
 
     long step, total_steps, tokens_seen;
