@@ -59,6 +59,8 @@ static const char *const ft_mode_names[] = {"none", "classify", "instruct", NULL
 static const char *const ft_trainable_names[] = {"head", "last_blocks", "all", NULL};
 static const char *const template_names[] = {"alpaca", "phi3", NULL};
 static const char *const preset_names[] = {"tiny", "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", NULL};
+static const char *const task_names[] = {"auto", "lm", "classify", "instruct", NULL}; /* src/task.c */
+static const char *const arch_names[] = {"gpt", NULL}; /* the tables of src/arch.c */
 static const char *const lora_target_names[] = {"attn", "proj", "fc", "fcproj", "head", NULL};
 
 static int cfg_check_lora_targets(const char *s, char *why, size_t n);
@@ -92,6 +94,9 @@ static const CfgKey cfg_keys[] = {
      "this one, else configs/<name>.yaml under the current directory) or a path. "
      "The base is loaded first and this file overrides its keys."},
 
+    ROW_ENUM_STR("model", "arch", model.arch, "gpt", arch_names,
+                 "The architecture: gpt = GPT-2, a decoder with causal self-attention (the book's GPTModel). "
+                 "A checkpoint's config.json (model_type) decides it when a run starts from one."),
     ROW_ENUM_STR("model", "preset", model.preset, "", preset_names,
                  "Sets every model key at once to a named size (tiny = the default model; gpt2-small = the book's "
                  "GPT_CONFIG_124M). Model keys given explicitly in the same file override the preset whatever "
@@ -138,6 +143,11 @@ static const CfgKey cfg_keys[] = {
     ROW_INT("data", "max_chars", data.max_chars, "0", 0, INT_MAX,
             "Use only the first max_chars bytes of the text; 0 = all of it."),
 
+    ROW_ENUM_STR("train", "task", train.task, "auto", task_names,
+                 "What the model is trained for: lm = predict the next token (pretraining); classify = a class head "
+                 "(data: TSV label<TAB>text); instruct = instruction tuning (data: Alpaca JSON or JSONL). "
+                 "auto = the task finetune.mode names (none = lm), so older configs keep working; setting both to "
+                 "different tasks is an error."),
     ROW_INT("train", "batch_size", train.batch_size, "16", 1, 65536, "Sequences per micro-batch."),
     ROW_INT("train", "grad_accum", train.grad_accum, "1", 1, 65536,
             "Micro-batches accumulated per optimizer step (effective batch = batch_size * grad_accum)."),
@@ -1330,11 +1340,23 @@ static int vfail(Check *v, int code, size_t key_off, const char *fmt, ...) {
 static int validate(const Config *c, Sink *sink, LwError *e) {
     Check v = {c, sink, e, 0};
     const ModelCfg *m = &c->model;
+    /* The task: train.task, or finetune.mode's for "auto" (tasks that are not a finetune.mode count as none). */
+    FtMode mode = c->finetune.mode;
+    if (c->train.task[0] && strcmp(c->train.task, "auto") != 0) {
+        FtMode tm = FT_NONE;
+        for (int i = 1; ft_mode_names[i]; i++)
+            if (!strcmp(c->train.task, ft_mode_names[i])) tm = (FtMode)i;
+        if (mode != FT_NONE && mode != tm &&
+            vfail(&v, LW_ERR_INVALID, OFF(train.task), "%s contradicts finetune.mode %s (set one of them)",
+                  c->train.task, ft_mode_names[mode]))
+            return v.rc;
+        mode = tm;
+    }
     if (m->d_model % m->n_head != 0 &&
         vfail(&v, LW_ERR_INVALID, OFF(model.d_model), "%d is not divisible by model.n_head (%d)", m->d_model,
               m->n_head))
         return v.rc;
-    if (c->data.window > m->context_length && c->finetune.mode == FT_NONE &&
+    if (c->data.window > m->context_length && mode == FT_NONE &&
         vfail(&v, LW_ERR_INVALID, OFF(data.window), "%d is longer than model.context_length (%d)", c->data.window,
               m->context_length))
         return v.rc;
@@ -1373,8 +1395,8 @@ static int validate(const Config *c, Sink *sink, LwError *e) {
     }
     if (c->data.n_paths == 0 &&
         vfail(&v, LW_ERR_INVALID, OFF(data.paths), "no data files given%s",
-              c->finetune.mode == FT_CLASSIFY   ? " (classify needs a TSV file: label<TAB>text)"
-              : c->finetune.mode == FT_INSTRUCT ? " (instruct needs an Alpaca JSON or JSONL file)"
+              mode == FT_CLASSIFY   ? " (classify needs a TSV file: label<TAB>text)"
+              : mode == FT_INSTRUCT ? " (instruct needs an Alpaca JSON or JSONL file)"
                                                 : ""))
         return v.rc;
     for (int i = 0; i < c->data.n_paths; i++) {
@@ -1386,14 +1408,14 @@ static int validate(const Config *c, Sink *sink, LwError *e) {
             return v.rc;
     }
     /* Finetuning reads a dataset, not prose: catch the default novel left in data.paths. */
-    if (c->finetune.mode != FT_NONE && c->data.n_paths > 0) {
+    if (mode != FT_NONE && c->data.n_paths > 0) {
         const char *p = c->data.paths[0], *dot = strrchr(p, '.');
-        int ok = c->finetune.mode == FT_CLASSIFY
+        int ok = mode == FT_CLASSIFY
                      ? c->finetune.tsv_columns[0] || (dot && (strcmp(dot, ".tsv") == 0 || strcmp(dot, ".csv") == 0))
                      : dot && (strcmp(dot, ".json") == 0 || strcmp(dot, ".jsonl") == 0);
         if (!ok && vfail(&v, LW_ERR_INVALID, OFF(data.paths), "finetune.mode %s needs %s as the first entry, got '%s'",
-                         ft_mode_names[c->finetune.mode],
-                         c->finetune.mode == FT_CLASSIFY
+                         ft_mode_names[mode],
+                         mode == FT_CLASSIFY
                              ? "a TSV file (label<TAB>text, .tsv; a file without a header and another name, like "
                                "SMSSpamCollection, needs finetune.tsv_columns: label,text)"
                              : "an Alpaca JSON or JSONL file (.json, .jsonl)",
@@ -1433,11 +1455,11 @@ static int validate(const Config *c, Sink *sink, LwError *e) {
                          "(`llmwb train -c CONFIG` writes runs/NAME/latest) or point it at a checkpoint", f->init_from))
             return v.rc;
     }
-    if (f->mode != FT_NONE && f->trainable == FT_TRAIN_LAST_BLOCKS && f->train_last_blocks > m->n_layer &&
+    if (mode != FT_NONE && f->trainable == FT_TRAIN_LAST_BLOCKS && f->train_last_blocks > m->n_layer &&
         vfail(&v, LW_ERR_INVALID, OFF(finetune.train_last_blocks), "%d exceeds model.n_layer (%d)",
               f->train_last_blocks, m->n_layer))
         return v.rc;
-    if (f->mode == FT_CLASSIFY && f->n_labels == 1 &&
+    if (mode == FT_CLASSIFY && f->n_labels == 1 &&
         vfail(&v, LW_ERR_INVALID, OFF(finetune.labels), "a classifier needs at least 2 labels"))
         return v.rc;
     if (f->lora_rank > m->d_model &&

@@ -17,6 +17,7 @@ typedef enum { FT_NONE, FT_CLASSIFY, FT_INSTRUCT } FtMode;
 typedef enum { FT_TRAIN_HEAD, FT_TRAIN_LAST_BLOCKS, FT_TRAIN_ALL } FtTrainable;
 
 typedef struct ModelCfg {
+    char arch[16];         /* architecture (arch.h): gpt */
     char preset[64];       /* "" or a preset name: tiny, gpt2-small, gpt2-medium, gpt2-large, gpt2-xl */
     int n_layer, n_head, d_model, context_length, vocab_size;
     float dropout;
@@ -40,6 +41,7 @@ typedef struct DataCfg {
 } DataCfg;
 
 typedef struct TrainCfg {
+    char task[16];             /* task.h: auto (= finetune.mode), lm, classify, instruct */
     int batch_size, grad_accum;
     int steps;                 /* optimizer steps; 0 = derive from epochs */
     float epochs;

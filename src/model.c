@@ -10,7 +10,9 @@
  * - When every target is GPT_IGNORE_INDEX the loss is 0 with n_loss_tokens 0 (PyTorch would give NaN), and the
  *   backward adds nothing.
  * - Dropout masks are drawn in a fixed order (embedding, then per layer: attention weights, attention residual,
- *   MLP residual), so a seeded Rng replays the same masks. */
+ *   MLP residual), so a seeded Rng replays the same masks.
+ * - One block implementation (gpt_block_forward) serves the batch forward and KV-cached decoding; only the
+ *   attention step differs (causal over the batch, keeping the weights for the backward, or against the cache). */
 #include "model.h"
 
 #include <math.h>
@@ -188,9 +190,29 @@ static void gpt_layer_ptrs(const Gpt *m, float *base, int l, LayerPtrs *p) {
 /* Index of ln_f.weight in the table; ln_f.bias follows, then lm_head.weight if untied. */
 static int gpt_lnf_index(const Gpt *m) { return 2 + m->cfg.n_layer * gpt_tensors_per_layer(&m->cfg); }
 
-static float *gpt_head(const Gpt *m, float *base) {
-    int i = m->cfg.tie_embeddings ? 0 : gpt_lnf_index(m) + 2;
-    return base + m->tensors[i].offset;
+/* The tensors around the blocks, by name, inside params (gpt_outer_ptrs) or grads (gpt_outer_grads: NULL for
+ * frozen tensors), as llm.c names them. */
+typedef struct GptOuter {
+    float *wte;          /* (V, C) token embedding */
+    float *wpe;          /* (maxT, C) position embedding */
+    float *lnfw, *lnfb;  /* (C) final LayerNorm */
+    float *head;         /* (V, C) LM head: lm_head.weight, or wte when tied */
+    float *scorew;       /* (n_classes, C) class head, NULL without one */
+    float *scoreb;       /* (n_classes) */
+} GptOuter;
+
+/* Table index of each GptOuter tensor (-1: absent). */
+static void gpt_outer_index(const Gpt *m, int idx[7]) {
+    int fi = gpt_lnf_index(m), hi = m->n_base_tensors;
+    idx[0] = 0, idx[1] = 1, idx[2] = fi, idx[3] = fi + 1, idx[4] = m->cfg.tie_embeddings ? 0 : fi + 2;
+    idx[5] = m->n_classes ? hi : -1, idx[6] = m->n_classes ? hi + 1 : -1;
+}
+
+static void gpt_outer_ptrs(const Gpt *m, float *base, GptOuter *p) {
+    int idx[7];
+    gpt_outer_index(m, idx);
+    float **f[7] = {&p->wte, &p->wpe, &p->lnfw, &p->lnfb, &p->head, &p->scorew, &p->scoreb};
+    for (int k = 0; k < 7; k++) *f[k] = idx[k] >= 0 ? base + m->tensors[idx[k]].offset : NULL;
 }
 
 size_t gpt_count_params(const GptConfig *c) {
@@ -484,11 +506,11 @@ static void gpt_lora_backward(Gpt *m, int l, int bit, float *dinp, const float *
     if (dinp) matmul_gemm(0, 1, N, IC, R, 1.0f, dxa, R, A, R, 1.0f, dinp, IC);
 }
 
-/* A Conv1D product of block l with its adapter: out = inp W + b [+ LoRA]. */
+/* A Conv1D product of block l with its adapter: out = inp W + b [+ LoRA]; xa as gpt_lora_forward. */
 static void gpt_linear_forward(const Gpt *m, int l, int bit, float *out, const float *inp, const float *w,
-                               const float *b, int N, int IC, int OC) {
+                               const float *b, int N, int IC, int OC, float *xa) {
     matmul_forward(out, inp, w, b, N, IC, OC);
-    gpt_lora_forward(m, l, bit, out, inp, N, IC, OC, NULL);
+    gpt_lora_forward(m, l, bit, out, inp, N, IC, OC, xa);
 }
 
 static void gpt_linear_backward(Gpt *m, int l, int bit, float *dinp, float *dw, float *db, const float *dout,
@@ -535,7 +557,90 @@ static void gpt_layer_grads(const Gpt *m, int l, LayerPtrs *p) {
     p->fcprojb = gpt_gptr(m, i++);
 }
 
+static void gpt_outer_grads(const Gpt *m, GptOuter *p) {
+    int idx[7];
+    gpt_outer_index(m, idx);
+    float **f[7] = {&p->wte, &p->wpe, &p->lnfw, &p->lnfb, &p->head, &p->scorew, &p->scoreb};
+    for (int k = 0; k < 7; k++) *f[k] = idx[k] >= 0 ? gpt_gptr(m, idx[k]) : NULL;
+}
+
+/* ---- one transformer block, shared by the batch forward and KV-cached decoding ---- */
+
+/* Where block l reads and writes for N rows. The batch forward points these into the per-layer activations it
+ * keeps for the backward; decoding points them at scratch and works in place (ln1 == ln2, fch == fchg,
+ * x == res1 == res2). */
+typedef struct GptBlockIO {
+    const float *x;                   /* (N, C) block input */
+    float *ln1, *ln1_mean, *ln1_rstd; /* (N, C), (N), (N) */
+    float *qkv;                       /* (N, 3C) */
+    float *atty;                      /* (N, C) attention output before c_proj */
+    float *res1;                      /* (N, C) residual after the attention branch */
+    float *ln2, *ln2_mean, *ln2_rstd; /* (N, C), (N), (N) */
+    float *fch, *fchg;                /* (N, 4C) before and after GELU */
+    float *res2;                      /* (N, C) block output */
+    float *tmp;                       /* (N, C) projection output */
+    float *xa;                        /* LoRA x A scratch (N * r), NULL: the activation slots the backward reads */
+    uint8_t *mask_ra, *mask_rm;       /* (N, C) residual dropout masks drawn here from r; NULL: no dropout */
+    float p;                          /* dropout rate */
+    Rng *r;
+    int threaded;                     /* LayerNorm and GELU split over threads (batch) or not (decoding) */
+} GptBlockIO;
+
+/* The attention of block l: atty (N, C) from qkv (N, 3C); causal over a batch, or against the KV cache. */
+typedef void (*GptAttnFn)(void *ctx, int l, const float *qkv, float *atty);
+
+static void gpt_block_layernorm(const GptBlockIO *io, float *out, float *mean, float *rstd, const float *inp,
+                                const float *w, const float *b, int N, int C) {
+    if (io->threaded) gpt_layernorm(out, mean, rstd, inp, w, b, N, C);
+    else layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+}
+
+/* x -> res1 = x + drop(attproj(attention(c_attn(ln_1(x))))) -> res2 = res1 + drop(fcproj(gelu(fc(ln_2(res1))))).
+ * Dropout masks are drawn in the order attention (by attn), attention residual, MLP residual. */
+static void gpt_block_forward(const Gpt *m, int l, int N, const GptBlockIO *io, GptAttnFn attn, void *ctx) {
+    LayerPtrs w;
+    gpt_layer_ptrs(m, m->params, l, &w);
+    int C = m->cfg.d_model;
+    size_t NC = (size_t)N * C;
+    gpt_block_layernorm(io, io->ln1, io->ln1_mean, io->ln1_rstd, io->x, w.ln1w, w.ln1b, N, C);
+    gpt_linear_forward(m, l, GPT_LORA_ATTN, io->qkv, io->ln1, w.qkvw, w.qkvb, N, C, 3 * C, io->xa);
+    attn(ctx, l, io->qkv, io->atty);
+    gpt_linear_forward(m, l, GPT_LORA_PROJ, io->tmp, io->atty, w.attprojw, w.attprojb, N, C, C, io->xa);
+    if (io->mask_ra) {
+        dropout_mask(io->mask_ra, NC, io->p, io->r);
+        dropout_forward(io->tmp, io->tmp, io->mask_ra, NC, io->p);
+    }
+    residual_forward(io->res1, io->x, io->tmp, NC);
+    gpt_block_layernorm(io, io->ln2, io->ln2_mean, io->ln2_rstd, io->res1, w.ln2w, w.ln2b, N, C);
+    gpt_linear_forward(m, l, GPT_LORA_FC, io->fch, io->ln2, w.fcw, w.fcb, N, C, 4 * C, io->xa);
+    if (io->threaded) gpt_gelu(io->fchg, io->fch, NULL, NC * 4);
+    else gelu_forward(io->fchg, io->fch, NC * 4);
+    gpt_linear_forward(m, l, GPT_LORA_FCPROJ, io->tmp, io->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C, io->xa);
+    if (io->mask_rm) {
+        dropout_mask(io->mask_rm, NC, io->p, io->r);
+        dropout_forward(io->tmp, io->tmp, io->mask_rm, NC, io->p);
+    }
+    residual_forward(io->res2, io->res1, io->tmp, NC);
+}
+
 /* ---- forward ---- */
+
+/* Causal self-attention over the batch, keeping the weights (and the dropout mask) for the backward. */
+typedef struct GptBatchAttn {
+    GptActs *a;
+    int B, T, NH, C, drop;
+    float p;
+    Rng *r;
+} GptBatchAttn;
+
+static void gpt_batch_attention(void *ctx, int l, const float *qkv, float *atty) {
+    GptBatchAttn *b = ctx;
+    size_t BTT = (size_t)b->B * b->NH * b->T * b->T;
+    float *att = b->a->att + (size_t)l * BTT;
+    uint8_t *matt = b->drop ? b->a->mask_att + (size_t)l * BTT : NULL;
+    if (b->drop) dropout_mask(matt, BTT, b->p, b->r);
+    attention_forward(atty, att, qkv, matt, b->p, b->a->att_scratch, b->B, b->T, b->C, b->NH);
+}
 
 /* Embedding and blocks; returns the final residual (B, T, C) (before ln_f). */
 static const float *gpt_forward_body(Gpt *m, const int *inputs, int B, int T, int training, Rng *r) {
@@ -544,7 +649,7 @@ static const float *gpt_forward_body(Gpt *m, const int *inputs, int B, int T, in
     LW_ASSERT(a->lora_rank == m->lora_rank && a->n_classes == m->n_classes); /* reserve after finetuning setup */
     const GptConfig *c = &m->cfg;
     int L = c->n_layer, C = c->d_model, V = c->vocab_size, NH = c->n_head;
-    size_t BT = (size_t)B * T, TT = (size_t)T * T;
+    size_t BT = (size_t)B * T;
     float p = c->dropout;
     int drop = training && p > 0.0f;
     LW_ASSERT(!drop || (r && a->mask_emb));
@@ -557,41 +662,25 @@ static const float *gpt_forward_body(Gpt *m, const int *inputs, int B, int T, in
     a->classify = 0;
 
     float *P = m->params;
-    encoder_forward(a->encoded, inputs, P + m->tensors[0].offset, P + m->tensors[1].offset, B, T, C);
+    GptOuter w0;
+    gpt_outer_ptrs(m, P, &w0);
+    encoder_forward(a->encoded, inputs, w0.wte, w0.wpe, B, T, C);
     if (drop) {
         dropout_mask(a->mask_emb, BT * C, p, r);
         dropout_forward(a->encoded, a->encoded, a->mask_emb, BT * C, p);
     }
     const float *x = a->encoded;
+    GptBatchAttn ctx = {.a = a, .B = B, .T = T, .NH = NH, .C = C, .drop = drop, .p = p, .r = r};
     for (int l = 0; l < L; l++) {
-        LayerPtrs w;
-        gpt_layer_ptrs(m, P, l, &w);
         size_t o1 = (size_t)l * BT, oc = o1 * C;
-        float *ln1 = a->ln1 + oc, *qkv = a->qkv + oc * 3, *atty = a->atty + oc, *res1 = a->res1 + oc;
-        float *ln2 = a->ln2 + oc, *fch = a->fch + oc * 4, *fchg = a->fch_gelu + oc * 4, *res2 = a->res2 + oc;
-        float *att = a->att + (size_t)l * B * NH * TT;
-        uint8_t *matt = drop ? a->mask_att + (size_t)l * B * NH * TT : NULL;
-
-        gpt_layernorm(ln1, a->ln1_mean + o1, a->ln1_rstd + o1, x, w.ln1w, w.ln1b, (int)BT, C);
-        gpt_linear_forward(m, l, GPT_LORA_ATTN, qkv, ln1, w.qkvw, w.qkvb, (int)BT, C, 3 * C);
-        if (drop) dropout_mask(matt, (size_t)B * NH * TT, p, r);
-        attention_forward(atty, att, qkv, matt, p, a->att_scratch, B, T, C, NH);
-        gpt_linear_forward(m, l, GPT_LORA_PROJ, a->tmp, atty, w.attprojw, w.attprojb, (int)BT, C, C);
-        if (drop) {
-            dropout_mask(a->mask_ra + oc, BT * C, p, r);
-            dropout_forward(a->tmp, a->tmp, a->mask_ra + oc, BT * C, p);
-        }
-        residual_forward(res1, x, a->tmp, BT * C);
-        gpt_layernorm(ln2, a->ln2_mean + o1, a->ln2_rstd + o1, res1, w.ln2w, w.ln2b, (int)BT, C);
-        gpt_linear_forward(m, l, GPT_LORA_FC, fch, ln2, w.fcw, w.fcb, (int)BT, C, 4 * C);
-        gpt_gelu(fchg, fch, NULL, BT * 4 * C);
-        gpt_linear_forward(m, l, GPT_LORA_FCPROJ, a->tmp, fchg, w.fcprojw, w.fcprojb, (int)BT, 4 * C, C);
-        if (drop) {
-            dropout_mask(a->mask_rm + oc, BT * C, p, r);
-            dropout_forward(a->tmp, a->tmp, a->mask_rm + oc, BT * C, p);
-        }
-        residual_forward(res2, res1, a->tmp, BT * C);
-        x = res2;
+        GptBlockIO io = {.x = x, .ln1 = a->ln1 + oc, .ln1_mean = a->ln1_mean + o1, .ln1_rstd = a->ln1_rstd + o1,
+                         .qkv = a->qkv + oc * 3, .atty = a->atty + oc, .res1 = a->res1 + oc, .ln2 = a->ln2 + oc,
+                         .ln2_mean = a->ln2_mean + o1, .ln2_rstd = a->ln2_rstd + o1, .fch = a->fch + oc * 4,
+                         .fchg = a->fch_gelu + oc * 4, .res2 = a->res2 + oc, .tmp = a->tmp, .xa = NULL,
+                         .mask_ra = drop ? a->mask_ra + oc : NULL, .mask_rm = drop ? a->mask_rm + oc : NULL,
+                         .p = p, .r = r, .threaded = 1};
+        gpt_block_forward(m, l, (int)BT, &io, gpt_batch_attention, &ctx);
+        x = io.res2;
     }
     return x;
 }
@@ -603,10 +692,10 @@ float gpt_forward(Gpt *m, const int *inputs, const int *targets, int B, int T, i
     int C = c->d_model, V = c->vocab_size;
     size_t BT = (size_t)B * T;
     float *P = m->params;
-    int fi = gpt_lnf_index(m);
-    gpt_layernorm(a->lnf, a->lnf_mean, a->lnf_rstd, x, P + m->tensors[fi].offset, P + m->tensors[fi + 1].offset,
-                  (int)BT, C);
-    matmul_forward_nt(a->logits, a->lnf, gpt_head(m, P), (int)BT, C, V);
+    GptOuter w;
+    gpt_outer_ptrs(m, P, &w);
+    gpt_layernorm(a->lnf, a->lnf_mean, a->lnf_rstd, x, w.lnfw, w.lnfb, (int)BT, C);
+    matmul_forward_nt(a->logits, a->lnf, w.head, (int)BT, C, V);
     if (!m->n_classes) gpt_lora_forward(m, -1, GPT_LORA_HEAD, a->logits, a->lnf, (int)BT, C, V, NULL);
     a->has_targets = targets != NULL;
     if (!targets) {
@@ -636,19 +725,18 @@ float gpt_forward_classify(Gpt *m, const int *inputs, const int *last, const int
     GptActs *a = m->acts;
     int C = m->cfg.d_model, NC = m->n_classes;
     float *P = m->params;
-    int fi = gpt_lnf_index(m), hi = m->n_base_tensors;
+    GptOuter w;
+    gpt_outer_ptrs(m, P, &w);
     for (int b = 0; b < B; b++) {
         LW_ASSERT(last[b] >= 0 && last[b] < T);
         a->cls_last[b] = last[b];
         layernorm_forward(a->cls_ln + (size_t)b * C, a->cls_mean + b, a->cls_rstd + b,
-                          x + ((size_t)b * T + (size_t)last[b]) * C, P + m->tensors[fi].offset,
-                          P + m->tensors[fi + 1].offset, 1, C);
+                          x + ((size_t)b * T + (size_t)last[b]) * C, w.lnfw, w.lnfb, 1, C);
     }
     float *lg = a->cls_logits;
-    const float *hw = P + m->tensors[hi].offset, *hb = P + m->tensors[hi + 1].offset;
-    matmul_forward_nt(lg, a->cls_ln, hw, B, C, NC);
+    matmul_forward_nt(lg, a->cls_ln, w.scorew, B, C, NC);
     for (int b = 0; b < B; b++)
-        for (int k = 0; k < NC; k++) lg[(size_t)b * NC + k] += hb[k];
+        for (int k = 0; k < NC; k++) lg[(size_t)b * NC + k] += w.scoreb[k];
     gpt_lora_forward(m, -1, GPT_LORA_HEAD, lg, a->cls_ln, B, C, NC, NULL);
     a->classify = 1;
     if (!labels) {
@@ -712,38 +800,45 @@ static void gpt_backward_body(Gpt *m, int floor) {
         const float *att = a->att + (size_t)l * B * NH * TT;
         const uint8_t *matt = drop ? a->mask_att + (size_t)l * B * NH * TT : NULL;
 
+        /* The gradients of this block, named for what they hold (GptActs' backward scratch, reused per block):
+         * dresidual (B,T,C) d loss/d residual stream, d res2 on entry and d x on exit; dbranch (B,T,C) d of a
+         * branch output before its dropout; dfchg, dfch (B,T,4C) d of the MLP hidden after and before GELU;
+         * dln2, dln1 (B,T,C) d of the LayerNorm outputs; datty (B,T,C) d attention output; dqkv (B,T,3C). */
+        float *dresidual = a->dres, *dbranch = a->dtmp, *dfchg = a->dbig, *dfch = a->dbig2, *dln2 = a->dtmp2;
+        float *datty = a->dtmp2, *dqkv = a->dqkv, *dln1 = a->dtmp;
+
         /* MLP branch: res2 = res1 + drop(fcproj(gelu(fc(ln2(res1))))) */
-        const float *dproj = a->dres;
+        const float *dproj = dresidual;
         if (drop) {
-            memset(a->dtmp, 0, BTC * sizeof(float));
-            dropout_backward(a->dtmp, a->dres, a->mask_rm + oc, BTC, p);
-            dproj = a->dtmp;
+            memset(dbranch, 0, BTC * sizeof(float));
+            dropout_backward(dbranch, dresidual, a->mask_rm + oc, BTC, p);
+            dproj = dbranch;
         }
-        memset(a->dbig, 0, BT * 4 * C * sizeof(float));
-        gpt_linear_backward(m, l, GPT_LORA_FCPROJ, a->dbig, dw.fcprojw, dw.fcprojb, dproj, fchg, w.fcprojw, (int)BT,
+        memset(dfchg, 0, BT * 4 * C * sizeof(float));
+        gpt_linear_backward(m, l, GPT_LORA_FCPROJ, dfchg, dw.fcprojw, dw.fcprojb, dproj, fchg, w.fcprojw, (int)BT,
                             4 * C, C);
-        memset(a->dbig2, 0, BT * 4 * C * sizeof(float));
-        gpt_gelu(a->dbig2, fch, a->dbig, BT * 4 * C);
-        memset(a->dtmp2, 0, BTC * sizeof(float));
-        gpt_linear_backward(m, l, GPT_LORA_FC, a->dtmp2, dw.fcw, dw.fcb, a->dbig2, ln2, w.fcw, (int)BT, C, 4 * C);
-        layernorm_backward(a->dres, dw.ln2w ? dw.ln2w : S, dw.ln2b ? dw.ln2b : S, a->dtmp2, res1, w.ln2w,
+        memset(dfch, 0, BT * 4 * C * sizeof(float));
+        gpt_gelu(dfch, fch, dfchg, BT * 4 * C);
+        memset(dln2, 0, BTC * sizeof(float));
+        gpt_linear_backward(m, l, GPT_LORA_FC, dln2, dw.fcw, dw.fcb, dfch, ln2, w.fcw, (int)BT, C, 4 * C);
+        layernorm_backward(dresidual, dw.ln2w ? dw.ln2w : S, dw.ln2b ? dw.ln2b : S, dln2, res1, w.ln2w,
                            a->ln2_mean + o1, a->ln2_rstd + o1, (int)BT, C);
 
         /* attention branch: res1 = x + drop(attproj(attention(qkv(ln1(x))))) */
-        dproj = a->dres;
+        dproj = dresidual;
         if (drop) {
-            memset(a->dtmp, 0, BTC * sizeof(float));
-            dropout_backward(a->dtmp, a->dres, a->mask_ra + oc, BTC, p);
-            dproj = a->dtmp;
+            memset(dbranch, 0, BTC * sizeof(float));
+            dropout_backward(dbranch, dresidual, a->mask_ra + oc, BTC, p);
+            dproj = dbranch;
         }
-        memset(a->dtmp2, 0, BTC * sizeof(float));
-        gpt_linear_backward(m, l, GPT_LORA_PROJ, a->dtmp2, dw.attprojw, dw.attprojb, dproj, atty, w.attprojw, (int)BT,
+        memset(datty, 0, BTC * sizeof(float));
+        gpt_linear_backward(m, l, GPT_LORA_PROJ, datty, dw.attprojw, dw.attprojb, dproj, atty, w.attprojw, (int)BT,
                             C, C);
-        memset(a->dqkv, 0, BT * 3 * C * sizeof(float));
-        attention_backward(a->dqkv, a->dtmp2, qkv, att, matt, p, a->att_scratch, B, T, C, NH);
-        memset(a->dtmp, 0, BTC * sizeof(float));
-        gpt_linear_backward(m, l, GPT_LORA_ATTN, a->dtmp, dw.qkvw, dw.qkvb, a->dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
-        layernorm_backward(a->dres, dw.ln1w ? dw.ln1w : S, dw.ln1b ? dw.ln1b : S, a->dtmp, x, w.ln1w,
+        memset(dqkv, 0, BT * 3 * C * sizeof(float));
+        attention_backward(dqkv, datty, qkv, att, matt, p, a->att_scratch, B, T, C, NH);
+        memset(dln1, 0, BTC * sizeof(float)); /* dbranch is consumed: dln1 takes its buffer */
+        gpt_linear_backward(m, l, GPT_LORA_ATTN, dln1, dw.qkvw, dw.qkvb, dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
+        layernorm_backward(dresidual, dw.ln1w ? dw.ln1w : S, dw.ln1b ? dw.ln1b : S, dln1, x, w.ln1w,
                            a->ln1_mean + o1, a->ln1_rstd + o1, (int)BT, C);
     }
     if (floor >= 0) return;
@@ -753,7 +848,9 @@ static void gpt_backward_body(Gpt *m, int floor) {
         dropout_backward(a->dtmp, a->dres, a->mask_emb, BTC, p);
         demb = a->dtmp;
     }
-    gpt_encoder_backward(gpt_gptr(m, 0), gpt_gptr(m, 1), demb, a->inputs, B, T, C);
+    GptOuter dw0;
+    gpt_outer_grads(m, &dw0);
+    gpt_encoder_backward(dw0.wte, dw0.wpe, demb, a->inputs, B, T, C);
 }
 
 void gpt_backward(Gpt *m, float loss_scale) {
@@ -765,9 +862,11 @@ void gpt_backward(Gpt *m, float loss_scale) {
     int L = c->n_layer, C = c->d_model, V = c->vocab_size;
     size_t BT = (size_t)a->B * a->T, BTC = BT * C;
     float *P = m->params;
-    int floor = gpt_backward_floor(m), fi = gpt_lnf_index(m);
-    int head_i = c->tie_embeddings ? 0 : fi + 2;
-    int lnf_train = m->tensors[fi].trainable || m->tensors[fi + 1].trainable;
+    int floor = gpt_backward_floor(m);
+    GptOuter w, dw;
+    gpt_outer_ptrs(m, P, &w);
+    gpt_outer_grads(m, &dw);
+    int lnf_train = dw.lnfw || dw.lnfb;
 
     /* LM head: dlogits in place, then dlnf = dlogits @ Wh, dWh += dlogits^T @ lnf */
     CeJob ce = {.logits = a->logits, .lse = a->lse, .targets = a->targets, .V = V,
@@ -775,13 +874,12 @@ void gpt_backward(Gpt *m, float loss_scale) {
     gpt_parallel(BT, 8, gpt_ce_part, &ce);
     int below = floor < L || lnf_train; /* anything under the head to differentiate */
     memset(a->dtmp, 0, BTC * sizeof(float));
-    matmul_backward_nt(below ? a->dtmp : NULL, gpt_gptr(m, head_i), a->logits, a->lnf, gpt_head(m, P), (int)BT, C, V);
+    matmul_backward_nt(below ? a->dtmp : NULL, dw.head, a->logits, a->lnf, w.head, (int)BT, C, V);
     if (!m->n_classes) gpt_lora_backward(m, -1, GPT_LORA_HEAD, below ? a->dtmp : NULL, a->logits, a->lnf, (int)BT, C, V);
     if (!below) return;
     const float *xL = a->res2 + (size_t)(L - 1) * BTC;
     memset(a->dres, 0, BTC * sizeof(float));
-    float *dlw = gpt_gptr(m, fi), *dlb = gpt_gptr(m, fi + 1);
-    layernorm_backward(a->dres, dlw ? dlw : a->sink, dlb ? dlb : a->sink, a->dtmp, xL, P + m->tensors[fi].offset,
+    layernorm_backward(a->dres, dw.lnfw ? dw.lnfw : a->sink, dw.lnfb ? dw.lnfb : a->sink, a->dtmp, xL, w.lnfw,
                        a->lnf_mean, a->lnf_rstd, (int)BT, C);
     gpt_backward_body(m, floor);
 }
@@ -794,9 +892,11 @@ void gpt_backward_classify(Gpt *m, float loss_scale) {
     int L = c->n_layer, C = c->d_model, B = a->B, T = a->T, NC = m->n_classes;
     size_t BTC = (size_t)B * T * C;
     float *P = m->params;
-    int floor = gpt_backward_floor(m), fi = gpt_lnf_index(m), hi = m->n_base_tensors;
-    int lnf_train = m->tensors[fi].trainable || m->tensors[fi + 1].trainable;
-    int below = floor < L || lnf_train;
+    int floor = gpt_backward_floor(m);
+    GptOuter w, dw;
+    gpt_outer_ptrs(m, P, &w);
+    gpt_outer_grads(m, &dw);
+    int below = floor < L || dw.lnfw || dw.lnfb;
 
     /* dlogits = loss_scale/B (softmax - onehot) */
     float *dl = a->cls_dlogits;
@@ -812,22 +912,20 @@ void gpt_backward_classify(Gpt *m, float loss_scale) {
             d[k] = (float)((pk - (k == a->cls_labels[b])) * (double)loss_scale / B);
         }
     }
-    float *dhw = gpt_gptr(m, hi), *dhb = gpt_gptr(m, hi + 1);
     memset(a->cls_dln, 0, (size_t)B * C * sizeof(float));
-    matmul_backward_nt(below ? a->cls_dln : NULL, dhw, dl, a->cls_ln, P + m->tensors[hi].offset, B, C, NC);
-    if (dhb)
+    matmul_backward_nt(below ? a->cls_dln : NULL, dw.scorew, dl, a->cls_ln, w.scorew, B, C, NC);
+    if (dw.scoreb)
         for (int b = 0; b < B; b++)
-            for (int k = 0; k < NC; k++) dhb[k] += dl[(size_t)b * NC + k];
+            for (int k = 0; k < NC; k++) dw.scoreb[k] += dl[(size_t)b * NC + k];
     gpt_lora_backward(m, -1, GPT_LORA_HEAD, below ? a->cls_dln : NULL, dl, a->cls_ln, B, C, NC);
     if (!below) return;
     /* ln_f at the selected positions only; every other position of dres stays 0 */
     const float *xL = a->res2 + (size_t)(L - 1) * BTC;
     memset(a->dres, 0, BTC * sizeof(float));
-    float *dlw = gpt_gptr(m, fi), *dlb = gpt_gptr(m, fi + 1);
     for (int b = 0; b < B; b++) {
         size_t row = ((size_t)b * T + (size_t)a->cls_last[b]) * C;
-        layernorm_backward(a->dres + row, dlw ? dlw : a->sink, dlb ? dlb : a->sink, a->cls_dln + (size_t)b * C,
-                           xL + row, P + m->tensors[fi].offset, a->cls_mean + b, a->cls_rstd + b, 1, C);
+        layernorm_backward(a->dres + row, dw.lnfw ? dw.lnfw : a->sink, dw.lnfb ? dw.lnfb : a->sink,
+                           a->cls_dln + (size_t)b * C, xL + row, w.lnfw, a->cls_mean + b, a->cls_rstd + b, 1, C);
     }
     if (floor < L) gpt_backward_body(m, floor);
 }
@@ -1180,68 +1278,71 @@ void gpt_kv_reset(GptKvCache *kv) { kv->len = 0; }
 
 int gpt_kv_len(const GptKvCache *kv) { return kv->len; }
 
+/* Attention of n new tokens against the cache: their keys and values are appended at positions p0..p0+n-1,
+ * and row i attends to keys 0..p0+i. */
+typedef struct GptKvAttn {
+    GptKvCache *kv;
+    int p0, n, NH, C;
+    float scale;
+} GptKvAttn;
+
+static void gpt_kv_attention(void *ctx, int l, const float *qkv, float *atty) {
+    GptKvAttn *c = ctx;
+    GptKvCache *kv = c->kv;
+    int n = c->n, p0 = c->p0, C = c->C, C3 = 3 * C, NH = c->NH, HS = C / NH, S = p0 + n; /* keys 0..S-1 */
+    float *kc = kv->k + (size_t)l * kv->max_T * C, *vc = kv->v + (size_t)l * kv->max_T * C;
+    for (int i = 0; i < n; i++) {
+        memcpy(kc + (size_t)(p0 + i) * C, qkv + (size_t)i * C3 + C, (size_t)C * sizeof(float));
+        memcpy(vc + (size_t)(p0 + i) * C, qkv + (size_t)i * C3 + 2 * C, (size_t)C * sizeof(float));
+    }
+    for (int h = 0; h < NH; h++) {
+        /* scores (n, S) = q_h k_h^T * scale; row i sees keys 0..p0+i */
+        matmul_gemm(0, 1, n, S, HS, c->scale, qkv + (size_t)h * HS, C3, kc + (size_t)h * HS, C, 0.0f, kv->scores, S);
+        for (int i = 0; i < n; i++) {
+            float *row = kv->scores + (size_t)i * S;
+            int last = p0 + i;
+            float mx = row[0];
+            for (int j = 1; j <= last; j++) mx = row[j] > mx ? row[j] : mx;
+            float s = 0.0f;
+            for (int j = 0; j <= last; j++) {
+                row[j] = expf(row[j] - mx);
+                s += row[j];
+            }
+            float inv = 1.0f / s;
+            for (int j = 0; j <= last; j++) row[j] *= inv;
+            for (int j = last + 1; j < S; j++) row[j] = 0.0f;
+        }
+        matmul_gemm(0, 0, n, HS, S, 1.0f, kv->scores, S, vc + (size_t)h * HS, C, 0.0f, atty + (size_t)h * HS, C);
+    }
+}
+
 int gpt_kv_forward(Gpt *m, GptKvCache *kv, const int *tokens, int n, float *out_logits) {
     const GptConfig *c = &m->cfg;
     LW_ASSERT(kv->cfg.n_layer == c->n_layer && kv->cfg.d_model == c->d_model && n > 0);
     if (kv->len + n > kv->max_T) return 1;
-    int L = c->n_layer, C = c->d_model, V = c->vocab_size, NH = c->n_head, HS = C / NH, C3 = 3 * C;
+    int L = c->n_layer, C = c->d_model, V = c->vocab_size, NH = c->n_head, HS = C / NH;
     int p0 = kv->len, S = p0 + n; /* keys 0..S-1 */
     float scale = 1.0f / sqrtf((float)HS);
     float *P = m->params;
-    const float *wte = P + m->tensors[0].offset, *wpe = P + m->tensors[1].offset;
+    GptOuter w0;
+    gpt_outer_ptrs(m, P, &w0);
+    const float *wte = w0.wte, *wpe = w0.wpe;
     for (int i = 0; i < n; i++) {
         LW_ASSERT(tokens[i] >= 0 && tokens[i] < V);
         for (int j = 0; j < C; j++)
             kv->x[(size_t)i * C + j] = wte[(size_t)tokens[i] * C + j] + wpe[(size_t)(p0 + i) * C + j];
     }
+    GptKvAttn ctx = {.kv = kv, .p0 = p0, .n = n, .NH = NH, .C = C, .scale = scale};
     for (int l = 0; l < L; l++) {
-        LayerPtrs w;
-        gpt_layer_ptrs(m, P, l, &w);
-        float *kc = kv->k + (size_t)l * kv->max_T * C, *vc = kv->v + (size_t)l * kv->max_T * C;
-        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, w.ln1w, w.ln1b, n, C);
-        matmul_forward(kv->qkv, kv->ln, w.qkvw, w.qkvb, n, C, C3);
-        gpt_lora_forward(m, l, GPT_LORA_ATTN, kv->qkv, kv->ln, n, C, C3, kv->xa);
-        for (int i = 0; i < n; i++) {
-            memcpy(kc + (size_t)(p0 + i) * C, kv->qkv + (size_t)i * C3 + C, (size_t)C * sizeof(float));
-            memcpy(vc + (size_t)(p0 + i) * C, kv->qkv + (size_t)i * C3 + 2 * C, (size_t)C * sizeof(float));
-        }
-        for (int h = 0; h < NH; h++) {
-            /* scores (n, S) = q_h k_h^T * scale; row i sees keys 0..p0+i */
-            matmul_gemm(0, 1, n, S, HS, scale, kv->qkv + (size_t)h * HS, C3, kc + (size_t)h * HS, C, 0.0f,
-                        kv->scores, S);
-            for (int i = 0; i < n; i++) {
-                float *row = kv->scores + (size_t)i * S;
-                int last = p0 + i;
-                float mx = row[0];
-                for (int j = 1; j <= last; j++) mx = row[j] > mx ? row[j] : mx;
-                float s = 0.0f;
-                for (int j = 0; j <= last; j++) {
-                    row[j] = expf(row[j] - mx);
-                    s += row[j];
-                }
-                float inv = 1.0f / s;
-                for (int j = 0; j <= last; j++) row[j] *= inv;
-                for (int j = last + 1; j < S; j++) row[j] = 0.0f;
-            }
-            matmul_gemm(0, 0, n, HS, S, 1.0f, kv->scores, S, vc + (size_t)h * HS, C, 0.0f, kv->atty + (size_t)h * HS,
-                        C);
-        }
-        matmul_forward(kv->tmp, kv->atty, w.attprojw, w.attprojb, n, C, C);
-        gpt_lora_forward(m, l, GPT_LORA_PROJ, kv->tmp, kv->atty, n, C, C, kv->xa);
-        residual_forward(kv->x, kv->x, kv->tmp, (size_t)n * C);
-        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, w.ln2w, w.ln2b, n, C);
-        matmul_forward(kv->fch, kv->ln, w.fcw, w.fcb, n, C, 4 * C);
-        gpt_lora_forward(m, l, GPT_LORA_FC, kv->fch, kv->ln, n, C, 4 * C, kv->xa);
-        gelu_forward(kv->fch, kv->fch, (size_t)n * 4 * C);
-        matmul_forward(kv->tmp, kv->fch, w.fcprojw, w.fcprojb, n, 4 * C, C);
-        gpt_lora_forward(m, l, GPT_LORA_FCPROJ, kv->tmp, kv->fch, n, 4 * C, C, kv->xa);
-        residual_forward(kv->x, kv->x, kv->tmp, (size_t)n * C);
+        GptBlockIO io = {.x = kv->x, .ln1 = kv->ln, .ln1_mean = kv->mean, .ln1_rstd = kv->rstd, .qkv = kv->qkv,
+                         .atty = kv->atty, .res1 = kv->x, .ln2 = kv->ln, .ln2_mean = kv->mean, .ln2_rstd = kv->rstd,
+                         .fch = kv->fch, .fchg = kv->fch, .res2 = kv->x, .tmp = kv->tmp, .xa = kv->xa,
+                         .threaded = 0};
+        gpt_block_forward(m, l, n, &io, gpt_kv_attention, &ctx);
     }
-    int fi = gpt_lnf_index(m);
     const float *last = kv->x + (size_t)(n - 1) * C;
-    layernorm_forward(kv->ln, kv->mean, kv->rstd, last, P + m->tensors[fi].offset, P + m->tensors[fi + 1].offset, 1,
-                      C);
-    matmul_forward_nt(out_logits, kv->ln, gpt_head(m, P), 1, C, V);
+    layernorm_forward(kv->ln, kv->mean, kv->rstd, last, w0.lnfw, w0.lnfb, 1, C);
+    matmul_forward_nt(out_logits, kv->ln, w0.head, 1, C, V);
     if (!m->n_classes) gpt_lora_forward(m, -1, GPT_LORA_HEAD, out_logits, kv->ln, 1, C, V, kv->xa);
     kv->len = S;
     return 0;

@@ -286,3 +286,36 @@ Test(engine_ft, classifier_from_a_hugging_face_gpt2_directory) {
     cr_assert(isfinite(ts.train_loss));
     engine_close(g);
 }
+
+/* train.task names the task as finetune.mode did: the same run, bit for bit, and the same checkpoint metadata. */
+Test(engine_ft, train_task_classify_is_finetune_mode_classify) {
+    Config a, b;
+    classify_config(&a, "by-mode");
+    classify_config(&b, "by-task");
+    b.finetune.mode = FT_NONE;
+    snprintf(b.train.task, sizeof b.train.task, "classify");
+    LwError e;
+    cr_assert_eq(cfg_validate(&b, &e), LW_OK, "%s", e.msg);
+    Engine *ga = open_ok(&a, NULL), *gb = open_ok(&b, NULL);
+    cr_assert_eq(engine_config(gb)->finetune.mode, FT_CLASSIFY, "the effective config says what trains");
+    cr_assert_eq(engine_n_classes(gb), 2);
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(engine_train_step(ga, &e), LW_OK, "%s", e.msg);
+        cr_assert_eq(engine_train_step(gb, &e), LW_OK, "%s", e.msg);
+        TrainSnapshot sa, sb;
+        engine_get_train(ga, &sa);
+        engine_get_train(gb, &sb);
+        cr_assert_eq(memcmp(&sa.train_loss, &sb.train_loss, sizeof(float)), 0, "step %d: %.9g vs %.9g", i + 1,
+                     sa.train_loss, sb.train_loss);
+        cr_assert_eq(memcmp(&sa.grad_norm, &sb.grad_norm, sizeof(float)), 0, "step %d: gradient norm", i + 1);
+    }
+    cr_assert_eq(engine_save(gb, NULL, &e), LW_OK, "%s", e.msg);
+    engine_close(ga);
+    engine_close(gb);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/by-task/latest", root);
+    CkptFinetune meta;
+    cr_assert_eq(ckpt_read_finetune(dir, &meta, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(meta.mode, FT_CLASSIFY);
+    cr_assert_eq(meta.n_labels, 2);
+}

@@ -1,0 +1,45 @@
+/* arch.c — the list of architectures (arch.h) and how a checkpoint directory names its own. */
+#include "arch.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every architecture, once. Adding one: its table here and its name in model.arch (config.c). */
+const ArchOps *const arch_list[] = {&arch_gpt};
+const int arch_count = (int)LW_ARRAY_LEN(arch_list);
+
+const ArchOps *arch_find(const char *name) {
+    for (int i = 0; i < arch_count; i++)
+        if (name && !strcmp(arch_list[i]->name, name)) return arch_list[i];
+    return NULL;
+}
+
+int arch_for_checkpoint(const char *dir, const ArchOps **out, LwError *e) {
+    char path[CFG_PATH_MAX + 32];
+    char *text = NULL;
+    size_t len = 0;
+    *out = &arch_gpt;
+    /* an unreadable config.json is the architecture's loader's to report, with its own message */
+    if (lw_read_file(lw_path_join(path, sizeof path, dir, "config.json"), &text, &len, NULL) != LW_OK) return LW_OK;
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *mt = j ? cJSON_GetObjectItemCaseSensitive(j, "model_type") : NULL;
+    int rc = LW_OK;
+    if (cJSON_IsString(mt)) {
+        const ArchOps *found = NULL;
+        for (int i = 0; i < arch_count && !found; i++)
+            if (!strcmp(arch_list[i]->hf_model_type, mt->valuestring)) found = arch_list[i];
+        if (found) *out = found;
+        else {
+            char known[128] = "";
+            for (int i = 0; i < arch_count; i++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s\"%s\"", i ? ", " : "",
+                         arch_list[i]->hf_model_type);
+            rc = lw_fail(e, LW_ERR_UNSUPPORTED, "%s: model_type: \"%s\" is not supported (known: %s)", path,
+                         mt->valuestring, known);
+        }
+    }
+    cJSON_Delete(j);
+    return rc;
+}
