@@ -659,7 +659,9 @@ static int read_into(const StFile *f, const StTensor *ft, const char *name, int 
 static int load_weights(const char *dir, Gpt *m, LwError *e) {
     char path[CKPT_PATH];
     lw_path_join(path, sizeof path, dir, "model.safetensors");
-    if (!lw_file_exists(path)) {
+    const char *why = lw_file_problem(path);
+    if (why && strcmp(why, "no such file")) return lw_fail(e, LW_ERR_IO, "%s: %s, not a safetensors file", path, why);
+    if (why) {
         char bin[CKPT_PATH];
         if (lw_file_exists(lw_path_join(bin, sizeof bin, dir, "pytorch_model.bin")))
             return lw_fail(e, LW_ERR_UNSUPPORTED,

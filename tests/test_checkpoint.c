@@ -618,6 +618,10 @@ Test(checkpoint, damaged_imports_are_clear_errors) {
     free(raw);
     unlink(p);
     expect_load_error(d, LW_ERR_IO, "model.safetensors", "missing");
+    /* a directory where the file should be is named for what it is, not "missing" */
+    cr_assert_eq(mkdir(p, 0755), 0);
+    expect_load_error(d, LW_ERR_IO, "model.safetensors: a directory", "not a safetensors file");
+    cr_assert_eq(rmdir(p), 0);
     /* wrong dtype where a weight should be */
     craft(p, "{\"wte.weight\":{\"dtype\":\"I32\",\"shape\":[300,32],\"data_offsets\":[0,38400]}}", 38400);
     cr_assert_eq(ckpt_read_config(d, &c, &e), 0);
