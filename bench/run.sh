@@ -27,6 +27,9 @@ fi
 echo "== training step and generation =="
 # Both sides on the same BLAS core and threads: the core llmwb-bench runs (its own choice, see src/blas.h) is given
 # to PyTorch's OpenBLAS through OPENBLAS_CORETYPE.
+# OpenBLAS's idle workers sleep at once instead of spinning ~0.1 s after each product (llmwb sets this for itself,
+# see src/blas.h; PyTorch gets it too: it also mixes BLAS calls with its own OpenMP threads).
+export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
 "$BENCH" train only=none | tee "$OUT/c.txt"
 core=$(sed -n 's/^blas: OpenBLAS [^ ]* \([A-Za-z0-9_]*\).*/\1/p' "$OUT/c.txt")
 [ -n "$core" ] && export OPENBLAS_CORETYPE="$core"

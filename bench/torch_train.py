@@ -203,9 +203,10 @@ def main():
     torch.autograd.profiler.profile(enabled=False)
     use_fast_forwards(fast)
     print("torch %s, threads %d, BLAS core %s" % (torch.__version__, torch.get_num_threads(), blas_core()))
-    print("torch settings: OMP_WAIT_POLICY=%s GLIBC_TUNABLES=%s, %s forwards (largest logit change %.1e), "
-          "AdamW foreach=%s, anomaly detection off"
-          % (os.environ.get("OMP_WAIT_POLICY", "-"), os.environ.get("GLIBC_TUNABLES", "-"),
+    print("torch settings: OMP_WAIT_POLICY=%s OPENBLAS_THREAD_TIMEOUT=%s GLIBC_TUNABLES=%s, %s forwards (largest "
+          "logit change %.1e), AdamW foreach=%s, anomaly detection off"
+          % (os.environ.get("OMP_WAIT_POLICY", "-"), os.environ.get("OPENBLAS_THREAD_TIMEOUT", "-"),
+             os.environ.get("GLIBC_TUNABLES", "-"),
              "fused" if fast else "book", fast_check(gpt_config("tiny")) if fast else 0.0, foreach))
     print("sgemm peak: %.1f GFLOP/s" % sgemm_peak(((1024, 1024, 1024), (256, 2304, 768), (256, 768, 3072))))
     for name, cfg, B, T, warm, steps in bench_models():
