@@ -24,23 +24,70 @@ else
     echo "tiktoken reference skipped: node/npm or the npm package tiktoken unavailable"
 fi
 
-echo "== training step =="
-"$BENCH" train | tee "$OUT/train.txt"
+echo "== training step and generation =="
+# Both sides on the same BLAS core and threads: the core llmwb-bench runs (its own choice, see src/blas.h) is given
+# to PyTorch's OpenBLAS through OPENBLAS_CORETYPE.
+# OpenBLAS's idle workers sleep at once instead of spinning ~0.1 s after each product (llmwb sets this for itself,
+# see src/blas.h; PyTorch gets it too: it also mixes BLAS calls with its own OpenMP threads).
+export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
+"$BENCH" train only=none | tee "$OUT/c.txt"
+core=$(sed -n 's/^blas: OpenBLAS [^ ]* \([A-Za-z0-9_]*\).*/\1/p' "$OUT/c.txt")
+[ -n "$core" ] && export OPENBLAS_CORETYPE="$core"
+# PyTorch tuned for this machine (bench/torch_train.py says what it does inside):
+#  - OMP_WAIT_POLICY=PASSIVE: OpenMP threads sleep between ops instead of spinning against the main thread and the
+#    BLAS threads (2-5x faster steps on 2 cores);
+#  - GLIBC_TUNABLES: malloc keeps freed memory (no trimming, a 256 MiB top pad, tensors up to 32 MiB off mmap), so
+#    the big activation tensors are not page-faulted afresh every step.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+export GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296:glibc.malloc.top_pad=268435456}
+have_torch=0
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-    /usr/bin/python3 bench/torch_train.py | tee "$OUT/torch.txt"
-    # lines: "train NAME ...: X ms/step Y tok/s" and "generate NAME: Z tok/s"
-    for name in $(sed -n 's/^train \([^ ]*\) .*/\1/p' "$OUT/train.txt"); do
-        a=$(sed -n "s/^train $name .*: *\([0-9.]*\) ms\/step.*/\1/p" "$OUT/train.txt" | head -1)
-        b=$(sed -n "s/^train $name .*: *\([0-9.]*\) ms\/step.*/\1/p" "$OUT/torch.txt" | head -1)
-        [ -n "$a" ] && [ -n "$b" ] && awk -v n="$name" -v a="$a" -v b="$b" \
-            'BEGIN { printf "train %s: llmwb %.1f ms/step, PyTorch %.1f ms/step: throughput ratio llmwb/PyTorch %.2fx\n", n, a, b, b / a }'
-    done
-    for name in $(sed -n 's/^generate \([^ :]*\).*/\1/p' "$OUT/train.txt"); do
-        a=$(sed -n "s/^generate $name.*: *\([0-9.]*\) tok\/s.*/\1/p" "$OUT/train.txt" | head -1)
-        b=$(sed -n "s/^generate $name.*: *\([0-9.]*\) tok\/s.*/\1/p" "$OUT/torch.txt" | head -1)
-        [ -n "$a" ] && [ -n "$b" ] && awk -v n="$name" -v a="$a" -v b="$b" \
-            'BEGIN { printf "generate %s: llmwb %.1f tok/s, PyTorch %.1f tok/s: ratio %.2fx\n", n, a, b, a / b }'
-    done
+    have_torch=1
+    /usr/bin/python3 bench/torch_train.py only=none | tee "$OUT/t.txt"
 else
     echo "PyTorch reference skipped: /usr/bin/python3 cannot import torch (apt-get install python3-torch)"
 fi
+# Each row alternates the two sides (llmwb, PyTorch, llmwb, PyTorch) and keeps each side's fastest step, so load
+# from other processes on a shared machine hits both alike.
+rows="124M-B4-T64 124M-B4-T256 default-B16-T64 small-L4-C256-B4-T256 generate"
+for row in $rows; do
+    for rep in 1 2; do
+        "$BENCH" train only=$row | grep -v '^blas:\|^peak RSS' | tee -a "$OUT/c.txt"
+        [ $have_torch = 1 ] && /usr/bin/python3 bench/torch_train.py only=$row | grep -v '^torch\|^peak RSS' | tee -a "$OUT/t.txt"
+    done
+done
+echo
+echo "== llmwb against PyTorch (same model, batch, threads and BLAS core; fastest step of each side) =="
+[ -f "$OUT/t.txt" ] || : > "$OUT/t.txt"
+awk -v have_torch=$have_torch -v core="${core:-?}" '
+    FNR == 1 { side++ }
+    /^sgemm peak:/ { if ($3 > peak[side]) peak[side] = $3 }
+    /^triad:/ { if ($2 > triad) triad = $2 }
+    /^train / { k = side SUBSEP $2; if (!(k in t) || $5 < t[k]) t[k] = $5
+                gf[$2] = $5 * $9 / 1e3; split($3 " " $4, q, "[= :]"); toks[$2] = q[2] * q[4] }
+    /^generate / { k = side SUBSEP "generate"; if (!(k in g) || $3 > g[k]) g[k] = $3
+                   if (side == 1) for (i = 1; i <= NF; i++) if ($i == "weights") wmb = $(i + 1) }
+    END {
+        printf "sgemm peak (best of every run): llmwb %.1f GFLOP/s, PyTorch %s GFLOP/s; triad %.1f GB/s; BLAS core %s\n", peak[1],
+               have_torch ? sprintf("%.1f", peak[2]) : "-", triad, core
+        printf "%-24s %12s %14s %7s %10s %12s  %s\n", "config", "llmwb tok/s", "PyTorch tok/s", "ratio", "MFU llmwb",
+               "MFU PyTorch", "BLAS core"
+        n = split("124M-B4-T64 124M-B4-T256 default-B16-T64 small-L4-C256-B4-T256", order, " ")
+        for (i = 1; i <= n; i++) {
+            nm = order[i]; a = t[1 SUBSEP nm]; b = t[2 SUBSEP nm]
+            if (a == "") continue
+            ra = toks[nm] / (a / 1e3); rb = b == "" ? 0 : toks[nm] / (b / 1e3)
+            printf "%-24s %12.1f %14s %7s %9.0f%% %12s  %s\n", nm, ra, b == "" ? "-" : sprintf("%.1f", rb),
+                   b == "" ? "-" : sprintf("%.2fx", ra / rb), 100 * gf[nm] / (a / 1e3) / peak[1],
+                   b == "" ? "-" : sprintf("%.0f%%", 100 * gf[nm] / (b / 1e3) / peak[2]), core
+        }
+        ga = g[1 SUBSEP "generate"]; gb = g[2 SUBSEP "generate"]
+        if (ga != "" && wmb > 0 && triad > 0) {
+            lim = triad * 1e3 / wmb
+            printf "%-24s %12.1f %14s %7s %9.0f%% of the %.1f tok/s memory-bandwidth limit (%s MB of weights per token at %.1f GB/s)\n",
+                   "generate-124M-KV", ga, gb == "" ? "-" : sprintf("%.1f", gb),
+                   gb == "" ? "-" : sprintf("%.2fx", ga / gb), 100 * ga / lim, lim, wmb, triad
+        }
+        print "MFU: model FLOPs (matmuls, attention as computed) per second over the same side'"'"'s sgemm peak."
+        print "Timings are the fastest step of two alternating runs per side: on a shared machine the ratio is the figure to read."
+    }' "$OUT/c.txt" "$OUT/t.txt"

@@ -430,19 +430,34 @@ int blas_startup(char **argv, char *line, size_t n) {
     if (ch.action == BLAS_PROBE && !force && have_path && blas_cache_get(path, key, cached, sizeof cached))
         blas_decide(current, &cpu, cached, &env, &ch);
     lw_log(LW_LOG_DEBUG, "blas: library core %s, cpu %s (isa %d): %s", current, cpu.model, cpu.isa, ch.reason);
+    /* OpenBLAS's idle workers spin on sched_yield for 2^28 cycles (~0.1 s) after each call before they sleep,
+     * taking the core from our own threads (GELU, LayerNorm, AdamW between the products) and from everything
+     * else on the machine; OPENBLAS_THREAD_TIMEOUT=4 makes them sleep at once (a wake-up costs microseconds). */
+    int want_timeout = !blas_env_off(env.autosel) && !(env.chosen && env.chosen[0]) && !getenv("OPENBLAS_THREAD_TIMEOUT");
     if (ch.action == BLAS_PROBE) {
         const char *best = blas_choose(current, &cpu, force);
         if (have_path) blas_cache_put(path, key, best ? best : "default");
-        if (!best) return -1;
-        ch.action = BLAS_REEXEC;
-        snprintf(ch.core, sizeof ch.core, "%s", best);
+        if (best) {
+            ch.action = BLAS_REEXEC;
+            snprintf(ch.core, sizeof ch.core, "%s", best);
+        }
     }
-    if (ch.action != BLAS_REEXEC || !argv || !argv[0]) return -1;
-    setenv("OPENBLAS_CORETYPE", ch.core, 1);
-    setenv("LLMWB_BLAS_CHOSEN", ch.core, 1);
-    execv("/proc/self/exe", argv);
-    lw_log(LW_LOG_DEBUG, "blas: cannot re-execute with %s: %s", ch.core, strerror(errno));
+    if ((ch.action != BLAS_REEXEC && !want_timeout) || !argv || !argv[0]) return -1;
+    if (ch.action == BLAS_REEXEC) setenv("OPENBLAS_CORETYPE", ch.core, 1);
+    setenv("LLMWB_BLAS_CHOSEN", ch.action == BLAS_REEXEC ? ch.core : "default", 1);
+    if (want_timeout) setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+    /* the binary's own path, not /proc/self/exe: the process keeps its name (ps, pgrep -x llmwb) */
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len > 0) {
+        self[len] = 0;
+        execv(self, argv);
+    } else {
+        execv("/proc/self/exe", argv);
+    }
+    lw_log(LW_LOG_DEBUG, "blas: cannot re-execute: %s", strerror(errno));
     unsetenv("LLMWB_BLAS_CHOSEN");
+    if (want_timeout) unsetenv("OPENBLAS_THREAD_TIMEOUT");
     if (env.coretype) setenv("OPENBLAS_CORETYPE", env.coretype, 1);
     else unsetenv("OPENBLAS_CORETYPE");
     return -1;

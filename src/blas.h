@@ -19,6 +19,10 @@
  *      so later starts cost one file read and one exec.
  *   4. The program re-executes itself (/proc/self/exe, same argv) with OPENBLAS_CORETYPE and LLMWB_BLAS_CHOSEN set
  *      to the winner. If that exec fails, it simply continues on the library's core.
+ * The same re-execution (also when the core stays; LLMWB_BLAS_CHOSEN is then "default") sets
+ * OPENBLAS_THREAD_TIMEOUT=4 unless the user set it: OpenBLAS's idle workers then sleep at once instead of spinning
+ * for ~0.1 s after every product against our own threads (measured 1.2-2x faster default-preset steps on a shared
+ * 2-core machine). LLMWB_BLAS_AUTO=0 turns that off too.
  * LLMWB_BLAS_AUTO=force re-measures now even over OPENBLAS_CORETYPE or an up-to-date core (and rewrites the cache).
  * Nothing here prints: blas_describe() says what is in use; the caller prints it. */
 #ifndef LLMWB_BLAS_H

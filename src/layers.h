@@ -22,9 +22,19 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 /* The same with a chosen epsilon (BERT: 1e-12); layernorm_forward is layernorm_forward_eps(..., 1e-5f). */
 void layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                            const float *bias, int N, int C, float eps);
-/* dinp (N, C), dweight (C), dbias (C) += ... from dout (N, C). */
+void layernorm_forward_naive(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                             const float *bias, int N, int C);
+/* dinp (N, C), dweight (C), dbias (C) += ... from dout (N, C). The two halves below, for splitting across threads:
+ * layernorm_backward_dinp does dinp only (rows independent: split rows); layernorm_backward_params does the
+ * parameter gradients of columns [c0, c1) summed over all N rows (split columns). */
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, const float *mean, const float *rstd, int N, int C);
+void layernorm_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                              const float *weight, const float *mean, const float *rstd, int N, int C);
+void layernorm_backward_dinp(float *dinp, const float *dout, const float *inp, const float *weight,
+                             const float *mean, const float *rstd, int N, int C);
+void layernorm_backward_params(float *dweight, float *dbias, const float *dout, const float *inp, const float *mean,
+                               const float *rstd, int N, int C, int c0, int c1);
 
 /* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). out may alias inp. */
 void gelu_forward(float *out, const float *inp, size_t n);
@@ -32,6 +42,8 @@ void gelu_forward_naive(float *out, const float *inp, size_t n);
 /* dinp (n) += gelu'(inp) * dout. */
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 void gelu_backward_naive(float *dinp, const float *inp, const float *dout, size_t n);
+/* In place, overwriting: d (n) = gelu'(inp) * d (saves the zeroed buffer gelu_backward accumulates into). */
+void gelu_backward_inplace(float *d, const float *inp, size_t n);
 
 /* out = a + b (n); out may alias a or b. Its backward is an identity on both inputs (callers add). */
 void residual_forward(float *out, const float *a, const float *b, size_t n);

@@ -26,8 +26,9 @@
  * The BLAS runs its GEMMs on matmul_get_threads() threads; the element- and row-wise kernels between them
  * (GELU, LayerNorm forward, cross-entropy, AdamW) would otherwise run on one core. gpt_parallel splits [0, n)
  * into one contiguous part per thread: the caller runs part 0, short-lived pthreads run the rest (creating a
- * thread costs ~20 us against the milliseconds each call takes). Kernels only ever write their own rows, so
- * results do not depend on the split, except the order in which cross-entropy partial sums are added. */
+ * thread costs ~20 us against the milliseconds each call takes). Kernels only ever write their own rows (LayerNorm's
+ * backward: its own rows of dinp and its own columns of the parameter gradients), so results do not depend on the
+ * split, except the order in which the partial sums of the loss and of the gradient norm are added. */
 #define GPT_MAX_THREADS 8
 typedef void (*GptRangeFn)(void *ctx, int part, size_t lo, size_t hi);
 typedef struct GptRangeJob {
@@ -63,20 +64,28 @@ static int gpt_parallel(size_t n, size_t min_chunk, GptRangeFn fn, void *ctx) {
 }
 
 typedef struct GeluJob {
-    float *out;        /* forward: out; backward: dinp */
+    float *out;        /* forward: out; backward: dinp (or, in place, dout) */
     const float *inp;
     const float *dout; /* NULL for the forward */
+    int inplace;       /* backward overwriting out = gelu'(inp) * out */
 } GeluJob;
 
 static void gpt_gelu_part(void *c, int part, size_t lo, size_t hi) {
     GeluJob *j = c;
     (void)part;
-    if (j->dout) gelu_backward(j->out + lo, j->inp + lo, j->dout + lo, hi - lo);
+    if (j->inplace) gelu_backward_inplace(j->out + lo, j->inp + lo, hi - lo);
+    else if (j->dout) gelu_backward(j->out + lo, j->inp + lo, j->dout + lo, hi - lo);
     else gelu_forward(j->out + lo, j->inp + lo, hi - lo);
 }
 
 static void gpt_gelu(float *out, const float *inp, const float *dout, size_t n) {
-    GeluJob j = {out, inp, dout};
+    GeluJob j = {out, inp, dout, 0};
+    gpt_parallel(n, 16384, gpt_gelu_part, &j);
+}
+
+/* d = gelu'(inp) * d in place. */
+static void gpt_gelu_backward_inplace(float *d, const float *inp, size_t n) {
+    GeluJob j = {d, inp, NULL, 1};
     gpt_parallel(n, 16384, gpt_gelu_part, &j);
 }
 
@@ -97,6 +106,30 @@ static void gpt_layernorm(float *out, float *mean, float *rstd, const float *inp
                           int N, int C) {
     LnJob j = {out, mean, rstd, inp, w, b, C};
     gpt_parallel((size_t)N, (size_t)(16384 / C + 1), gpt_ln_part, &j);
+}
+
+typedef struct LnBackJob {
+    float *dinp, *dw, *db;
+    const float *dout, *inp, *w, *mean, *rstd;
+    int N, C;
+} LnBackJob;
+
+/* Part [lo, hi) of the rows does those rows' dinp and the matching share of the columns' dweight/dbias (columns
+ * C*lo/N .. C*hi/N), so the parts write disjoint memory. */
+static void gpt_ln_back_part(void *c, int part, size_t lo, size_t hi) {
+    LnBackJob *j = c;
+    (void)part;
+    size_t C = (size_t)j->C, N = (size_t)j->N;
+    layernorm_backward_dinp(j->dinp + lo * C, j->dout + lo * C, j->inp + lo * C, j->w, j->mean + lo, j->rstd + lo,
+                            (int)(hi - lo), j->C);
+    layernorm_backward_params(j->dw, j->db, j->dout, j->inp, j->mean, j->rstd, j->N, j->C, (int)(C * lo / N),
+                              (int)(C * hi / N));
+}
+
+static void gpt_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                   const float *w, const float *mean, const float *rstd, int N, int C) {
+    LnBackJob j = {dinp, dw, db, dout, inp, w, mean, rstd, N, C};
+    gpt_parallel((size_t)N, (size_t)(16384 / C + 1), gpt_ln_back_part, &j);
 }
 
 typedef struct CeJob {
@@ -141,7 +174,7 @@ struct GptActs {
     float *tmp;                   /* (B, T, C) projection outputs in the forward */
     /* backward scratch */
     float *dres, *dtmp, *dtmp2;   /* (B, T, C) */
-    float *dbig, *dbig2;          /* (B, T, 4C) */
+    float *dbig;                  /* (B, T, 4C) */
     float *dqkv;                  /* (B, T, 3C) */
     float *att_scratch;           /* 2 T T */
     /* dropout masks (NULL when cfg.dropout == 0) */
@@ -375,7 +408,6 @@ static size_t gpt_acts_layout(GptActs *a, char *base, const Gpt *m, int B, int T
     a->dtmp = gpt_carve(base, &off, BT * C, f);
     a->dtmp2 = gpt_carve(base, &off, BT * C, f);
     a->dbig = gpt_carve(base, &off, BT * 4 * C, f);
-    a->dbig2 = gpt_carve(base, &off, BT * 4 * C, f);
     a->dqkv = gpt_carve(base, &off, BT * 3 * C, f);
     a->att_scratch = gpt_carve(base, &off, 2 * TT, f);
     size_t R = (size_t)m->lora_rank, NC = (size_t)m->n_classes;
@@ -802,9 +834,9 @@ static void gpt_backward_body(Gpt *m, int floor) {
 
         /* The gradients of this block, named for what they hold (GptActs' backward scratch, reused per block):
          * dresidual (B,T,C) d loss/d residual stream, d res2 on entry and d x on exit; dbranch (B,T,C) d of a
-         * branch output before its dropout; dfchg, dfch (B,T,4C) d of the MLP hidden after and before GELU;
+         * branch output before its dropout; dfchg (B,T,4C) d of the MLP hidden after GELU, then (in place) before;
          * dln2, dln1 (B,T,C) d of the LayerNorm outputs; datty (B,T,C) d attention output; dqkv (B,T,3C). */
-        float *dresidual = a->dres, *dbranch = a->dtmp, *dfchg = a->dbig, *dfch = a->dbig2, *dln2 = a->dtmp2;
+        float *dresidual = a->dres, *dbranch = a->dtmp, *dfchg = a->dbig, *dln2 = a->dtmp2;
         float *datty = a->dtmp2, *dqkv = a->dqkv, *dln1 = a->dtmp;
 
         /* MLP branch: res2 = res1 + drop(fcproj(gelu(fc(ln2(res1))))) */
@@ -817,12 +849,12 @@ static void gpt_backward_body(Gpt *m, int floor) {
         memset(dfchg, 0, BT * 4 * C * sizeof(float));
         gpt_linear_backward(m, l, GPT_LORA_FCPROJ, dfchg, dw.fcprojw, dw.fcprojb, dproj, fchg, w.fcprojw, (int)BT,
                             4 * C, C);
-        memset(dfch, 0, BT * 4 * C * sizeof(float));
-        gpt_gelu(dfch, fch, dfchg, BT * 4 * C);
+        gpt_gelu_backward_inplace(dfchg, fch, BT * 4 * C); /* in place: dfchg now holds d of the hidden before GELU */
+        const float *dfch = dfchg;
         memset(dln2, 0, BTC * sizeof(float));
         gpt_linear_backward(m, l, GPT_LORA_FC, dln2, dw.fcw, dw.fcb, dfch, ln2, w.fcw, (int)BT, C, 4 * C);
-        layernorm_backward(dresidual, dw.ln2w ? dw.ln2w : S, dw.ln2b ? dw.ln2b : S, dln2, res1, w.ln2w,
-                           a->ln2_mean + o1, a->ln2_rstd + o1, (int)BT, C);
+        gpt_layernorm_backward(dresidual, dw.ln2w ? dw.ln2w : S, dw.ln2b ? dw.ln2b : S, dln2, res1, w.ln2w,
+                               a->ln2_mean + o1, a->ln2_rstd + o1, (int)BT, C);
 
         /* attention branch: res1 = x + drop(attproj(attention(qkv(ln1(x))))) */
         dproj = dresidual;
@@ -838,8 +870,8 @@ static void gpt_backward_body(Gpt *m, int floor) {
         attention_backward(dqkv, datty, qkv, att, matt, p, a->att_scratch, B, T, C, NH);
         memset(dln1, 0, BTC * sizeof(float)); /* dbranch is consumed: dln1 takes its buffer */
         gpt_linear_backward(m, l, GPT_LORA_ATTN, dln1, dw.qkvw, dw.qkvb, dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
-        layernorm_backward(dresidual, dw.ln1w ? dw.ln1w : S, dw.ln1b ? dw.ln1b : S, dln1, x, w.ln1w,
-                           a->ln1_mean + o1, a->ln1_rstd + o1, (int)BT, C);
+        gpt_layernorm_backward(dresidual, dw.ln1w ? dw.ln1w : S, dw.ln1b ? dw.ln1b : S, dln1, x, w.ln1w,
+                               a->ln1_mean + o1, a->ln1_rstd + o1, (int)BT, C);
     }
     if (floor >= 0) return;
     const float *demb = a->dres;
@@ -879,8 +911,8 @@ void gpt_backward(Gpt *m, float loss_scale) {
     if (!below) return;
     const float *xL = a->res2 + (size_t)(L - 1) * BTC;
     memset(a->dres, 0, BTC * sizeof(float));
-    layernorm_backward(a->dres, dw.lnfw ? dw.lnfw : a->sink, dw.lnfb ? dw.lnfb : a->sink, a->dtmp, xL, w.lnfw,
-                       a->lnf_mean, a->lnf_rstd, (int)BT, C);
+    gpt_layernorm_backward(a->dres, dw.lnfw ? dw.lnfw : a->sink, dw.lnfb ? dw.lnfb : a->sink, a->dtmp, xL, w.lnfw,
+                           a->lnf_mean, a->lnf_rstd, (int)BT, C);
     gpt_backward_body(m, floor);
 }
 
@@ -930,19 +962,37 @@ void gpt_backward_classify(Gpt *m, float loss_scale) {
     if (floor < L) gpt_backward_body(m, floor);
 }
 
-void gpt_zero_grad(Gpt *m) {
-    for (int i = 0; i < m->n_tensors; i++) {
-        const GptTensor *t = &m->tensors[i];
-        if (t->trainable) memset(m->grads + t->offset, 0, t->numel * sizeof(float));
-    }
-}
+typedef struct GradJob {
+    const Gpt *m;
+    int norm;                      /* 0: zero the gradients; 1: sum their squares */
+    double sumsq[GPT_MAX_THREADS]; /* per part */
+} GradJob;
 
-float gpt_grad_norm(const Gpt *m) {
+/* The trainable gradients inside the parameter range [lo, hi), tensor by tensor (frozen ones are skipped). */
+static void gpt_grad_part(void *ctx, int part, size_t lo, size_t hi) {
+    GradJob *j = ctx;
+    const Gpt *m = j->m;
     double s = 0.0;
     for (int i = 0; i < m->n_tensors; i++) {
         const GptTensor *t = &m->tensors[i];
-        if (t->trainable) s += vec_sumsq(m->grads + t->offset, t->numel);
+        size_t a = LW_MAX(lo, t->offset), b = LW_MIN(hi, t->offset + t->numel);
+        if (!t->trainable || a >= b) continue;
+        if (j->norm) s += vec_sumsq(m->grads + a, b - a);
+        else memset(m->grads + a, 0, (b - a) * sizeof(float));
     }
+    j->sumsq[part] = s;
+}
+
+void gpt_zero_grad(Gpt *m) {
+    GradJob j = {.m = m, .norm = 0};
+    gpt_parallel(m->n_params, 1 << 18, gpt_grad_part, &j);
+}
+
+float gpt_grad_norm(const Gpt *m) {
+    GradJob j = {.m = m, .norm = 1};
+    int parts = gpt_parallel(m->n_params, 1 << 18, gpt_grad_part, &j);
+    double s = 0.0;
+    for (int p = 0; p < parts; p++) s += j.sumsq[p];
     return (float)sqrt(s);
 }
 

@@ -544,3 +544,80 @@ Test(layers_nan, propagates_through_gelu_and_crossentropy) {
     cr_assert(isfinite(lse[0]));
     cr_assert(isnan(lse[1]) && isnan(total), "lse %g total %g", (double)lse[1], total);
 }
+
+/* ---- optimized LayerNorm and in-place GELU backward against their naive twins ---- */
+
+Test(layers_layernorm, optimized_vs_naive_and_split_halves) {
+    Rng r;
+    rng_seed(&r, 77);
+    enum { N = 9, C = 131 }; /* C not a multiple of the vector width */
+    float *inp = malloc(N * C * 4), *w = malloc(C * 4), *b = malloc(C * 4), *dout = malloc(N * C * 4);
+    fill(inp, N * C, &r, 3.0f);
+    for (int i = 0; i < N * C; i++) inp[i] += 2.0f;
+    fill(w, C, &r, 1.0f);
+    fill(b, C, &r, 1.0f);
+    fill(dout, N * C, &r, 1.0f);
+    float *o1 = malloc(N * C * 4), *o2 = malloc(N * C * 4), m1[N], m2[N], r1[N], r2[N];
+    layernorm_forward(o1, m1, r1, inp, w, b, N, C);
+    layernorm_forward_naive(o2, m2, r2, inp, w, b, N, C);
+    expect_close("ln out", o1, o2, N * C, 1e-5, 1e-5);
+    expect_close("ln mean", m1, m2, N, 1e-6, 1e-5);
+    expect_close("ln rstd", r1, r2, N, 1e-6, 1e-5);
+    /* backward accumulates: start from nonzero gradients */
+    float *d1 = malloc(N * C * 4), *d2 = malloc(N * C * 4), *d3 = malloc(N * C * 4);
+    float dw1[C], dw2[C], dw3[C], db1[C], db2[C], db3[C];
+    fill(d1, N * C, &r, 1.0f);
+    memcpy(d2, d1, N * C * 4);
+    memcpy(d3, d1, N * C * 4);
+    for (int i = 0; i < C; i++) dw1[i] = dw2[i] = dw3[i] = 0.5f, db1[i] = db2[i] = db3[i] = -0.25f;
+    layernorm_backward(d1, dw1, db1, dout, inp, w, m2, r2, N, C);
+    layernorm_backward_naive(d2, dw2, db2, dout, inp, w, m2, r2, N, C);
+    expect_close("ln dinp", d1, d2, N * C, 1e-5, 1e-4);
+    expect_close("ln dweight", dw1, dw2, C, 1e-5, 1e-4);
+    expect_close("ln dbias", db1, db2, C, 1e-5, 1e-4);
+    /* the halves as the threads split them: rows in two parts, columns in three odd ranges */
+    layernorm_backward_dinp(d3, dout, inp, w, m2, r2, 4, C);
+    layernorm_backward_dinp(d3 + 4 * C, dout + 4 * C, inp + 4 * C, w, m2 + 4, r2 + 4, N - 4, C);
+    layernorm_backward_params(dw3, db3, dout, inp, m2, r2, N, C, 0, 37);
+    layernorm_backward_params(dw3, db3, dout, inp, m2, r2, N, C, 37, 38);
+    layernorm_backward_params(dw3, db3, dout, inp, m2, r2, N, C, 38, C);
+    expect_close("ln split dinp", d3, d1, N * C, 0.0, 0.0);
+    expect_close("ln split dweight", dw3, dw1, C, 1e-6, 1e-6);
+    expect_close("ln split dbias", db3, db1, C, 1e-6, 1e-6);
+    free(inp); free(w); free(b); free(dout); free(o1); free(o2); free(d1); free(d2); free(d3);
+}
+
+Test(layers_gelu, backward_in_place_vs_naive) {
+    enum { N = 4003 };
+    float *x = malloc(N * 4), *d = malloc(N * 4), *ref = calloc(N, 4);
+    for (int i = 0; i < N; i++) x[i] = -12.0f + 24.0f * i / (N - 1), d[i] = 0.5f - 0.0007f * i;
+    gelu_backward_naive(ref, x, d, N);
+    gelu_backward_inplace(d, x, N);
+    expect_close("gelu backward in place", d, ref, N, 5e-6, 1e-5);
+    free(x); free(d); free(ref);
+}
+
+Test(layers_gelu, all_lengths_agree_with_the_scalar_tail) {
+    /* every start and length mixes the wide loop (8 lanes on AVX2, else 4) and the scalar tail: each element must
+     * come out the same whichever path computed it */
+    enum { N = 67 };
+    float x[N], ref[N], d[N], a[N], g[N], gi[N];
+    for (int i = 0; i < N; i++) x[i] = -9.0f + 0.27f * i, d[i] = 1.0f - 0.01f * i;
+    for (int i = 0; i < N; i++) gelu_forward(ref + i, x + i, 1); /* scalar path */
+    for (int i = 0; i < N; i++) {
+        g[i] = 0.0f;
+        gelu_backward(g + i, x + i, d + i, 1);
+    }
+    for (int len = 1; len <= N; len += 5) {
+        gelu_forward(a, x, (size_t)len);
+        float acc[N] = {0};
+        gelu_backward(acc, x, d, (size_t)len);
+        memcpy(gi, d, sizeof d);
+        gelu_backward_inplace(gi, x, (size_t)len);
+        for (int i = 0; i < len; i++) {
+            cr_assert(fabsf(a[i] - ref[i]) <= 1e-6f * (1.0f + fabsf(ref[i])), "len %d gelu[%d]", len, i);
+            cr_assert(fabsf(acc[i] - g[i]) <= 1e-6f * (1.0f + fabsf(g[i])), "len %d gelu'[%d]", len, i);
+            cr_assert_eq(acc[i], gi[i], "len %d in place [%d]", len, i);
+        }
+    }
+}
