@@ -371,37 +371,33 @@ int ckpt_save(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainSt
     return ckpt_save_ex(dir, m, tok, st, config_yaml, 0, e);
 }
 
-int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
-                 int flags, LwError *e) {
-    int merge = (flags & CKPT_MERGE_LORA) != 0;
-    if (merge && st)
-        return lw_fail(e, LW_ERR_INVALID, "%s: a merged export carries no training state (adapters are folded in)", dir);
-    char tmp[CKPT_PATH], old[CKPT_PATH], path[CKPT_PATH], parent[CKPT_PATH];
+/* The temporary directory a save writes into before swapping it in, "<dir>.tmp-<pid>" (created empty), and the
+ * target without trailing slashes. */
+static int save_begin(const char *dir, char *target, size_t tn, char *tmp, size_t n, LwError *e) {
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/') dl--; /* "runs/x/latest/" names the same directory */
-    if (dl + 1 >= CKPT_PATH - 64) return lw_fail(e, LW_ERR_INVALID, "checkpoint path too long: %s", dir);
-    char target[CKPT_PATH - 64];
-    snprintf(target, sizeof target, "%.*s", (int)dl, dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", target, (long)getpid());
-    snprintf(old, sizeof old, "%s.old-%ld", target, (long)getpid());
+    if (dl + 1 >= tn) return lw_fail(e, LW_ERR_INVALID, "checkpoint path too long: %s", dir);
+    snprintf(target, tn, "%.*s", (int)dl, dir);
+    snprintf(tmp, n, "%s.tmp-%ld", target, (long)getpid());
+    char parent[CKPT_PATH];
     lw_dirname(parent, sizeof parent, target);
     int rc = lw_mkdirs(parent, e);
     if (rc) return rc;
     lw_rmtree(tmp);
-    if ((rc = lw_mkdirs(tmp, e))) return rc;
+    return lw_mkdirs(tmp, e);
+}
 
-    cJSON *cfg = config_json(m, tok);
-    rc = json_save(lw_path_join(path, sizeof path, tmp, "config.json"), cfg, e);
-    cJSON_Delete(cfg);
-    if (!rc) rc = save_tensors(tmp, m, st != NULL, merge, e);
-    if (!rc && tok) rc = tok_save_dir(tok, tmp, e);
-    if (!rc && st) rc = save_state_json(lw_path_join(path, sizeof path, tmp, "trainer_state.json"), st, config_yaml, e);
+/* Ends a save: on rc == LW_OK fsyncs tmp and swaps it into target (the previous checkpoint stays intact until
+ * the new one is in place); otherwise removes tmp. Returns the final status. */
+static int save_commit(int rc, const char *target, const char *tmp, LwError *e) {
+    char old[CKPT_PATH], parent[CKPT_PATH];
     if (!rc && lw_fsync_dir(tmp) != 0) rc = lw_fail(e, LW_ERR_IO, "%s: fsync: %s", tmp, strerror(errno));
     if (rc) {
         lw_rmtree(tmp);
         return rc;
     }
-    /* Swap: the previous checkpoint stays intact until the new one is in place. */
+    snprintf(old, sizeof old, "%s.old-%ld", target, (long)getpid());
+    lw_dirname(parent, sizeof parent, target);
     struct stat sb;
     int had_old = lstat(target, &sb) == 0;
     if (had_old) {
@@ -422,6 +418,59 @@ int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const Trai
     if (had_old && lw_rmtree(old) != 0) lw_log(LW_LOG_WARN, "%s: could not remove the previous checkpoint", old);
     lw_fsync_dir(parent);
     return LW_OK;
+}
+
+int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
+                 int flags, LwError *e) {
+    int merge = (flags & CKPT_MERGE_LORA) != 0;
+    if (merge && st)
+        return lw_fail(e, LW_ERR_INVALID, "%s: a merged export carries no training state (adapters are folded in)", dir);
+    char tmp[CKPT_PATH], path[CKPT_PATH], target[CKPT_PATH - 64];
+    int rc = save_begin(dir, target, sizeof target, tmp, sizeof tmp, e);
+    if (rc) return rc;
+    cJSON *cfg = config_json(m, tok);
+    rc = json_save(lw_path_join(path, sizeof path, tmp, "config.json"), cfg, e);
+    cJSON_Delete(cfg);
+    if (!rc) rc = save_tensors(tmp, m, st != NULL, merge, e);
+    if (!rc && tok) rc = tok_save_dir(tok, tmp, e);
+    if (!rc && st) rc = save_state_json(lw_path_join(path, sizeof path, tmp, "trainer_state.json"), st, config_yaml, e);
+    return save_commit(rc, target, tmp, e);
+}
+
+/* ---- any architecture's tensor table (ckpt_save_table / ckpt_load_table) ---- */
+
+int ckpt_save_table(const char *dir, const char *config_json, const CkptTable *tb, const Tokenizer *tok,
+                    const TrainState *st, const char *config_yaml, LwError *e) {
+    char tmp[CKPT_PATH], path[CKPT_PATH], target[CKPT_PATH - 64];
+    int rc = save_begin(dir, target, sizeof target, tmp, sizeof tmp, e);
+    if (rc) return rc;
+    size_t cl = strlen(config_json);
+    rc = lw_write_file_atomic(lw_path_join(path, sizeof path, tmp, "config.json"), config_json, cl, e);
+    StEntry *ent = lw_calloc((size_t)tb->n_tensors * 2 + 1, sizeof(StEntry));
+    char (*names)[96] = lw_calloc((size_t)tb->n_tensors * 2 + 1, sizeof(*names));
+    for (int i = 0; i < tb->n_tensors; i++) {
+        ent[i] = (StEntry){.name = tb->tensors[i].name, .ndim = tb->tensors[i].ndim, .data = tb->params + tb->tensors[i].offset};
+        tensor_shape(&tb->tensors[i], ent[i].shape);
+    }
+    static const char *const META[] = {"format", "pt", "producer", "llmwb"};
+    if (!rc) rc = st_write(lw_path_join(path, sizeof path, tmp, "model.safetensors"), ent, tb->n_tensors, META, 2, e);
+    if (!rc && st) {
+        int n = 0;
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < tb->n_tensors; i++, n++) {
+                const GptTensor *t = &tb->tensors[i];
+                snprintf(names[n], sizeof names[n], "%s.%s", k ? "adam_v" : "adam_m", t->name);
+                ent[n] = (StEntry){.name = names[n], .ndim = t->ndim, .data = (k ? tb->adam_v : tb->adam_m) + t->offset};
+                tensor_shape(t, ent[n].shape);
+            }
+        static const char *const OMETA[] = {"format", "llmwb-adamw", "producer", "llmwb"};
+        rc = st_write(lw_path_join(path, sizeof path, tmp, "optimizer.safetensors"), ent, n, OMETA, 2, e);
+    }
+    free(names);
+    free(ent);
+    if (!rc && tok) rc = tok_save_dir(tok, tmp, e);
+    if (!rc && st) rc = save_state_json(lw_path_join(path, sizeof path, tmp, "trainer_state.json"), st, config_yaml, e);
+    return save_commit(rc, target, tmp, e);
 }
 
 /* ---- load ---- */
@@ -842,6 +891,53 @@ int ckpt_load(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char 
         }
     }
     return LW_OK;
+}
+
+/* Reads every tensor of the table from file `name` of dir (prefix: "adam_m." / "adam_v." or "") into dst. */
+static int load_table_file(const char *dir, const char *name, const CkptTable *tb, const char *prefix, float *dst,
+                           LwError *e) {
+    char path[CKPT_PATH];
+    StFile *f;
+    int rc = st_open(&f, lw_path_join(path, sizeof path, dir, name), e);
+    if (rc) return rc;
+    int64_t shape[ST_MAX_DIMS];
+    for (int i = 0; i < tb->n_tensors && !rc; i++) {
+        const GptTensor *t = &tb->tensors[i];
+        char full[ST_NAME_MAX + 16];
+        snprintf(full, sizeof full, "%s%s", prefix, t->name);
+        const StTensor *ft = st_find(f, full);
+        tensor_shape(t, shape);
+        if (!ft) rc = lw_fail(e, LW_ERR_INVALID, "%s: missing tensor %s", path, full);
+        else rc = read_into(f, ft, full, t->ndim, shape, dst + t->offset, e);
+    }
+    st_close(f);
+    return rc;
+}
+
+int ckpt_load_table(const char *dir_in, const CkptTable *tb, Tokenizer **tok, TrainState *st, LwError *e) {
+    if (tok) *tok = NULL;
+    char dir[CKPT_PATH];
+    int rc = resolve_dir(dir_in, dir, sizeof dir, e);
+    if (rc) return rc;
+    if (st && !ckpt_has_state(dir))
+        return lw_fail(e, LW_ERR_INVALID, "%s: not a resumable checkpoint (no trainer_state.json)", dir);
+    if ((rc = load_table_file(dir, "model.safetensors", tb, "", tb->params, e))) return rc;
+    if (st) {
+        if ((rc = load_state(dir, st, NULL, e))) return rc;
+        if ((rc = load_table_file(dir, "optimizer.safetensors", tb, "adam_m.", tb->adam_m, e)) ||
+            (rc = load_table_file(dir, "optimizer.safetensors", tb, "adam_v.", tb->adam_v, e)))
+            return rc;
+    }
+    char a[CKPT_PATH];
+    if (tok && lw_file_exists(lw_path_join(a, sizeof a, dir, "vocab.json"))) return tok_load_dir(tok, dir, e);
+    return LW_OK;
+}
+
+int ckpt_read_json(const char *path, void **root, LwError *e) {
+    cJSON *j;
+    int rc = json_load(path, &j, e);
+    *root = rc ? NULL : j;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- finetune metadata */

@@ -54,6 +54,8 @@ static const char *usage_text =
     "                           write weights only, LoRA adapters merged, as a plain Hugging Face GPT-2 directory\n"
     "  classify --ckpt DIR TEXT\n"
     "                           the label and class probabilities of TEXT from a classifier checkpoint\n"
+    "  fill --ckpt DIR [--top-k K] TEXT\n"
+    "                           fill each [MASK] (or _) of TEXT from a BERT checkpoint: top-k candidates\n"
     "  tokenize [--vocab DIR|gpt2] [--ids] [--color] [TEXT|-]\n"
     "                           show tokens, ids and counts of TEXT (or stdin)\n"
     "  bpe train -c CONFIG [--out DIR]\n"
@@ -502,6 +504,48 @@ static int cmd_classify(int argc, char **argv) {
     return 0;
 }
 
+/* fill: each mask's candidates with their probabilities as bars, then the text filled with the best ones. */
+static int cmd_fill(int argc, char **argv) {
+    Opts o;
+    if (parse_opts(argc, argv, &o, "kK")) return 2;
+    if (o.n_positional != 1) return die_usage("fill: %s", "expected one TEXT argument with [MASK] or _ (quote it)");
+    Engine *eng;
+    if (open_ckpt(&o, &eng)) return 2;
+    LwError e = {0};
+    FillResult *fr = lw_malloc(sizeof *fr);
+    int rc = 0;
+    int top_k = 5;
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--top-k")) top_k = o.sp.top_k;
+    if (engine_fill(eng, o.positional[0], top_k, fr, &e)) {
+        fprintf(stderr, "llmwb: %s: %s\n", o.ckpt, e.msg);
+        rc = 2;
+    } else {
+        for (int i = 0; i < fr->n_slots; i++) {
+            const FillSlot *sl = &fr->slots[i];
+            printf("[MASK] %d (token %d):\n", i + 1, sl->pos);
+            for (int k = 0; k < sl->n; k++) {
+                char bar[41] = "";
+                int w = (int)(sl->probs[k] * 40 + 0.5f);
+                for (int j = 0; j < w && j < 40; j++) bar[j] = '#';
+                bar[w < 40 ? w : 40] = 0;
+                char shown[2 * SNAP_TOKTEXT];
+                size_t n = 0;
+                for (const char *c = sl->text[k]; *c && n + 3 < sizeof shown; c++) {
+                    if (*c == '\n') shown[n++] = '\\', shown[n++] = 'n';
+                    else shown[n++] = *c;
+                }
+                shown[n] = 0;
+                printf("  %-16s %6.2f%%  %s\n", shown, 100.0 * sl->probs[k], bar);
+            }
+        }
+        printf("%s\n", fr->filled);
+    }
+    free(fr);
+    engine_close(eng);
+    return rc;
+}
+
 static Tokenizer *load_vocab(const char *vocab, LwError *e) {
     Tokenizer *t = NULL;
     if (!vocab || !strcmp(vocab, "gpt2")) {
@@ -698,6 +742,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "classify")) return cmd_classify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "fill")) return cmd_fill(argc - 2, argv + 2);
     if (!strcmp(cmd, "merge")) return cmd_merge(argc - 2, argv + 2);
     if (!strcmp(cmd, "bpe")) return cmd_bpe(argc - 2, argv + 2);
     if (!strcmp(cmd, "import-gpt2")) return cmd_import_gpt2(argc - 2, argv + 2);

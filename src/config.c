@@ -59,8 +59,8 @@ static const char *const ft_mode_names[] = {"none", "classify", "instruct", NULL
 static const char *const ft_trainable_names[] = {"head", "last_blocks", "all", NULL};
 static const char *const template_names[] = {"alpaca", "phi3", NULL};
 static const char *const preset_names[] = {"tiny", "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", NULL};
-static const char *const task_names[] = {"auto", "lm", "classify", "instruct", NULL}; /* src/task.c */
-static const char *const arch_names[] = {"gpt", NULL}; /* the tables of src/arch.c */
+static const char *const task_names[] = {"auto", "lm", "mlm", "classify", "instruct", NULL}; /* src/task.c */
+static const char *const arch_names[] = {"gpt", "bert", NULL}; /* the tables of src/arch.c */
 static const char *const lora_target_names[] = {"attn", "proj", "fc", "fcproj", "head", NULL};
 
 static int cfg_check_lora_targets(const char *s, char *why, size_t n);
@@ -94,7 +94,9 @@ static const CfgKey cfg_keys[] = {
      "The base is loaded first and this file overrides its keys."},
 
     ROW_ENUM_STR("model", "arch", model.arch, "gpt", arch_names,
-                 "The architecture: gpt = GPT-2, a decoder with causal self-attention (the book's GPTModel). "
+                 "The architecture: gpt = GPT-2, a decoder with causal self-attention (the book's GPTModel); bert = BERT, "
+                 "an encoder with bidirectional self-attention, post-LayerNorm blocks, a masked-LM head tied to the "
+                 "token embedding and a [CLS] pooler for classification (train.task mlm or classify). "
                  "A checkpoint's config.json (model_type) decides it when a run starts from one."),
     ROW_ENUM_STR("model", "preset", model.preset, "", preset_names,
                  "Sets every model key at once to a named size (tiny = the default model; gpt2-small = the book's "
@@ -143,7 +145,9 @@ static const CfgKey cfg_keys[] = {
             "Use only the first max_chars bytes of the text; 0 = all of it."),
 
     ROW_ENUM_STR("train", "task", train.task, "auto", task_names,
-                 "What the model is trained for: lm = predict the next token (pretraining); classify = a class head "
+                 "What the model is trained for: lm = predict the next token (pretraining); mlm = masked language "
+                 "modelling as BERT (15% of the tokens chosen, 80% of those become [MASK], 10% a random token, 10% "
+                 "stay; each row is [CLS] text [SEP]); classify = a class head "
                  "(data: TSV label<TAB>text); instruct = instruction tuning (data: Alpaca JSON or JSONL). "
                  "auto = the task finetune.mode names (none = lm), so older configs keep working; setting both to "
                  "different tasks is an error."),
