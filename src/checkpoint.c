@@ -154,6 +154,7 @@ static cJSON *config_json(const Gpt *m, const Tokenizer *tok) {
     cJSON_AddBoolToObject(lw, "tie_embeddings", c->tie_embeddings != 0);
     cJSON_AddNumberToObject(lw, "dropout", (double)c->dropout);
     if (m->n_classes) cJSON_AddNumberToObject(lw, "n_classes", m->n_classes);
+    if (c->bidirectional) cJSON_AddBoolToObject(lw, "bidirectional", 1); /* model.attention: bidirectional */
     return o;
 }
 
@@ -224,12 +225,15 @@ int ckpt_read_config(const char *dir, GptConfig *out, LwError *e) {
         goto done;
     }
     out->qkv_bias = 1; /* OpenAI GPT-2 has q, k, v biases */
+    out->bidirectional = 0;
     out->dropout = json_get_float(o, "resid_pdrop", 0.1f);
     const cJSON *lw = cJSON_GetObjectItemCaseSensitive(o, "llmwb");
     if (cJSON_IsObject(lw)) {
         if (json_get_bool(lw, "qkv_bias", &out->qkv_bias) < 0 ||
-            json_get_bool(lw, "tie_embeddings", &out->tie_embeddings) < 0) {
-            rc = lw_fail(e, LW_ERR_PARSE, "%s: llmwb.qkv_bias / llmwb.tie_embeddings: expected true or false", path);
+            json_get_bool(lw, "tie_embeddings", &out->tie_embeddings) < 0 ||
+            json_get_bool(lw, "bidirectional", &out->bidirectional) < 0) {
+            rc = lw_fail(e, LW_ERR_PARSE, "%s: llmwb.qkv_bias / tie_embeddings / bidirectional: expected true or false",
+                         path);
             goto done;
         }
         out->dropout = json_get_float(lw, "dropout", out->dropout);
@@ -857,6 +861,9 @@ int ckpt_load(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char 
                            dir);
         /* Shapes are checked tensor by tensor; these would give confusing messages, so name them up front. */
         const GptConfig *h = &m->cfg;
+        if (h->bidirectional != c.bidirectional)
+            return lw_fail(e, LW_ERR_INVALID, "%s/config.json: a %s model, but model.attention is %s", dir,
+                           c.bidirectional ? "bidirectional" : "causal", h->bidirectional ? "bidirectional" : "causal");
         if (h->n_layer != c.n_layer || h->n_head != c.n_head)
             return lw_fail(e, LW_ERR_INVALID, "%s/config.json: n_layer %d, n_head %d but the model has %d, %d", dir,
                            c.n_layer, c.n_head, h->n_layer, h->n_head);

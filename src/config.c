@@ -61,6 +61,7 @@ static const char *const template_names[] = {"alpaca", "phi3", NULL};
 static const char *const preset_names[] = {"tiny", "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", NULL};
 static const char *const task_names[] = {"auto", "lm", "mlm", "classify", "instruct", NULL}; /* src/task.c */
 static const char *const arch_names[] = {"gpt", "bert", NULL}; /* the tables of src/arch.c */
+static const char *const attention_names[] = {"causal", "bidirectional", NULL};
 static const char *const lora_target_names[] = {"attn", "proj", "fc", "fcproj", "head", NULL};
 
 static int cfg_check_lora_targets(const char *s, char *why, size_t n);
@@ -115,6 +116,12 @@ static const CfgKey cfg_keys[] = {
               "Dropout rate on embeddings, attention weights and residual branches (the book's drop_rate)."),
     ROW_BOOL("model", "qkv_bias", model.qkv_bias, "false",
              "Bias terms in the query/key/value projections (the book: false; OpenAI's GPT-2 weights: true)."),
+    ROW_ENUM("model", "attention", model.attention, "causal", attention_names,
+             "GPT's self-attention: causal = each token sees only the tokens before it (a decoder: next-token "
+             "prediction); bidirectional = every token sees the whole row, as in BERT's encoder, so the same GPT-sized "
+             "model can learn train.task mlm and its attention maps become full squares. bidirectional needs "
+             "train.task mlm (a model that sees the next token cannot learn to predict it). model.arch bert is always "
+             "bidirectional."),
     ROW_BOOL("model", "tie_embeddings", model.tie_embeddings, "true",
              "Share the token embedding with the output head (GPT-2 does; the book's GPTModel keeps a separate "
              "head: 163M instead of 124M parameters)."),
@@ -1206,6 +1213,13 @@ int cfg_validate(const Config *c, LwError *e) {
                            "%s: model.vocab_size: %d is smaller than tokenizer.vocab_size (%d)", src, m->vocab_size,
                            c->tokenizer.vocab_size);
     }
+    int mlm = !strcmp(c->train.task, "mlm"), bert = !strcmp(m->arch, "bert");
+    if (m->attention == ATTN_BIDIRECTIONAL && !mlm)
+        return lw_fail(e, LW_ERR_INVALID, "%s: model.attention: bidirectional needs train.task mlm (got %s): a model "
+                       "that sees the next token cannot learn to predict it", src, c->train.task);
+    if (bert && !mlm && mode != FT_CLASSIFY)
+        return lw_fail(e, LW_ERR_INVALID, "%s: model.arch: bert does not predict the next token: use train.task mlm "
+                       "or classify", src);
     if (c->data.n_paths == 0)
         return lw_fail(e, LW_ERR_INVALID, "%s: data.paths: no data files given%s", src,
                        mode == FT_CLASSIFY   ? " (classify needs a TSV file: label<TAB>text)"

@@ -22,7 +22,9 @@ typedef struct ModelCfg {
     int n_layer, n_head, d_model, context_length, vocab_size;
     float dropout;
     int qkv_bias, tie_embeddings; /* booleans */
+    int attention;         /* ModelAttention: GPT's self-attention, causal (default) or bidirectional (mlm only) */
 } ModelCfg;
+typedef enum { ATTN_CAUSAL, ATTN_BIDIRECTIONAL } ModelAttention;
 
 typedef struct TokCfg {
     TokKind kind;

@@ -505,6 +505,32 @@ static void gpt_lora_backward(Gpt *m, int l, int bit, float *dinp, const float *
 }
 
 /* A Conv1D product of block l with its adapter: out = inp W + b [+ LoRA]. */
+/* Self-attention of qkv (B, T, 3C) into out (B, T, C): causal (attention_forward) unless the model is
+ * bidirectional (the general kernel with no mask); att (B, NH, T, T) as both save it. */
+static void gpt_attention_forward(const Gpt *m, float *out, float *att, const float *qkv, const uint8_t *drop,
+                                  float p, float *scratch, int B, int T) {
+    int C = m->cfg.d_model, NH = m->cfg.n_head;
+    if (!m->cfg.bidirectional) {
+        attention_forward(out, att, qkv, drop, p, scratch, B, T, C, NH);
+        return;
+    }
+    MhaShape s = {.B = B, .Tq = T, .Tk = T, .C = C, .NH = NH, .ldq = 3 * C, .ldk = 3 * C, .ldv = 3 * C, .ldo = C,
+                  .causal = 0};
+    mha_forward(out, att, qkv, qkv + C, qkv + 2 * C, NULL, drop, p, scratch, &s);
+}
+
+static void gpt_attention_backward(const Gpt *m, float *dqkv, const float *dout, const float *qkv, const float *att,
+                                   const uint8_t *drop, float p, float *scratch, int B, int T) {
+    int C = m->cfg.d_model, NH = m->cfg.n_head;
+    if (!m->cfg.bidirectional) {
+        attention_backward(dqkv, dout, qkv, att, drop, p, scratch, B, T, C, NH);
+        return;
+    }
+    MhaShape s = {.B = B, .Tq = T, .Tk = T, .C = C, .NH = NH, .ldq = 3 * C, .ldk = 3 * C, .ldv = 3 * C, .ldo = C,
+                  .causal = 0};
+    mha_backward(dqkv, dqkv + C, dqkv + 2 * C, dout, qkv, qkv + C, qkv + 2 * C, att, drop, p, scratch, &s);
+}
+
 static void gpt_linear_forward(const Gpt *m, int l, int bit, float *out, const float *inp, const float *w,
                                const float *b, int N, int IC, int OC) {
     matmul_forward(out, inp, w, b, N, IC, OC);
@@ -604,7 +630,7 @@ static const float *gpt_forward_body(Gpt *m, const int *inputs, int B, int T, in
         gpt_layernorm(ln1, a->ln1_mean + o1, a->ln1_rstd + o1, x, w.ln1w, w.ln1b, (int)BT, C);
         gpt_linear_forward(m, l, GPT_LORA_ATTN, qkv, ln1, w.qkvw, w.qkvb, (int)BT, C, 3 * C);
         if (drop) dropout_mask(matt, (size_t)B * NH * TT, p, r);
-        attention_forward(atty, att, qkv, matt, p, a->att_scratch, B, T, C, NH);
+        gpt_attention_forward(m, atty, att, qkv, matt, p, a->att_scratch, B, T);
         gpt_linear_forward(m, l, GPT_LORA_PROJ, a->tmp, atty, w.attprojw, w.attprojb, (int)BT, C, C);
         if (drop) {
             dropout_mask(a->mask_ra + oc, BT * C, p, r);
@@ -768,7 +794,7 @@ static void gpt_backward_body(Gpt *m, int floor) {
         gpt_linear_backward(m, l, GPT_LORA_PROJ, a->dtmp2, dw.attprojw, dw.attprojb, dproj, atty, w.attprojw, (int)BT,
                             C, C);
         memset(a->dqkv, 0, BT * 3 * C * sizeof(float));
-        attention_backward(a->dqkv, a->dtmp2, qkv, att, matt, p, a->att_scratch, B, T, C, NH);
+        gpt_attention_backward(m, a->dqkv, a->dtmp2, qkv, att, matt, p, a->att_scratch, B, T);
         memset(a->dtmp, 0, BTC * sizeof(float));
         gpt_linear_backward(m, l, GPT_LORA_ATTN, a->dtmp, dw.qkvw, dw.qkvb, a->dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
         layernorm_backward(a->dres, dw.ln1w ? dw.ln1w : S, dw.ln1b ? dw.ln1b : S, a->dtmp, x, w.ln1w,

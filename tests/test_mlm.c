@@ -368,3 +368,52 @@ Test(mlm, a_short_bert_run_beats_the_unigram_baseline_and_fills_masks) {
     cr_assert(strstr(e.msg, "[MASK]"), "%s", e.msg);
     engine_close(g);
 }
+
+Test(mlm, a_gpt_with_bidirectional_attention_learns_mlm_and_sees_both_sides) {
+    Config c;
+    mlm_config(&c, "gpt-bidir");
+    snprintf(c.model.arch, sizeof c.model.arch, "gpt");
+    LwError e = {0};
+    cr_assert_neq(cfg_set(&c, "model.attention=sideways", &e), LW_OK);
+    cr_assert_eq(cfg_set(&c, "model.attention=bidirectional", &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(cfg_validate(&c, &e), LW_OK, "%s", e.msg);
+    snprintf(c.train.task, sizeof c.train.task, "lm");
+    cr_assert_neq(cfg_validate(&c, &e), LW_OK, "bidirectional next-token prediction is refused");
+    cr_assert(strstr(e.msg, "model.attention") && strstr(e.msg, "mlm"), "%s", e.msg);
+    snprintf(c.train.task, sizeof c.train.task, "mlm");
+    c.train.steps = 3;
+    Engine *g = open_or_fail(&c);
+    cr_assert_eq(g->arch, &arch_gpt);
+    cr_assert_eq(engine_model_info(g).causal, 0);
+    while (g->state != ENGINE_DONE) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+    ProbeSnapshot *p = engine_get_probe(g, -1);
+    cr_assert_eq(p->causal, 0);
+    double upper = 0;
+    for (int i = 0; i < p->T; i++)
+        for (int j = i + 1; j < p->T; j++) upper += p->att[(size_t)i * p->T + j];
+    cr_assert_gt(upper, 0.5, "queries attend to keys on their right");
+    engine_probe_free(p);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/gpt-bidir/final", root);
+    cr_assert_eq(engine_save(g, dir, &e), LW_OK, "%s", e.msg);
+    engine_close(g);
+    /* the checkpoint remembers it (config.json llmwb.bidirectional) and fills masks */
+    Config d;
+    cfg_defaults(&d);
+    EngineOpenOpts o = {.ckpt_dir = dir};
+    cr_assert_eq(engine_open(&g, &d, &o, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_model_info(g).causal, 0);
+    cr_assert_eq(g->task, &task_mlm);
+    FillResult fr;
+    cr_assert_eq(engine_fill(g, "a _ man", 3, &fr, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(fr.n_slots, 1);
+    engine_close(g);
+    /* a causal GPT of the same shape does not load it silently */
+    Gpt m = {0};
+    GptConfig gc = {.n_layer = 2, .n_head = 2, .d_model = 64, .context_length = 32, .vocab_size = 304,
+                    .tie_embeddings = 1};
+    cr_assert_eq(gpt_init(&m, &gc, &e), LW_OK, "%s", e.msg);
+    cr_assert_neq(ckpt_load(dir, &m, NULL, NULL, NULL, &e), LW_OK);
+    cr_assert(strstr(e.msg, "bidirectional") && strstr(e.msg, "model.attention"), "%s", e.msg);
+    gpt_free(&m);
+}
