@@ -417,3 +417,62 @@ Test(mlm, a_gpt_with_bidirectional_attention_learns_mlm_and_sees_both_sides) {
     cr_assert(strstr(e.msg, "bidirectional") && strstr(e.msg, "model.attention"), "%s", e.msg);
     gpt_free(&m);
 }
+
+Test(mlm, classify_on_a_bert_checkpoint_pools_cls_with_the_baseline_and_confusion_matrix) {
+    /* a briefly pretrained BERT */
+    Config c;
+    mlm_config(&c, "bert-pre");
+    c.train.steps = 2;
+    Engine *g = open_or_fail(&c);
+    LwError e = {0};
+    while (g->state != ENGINE_DONE) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+    char pre[512];
+    snprintf(pre, sizeof pre, "%s/bert-pre/final", root);
+    cr_assert_eq(engine_save(g, pre, &e), LW_OK, "%s", e.msg);
+    engine_close(g);
+    /* the classify task on it: [CLS] text [SEP] rows pooled at 0 */
+    mlm_config(&c, "bert-cls");
+    snprintf(c.train.task, sizeof c.train.task, "classify");
+    snprintf(c.finetune.init_from, sizeof c.finetune.init_from, "%s", pre);
+    snprintf(c.data.paths[0], sizeof c.data.paths[0], "corpora/classify/uci_sentiment_sentences.tsv");
+    c.data.val_fraction = 0.1f;
+    c.data.test_fraction = 0.2f;
+    c.finetune.balance = 1;
+    c.finetune.trainable = FT_TRAIN_ALL;
+    c.train.steps = 4;
+    c.train.eval_every = 2;
+    c.train.eval_batches = 2;
+    cr_assert_eq(cfg_validate(&c, &e), LW_OK, "%s", e.msg);
+    g = open_or_fail(&c);
+    cr_assert_eq(g->arch, &arch_bert);
+    cr_assert_eq(engine_n_classes(g), 2);
+    int cls = tok_bert_special(g->tok, TOK_CLS), sep = tok_bert_special(g->tok, TOK_SEP),
+        pad = tok_bert_special(g->tok, TOK_PAD);
+    g->task->next_batch(g, 0);
+    const ArchBatch *b = &g->batch;
+    cr_assert_eq(b->head, ARCH_HEAD_CLASS);
+    for (int r = 0; r < b->B; r++) {
+        const int *x = b->inputs + r * b->T;
+        cr_assert_eq(b->pool[r], 0, "BERT pools [CLS]");
+        cr_assert_eq(x[0], cls);
+        cr_assert_eq(x[b->lengths[r] - 1], sep, "row %d ends with [SEP] before its padding", r);
+        for (int t = b->lengths[r]; t < b->T; t++) cr_assert_eq(x[t], pad, "padding is [PAD]");
+    }
+    while (g->state != ENGINE_DONE) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+    EngineEvent ev[EVENT_RING];
+    int n = engine_get_events(g, 0, ev, EVENT_RING), nb = 0, acc = 0;
+    for (int i = 0; i < n; i++) {
+        nb += strstr(ev[i].text, "naive-Bayes baseline on the same split") != NULL;
+        acc += strstr(ev[i].text, "accuracy train ") != NULL;
+    }
+    cr_assert(nb == 1 && acc >= 2, "baseline %d, accuracy events %d", nb, acc);
+    char path[600], *txt;
+    snprintf(path, sizeof path, "%s/bert-cls/classify-step4.txt", root);
+    cr_assert_eq(lw_read_file(path, &txt, NULL, &e), LW_OK, "%s", e.msg);
+    cr_assert(strstr(txt, "confusion matrix") && strstr(txt, "naive-Bayes"), "%s", txt);
+    free(txt);
+    float pr[2];
+    cr_assert_eq(engine_classify(g, "a wonderful film", pr, 2, &e), 2, "%s", e.msg);
+    cr_assert_float_eq(pr[0] + pr[1], 1.0f, 1e-5f);
+    engine_close(g);
+}
