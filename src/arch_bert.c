@@ -27,6 +27,7 @@ static int bert_op_create(void **out, const ModelCfg *mc, int vocab_size, LwErro
     BertModel *w = lw_calloc(1, sizeof *w);
     BertConfig bc = bert_config_default(mc->n_layer, mc->n_head, mc->d_model, mc->context_length, vocab_size);
     bc.dropout = bc.attn_dropout = mc->dropout;
+    bc.pre_ln = mc->layer_norm == NORM_PRE;
     int rc = bert_init(&w->bert, &bc, e);
     if (rc) {
         free(w);
@@ -83,6 +84,7 @@ static void bert_op_to_config(const void *m, ModelCfg *o) {
     o->vocab_size = c->vocab_size;
     o->qkv_bias = 1;
     o->tie_embeddings = 1;
+    o->layer_norm = c->pre_ln ? NORM_PRE : NORM_POST;
 }
 
 /* ---------------------------------------------------------------- checkpoints */

@@ -62,6 +62,7 @@ static const char *const preset_names[] = {"tiny", "gpt2-small", "gpt2-medium", 
 static const char *const task_names[] = {"auto", "lm", "mlm", "classify", "instruct", NULL}; /* src/task.c */
 static const char *const arch_names[] = {"gpt", "bert", NULL}; /* the tables of src/arch.c */
 static const char *const attention_names[] = {"causal", "bidirectional", NULL};
+static const char *const layer_norm_names[] = {"auto", "post", "pre", NULL};
 static const char *const lora_target_names[] = {"attn", "proj", "fc", "fcproj", "head", NULL};
 
 static int cfg_check_lora_targets(const char *s, char *why, size_t n);
@@ -122,6 +123,10 @@ static const CfgKey cfg_keys[] = {
              "model can learn train.task mlm and its attention maps become full squares. bidirectional needs "
              "train.task mlm (a model that sees the next token cannot learn to predict it). model.arch bert is always "
              "bidirectional."),
+    ROW_ENUM("model", "layer_norm", model.layer_norm, "auto", layer_norm_names,
+             "Where each block normalises: post = LN(x + sublayer(x)), the original Transformer's and BERT's; pre = "
+             "x + sublayer(LN(x)) with a final LayerNorm, GPT-2's, which trains from scratch more easily (no long "
+             "plateau at a high learning rate). auto = the architecture's own (gpt pre, bert post). GPT is always pre."),
     ROW_BOOL("model", "tie_embeddings", model.tie_embeddings, "true",
              "Share the token embedding with the output head (GPT-2 does; the book's GPTModel keeps a separate "
              "head: 163M instead of 124M parameters)."),
@@ -1217,6 +1222,8 @@ int cfg_validate(const Config *c, LwError *e) {
     if (m->attention == ATTN_BIDIRECTIONAL && !mlm)
         return lw_fail(e, LW_ERR_INVALID, "%s: model.attention: bidirectional needs train.task mlm (got %s): a model "
                        "that sees the next token cannot learn to predict it", src, c->train.task);
+    if (!bert && m->layer_norm == NORM_POST)
+        return lw_fail(e, LW_ERR_INVALID, "%s: model.layer_norm: post is for model.arch bert (GPT-2 is pre-LN)", src);
     if (bert && !mlm && mode != FT_CLASSIFY)
         return lw_fail(e, LW_ERR_INVALID, "%s: model.arch: bert does not predict the next token: use train.task mlm "
                        "or classify", src);

@@ -100,6 +100,11 @@ void engine_gen_answer(Engine *g, const GenToken *t) {
     g->gen_pending = -2; /* marks the pending answer */
 }
 
+void engine_gen_task_reply(Engine *g) {
+    g->gen_done = 0;
+    g->gen_pending = -3; /* marks the task's reply */
+}
+
 size_t engine_gen_collect(Engine *g, char *text, size_t len, size_t n) {
     GenToken t;
     while (engine_gen_next(g, &t) > 0) {
@@ -117,6 +122,11 @@ int engine_gen_next(Engine *g, GenToken *out) {
         *out = g->gen_answer;
         g->gen_done = 1;
         return 1;
+    }
+    if (g->gen_pending == -3) {
+        int r = g->task->reply_next ? g->task->reply_next(g, out) : 0;
+        if (r <= 0) g->gen_done = 1;
+        return r;
     }
     if (g->gen_count >= g->gen.max_tokens) {
         g->gen_done = 1;

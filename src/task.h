@@ -73,6 +73,10 @@ typedef struct TaskOps {
     /* The chat reply to the user's text: begins a generation read out with engine_gen_next (a continuation, an
      * instruction's response, a classifier's one-token label answer). */
     int (*reply_begin)(Engine *g, const char *text, const SampleParams *p, LwError *e);
+    /* The next token of a reply the task makes itself (after reply_begin called engine_gen_task_reply): 1 with
+     * *out, 0 at the end. May be NULL (replies are decoded, or one answer token). mlm: the filled text, piece by
+     * piece, each filled mask with its candidates in top_ids/top_probs. */
+    int (*reply_next)(Engine *g, GenToken *out);
 } TaskOps;
 
 /* The registered tasks (src/task.c). */

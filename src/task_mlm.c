@@ -14,6 +14,7 @@
 #include "sampler.h"
 
 #define MLM_PROB 0.15f
+#define SNAP_MAX_FILL 512 /* tokens of a chat reply kept */
 #define MLM_VAL_SEED 0x6d6c6d76616cULL /* the validation masks */
 
 typedef struct MlmState {
@@ -26,7 +27,10 @@ typedef struct MlmState {
     Rng val_rng;
     int top_id;               /* the most frequent token of the training split (the unigram baseline) */
     double top_share;         /* its share of the training tokens */
-    int n_masked;             /* chosen positions of the last batch */
+    int n_masked;             /* positions of the last batch shown as [MASK] (the blanks that are scored) */
+    /* the chat reply being read out (engine_fill's result): the input ids and the next position */
+    FillResult reply;
+    int reply_ids[SNAP_MAX_FILL], reply_n, reply_at, reply_slot;
 } MlmState;
 
 /* Token id's text for a message: newlines and tabs spelled \n and \t. */
@@ -144,8 +148,9 @@ static long mlm_next_batch(Engine *g, int val) {
         memcpy(row + 1, s->window + (size_t)b * W, (size_t)W * sizeof(int));
         row[T - 1] = s->special[1];
     }
-    s->n_masked = bert_mlm_mask(g->inputs, g->targets, s->scratch, B, T, &s->spec, val ? &s->val_rng : &g->rng,
-                                s->dummy);
+    bert_mlm_mask(g->inputs, g->targets, s->scratch, B, T, &s->spec, val ? &s->val_rng : &g->rng, s->dummy);
+    s->n_masked = 0;
+    for (int i = 0; i < B * T; i++) s->n_masked += g->inputs[i] == s->spec.mask_id;
     g->batch = (ArchBatch){.head = ARCH_HEAD_LM, .B = B, .T = T, .inputs = g->inputs, .targets = g->targets};
     return (long)B * T;
 }
@@ -158,8 +163,9 @@ static void mlm_rewind_val(Engine *g) {
 
 static int mlm_n_val_batches(const Engine *g) { return (int)loader_n_batches(&((const MlmState *)g->task_state)->val); }
 
-/* Masked positions of the last (validation) batch whose most probable token is the original one; with baseline,
- * those whose original token is the unigram baseline's. */
+/* [MASK] positions of the last (validation) batch whose most probable token is the original one; with baseline,
+ * those whose original token is the unigram baseline's. Only the blanks count: at the 10% of chosen positions left
+ * unchanged the answer is in the input, and copying it is no evidence of reading the context. */
 static int mlm_count_correct(const Engine *g, int baseline) {
     const MlmState *s = g->task_state;
     const float *z = g->arch->logits(g->model);
@@ -167,7 +173,7 @@ static int mlm_count_correct(const Engine *g, int baseline) {
     size_t N = (size_t)g->batch.B * g->batch.T;
     for (size_t i = 0; i < N; i++) {
         int y = g->batch.targets[i];
-        if (y == ARCH_IGNORE_INDEX) continue;
+        if (y == ARCH_IGNORE_INDEX || g->batch.inputs[i] != s->spec.mask_id) continue;
         if (baseline) {
             ok += y == s->top_id;
             continue;
@@ -207,7 +213,7 @@ static int mlm_evaluate(Engine *g, LwError *e) {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    fprintf(f, "step %ld\nmasked positions: %ld (%d validation batches)\nMLM loss: %.4f\n", g->step, n, nb,
+    fprintf(f, "step %ld\n[MASK] positions scored: %ld (%d validation batches)\nMLM loss: %.4f\n", g->step, n, nb,
             nb ? loss / nb : 0);
     fprintf(f, "masked-token accuracy: %.2f%%\nunigram baseline (always \"%s\"): %.2f%%\n", acc, top, bacc);
     fclose(f);
@@ -295,6 +301,9 @@ int engine_fill(Engine *g, const char *text, int top_k, FillResult *out, LwError
         engine_token_text(g, id, piece, sizeof piece);
         sb_adds(&filled, piece);
     }
+    MlmState *ms = g->task_state;
+    ms->reply_n = LW_MIN(T, SNAP_MAX_FILL);
+    memcpy(ms->reply_ids, ids.data, (size_t)ms->reply_n * sizeof(int));
     char *whole = sb_take(&filled);
     snprintf(out->filled, sizeof out->filled, "%s", whole);
     free(whole);
@@ -304,22 +313,34 @@ int engine_fill(Engine *g, const char *text, int top_k, FillResult *out, LwError
     return LW_OK;
 }
 
-/* A chat reply: the text with each [MASK] filled by its best candidate, as one GenToken whose top_ids are the
- * first mask's candidates. */
+/* A chat reply: the text with each [MASK] filled by its best candidate, read out token by token
+ * (mlm_reply_next); a filled mask's GenToken carries its candidates. */
 static int mlm_reply_begin(Engine *g, const char *text, const SampleParams *p, LwError *e) {
-    FillResult fr;
-    int rc = engine_fill(g, text, p && p->top_k > 0 ? p->top_k : SNAP_TOPK, &fr, e);
+    (void)p;
+    MlmState *s = g->task_state;
+    int rc = engine_fill(g, text, SNAP_TOPK, &s->reply, e);
     if (rc) return rc;
-    GenToken t;
-    memset(&t, 0, sizeof t);
-    size_t n = LW_MIN(strlen(fr.filled), sizeof t.text - 1); /* the Chat screen shows the slots in full */
-    memcpy(t.text, fr.filled, n);
-    t.n_top = fr.slots[0].n;
-    memcpy(t.top_ids, fr.slots[0].ids, sizeof t.top_ids);
-    memcpy(t.top_probs, fr.slots[0].probs, sizeof t.top_probs);
-    t.id = t.top_ids[0];
-    engine_gen_answer(g, &t);
+    s->reply_at = 1; /* after [CLS] */
+    s->reply_slot = 0;
+    engine_gen_task_reply(g);
     return LW_OK;
+}
+
+static int mlm_reply_next(Engine *g, GenToken *out) {
+    MlmState *s = g->task_state;
+    if (s->reply_at >= s->reply_n - 1) return 0; /* [SEP] */
+    memset(out, 0, sizeof *out);
+    int t = s->reply_at++;
+    out->id = s->reply_ids[t];
+    if (s->reply_slot < s->reply.n_slots && s->reply.slots[s->reply_slot].pos == t) {
+        const FillSlot *sl = &s->reply.slots[s->reply_slot++];
+        out->id = sl->ids[0];
+        out->n_top = sl->n;
+        memcpy(out->top_ids, sl->ids, sizeof out->top_ids);
+        memcpy(out->top_probs, sl->probs, sizeof out->top_probs);
+    }
+    engine_token_text(g, out->id, out->text, sizeof out->text);
+    return 1;
 }
 
 /* An inference checkpoint: the masking spec from its tokenizer (no data). */
@@ -348,4 +369,5 @@ const TaskOps task_mlm = {
     .loader_state = mlm_loader_state,
     .save_meta = NULL,
     .reply_begin = mlm_reply_begin,
+    .reply_next = mlm_reply_next,
 };

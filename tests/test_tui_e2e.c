@@ -91,7 +91,8 @@ static long e2e_wait_step(long min, long exact) {
     return -1;
 }
 
-static void e2e_start(void) {
+/* Starts the TUI on config (relative to the repo root) in a fresh tmux server. */
+static void e2e_start_config(const char *config) {
     const char *bin = getenv("LLMWB_BIN"), *root = getenv("LLMWB_ROOT");
     if (!bin || !root || !*bin || !*root) cr_skip_test("LLMWB_BIN / LLMWB_ROOT not set (run through make test)");
     if (access(bin, X_OK) != 0) cr_skip_test("%s is not built", bin);
@@ -101,8 +102,8 @@ static void e2e_start(void) {
     /* the pane runs the binary, then prints its exit status and waits, so the test can see the restored shell */
     int rc = e2e_sh("tmux -L %s -f /dev/null new-session -d -s e2e -x 120 -y 36 "
                     "\"cd '%s' && env TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' tui "
-                    "-c tests/tui_scripts/e2e.yaml --run-dir '%s'; echo __LLMWB_EXIT_\\$?__; sleep 120\"",
-                    g_sock, root, bin, g_run);
+                    "-c %s --run-dir '%s'; echo __LLMWB_EXIT_\\$?__; sleep 120\"",
+                    g_sock, root, bin, config, g_run);
     cr_assert_eq(rc, 0, "tmux new-session failed");
     char cmd[256];
     snprintf(cmd, sizeof cmd, "tmux -L %s display-message -p '#{socket_path}' 2>/dev/null", g_sock);
@@ -114,6 +115,8 @@ static void e2e_start(void) {
     }
     e2e_wait("[1]Tokenizer");
 }
+
+static void e2e_start(void) { e2e_start_config("tests/tui_scripts/e2e.yaml"); }
 
 static void e2e_stop(void) {
     if (g_sock[0]) e2e_sh("tmux -L %s kill-server >/dev/null 2>&1", g_sock);
@@ -354,4 +357,50 @@ Test(tui_e2e, tokenizer_search) {
     cr_assert_null(strstr(e2e_capture(), "no match for 'abc'"), "Esc does not search");
     e2e_keys("q");
     e2e_wait("__LLMWB_EXIT_0__");
+}
+
+/* ---- BERT (tests/tui_scripts/e2e-bert.yaml: a tiny encoder trained with train.task mlm) ---- */
+
+static void e2e_start_bert(void) { e2e_start_config("tests/tui_scripts/e2e-bert.yaml"); }
+
+TestSuite(tui_e2e_bert, .init = e2e_start_bert, .fini = e2e_stop, .timeout = 120);
+
+Test(tui_e2e_bert, attention_maps_are_full_squares_with_the_special_tokens_labelled) {
+    e2e_wait("compression");
+    e2e_keys("4");
+    e2e_wait("Masked-token accuracy (MLM)");
+    e2e_wait("unigram baseline (always");          /* the evaluation before the first step */
+    e2e_keys("3");
+    e2e_wait("bidirectional");                     /* the header names the kind of map */
+    e2e_keys("Enter");                             /* zoom: the token labels of the probe */
+    e2e_wait("[CLS]");
+    e2e_wait("[MASK]");
+    e2e_wait("[SEP]");
+    /* the query cursor on the first token: a weight on a key to its right is shown (no masked half) */
+    e2e_keys("Right"), e2e_wait("-> key 1"), e2e_keys("Right"), e2e_wait("-> key 2"), e2e_keys("Right");
+    e2e_wait("query 0 \"[CLS]\" -> key 3");
+    const char *s = e2e_capture();
+    cr_assert_null(strstr(s, "masked: the future"), "no key is masked in a bidirectional map:\n%s", s);
+    cr_assert_null(strstr(s, "weight 0.0000 "), "[CLS] attends to a key on its right:\n%s", s);
+}
+
+Test(tui_e2e_bert, chat_fills_the_mask_and_enter_writes_a_candidate_in) {
+    e2e_wait("compression");
+    e2e_keys("5");
+    e2e_wait("Fill the mask");
+    e2e_wait("type a sentence with [MASK]");
+    e2e_literal("It is a _ of");
+    e2e_keys("Enter");
+    e2e_wait("filled: 1 mask");
+    e2e_wait("[MASK] 1 of 1");
+    cr_assert(strstr(e2e_capture(), "%"), "candidate bars with probabilities");
+    e2e_keys("Escape");                            /* control keys: the candidate cursor */
+    e2e_wait("Up/Down choose, Enter fills it in");
+    e2e_keys("Down Enter");
+    e2e_wait("filled in \"");
+    const char *s = e2e_capture(), *line = strstr(s, "> It is a");
+    cr_assert_not_null(line, "the sentence is back on the input line:\n%s", s);
+    cr_assert_null(strstr(line, " _ of"), "the blank is filled:\n%s", s);
+    e2e_keys("Enter");                             /* sent again: no mask left is a clear message */
+    e2e_wait("no [MASK] in the text");
 }

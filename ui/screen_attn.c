@@ -131,7 +131,7 @@ static void at_draw_zoom(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, fl
     float v = m[at.q * T + at.k];
     cb_printf(cb, r.x, r.y + r.h - 1, r.w, a->th.highlight,
               " query %d \"%s\" -> key %d \"%s\": weight %.4f%s ", at.q, vq, at.k, vk, v,
-              at.k > at.q ? " (masked: the future)" : "");
+              mask[at.q * T + at.k] ? " (masked: the future)" : "");
 }
 
 /* z: the selected head (or the layer average) alone, as big as the body allows, with the value under the

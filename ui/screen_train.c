@@ -27,6 +27,7 @@ static struct {
     char acc[TR_ACC][160];
     int n_acc;
     float val_acc;             /* latest "val accuracy" (percent), < 0 = none yet */
+    float mlm_base;            /* mlm: the unigram baseline of the latest masked-accuracy event, < 0 = none yet */
     int logy, by_tokens;
     /* search: the match is in event hit_ev (absolute index, its formatted line) or, when hit_ev < 0 and
      * hit_sample >= 0, at that byte of the sample; hit_col = the match's byte offset in the event line */
@@ -55,7 +56,16 @@ static void tr_note_accuracy(const EngineEvent *ev) {
     char *line = tr.acc[tr.n_acc % TR_ACC];
     size_t n = sizeof tr.acc[0];
     const char *va = strstr(t, "val accuracy ");
-    if (sscanf(t, "naive-Bayes baseline on the same split: val %f%%, test %f%%", &f[0], &f[1]) == 2) {
+    char top[32];
+    if (sscanf(t, "masked accuracy %f%%, unigram baseline %f%% (always \"%31[^\"]", &f[0], &f[1], top) == 3) {
+        if (tr.mlm_base < 0) { /* the first evaluation: the baseline line on top */
+            snprintf(line, n, "unigram baseline (always \"%s\"): %.1f%% of the masked tokens", top, f[1]);
+            tr.n_acc++;
+            line = tr.acc[tr.n_acc % TR_ACC];
+        }
+        tr.mlm_base = f[1];
+        snprintf(line, n, "step %ld: masked %.1f%% (unigram %.1f%%)", ev->step, f[0], f[1]);
+    } else if (sscanf(t, "naive-Bayes baseline on the same split: val %f%%, test %f%%", &f[0], &f[1]) == 2) {
         snprintf(line, n, "naive Bayes (bag of words): val %.1f%%, test %.1f%%", f[0], f[1]);
     } else if (sscanf(t, "accuracy train %f%%, val %f%%, test %f%%", &f[0], &f[1], &f[2]) == 3) {
         snprintf(line, n, "step %ld: train %.1f%%, val %.1f%%, test %.1f%%", ev->step, f[0], f[1], f[2]);
@@ -80,6 +90,7 @@ static int tr_poll(App *a) {
         tr.hit_ev = tr.hit_sample = -1;
         tr.n_acc = 0;
         tr.val_acc = -1;
+        tr.mlm_base = -1;
         changed = 1;
     }
     int total = engine_n_metrics(a->eng);
@@ -206,26 +217,26 @@ static void tr_draw_small_plot(App *a, CellBuf *cb, Rect r, const char *title, i
 
 /* A classifier's box in place of the sample: its classes, then the baseline and accuracy lines, newest at the
  * bottom (lines longer than the box are cut; the event log has them whole). */
-static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r) {
-    cb_box(cb, r, "Accuracy (classifier)", a->th.dim, a->caps.unicode);
+static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r, int mlm) {
+    cb_box(cb, r, mlm ? "Masked-token accuracy (MLM)" : "Accuracy (classifier)", a->th.dim, a->caps.unicode);
     int w = r.w - 2, h = r.h - 2;
     if (w < 8 || h < 2) return;
     char classes[160];
-    int o = snprintf(classes, sizeof classes, "classes:");
+    int o = snprintf(classes, sizeof classes, mlm ? "15%% of the tokens hidden; the model names them" : "classes:");
     for (int k = 0; k < engine_n_classes(a->eng) && o < (int)sizeof classes; k++)
         o += snprintf(classes + o, sizeof classes - (size_t)o, " %s", engine_class_name(a->eng, k));
     cb_text(cb, r.x + 1, r.y + 1, w, classes, a->th.bold);
     /* the baseline stays on top, the first and the latest whole-split accuracies ("train ...") stay too, and the
      * latest evaluations fill the rows left; drawn oldest first */
     int first = tr.n_acc > TR_ACC ? tr.n_acc - TR_ACC : 0, y = r.y + 2;
-    if (tr.n_acc > first && !strncmp(tr.acc[first % TR_ACC], "naive", 5)) {
+    if (tr.n_acc > first && (!strncmp(tr.acc[first % TR_ACC], "naive", 5) || !strncmp(tr.acc[first % TR_ACC], "unigram", 7))) {
         cb_text(cb, r.x + 1, y++, w, tr.acc[first % TR_ACC], a->th.dim);
         first++;
     }
     int room = r.y + r.h - 1 - y, first_full = -1, last_full = -1;
     char keep[TR_ACC] = {0};   /* by ring slot */
     for (int i = first; i < tr.n_acc; i++)
-        if (strstr(tr.acc[i % TR_ACC], ": train ")) {
+        if (strstr(tr.acc[i % TR_ACC], ": train ") || strstr(tr.acc[i % TR_ACC], ": masked ")) {
             if (first_full < 0) first_full = i;
             last_full = i;
         }
@@ -237,7 +248,7 @@ static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r) {
     for (int i = first; i < tr.n_acc; i++) {
         if (!keep[i % TR_ACC]) continue;
         const char *line = tr.acc[i % TR_ACC];
-        cb_text(cb, r.x + 1, y++, w, line, strstr(line, ": train ") ? a->th.good : a->th.text);
+        cb_text(cb, r.x + 1, y++, w, line, strstr(line, ": train ") || strstr(line, ": masked ") ? a->th.good : a->th.text);
     }
 }
 
@@ -290,7 +301,10 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     if (isfinite(t->val_loss)) cb_printf(cb, right.x, y++, w, a->th.text, "val loss    %.4f  ppl %.1f", t->val_loss,
                                          exp(t->val_loss));
     else cb_text(cb, right.x, y++, w, "val loss    - (not evaluated yet)", a->th.text);
-    if (engine_n_classes(a->eng) > 0 && tr.val_acc >= 0)
+    int mlm = !strcmp(engine_config(a->eng)->train.task, "mlm");
+    if (mlm && tr.val_acc >= 0)
+        cb_printf(cb, right.x, y++, w, a->th.good, "masked acc  %.1f%%  (unigram %.1f%%)", tr.val_acc, tr.mlm_base);
+    else if (engine_n_classes(a->eng) > 0 && tr.val_acc >= 0)
         cb_printf(cb, right.x, y++, w, a->th.good, "val acc     %.1f%%", tr.val_acc);
     cb_printf(cb, right.x, y++, w, a->th.text, "lr          %.3e", t->lr);
     cb_printf(cb, right.x, y++, w, a->th.text, "grad norm   %.4f", t->grad_norm);
@@ -327,8 +341,8 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
         tr_event_line(i, line, sizeof line);
         cb_text(cb, evr.x + 1, yy, evr.w - 2, line, st);
     }
-    if (engine_n_classes(a->eng) > 0) {
-        tr_draw_accuracy(a, cb, smr);
+    if (engine_n_classes(a->eng) > 0 || mlm) {
+        tr_draw_accuracy(a, cb, smr, mlm);
         return;
     }
     char title[64];
