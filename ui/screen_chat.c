@@ -261,7 +261,7 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
             if (len > (int)sizeof raw - 1) len = (int)sizeof raw - 1;
             tok_visible(raw, len, a->caps.unicode, vis, sizeof vis);
             int sel = ch.control && i == ch.sel_cand, lw = 11, bw = cw - lw - 8;
-            cb_put(cb, x, y, sel ? '>' : ' ', a->th.cursor);
+            cb_put(cb, x, y, sel ? '>' : ' ', sel ? a->th.cursor : a->th.text);
             cb_text(cb, x + 1, y, lw - 1, vis, sel ? a->th.cursor : i == 0 ? a->th.highlight : a->th.text);
             int fill = (int)lround(m->top_probs[i] * bw);
             for (int j = 0; j < bw; j++)

@@ -28,6 +28,7 @@ static struct {
     int n_acc;
     float val_acc;             /* latest "val accuracy" (percent), < 0 = none yet */
     float mlm_base;            /* mlm: the unigram baseline of the latest masked-accuracy event, < 0 = none yet */
+    char mlm_line[96];         /* mlm: that baseline as the box's first line */
     int logy, by_tokens;
     /* search: the match is in event hit_ev (absolute index, its formatted line) or, when hit_ev < 0 and
      * hit_sample >= 0, at that byte of the sample; hit_col = the match's byte offset in the event line */
@@ -58,11 +59,8 @@ static void tr_note_accuracy(const EngineEvent *ev) {
     const char *va = strstr(t, "val accuracy ");
     char top[32];
     if (sscanf(t, "masked accuracy %f%%, unigram baseline %f%% (always \"%31[^\"]", &f[0], &f[1], top) == 3) {
-        if (tr.mlm_base < 0) { /* the first evaluation: the baseline line on top */
-            snprintf(line, n, "unigram baseline (always \"%s\"): %.1f%% of the masked tokens", top, f[1]);
-            tr.n_acc++;
-            line = tr.acc[tr.n_acc % TR_ACC];
-        }
+        /* the baseline line stays on top of the box (not in the ring, which long runs overwrite) */
+        snprintf(tr.mlm_line, sizeof tr.mlm_line, "unigram baseline (always \"%s\"): %.1f%% of the blanks", top, f[1]);
         tr.mlm_base = f[1];
         snprintf(line, n, "step %ld: masked %.1f%% (unigram %.1f%%)", ev->step, f[0], f[1]);
     } else if (sscanf(t, "naive-Bayes baseline on the same split: val %f%%, test %f%%", &f[0], &f[1]) == 2) {
@@ -91,6 +89,7 @@ static int tr_poll(App *a) {
         tr.n_acc = 0;
         tr.val_acc = -1;
         tr.mlm_base = -1;
+        tr.mlm_line[0] = '\0';
         changed = 1;
     }
     int total = engine_n_metrics(a->eng);
@@ -229,7 +228,8 @@ static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r, int mlm) {
     /* the baseline stays on top, the first and the latest whole-split accuracies ("train ...") stay too, and the
      * latest evaluations fill the rows left; drawn oldest first */
     int first = tr.n_acc > TR_ACC ? tr.n_acc - TR_ACC : 0, y = r.y + 2;
-    if (tr.n_acc > first && (!strncmp(tr.acc[first % TR_ACC], "naive", 5) || !strncmp(tr.acc[first % TR_ACC], "unigram", 7))) {
+    if (mlm && tr.mlm_line[0]) cb_text(cb, r.x + 1, y++, w, tr.mlm_line, a->th.dim);
+    if (tr.n_acc > first && !strncmp(tr.acc[first % TR_ACC], "naive", 5)) {
         cb_text(cb, r.x + 1, y++, w, tr.acc[first % TR_ACC], a->th.dim);
         first++;
     }
