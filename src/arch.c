@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Every architecture, once. Adding one: its table here and its name in model.arch (config.c). */
-const ArchOps *const arch_list[] = {&arch_gpt};
+const ArchOps *const arch_list[] = {&arch_gpt, &arch_bert};
 const int arch_count = (int)LW_ARRAY_LEN(arch_list);
 
 const ArchOps *arch_find(const char *name) {

@@ -2,7 +2,7 @@
  *
  *   model.arch   file            table       Hugging Face model_type
  *   gpt          src/arch_gpt.c  arch_gpt    gpt2   (decoder only, causal self-attention: the book's GPTModel)
- *   bert         src/arch_bert.c arch_bert   bert   (encoder only, bidirectional, MLM head, [CLS] pooling)  planned
+ *   bert         src/arch_bert.c arch_bert   bert   (encoder only, bidirectional, MLM head, [CLS] pooling)
  *   encdec       src/arch_encdec.c arch_encdec -    (encoder + decoder with cross-attention, KV-cached decode) planned
  *
  * Adding an architecture: write src/arch_<name>.c defining `const ArchOps arch_<name>`, add it to the list in
@@ -188,6 +188,6 @@ const ArchOps *arch_find(const char *name);
  * checkpoints of ours and OpenAI's downloads). LW_ERR_IO/LW_ERR_INVALID naming the file when unreadable or unknown. */
 int arch_for_checkpoint(const char *dir, const ArchOps **out, LwError *e);
 
-extern const ArchOps arch_gpt;
+extern const ArchOps arch_gpt, arch_bert;
 
 #endif

@@ -20,7 +20,8 @@ typedef struct GptModel {
 static GptConfig gpt_config_of(const ModelCfg *mc, int vocab) {
     GptConfig gc = {.n_layer = mc->n_layer, .n_head = mc->n_head, .d_model = mc->d_model,
                     .context_length = mc->context_length, .vocab_size = vocab, .dropout = mc->dropout,
-                    .qkv_bias = mc->qkv_bias, .tie_embeddings = mc->tie_embeddings};
+                    .qkv_bias = mc->qkv_bias, .tie_embeddings = mc->tie_embeddings,
+                    .bidirectional = mc->attention == ATTN_BIDIRECTIONAL};
     return gc;
 }
 
@@ -57,7 +58,8 @@ static void gpt_op_info(const void *m, ArchInfo *o) {
         if (g->tensors[i].trainable) n_train += g->tensors[i].numel;
     *o = (ArchInfo){.n_params = g->n_params, .n_trainable = n_train, .vocab_size = g->cfg.vocab_size, .n_layer = g->cfg.n_layer,
                     .n_head = g->cfg.n_head, .d_model = g->cfg.d_model, .context_length = g->cfg.context_length,
-                    .n_classes = g->n_classes, .lora_rank = g->lora_rank, .causal = 1, .n_source = 0};
+                    .n_classes = g->n_classes, .lora_rank = g->lora_rank, .causal = !g->cfg.bidirectional,
+                    .n_source = 0};
 }
 
 static void gpt_op_set_dropout(void *m, float p) { ((GptModel *)m)->gpt.cfg.dropout = p; }
@@ -71,6 +73,7 @@ static void gpt_op_to_config(const void *m, ModelCfg *o) {
     o->vocab_size = c->vocab_size;
     o->qkv_bias = c->qkv_bias;
     o->tie_embeddings = c->tie_embeddings;
+    o->attention = c->bidirectional ? ATTN_BIDIRECTIONAL : ATTN_CAUSAL;
 }
 
 static int gpt_op_save(const void *m, const char *dir, const Tokenizer *tok, const TrainState *st,

@@ -122,12 +122,64 @@ struct Tokenizer {
     int n_merges;
     int *merge;     /* (n_merges, 3): left, right, id */
     int eot, unk;
+    int bert[TOK_N_BERT]; /* ids of [CLS] [SEP] [MASK] [PAD] (tok_add_bert_specials), -1 when absent */
 };
+
+const char *const tok_bert_texts[TOK_N_BERT] = {"[CLS]", "[SEP]", "[MASK]", "[PAD]"};
+
+/* Whether id is a special token (its bytes are its text; never indexed, never merged). */
+static int tok_is_special(const Tokenizer *t, int id) {
+    if (id == t->eot || id == t->unk) return 1;
+    for (int k = 0; k < TOK_N_BERT; k++)
+        if (id == t->bert[k]) return 1;
+    return 0;
+}
+
+/* Whether token id's bytes are one of the BERT special texts (added tokens that no merge makes). */
+static int tok_is_bert_text(const Tokenizer *t, int id) {
+    for (int k = 0; k < TOK_N_BERT; k++) {
+        size_t kl = strlen(tok_bert_texts[k]);
+        if ((size_t)t->v.len[id] == kl && !memcmp(t->v.blob + t->v.off[id], tok_bert_texts[k], kl)) return 1;
+    }
+    return 0;
+}
+
+/* The first special token text[0..len) holds at or after 0 when allowed (<|endoftext|>, the BERT tokens present):
+ * its offset (len when none), id and length. */
+static size_t tok_next_special(const Tokenizer *t, const char *text, size_t len, int *id, size_t *n) {
+    size_t best = len;
+    const char *hit = t->eot >= 0 ? memmem(text, len, TOK_EOT_TEXT, sizeof TOK_EOT_TEXT - 1) : NULL;
+    if (hit) best = (size_t)(hit - text), *id = t->eot, *n = sizeof TOK_EOT_TEXT - 1;
+    for (int k = 0; k < TOK_N_BERT; k++) {
+        if (t->bert[k] < 0) continue;
+        size_t kl = strlen(tok_bert_texts[k]);
+        hit = memmem(text, best, tok_bert_texts[k], kl); /* only earlier hits matter */
+        if (hit) best = (size_t)(hit - text), *id = t->bert[k], *n = kl;
+    }
+    return best;
+}
+
+int tok_add_bert_specials(Tokenizer *t) {
+    int added = 0;
+    for (int k = 0; k < TOK_N_BERT; k++) {
+        if (t->bert[k] >= 0) continue;
+        t->bert[k] = vocab_add(&t->v, tok_bert_texts[k], strlen(tok_bert_texts[k]));
+        t->rank = lw_realloc(t->rank, (size_t)t->v.n * sizeof *t->rank);
+        t->rank[t->bert[k]] = RANK_NONE;
+        added++;
+    }
+    return added;
+}
+
+int tok_bert_special(const Tokenizer *t, int which) {
+    return which >= 0 && which < TOK_N_BERT ? t->bert[which] : -1;
+}
 
 static Tokenizer *tok_alloc(TokenizerKind kind) {
     Tokenizer *t = lw_calloc(1, sizeof *t);
     t->kind = kind;
     t->eot = t->unk = -1;
+    for (int k = 0; k < TOK_N_BERT; k++) t->bert[k] = -1;
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
     return t;
 }
@@ -366,16 +418,15 @@ void tok_encode(const Tokenizer *t, const char *text, size_t len, int allow_spec
         return;
     }
     PieceCache c = {0};
-    static const size_t EOTN = sizeof TOK_EOT_TEXT - 1;
     size_t i = 0;
     while (i < len) {
-        const char *hit = allow_special && t->eot >= 0 ? memmem(text + i, len - i, TOK_EOT_TEXT, EOTN) : NULL;
-        size_t end = hit ? (size_t)(hit - text) : len;
+        int id = -1;
+        size_t n = 0, end = allow_special ? i + tok_next_special(t, text + i, len - i, &id, &n) : len;
         bpe_encode_ordinary(t, &c, text + i, end - i, out);
         i = end;
-        if (hit) {
-            ivec_push(out, t->eot);
-            i += EOTN;
+        if (end < len) {
+            ivec_push(out, id);
+            i += n;
         }
     }
     free(c.ents);
@@ -497,7 +548,7 @@ static size_t gpt2_map(const int b2u[256], const unsigned char *b, size_t n, cha
  * are 0..n-1 without gaps and that every byte is a token. */
 static int tok_finish(Tokenizer *t, const char *what, LwError *e) {
     for (int id = 0; id < t->v.n; id++) {
-        if (id == t->eot || id == t->unk) continue;
+        if (tok_is_special(t, id)) continue;
         if (t->v.len[id] < 0) return lw_fail(e, LW_ERR_PARSE, "%s: id %d is missing", what, id);
         if (t->v.len[id] == 0) return lw_fail(e, LW_ERR_PARSE, "%s: id %d is an empty token", what, id);
         int o = vocab_index(&t->v, id);
@@ -575,8 +626,12 @@ static int read_vocab_json(Tokenizer *t, const char *path, int words, LwError *e
         int id = (int)it->valuedouble;
         if (len + kl + 1 > cap) blob = lw_realloc(blob, cap = 2 * cap + kl);
         int bl;
-        if (!strcmp(key, TOK_EOT_TEXT) || (words && !strcmp(key, TOK_UNK_TEXT))) {
-            if (key[2] == 'e') t->eot = id;
+        int bert = -1;
+        for (int k = 0; k < TOK_N_BERT; k++)
+            if (!strcmp(key, tok_bert_texts[k])) bert = k;
+        if (!strcmp(key, TOK_EOT_TEXT) || (words && !strcmp(key, TOK_UNK_TEXT)) || bert >= 0) {
+            if (bert >= 0) t->bert[bert] = id;
+            else if (key[2] == 'e') t->eot = id;
             else t->unk = id;
             memcpy(blob + len, key, kl);
             bl = (int)kl;
@@ -663,7 +718,9 @@ int tok_load_gpt2(Tokenizer **out, const char *encoder_json, const char *vocab_b
     if (!rc) {
         int orphans = 0, first = -1;
         for (int id = 0; id < t->v.n; id++)
-            if (id != t->eot && t->v.len[id] > 1 && t->rank[id] == RANK_NONE && orphans++ == 0) first = id;
+            if (!tok_is_special(t, id) && !tok_is_bert_text(t, id) && t->v.len[id] > 1 && t->rank[id] == RANK_NONE &&
+                orphans++ == 0)
+                first = id;
         if (orphans && t->n_merges == 0)
             rc = lw_fail(e, LW_ERR_PARSE, "%s: no merges (an empty file?), so %d tokens of %s can never be made", vocab_bpe,
                          orphans, encoder_json);
@@ -834,7 +891,7 @@ static char *vocab_json_text(const Tokenizer *t, size_t *len) {
         const unsigned char *b = t->v.blob + t->v.off[id];
         int n = t->v.len[id];
         if (2 * (size_t)n + 1 > 2 * 4096 + 1) tmp = lw_realloc(tmp, 2 * (size_t)n + 1);
-        if (id == t->eot || id == t->unk) memcpy(tmp, b, (size_t)n), tmp[n] = 0;
+        if (tok_is_special(t, id)) memcpy(tmp, b, (size_t)n), tmp[n] = 0;
         else gpt2_map(b2u, b, (size_t)n, tmp);
         if (id) s[k++] = ',';
         s[k++] = '"';
@@ -976,16 +1033,15 @@ static void words_encode_piece(void *ud, const char *p, size_t n) {
 
 static void words_encode(const Tokenizer *t, const char *text, size_t len, int allow_special, IntVec *out) {
     WordsEnc w = {t, out, allow_special};
-    static const size_t EOTN = sizeof TOK_EOT_TEXT - 1;
     size_t i = 0;
-    while (i < len) { /* "<|endoftext|>" separates like whitespace and becomes the special id when allowed */
-        const char *hit = allow_special ? memmem(text + i, len - i, TOK_EOT_TEXT, EOTN) : NULL;
-        size_t end = hit ? (size_t)(hit - text) : len;
+    while (i < len) { /* a special token separates like whitespace and becomes the special id when allowed */
+        int id = -1;
+        size_t n = 0, end = allow_special ? i + tok_next_special(t, text + i, len - i, &id, &n) : len;
         words_split(text + i, end - i, words_encode_piece, &w);
         i = end;
-        if (hit) {
-            ivec_push(out, t->eot);
-            i += EOTN;
+        if (end < len) {
+            ivec_push(out, id);
+            i += n;
         }
     }
 }

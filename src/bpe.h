@@ -42,6 +42,15 @@ TokenizerKind tok_kind(const Tokenizer *t);
 int tok_vocab_size(const Tokenizer *t);               /* including special tokens */
 int tok_eot(const Tokenizer *t);                      /* id of <|endoftext|> (50256 for GPT-2), or -1 */
 int tok_unk(const Tokenizer *t);                      /* id of <|unk|> (words tokenizer), or -1 */
+/* BERT's special tokens (the mlm task, arch bert): [CLS] starts an input, [SEP] ends it, [MASK] hides a token,
+ * [PAD] fills a short row. tok_add_bert_specials appends those missing after the last id (so an existing model's
+ * ids keep their meaning) and returns how many it added; saved in vocab.json like <|endoftext|> and recognised on
+ * load; tok_encode with allow_special turns their text into their ids. The only change to a tokenizer after it is
+ * built: call it before the tokenizer is shared. */
+enum { TOK_CLS, TOK_SEP, TOK_MASK, TOK_PAD, TOK_N_BERT };
+extern const char *const tok_bert_texts[TOK_N_BERT];
+int tok_add_bert_specials(Tokenizer *t);
+int tok_bert_special(const Tokenizer *t, int which);  /* id of tok_bert_texts[which], or -1 */
 int tok_n_merges(const Tokenizer *t);
 /* Merge number rank (0-based): left + right -> id; returns 0 when rank is out of range. */
 int tok_merge(const Tokenizer *t, int rank, int *left, int *right, int *id);

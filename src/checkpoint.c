@@ -162,6 +162,7 @@ static cJSON *config_json(const Gpt *m, const Tokenizer *tok) {
     cJSON_AddBoolToObject(lw, "tie_embeddings", c->tie_embeddings != 0);
     cJSON_AddNumberToObject(lw, "dropout", (double)c->dropout);
     if (m->n_classes) cJSON_AddNumberToObject(lw, "n_classes", m->n_classes);
+    if (c->bidirectional) cJSON_AddBoolToObject(lw, "bidirectional", 1); /* model.attention: bidirectional */
     return o;
 }
 
@@ -236,12 +237,15 @@ int ckpt_read_config(const char *dir_in, GptConfig *out, LwError *e) {
         goto done;
     }
     out->qkv_bias = 1; /* OpenAI GPT-2 has q, k, v biases */
+    out->bidirectional = 0;
     out->dropout = json_get_float(o, "resid_pdrop", 0.1f);
     const cJSON *lw = cJSON_GetObjectItemCaseSensitive(o, "llmwb");
     if (cJSON_IsObject(lw)) {
         if (json_get_bool(lw, "qkv_bias", &out->qkv_bias) < 0 ||
-            json_get_bool(lw, "tie_embeddings", &out->tie_embeddings) < 0) {
-            rc = lw_fail(e, LW_ERR_PARSE, "%s: llmwb.qkv_bias / llmwb.tie_embeddings: expected true or false", path);
+            json_get_bool(lw, "tie_embeddings", &out->tie_embeddings) < 0 ||
+            json_get_bool(lw, "bidirectional", &out->bidirectional) < 0) {
+            rc = lw_fail(e, LW_ERR_PARSE, "%s: llmwb.qkv_bias / tie_embeddings / bidirectional: expected true or false",
+                         path);
             goto done;
         }
         out->dropout = json_get_float(lw, "dropout", out->dropout);
@@ -383,36 +387,33 @@ int ckpt_save(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainSt
     return ckpt_save_ex(dir, m, tok, st, config_yaml, 0, e);
 }
 
-int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
-                 int flags, LwError *e) {
-    int merge = (flags & CKPT_MERGE_LORA) != 0;
-    if (merge && st)
-        return lw_fail(e, LW_ERR_INVALID, "%s: a merged export carries no training state (adapters are folded in)", dir);
-    char tmp[CKPT_PATH], path[CKPT_PATH], parent[CKPT_PATH];
+/* The temporary directory a save writes into before swapping it in, "<dir>.tmp-<pid>" (created empty), and the
+ * target without trailing slashes. */
+static int save_begin(const char *dir, char *target, size_t tn, char *tmp, size_t n, LwError *e) {
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/') dl--; /* "runs/x/latest/" names the same directory */
-    if (dl + 1 >= CKPT_PATH - 64) return lw_fail(e, LW_ERR_INVALID, "checkpoint path too long: %s", dir);
-    char target[CKPT_PATH - 64];
-    snprintf(target, sizeof target, "%.*s", (int)dl, dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", target, (long)getpid());
+    if (dl + 1 >= tn) return lw_fail(e, LW_ERR_INVALID, "checkpoint path too long: %s", dir);
+    snprintf(target, tn, "%.*s", (int)dl, dir);
+    snprintf(tmp, n, "%s.tmp-%ld", target, (long)getpid());
+    char parent[CKPT_PATH];
     lw_dirname(parent, sizeof parent, target);
     int rc = lw_mkdirs(parent, e);
     if (rc) return rc;
     ckpt_remove(tmp);
-    if ((rc = lw_mkdirs(tmp, e))) return rc;
+    return lw_mkdirs(tmp, e);
+}
 
-    cJSON *cfg = config_json(m, tok);
-    rc = json_save(lw_path_join(path, sizeof path, tmp, "config.json"), cfg, e);
-    cJSON_Delete(cfg);
-    if (!rc) rc = save_tensors(tmp, m, st != NULL, merge, e);
-    if (!rc && tok) rc = tok_save_dir(tok, tmp, e);
-    if (!rc && st) rc = save_state_json(lw_path_join(path, sizeof path, tmp, "trainer_state.json"), st, config_yaml, e);
+/* Ends a save: on rc == LW_OK fsyncs tmp and swaps it into target atomically (ckpt_swap: the previous checkpoint
+ * stays intact until the new one is in place); otherwise removes tmp. Returns the final status. */
+static int save_commit(int rc, const char *target, const char *tmp, LwError *e) {
+    char parent[CKPT_PATH];
     if (!rc && lw_fsync_dir(tmp) != 0) rc = lw_fail(e, LW_ERR_IO, "%s: fsync: %s", tmp, strerror(errno));
     if (rc) {
         ckpt_remove(tmp);
         return rc;
     }
     ckpt_test_hook("written");
+    lw_dirname(parent, sizeof parent, target);
     if ((rc = ckpt_swap(tmp, target, parent, e))) ckpt_remove(tmp);
     return rc;
 }
@@ -580,6 +581,59 @@ int ckpt_recover(const char *target_in, LwError *e) {
     }
     for_each_leftover(target, remove_dead, NULL);
     return LW_OK;
+}
+
+int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
+                 int flags, LwError *e) {
+    int merge = (flags & CKPT_MERGE_LORA) != 0;
+    if (merge && st)
+        return lw_fail(e, LW_ERR_INVALID, "%s: a merged export carries no training state (adapters are folded in)", dir);
+    char tmp[CKPT_PATH], path[CKPT_PATH], target[CKPT_PATH - 64];
+    int rc = save_begin(dir, target, sizeof target, tmp, sizeof tmp, e);
+    if (rc) return rc;
+    cJSON *cfg = config_json(m, tok);
+    rc = json_save(lw_path_join(path, sizeof path, tmp, "config.json"), cfg, e);
+    cJSON_Delete(cfg);
+    if (!rc) rc = save_tensors(tmp, m, st != NULL, merge, e);
+    if (!rc && tok) rc = tok_save_dir(tok, tmp, e);
+    if (!rc && st) rc = save_state_json(lw_path_join(path, sizeof path, tmp, "trainer_state.json"), st, config_yaml, e);
+    return save_commit(rc, target, tmp, e);
+}
+
+/* ---- any architecture's tensor table (ckpt_save_table / ckpt_load_table) ---- */
+
+int ckpt_save_table(const char *dir, const char *config_json, const CkptTable *tb, const Tokenizer *tok,
+                    const TrainState *st, const char *config_yaml, LwError *e) {
+    char tmp[CKPT_PATH], path[CKPT_PATH], target[CKPT_PATH - 64];
+    int rc = save_begin(dir, target, sizeof target, tmp, sizeof tmp, e);
+    if (rc) return rc;
+    size_t cl = strlen(config_json);
+    rc = lw_write_file_atomic(lw_path_join(path, sizeof path, tmp, "config.json"), config_json, cl, e);
+    StEntry *ent = lw_calloc((size_t)tb->n_tensors * 2 + 1, sizeof(StEntry));
+    char (*names)[96] = lw_calloc((size_t)tb->n_tensors * 2 + 1, sizeof(*names));
+    for (int i = 0; i < tb->n_tensors; i++) {
+        ent[i] = (StEntry){.name = tb->tensors[i].name, .ndim = tb->tensors[i].ndim, .data = tb->params + tb->tensors[i].offset};
+        tensor_shape(&tb->tensors[i], ent[i].shape);
+    }
+    static const char *const META[] = {"format", "pt", "producer", "llmwb"};
+    if (!rc) rc = st_write(lw_path_join(path, sizeof path, tmp, "model.safetensors"), ent, tb->n_tensors, META, 2, e);
+    if (!rc && st) {
+        int n = 0;
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < tb->n_tensors; i++, n++) {
+                const GptTensor *t = &tb->tensors[i];
+                snprintf(names[n], sizeof names[n], "%s.%s", k ? "adam_v" : "adam_m", t->name);
+                ent[n] = (StEntry){.name = names[n], .ndim = t->ndim, .data = (k ? tb->adam_v : tb->adam_m) + t->offset};
+                tensor_shape(t, ent[n].shape);
+            }
+        static const char *const OMETA[] = {"format", "llmwb-adamw", "producer", "llmwb"};
+        rc = st_write(lw_path_join(path, sizeof path, tmp, "optimizer.safetensors"), ent, n, OMETA, 2, e);
+    }
+    free(names);
+    free(ent);
+    if (!rc && tok) rc = tok_save_dir(tok, tmp, e);
+    if (!rc && st) rc = save_state_json(lw_path_join(path, sizeof path, tmp, "trainer_state.json"), st, config_yaml, e);
+    return save_commit(rc, target, tmp, e);
 }
 
 /* ---- load ---- */
@@ -974,10 +1028,11 @@ static int check_sizes(const char *dir, const GptConfig *c, LwError *e) {
 
 /* The first non-finite value (NaN, Inf) in the tensors of m with the given role filter, as an error naming the
  * file and the tensor; LW_OK when all are finite. which: 0 parameters, 1 adam_m, 2 adam_v. */
-static int check_finite(const char *dir, const Gpt *m, int which, LwError *e) {
-    const float *base = which == 0 ? m->params : which == 1 ? m->adam_m : m->adam_v;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const GptTensor *t = &m->tensors[i];
+/* Refuses NaN/Inf in the tensors of one block (which: 0 weights, 1 adam_m, 2 adam_v), naming file, tensor, index. */
+static int check_finite_tensors(const char *dir, const GptTensor *ts, int n, const float *base, int which,
+                                LwError *e) {
+    for (int i = 0; i < n; i++) {
+        const GptTensor *t = &ts[i];
         const float *x = base + t->offset;
         for (size_t k = 0; k < t->numel; k++)
             if (!isfinite(x[k])) {
@@ -991,6 +1046,11 @@ static int check_finite(const char *dir, const Gpt *m, int which, LwError *e) {
             }
     }
     return LW_OK;
+}
+
+static int check_finite(const char *dir, const Gpt *m, int which, LwError *e) {
+    const float *base = which == 0 ? m->params : which == 1 ? m->adam_m : m->adam_v;
+    return check_finite_tensors(dir, m->tensors, m->n_tensors, base, which, e);
 }
 
 int ckpt_read_state(const char *dir_in, TrainState *st, char **config_yaml, LwError *e) {
@@ -1050,6 +1110,9 @@ int ckpt_load_ex(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, ch
                            dir);
         /* Shapes are checked tensor by tensor; these would give confusing messages, so name them up front. */
         const GptConfig *h = &m->cfg;
+        if (h->bidirectional != c.bidirectional)
+            return lw_fail(e, LW_ERR_INVALID, "%s/config.json: a %s model, but model.attention is %s", dir,
+                           c.bidirectional ? "bidirectional" : "causal", h->bidirectional ? "bidirectional" : "causal");
         if (h->n_layer != c.n_layer || h->n_head != c.n_head)
             return lw_fail(e, LW_ERR_INVALID, "%s/config.json: n_layer %d, n_head %d but the model has %d, %d", dir,
                            c.n_layer, c.n_head, h->n_layer, h->n_head);
@@ -1088,6 +1151,59 @@ int ckpt_load_ex(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, ch
         }
     }
     return LW_OK;
+}
+
+/* Reads every tensor of the table from file `name` of dir (prefix: "adam_m." / "adam_v." or "") into dst. */
+static int load_table_file(const char *dir, const char *name, const CkptTable *tb, const char *prefix, float *dst,
+                           LwError *e) {
+    char path[CKPT_PATH];
+    StFile *f;
+    int rc = st_open(&f, lw_path_join(path, sizeof path, dir, name), e);
+    if (rc) return rc;
+    int64_t shape[ST_MAX_DIMS];
+    for (int i = 0; i < tb->n_tensors && !rc; i++) {
+        const GptTensor *t = &tb->tensors[i];
+        char full[ST_NAME_MAX + 16];
+        snprintf(full, sizeof full, "%s%s", prefix, t->name);
+        const StTensor *ft = st_find(f, full);
+        tensor_shape(t, shape);
+        if (!ft) rc = lw_fail(e, LW_ERR_INVALID, "%s: missing tensor %s", path, full);
+        else rc = read_into(f, ft, full, t->ndim, shape, dst + t->offset, e);
+    }
+    st_close(f);
+    return rc;
+}
+
+int ckpt_load_table(const char *dir_in, const CkptTable *tb, Tokenizer **tok, TrainState *st, int flags,
+                    LwError *e) {
+    if (tok) *tok = NULL;
+    char dir[CKPT_PATH];
+    int rc = resolve_dir(dir_in, dir, sizeof dir, 0, e);
+    if (rc) return rc;
+    if (st && !ckpt_has_state(dir))
+        return lw_fail(e, LW_ERR_INVALID, "%s: not a resumable checkpoint (no trainer_state.json)", dir);
+    int strict = !(flags & CKPT_ALLOW_NONFINITE);
+    if ((rc = load_table_file(dir, "model.safetensors", tb, "", tb->params, e))) return rc;
+    if (strict && (rc = check_finite_tensors(dir, tb->tensors, tb->n_tensors, tb->params, 0, e))) return rc;
+    if (st) {
+        if ((rc = load_state(dir, st, NULL, e))) return rc;
+        if ((rc = load_table_file(dir, "optimizer.safetensors", tb, "adam_m.", tb->adam_m, e)) ||
+            (rc = load_table_file(dir, "optimizer.safetensors", tb, "adam_v.", tb->adam_v, e)))
+            return rc;
+        if (strict && ((rc = check_finite_tensors(dir, tb->tensors, tb->n_tensors, tb->adam_m, 1, e)) ||
+                       (rc = check_finite_tensors(dir, tb->tensors, tb->n_tensors, tb->adam_v, 2, e))))
+            return rc;
+    }
+    char a[CKPT_PATH];
+    if (tok && lw_file_exists(lw_path_join(a, sizeof a, dir, "vocab.json"))) return tok_load_dir(tok, dir, e);
+    return LW_OK;
+}
+
+int ckpt_read_json(const char *path, void **root, LwError *e) {
+    cJSON *j;
+    int rc = json_load(path, &j, e);
+    *root = rc ? NULL : j;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- finetune metadata */

@@ -98,6 +98,24 @@ int ckpt_load(const char *dir, Gpt *m, Tokenizer **tok, TrainState *st, char **c
 int ckpt_load_ex(const char *dir, Gpt *m, Tokenizer **tok, TrainState *st, char **config_yaml, int flags,
                  LwError *e);
 
+/* Any architecture's checkpoint (arch_bert.c): the tensors of a table (GptTensor names, shapes and offsets) in
+ * params (and the AdamW moments adam_m/adam_v, same offsets). ckpt_save_table writes config_json (the
+ * architecture's config.json text) and model.safetensors (table names, F32), with st also optimizer.safetensors and
+ * trainer_state.json (+ config_yaml), with tok vocab.json/merges.txt; atomically as ckpt_save. ckpt_load_table
+ * reads every table tensor from dir (shapes must match; file tensors the table lacks are ignored, e.g. HF's tied
+ * cls.predictions.decoder.*), the moments and st when st is given, *tok when the directory has vocab.json. */
+typedef struct CkptTable {
+    const GptTensor *tensors;
+    int n_tensors;
+    float *params, *adam_m, *adam_v;
+} CkptTable;
+int ckpt_save_table(const char *dir, const char *config_json, const CkptTable *tb, const Tokenizer *tok,
+                    const TrainState *st, const char *config_yaml, LwError *e);
+/* flags: 0 or CKPT_ALLOW_NONFINITE (else NaN/Inf in the weights or moments is refused, naming the tensor). */
+int ckpt_load_table(const char *dir, const CkptTable *tb, Tokenizer **tok, TrainState *st, int flags, LwError *e);
+/* Parses path as a JSON object into *root (a cJSON *, freed with cJSON_Delete); errors name the file and offset. */
+int ckpt_read_json(const char *path, void **root, LwError *e);
+
 /* What a finetuned checkpoint is for, so inference applies the same template or reads out the same labels.
  * Stored as <dir>/llmwb-finetune.json: {"mode": "instruct", "template": "alpaca"} or
  * {"mode": "classify", "labels": ["neg", "pos"]}. */

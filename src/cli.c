@@ -79,6 +79,7 @@ static int cmd_generate(int argc, char **argv);
 static int cmd_chat(int argc, char **argv);
 static int cmd_merge(int argc, char **argv);
 static int cmd_classify(int argc, char **argv);
+static int cmd_fill(int argc, char **argv);
 static int cmd_tokenize(int argc, char **argv);
 static int cmd_bpe(int argc, char **argv);
 static int cmd_import_gpt2(int argc, char **argv);
@@ -175,6 +176,15 @@ static const CmdSpec cli_cmds[] = {
      cmd_classify,
      {{'k', "--ckpt", NULL, "DIR", "the classifier checkpoint (e.g. runs/finetune-sentiment/latest)"}, OPT_NONFINITE,
       OPT_HELP}},
+    {"fill", "fill --ckpt DIR [--top-k K] TEXT",
+     "fill each [MASK] (or _) of TEXT from a BERT checkpoint: top-k candidates",
+     "For each [MASK] of TEXT (a lone _ is short for it), prints the K most likely tokens with their\n"
+     "probabilities as bars, then TEXT with every blank filled by its best candidate. Needs a checkpoint trained\n"
+     "with the mlm task (model.arch bert, or model.attention bidirectional).",
+     cmd_fill,
+     {{'k', "--ckpt", NULL, "DIR", "the masked-LM checkpoint (e.g. runs/bert-tiny/latest)"},
+      {'K', "--top-k", NULL, "K", "how many candidates per blank (default 5)"},
+      OPT_NONFINITE, OPT_HELP}},
     {"tokenize", "tokenize [--vocab DIR|gpt2|bytes] [--ids] [--color] [TEXT|-]",
      "show tokens, ids and counts of TEXT (or stdin)",
      "Shows the tokens of TEXT (or of standard input, with - or no TEXT) separated by |, their ids, and the\n"
@@ -928,6 +938,48 @@ static Tokenizer *load_vocab(const char *vocab, LwError *e) {
     }
     if (!strcmp(vocab, "bytes")) return tok_new_bytes();
     return tok_load_dir(&t, vocab, e) ? NULL : t;
+}
+
+/* fill: each mask's candidates with their probabilities as bars, then the text filled with the best ones. */
+static int cmd_fill(int argc, char **argv) {
+    Opts o;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
+    if (o.n_positional != 1) return die_usage("fill: %s", "expected one TEXT argument with [MASK] or _ (quote it)");
+    Engine *eng;
+    if (open_ckpt(&o, &eng)) return 2;
+    LwError e = {0};
+    FillResult *fr = lw_malloc(sizeof *fr);
+    int rc = 0;
+    int top_k = 5;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--top-k")) top_k = o.sp.top_k;
+    if (engine_fill(eng, o.positional[0], top_k, fr, &e)) {
+        fprintf(stderr, "llmwb: %s: %s\n", o.ckpt, e.msg);
+        rc = 2;
+    } else {
+        for (int i = 0; i < fr->n_slots; i++) {
+            const FillSlot *sl = &fr->slots[i];
+            printf("[MASK] %d (token %d):\n", i + 1, sl->pos);
+            for (int k = 0; k < sl->n; k++) {
+                char bar[41] = "";
+                int w = (int)(sl->probs[k] * 40 + 0.5f);
+                for (int j = 0; j < w && j < 40; j++) bar[j] = '#';
+                bar[w < 40 ? w : 40] = 0;
+                char shown[2 * SNAP_TOKTEXT];
+                size_t n = 0;
+                for (const char *c = sl->text[k]; *c && n + 3 < sizeof shown; c++) {
+                    if (*c == '\n') shown[n++] = '\\', shown[n++] = 'n';
+                    else shown[n++] = *c;
+                }
+                shown[n] = 0;
+                printf("  %-16s %6.2f%%  %s\n", shown, 100.0 * sl->probs[k], bar);
+            }
+        }
+        printf("%s\n", fr->filled);
+    }
+    free(fr);
+    engine_close(eng);
+    return rc;
 }
 
 static int cmd_tokenize(int argc, char **argv) {

@@ -59,8 +59,10 @@ static const char *const ft_mode_names[] = {"none", "classify", "instruct", NULL
 static const char *const ft_trainable_names[] = {"head", "last_blocks", "all", NULL};
 static const char *const template_names[] = {"alpaca", "phi3", NULL};
 static const char *const preset_names[] = {"tiny", "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", NULL};
-static const char *const task_names[] = {"auto", "lm", "classify", "instruct", NULL}; /* src/task.c */
-static const char *const arch_names[] = {"gpt", NULL}; /* the tables of src/arch.c */
+static const char *const task_names[] = {"auto", "lm", "mlm", "classify", "instruct", NULL}; /* src/task.c */
+static const char *const arch_names[] = {"gpt", "bert", NULL}; /* the tables of src/arch.c */
+static const char *const attention_names[] = {"causal", "bidirectional", NULL};
+static const char *const layer_norm_names[] = {"auto", "post", "pre", NULL};
 static const char *const lora_target_names[] = {"attn", "proj", "fc", "fcproj", "head", NULL};
 
 static int cfg_check_lora_targets(const char *s, char *why, size_t n);
@@ -95,7 +97,9 @@ static const CfgKey cfg_keys[] = {
      "The base is loaded first and this file overrides its keys."},
 
     ROW_ENUM_STR("model", "arch", model.arch, "gpt", arch_names,
-                 "The architecture: gpt = GPT-2, a decoder with causal self-attention (the book's GPTModel). "
+                 "The architecture: gpt = GPT-2, a decoder with causal self-attention (the book's GPTModel); bert = BERT, "
+                 "an encoder with bidirectional self-attention, post-LayerNorm blocks, a masked-LM head tied to the "
+                 "token embedding and a [CLS] pooler for classification (train.task mlm or classify). "
                  "A checkpoint's config.json (model_type) decides it when a run starts from one."),
     ROW_ENUM_STR("model", "preset", model.preset, "", preset_names,
                  "Sets every model key at once to a named size (tiny = the default model; gpt2-small = the book's "
@@ -114,6 +118,16 @@ static const CfgKey cfg_keys[] = {
               "Dropout rate on embeddings, attention weights and residual branches (the book's drop_rate)."),
     ROW_BOOL("model", "qkv_bias", model.qkv_bias, "false",
              "Bias terms in the query/key/value projections (the book: false; OpenAI's GPT-2 weights: true)."),
+    ROW_ENUM("model", "attention", model.attention, "causal", attention_names,
+             "GPT's self-attention: causal = each token sees only the tokens before it (a decoder: next-token "
+             "prediction); bidirectional = every token sees the whole row, as in BERT's encoder, so the same GPT-sized "
+             "model can learn train.task mlm and its attention maps become full squares. bidirectional needs "
+             "train.task mlm (a model that sees the next token cannot learn to predict it). model.arch bert is always "
+             "bidirectional."),
+    ROW_ENUM("model", "layer_norm", model.layer_norm, "auto", layer_norm_names,
+             "Where each block normalises: post = LN(x + sublayer(x)), the original Transformer's and BERT's; pre = "
+             "x + sublayer(LN(x)) with a final LayerNorm, GPT-2's, which trains from scratch more easily (no long "
+             "plateau at a high learning rate). auto = the architecture's own (gpt pre, bert post). GPT is always pre."),
     ROW_BOOL("model", "tie_embeddings", model.tie_embeddings, "true",
              "Share the token embedding with the output head (GPT-2 does; the book's GPTModel keeps a separate "
              "head: 163M instead of 124M parameters)."),
@@ -144,7 +158,9 @@ static const CfgKey cfg_keys[] = {
             "Use only the first max_chars bytes of the text; 0 = all of it."),
 
     ROW_ENUM_STR("train", "task", train.task, "auto", task_names,
-                 "What the model is trained for: lm = predict the next token (pretraining); classify = a class head "
+                 "What the model is trained for: lm = predict the next token (pretraining); mlm = masked language "
+                 "modelling as BERT (15% of the tokens chosen, 80% of those become [MASK], 10% a random token, 10% "
+                 "stay; each row is [CLS] text [SEP]); classify = a class head "
                  "(data: TSV label<TAB>text); instruct = instruction tuning (data: Alpaca JSON or JSONL). "
                  "auto = the task finetune.mode names (none = lm), so older configs keep working; setting both to "
                  "different tasks is an error."),
@@ -1407,6 +1423,18 @@ static int validate(const Config *c, Sink *sink, LwError *e) {
                                                   c->data.paths[i], why))
             return v.rc;
     }
+    int mlm = !strcmp(c->train.task, "mlm"), bert = !strcmp(m->arch, "bert");
+    if (m->attention == ATTN_BIDIRECTIONAL && !mlm &&
+        vfail(&v, LW_ERR_INVALID, OFF(model.attention), "bidirectional needs train.task mlm (got %s): a model that "
+              "sees the next token cannot learn to predict it", c->train.task))
+        return v.rc;
+    if (!bert && m->layer_norm == NORM_POST &&
+        vfail(&v, LW_ERR_INVALID, OFF(model.layer_norm), "post is for model.arch bert (GPT-2 is pre-LN)"))
+        return v.rc;
+    if (bert && !mlm && mode != FT_CLASSIFY &&
+        vfail(&v, LW_ERR_INVALID, OFF(model.arch), "bert does not predict the next token: use train.task mlm or "
+              "classify"))
+        return v.rc;
     /* Finetuning reads a dataset, not prose: catch the default novel left in data.paths. */
     if (mode != FT_NONE && c->data.n_paths > 0) {
         const char *p = c->data.paths[0], *dot = strrchr(p, '.');

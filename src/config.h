@@ -22,7 +22,11 @@ typedef struct ModelCfg {
     int n_layer, n_head, d_model, context_length, vocab_size;
     float dropout;
     int qkv_bias, tie_embeddings; /* booleans */
+    int attention;         /* ModelAttention: GPT's self-attention, causal (default) or bidirectional (mlm only) */
+    int layer_norm;        /* ModelNorm: auto (the architecture's own: GPT pre, BERT post), post, pre */
 } ModelCfg;
+typedef enum { ATTN_CAUSAL, ATTN_BIDIRECTIONAL } ModelAttention;
+typedef enum { NORM_AUTO, NORM_POST, NORM_PRE } ModelNorm;
 
 typedef struct TokCfg {
     TokKind kind;

@@ -225,7 +225,7 @@ static int open_inference(Engine *g, const char *dir, LwError *e) {
     g->arch = NULL;
     int rc = engine_load_checkpoint(g, dir, NULL, e);
     if (rc) return rc;
-    g->task = task_for_checkpoint(&g->ft_meta, engine_model_info(g).n_classes);
+    g->task = task_for_checkpoint(&g->ft_meta, engine_model_info(g).n_classes, engine_model_info(g).causal);
     if (g->task->open_inference && (rc = g->task->open_inference(g, e))) return rc;
     g->inference_only = 1;
     g->state = ENGINE_DONE;
@@ -327,12 +327,13 @@ int engine_evaluate(Engine *g, float *val_loss, LwError *e) {
     nb = LW_MIN(nb, g->task->n_val_batches(g));
     g->task->rewind_val(g);
     double sum = 0;
-    int correct = 0;
+    long correct = 0, counted = 0;
     for (int i = 0; i < nb; i++) {
         if (engine_aborted(g)) return lw_fail(e, LW_ERR_ABORTED, "evaluation interrupted");
         g->task->next_batch(g, 1);
         sum += g->arch->forward(g->model, &g->batch, 0, NULL);
         if (g->task->val_correct) correct += g->task->val_correct(g);
+        counted += g->task->val_count ? g->task->val_count(g) : g->B;
     }
     float v = (float)(sum / nb);
     g->val_loss = v;
@@ -340,7 +341,7 @@ int engine_evaluate(Engine *g, float *val_loss, LwError *e) {
     if (val_loss) *val_loss = v;
     if (g->task->val_correct)
         engine_publish_event(g, EV_EVAL, "val loss %.4f, val accuracy %.1f%% (%d batches), train loss %.4f", v,
-                             100.0 * correct / (nb * g->B), nb, g->train_loss);
+                             100.0 * correct / LW_MAX(1, counted), nb, g->train_loss);
     else
         engine_publish_event(g, EV_EVAL, "val %.4f (ppl %.1f), train %.4f", v, exp(v), g->train_loss);
     return LW_OK;

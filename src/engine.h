@@ -84,6 +84,26 @@ const char *engine_class_name(const Engine *eng, int i);
  * engine_gen_next produce one GenToken whose text is "label (p%)" and whose top_ids are class indices. [driver] */
 int engine_classify(Engine *eng, const char *text, float *probs, int max, LwError *e);
 
+/* ---- filling masks (a BERT checkpoint trained with train.task: mlm) ---- */
+#define FILL_MAX_SLOTS 16
+typedef struct FillSlot {
+    int pos;                     /* token position of the [MASK] in the input ([CLS] is 0) */
+    int n;                       /* candidates, most probable first */
+    int ids[SNAP_TOPK];
+    float probs[SNAP_TOPK];      /* softmax over the ordinary tokens (specials excluded) */
+    char text[SNAP_TOPK][SNAP_TOKTEXT];
+} FillSlot;
+typedef struct FillResult {
+    int n_tokens;                /* of the input, with [CLS] and [SEP] */
+    int n_slots;                 /* masks filled (the first FILL_MAX_SLOTS) */
+    FillSlot slots[FILL_MAX_SLOTS];
+    char filled[1024];           /* the text with each mask replaced by its best candidate */
+} FillResult;
+/* The top_k (<= SNAP_TOPK) candidates of every [MASK] in text ("_" standing alone is a short form), from one
+ * bidirectional forward of [CLS] text [SEP]. LW_ERR_INVALID when the model does not fill masks, the text has no
+ * mask or is longer than the model's window. [driver] */
+int engine_fill(Engine *eng, const char *text, int top_k, FillResult *out, LwError *e);
+
 /* ---- BPE training, merge by merge, for the Tokenizer screen [driver] ---- */
 /* Starts a fresh trainer on the first max_bytes of the corpus aiming at target_vocab tokens. */
 int engine_bpe_begin(Engine *eng, size_t max_bytes, int target_vocab, LwError *e);

@@ -52,7 +52,7 @@ static int setup_bpe_tokenizer(Engine *g, const char *text, size_t len, const En
     return LW_OK;
 }
 
-int engine_setup_tokenizer(Engine *g, const EngineOpenOpts *o, LwError *e) {
+static int setup_tokenizer_kind(Engine *g, const EngineOpenOpts *o, LwError *e) {
     const Config *c = &g->cfg;
     switch (c->tokenizer.kind) {
     case TOK_GPT2:
@@ -74,6 +74,14 @@ int engine_setup_tokenizer(Engine *g, const EngineOpenOpts *o, LwError *e) {
     }
     }
     return lw_fail(e, LW_ERR_INVALID, "tokenizer.kind: unknown kind");
+}
+
+/* The tokenizer.kind's tokenizer; an encoder's (model.arch bert, model.attention bidirectional) with BERT's special
+ * tokens, whatever its task: its inputs are [CLS] text [SEP]. */
+int engine_setup_tokenizer(Engine *g, const EngineOpenOpts *o, LwError *e) {
+    int rc = setup_tokenizer_kind(g, o, e);
+    if (!rc && (g->arch == &arch_bert || g->cfg.model.attention == ATTN_BIDIRECTIONAL)) tok_add_bert_specials(g->tok);
+    return rc;
 }
 
 /* After loading a checkpoint's weights: its tokenizer if it has one; for a bare Hugging Face GPT-2 directory

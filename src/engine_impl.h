@@ -121,6 +121,8 @@ void engine_free_generation(Engine *g);
 int engine_gen_begin_ids(Engine *g, const int *ids, size_t n, const SampleParams *p, LwError *e);
 /* Makes t the whole answer of the next engine_gen_next (a classifier's label). */
 void engine_gen_answer(Engine *g, const GenToken *t);
+/* The following engine_gen_next calls read the task's own reply (TaskOps.reply_next). */
+void engine_gen_task_reply(Engine *g);
 /* Appends the generation that was begun to text (at most n bytes with the NUL; newlines and tabs become spaces);
  * returns the new length. */
 size_t engine_gen_collect(Engine *g, char *text, size_t len, size_t n);

@@ -63,7 +63,12 @@ int engine_classify(Engine *g, const char *text, float *probs, int max, LwError 
     int K = engine_model_info(g).n_classes;
     if (K <= 0) return -lw_fail(e, LW_ERR_INVALID, "this model is not a classifier (finetune.mode is not classify)");
     IntVec ids = {0};
+    int cls = tok_bert_special(g->tok, TOK_CLS), sep = tok_bert_special(g->tok, TOK_SEP);
+    int wrap = !engine_model_info(g).causal && cls >= 0; /* an encoder reads [CLS] text [SEP] (task_classify.c) */
+    if (wrap) ivec_push(&ids, cls);
     tok_encode(g->tok, text, strlen(text), 0, &ids);
+    if (wrap && ids.len > (size_t)g->T - 1) ids.len = (size_t)g->T - 1;
+    if (wrap) ivec_push(&ids, sep);
     if (ids.len == 0) ivec_push(&ids, tok_eot(g->tok) >= 0 ? tok_eot(g->tok) : 0);
     int T = (int)LW_MIN(ids.len, (size_t)g->T); /* the book keeps the first tokens */
     int last = g->arch->pool_position(g->model, T);
@@ -95,6 +100,11 @@ void engine_gen_answer(Engine *g, const GenToken *t) {
     g->gen_pending = -2; /* marks the pending answer */
 }
 
+void engine_gen_task_reply(Engine *g) {
+    g->gen_done = 0;
+    g->gen_pending = -3; /* marks the task's reply */
+}
+
 size_t engine_gen_collect(Engine *g, char *text, size_t len, size_t n) {
     GenToken t;
     while (engine_gen_next(g, &t) > 0) {
@@ -112,6 +122,11 @@ int engine_gen_next(Engine *g, GenToken *out) {
         *out = g->gen_answer;
         g->gen_done = 1;
         return 1;
+    }
+    if (g->gen_pending == -3) {
+        int r = g->task->reply_next ? g->task->reply_next(g, out) : 0;
+        if (r <= 0) g->gen_done = 1;
+        return r;
     }
     if (g->gen_count >= g->gen.max_tokens) {
         g->gen_done = 1;

@@ -538,6 +538,32 @@ static void gpt_lora_backward(Gpt *m, int l, int bit, float *dinp, const float *
     if (dinp) matmul_gemm(0, 1, N, IC, R, 1.0f, dxa, R, A, R, 1.0f, dinp, IC);
 }
 
+/* Self-attention of qkv (B, T, 3C) into out (B, T, C): causal (attention_forward) unless the model is
+ * bidirectional (the general kernel with no mask); att (B, NH, T, T) as both save it. */
+static void gpt_attention_forward(const Gpt *m, float *out, float *att, const float *qkv, const uint8_t *drop,
+                                  float p, float *scratch, int B, int T) {
+    int C = m->cfg.d_model, NH = m->cfg.n_head;
+    if (!m->cfg.bidirectional) {
+        attention_forward(out, att, qkv, drop, p, scratch, B, T, C, NH);
+        return;
+    }
+    MhaShape s = {.B = B, .Tq = T, .Tk = T, .C = C, .NH = NH, .ldq = 3 * C, .ldk = 3 * C, .ldv = 3 * C, .ldo = C,
+                  .causal = 0};
+    mha_forward(out, att, qkv, qkv + C, qkv + 2 * C, NULL, drop, p, scratch, &s);
+}
+
+static void gpt_attention_backward(const Gpt *m, float *dqkv, const float *dout, const float *qkv, const float *att,
+                                   const uint8_t *drop, float p, float *scratch, int B, int T) {
+    int C = m->cfg.d_model, NH = m->cfg.n_head;
+    if (!m->cfg.bidirectional) {
+        attention_backward(dqkv, dout, qkv, att, drop, p, scratch, B, T, C, NH);
+        return;
+    }
+    MhaShape s = {.B = B, .Tq = T, .Tk = T, .C = C, .NH = NH, .ldq = 3 * C, .ldk = 3 * C, .ldv = 3 * C, .ldo = C,
+                  .causal = 0};
+    mha_backward(dqkv, dqkv + C, dqkv + 2 * C, dout, qkv, qkv + C, qkv + 2 * C, att, drop, p, scratch, &s);
+}
+
 /* A Conv1D product of block l with its adapter: out = inp W + b [+ LoRA]; xa as gpt_lora_forward. */
 static void gpt_linear_forward(const Gpt *m, int l, int bit, float *out, const float *inp, const float *w,
                                const float *b, int N, int IC, int OC, float *xa) {
@@ -657,8 +683,10 @@ static void gpt_block_forward(const Gpt *m, int l, int N, const GptBlockIO *io, 
 
 /* ---- forward ---- */
 
-/* Causal self-attention over the batch, keeping the weights (and the dropout mask) for the backward. */
+/* Self-attention over the batch (causal, or bidirectional for model.attention), keeping the weights (and the
+ * dropout mask) for the backward. */
 typedef struct GptBatchAttn {
+    const Gpt *m;
     GptActs *a;
     int B, T, NH, C, drop;
     float p;
@@ -671,7 +699,7 @@ static void gpt_batch_attention(void *ctx, int l, const float *qkv, float *atty)
     float *att = b->a->att + (size_t)l * BTT;
     uint8_t *matt = b->drop ? b->a->mask_att + (size_t)l * BTT : NULL;
     if (b->drop) dropout_mask(matt, BTT, b->p, b->r);
-    attention_forward(atty, att, qkv, matt, b->p, b->a->att_scratch, b->B, b->T, b->C, b->NH);
+    gpt_attention_forward(b->m, atty, att, qkv, matt, b->p, b->a->att_scratch, b->B, b->T);
 }
 
 /* Embedding and blocks; returns the final residual (B, T, C) (before ln_f). */
@@ -702,7 +730,7 @@ static const float *gpt_forward_body(Gpt *m, const int *inputs, int B, int T, in
         dropout_forward(a->encoded, a->encoded, a->mask_emb, BT * C, p);
     }
     const float *x = a->encoded;
-    GptBatchAttn ctx = {.a = a, .B = B, .T = T, .NH = NH, .C = C, .drop = drop, .p = p, .r = r};
+    GptBatchAttn ctx = {.m = m, .a = a, .B = B, .T = T, .NH = NH, .C = C, .drop = drop, .p = p, .r = r};
     for (int l = 0; l < L; l++) {
         size_t o1 = (size_t)l * BT, oc = o1 * C;
         GptBlockIO io = {.x = x, .ln1 = a->ln1 + oc, .ln1_mean = a->ln1_mean + o1, .ln1_rstd = a->ln1_rstd + o1,
@@ -867,7 +895,7 @@ static void gpt_backward_body(Gpt *m, int floor) {
         gpt_linear_backward(m, l, GPT_LORA_PROJ, datty, dw.attprojw, dw.attprojb, dproj, atty, w.attprojw, (int)BT,
                             C, C);
         memset(dqkv, 0, BT * 3 * C * sizeof(float));
-        attention_backward(dqkv, datty, qkv, att, matt, p, a->att_scratch, B, T, C, NH);
+        gpt_attention_backward(m, dqkv, datty, qkv, att, matt, p, a->att_scratch, B, T);
         memset(dln1, 0, BTC * sizeof(float)); /* dbranch is consumed: dln1 takes its buffer */
         gpt_linear_backward(m, l, GPT_LORA_ATTN, dln1, dw.qkvw, dw.qkvb, dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
         gpt_layernorm_backward(dresidual, dw.ln1w ? dw.ln1w : S, dw.ln1b ? dw.ln1b : S, dln1, x, w.ln1w,

@@ -19,6 +19,8 @@ typedef struct GptConfig {
     float dropout;      /* embedding, attention-weight and residual dropout */
     int qkv_bias;       /* bias on the q,k,v projections */
     int tie_embeddings; /* LM head shares wte */
+    int bidirectional;  /* 0: causal self-attention (GPT); 1: every position attends to every other (the mlm task
+                         * on a GPT-sized model; no KV-cached decoding then) */
 } GptConfig;
 
 typedef struct GptTensor {

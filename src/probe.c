@@ -63,6 +63,7 @@ int engine_probe_now(Engine *g, LwError *e) {
     ProbeSnapshot *p = lw_calloc(1, sizeof *p);
     p->step = g->step;
     p->T = T, p->L = L, p->NH = NH, p->C = C;
+    p->causal = mi.causal;
     p->att = lw_malloc((size_t)L * NH * T * T * sizeof(float));
     p->tok_emb = lw_malloc((size_t)T * C * sizeof(float));
     p->pos_emb = lw_malloc((size_t)T * C * sizeof(float));

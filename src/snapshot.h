@@ -105,7 +105,8 @@ typedef struct ProbeSnapshot {
     int T, L, NH, C;
     int ids[SNAP_MAX_PROBE];
     char tok[SNAP_MAX_PROBE][SNAP_TOKTEXT];
-    float *att;                   /* (L, NH, T, T) softmax weights, rows = queries; upper triangle is 0 */
+    float *att;                   /* (L, NH, T, T) softmax weights, rows = queries; upper triangle is 0 when causal */
+    int causal;                   /* 1: causal maps (GPT), 0: full squares (BERT, model.attention bidirectional) */
     float *tok_emb, *pos_emb;     /* (T, C) rows of wte and wpe for the probe tokens */
     int nn_ids[SNAP_MAX_PROBE][SNAP_NN];   /* nearest tokens by cosine similarity of wte rows */
     float nn_sim[SNAP_MAX_PROBE][SNAP_NN];

@@ -7,7 +7,7 @@
 #include "engine_impl.h"
 
 /* Every task, once. Adding one: its table here and its name in train.task (config.c). */
-const TaskOps *const task_list[] = {&task_lm, &task_classify, &task_instruct};
+const TaskOps *const task_list[] = {&task_lm, &task_mlm, &task_classify, &task_instruct};
 const int task_count = (int)LW_ARRAY_LEN(task_list);
 
 const TaskOps *task_find(const char *name) {
@@ -27,8 +27,9 @@ const TaskOps *task_for_config(const Config *c) {
     return t ? t : task_for_mode(c->finetune.mode); /* "auto" (or empty): finetune.mode decides */
 }
 
-const TaskOps *task_for_checkpoint(const CkptFinetune *meta, int n_classes) {
+const TaskOps *task_for_checkpoint(const CkptFinetune *meta, int n_classes, int causal) {
     if (n_classes > 0) return &task_classify;
+    if (!causal && meta->mode == FT_NONE) return &task_mlm;
     return task_for_mode(meta->mode);
 }
 

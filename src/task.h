@@ -4,7 +4,7 @@
  *   lm          src/task_lm.c        task_lm        none                           ARCH_HEAD_LM, next token
  *   classify    src/task_classify.c  task_classify  classify                       ARCH_HEAD_CLASS, pooled row
  *   instruct    src/task_instruct.c  task_instruct  instruct                       ARCH_HEAD_LM, response tokens
- *   mlm         src/task_mlm.c       task_mlm       -                              ARCH_HEAD_LM, masked tokens  planned
+ *   mlm         src/task_mlm.c       task_mlm       -                              ARCH_HEAD_LM, masked tokens
  *   translate   src/task_translate.c task_translate -                              ARCH_HEAD_LM + src           planned
  *
  * Adding a task: write src/task_<name>.c defining `const TaskOps task_<name>`, add it to the list in src/task.c and
@@ -52,6 +52,9 @@ typedef struct TaskOps {
     int (*n_val_batches)(const Engine *g);
     /* Rows of the last validation batch the model got right; may be NULL (no accuracy beside the val loss). */
     int (*val_correct)(const Engine *g);
+    /* The predictions val_correct counted in the last validation batch; may be NULL (= its rows, B). mlm: the
+     * masked positions. */
+    int (*val_count)(const Engine *g);
     /* The task's own evaluation, written into the run dir and published as an EV_EVAL event; run on the model
      * before the first step, at every checkpoint and at the end. May be NULL. */
     int (*evaluate)(Engine *g, LwError *e);
@@ -70,6 +73,10 @@ typedef struct TaskOps {
     /* The chat reply to the user's text: begins a generation read out with engine_gen_next (a continuation, an
      * instruction's response, a classifier's one-token label answer). */
     int (*reply_begin)(Engine *g, const char *text, const SampleParams *p, LwError *e);
+    /* The next token of a reply the task makes itself (after reply_begin called engine_gen_task_reply): 1 with
+     * *out, 0 at the end. May be NULL (replies are decoded, or one answer token). mlm: the filled text, piece by
+     * piece, each filled mask with its candidates in top_ids/top_probs. */
+    int (*reply_next)(Engine *g, GenToken *out);
 } TaskOps;
 
 /* The registered tasks (src/task.c). */
@@ -79,10 +86,11 @@ extern const int task_count;
 const TaskOps *task_find(const char *name);
 /* The task a config trains: train.task, or for "auto" the one finetune.mode names (none = lm). */
 const TaskOps *task_for_config(const Config *c);
-/* The task of a checkpoint: its llmwb-finetune.json mode; a model with a class head is a classifier. */
-const TaskOps *task_for_checkpoint(const CkptFinetune *meta, int n_classes);
+/* The task of a checkpoint: its llmwb-finetune.json mode; a model with a class head is a classifier; a
+ * bidirectional model without one (causal 0) fills masks (mlm). */
+const TaskOps *task_for_checkpoint(const CkptFinetune *meta, int n_classes, int causal);
 
-extern const TaskOps task_lm, task_classify, task_instruct;
+extern const TaskOps task_lm, task_classify, task_instruct, task_mlm;
 
 /* ---- shared by the tasks that train on a split of examples (classify, instruct): task.c ---- */
 typedef struct TaskRows {

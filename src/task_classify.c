@@ -18,7 +18,8 @@ typedef struct ClsState {
 
 /* The batch of examples rows (n <= B) into g->inputs and s: padded to g->T, pooled where the architecture reads. */
 static void cls_make_batch(Engine *g, ClsState *s, const int *rows, int n) {
-    cls_batch(&s->cls, rows, n, g->T, tok_eot(g->tok), g->inputs, s->pool, s->labels); /* pool = last real token */
+    int pad = tok_bert_special(g->tok, TOK_PAD) >= 0 ? tok_bert_special(g->tok, TOK_PAD) : tok_eot(g->tok);
+    cls_batch(&s->cls, rows, n, g->T, pad, g->inputs, s->pool, s->labels); /* pool = last real token */
     for (int b = 0; b < n; b++) {
         s->lengths[b] = s->pool[b] + 1;
         s->pool[b] = g->arch->pool_position(g->model, s->lengths[b]);
@@ -38,7 +39,17 @@ static int cls_open(Engine *g, const EngineOpenOpts *o, LwError *e) {
     if ((rc = engine_finetune_model(g, o, &st, &resumed, e))) return rc;
     ArchInfo mi = engine_model_info(g);
     int Tmax = LW_MIN(mi.context_length, c->model.context_length);
-    if ((rc = cls_load(&s->cls, c->data.paths[0], &c->finetune, g->tok, Tmax, e))) return rc;
+    int cls = tok_bert_special(g->tok, TOK_CLS), sep = tok_bert_special(g->tok, TOK_SEP);
+    int wrap = !mi.causal && cls >= 0 && Tmax > 2; /* an encoder reads [CLS] text [SEP] and pools [CLS] */
+    if ((rc = cls_load(&s->cls, c->data.paths[0], &c->finetune, g->tok, wrap ? Tmax - 2 : Tmax, e))) return rc;
+    for (int i = 0; wrap && i < s->cls.n; i++) {
+        ClsExample *x = &s->cls.ex[i];
+        x->ids = lw_realloc(x->ids, (size_t)(x->n + 2) * sizeof(int));
+        memmove(x->ids + 1, x->ids, (size_t)x->n * sizeof(int));
+        x->ids[0] = cls;
+        x->ids[x->n + 1] = sep;
+        x->n += 2;
+    }
     if (resumed && mi.n_classes != s->cls.n_labels)
         return lw_fail(e, LW_ERR_INVALID, "%s: the checkpoint's head has %d classes but %s has %d labels",
                        o->resume_dir, mi.n_classes, c->data.paths[0], s->cls.n_labels);

@@ -69,10 +69,10 @@ Test(arch, train_task_and_finetune_mode_name_one_task) {
     cr_assert(strstr(e.msg, "train.task") && strstr(e.msg, "finetune.mode"), "%s", e.msg);
     /* a checkpoint: its metadata, or a class head */
     CkptFinetune meta = {.mode = FT_INSTRUCT};
-    cr_assert_eq(task_for_checkpoint(&meta, 0), &task_instruct);
+    cr_assert_eq(task_for_checkpoint(&meta, 0, 1), &task_instruct);
     meta.mode = FT_NONE;
-    cr_assert_eq(task_for_checkpoint(&meta, 0), &task_lm);
-    cr_assert_eq(task_for_checkpoint(&meta, 3), &task_classify);
+    cr_assert_eq(task_for_checkpoint(&meta, 0, 1), &task_lm);
+    cr_assert_eq(task_for_checkpoint(&meta, 3, 1), &task_classify);
 }
 
 static void write_config_json(const char *dir, const char *json) {

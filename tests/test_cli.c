@@ -81,7 +81,7 @@ Test(cli, every_command_helps_itself_and_agrees_with_man_page_and_guide) {
     cr_assert_eq(run("--help", &top), 0);
     cr_assert_eq(lw_read_file("docs/llmwb.1", &man, NULL, NULL), LW_OK);
     cr_assert_eq(lw_read_file("docs/user-guide.md", &guide, NULL, NULL), LW_OK);
-    const char *want_cmds[] = {"tui", "lesson", "demo", "export", "train", "generate", "chat", "merge", "classify",
+    const char *want_cmds[] = {"tui", "lesson", "demo", "export", "train", "generate", "chat", "merge", "classify", "fill",
                                "tokenize", "bpe", "config", "import-gpt2"};
     int n_cmds = 0;
     for (char *line = top; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
@@ -264,6 +264,40 @@ Test(cli, train_then_generate) {
         snprintf(p, sizeof p, "%s/run/latest/%s", dir, files[i]);
         cr_expect(lw_file_exists(p), "missing %s", p);
     }
+    lw_rmtree(dir);
+}
+
+Test(cli, train_bert_then_fill_the_mask) {
+    char dir[] = "/tmp/llmwb-cli-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char args[1024], *out;
+    snprintf(args, sizeof args,
+             "train -c configs/bert-tiny.yaml --steps 4 --run-dir %s/run --set data.max_chars=40000 --set "
+             "tokenizer.vocab_size=300 --set model.n_layer=1 --set model.d_model=32 --set model.n_head=2 --set "
+             "model.context_length=32 --set train.batch_size=2 --set train.eval_every=2 --set train.threads=1",
+             dir);
+    cr_assert_eq(run(args, &out), 0, "%s", out);
+    cr_assert(strstr(out, "unigram baseline"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "fill --ckpt %s/run/latest --top-k 3 'a _ man, a [MASK]'", dir);
+    cr_assert_eq(run(args, &out), 0, "%s", out);
+    cr_assert(strstr(out, "[MASK] 1") && strstr(out, "[MASK] 2") && !strstr(out, "[MASK] 3"), "%s", out);
+    int pct = 0;
+    for (const char *p = out; (p = strchr(p, '%')); p++) pct++;
+    cr_assert_eq(pct, 6, "3 candidates with a probability for each mask: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "fill --ckpt %s/run/latest 'no blank'", dir);
+    cr_assert_eq(run(args, &out), 2, "%s", out);
+    cr_assert(strstr(out, "[MASK]") && count_lines(out) == 1, "%s", out);
+    free(out);
+    cr_assert_eq(run("fill --ckpt /nonexistent/ckpt 'a _'", &out), 2, "%s", out);
+    free(out);
+    char p[512];
+    snprintf(p, sizeof p, "%s/run/latest/config.json", dir);
+    char *js;
+    cr_assert_eq(lw_read_file(p, &js, NULL, NULL), LW_OK);
+    cr_assert(strstr(js, "\"model_type\":\t\"bert\""), "%s", js);
+    free(js);
     lw_rmtree(dir);
 }
 

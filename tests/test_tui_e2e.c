@@ -701,3 +701,58 @@ static void e2e_signal_saves(const char *how, const char *exit_text) {
 Test(tui_e2e, sighup_restores_and_saves) { e2e_signal_saves("HUP", "__LLMWB_EXIT_129__"); }
 Test(tui_e2e, sigquit_key_restores_and_saves) { e2e_signal_saves("C-\\\\", "__LLMWB_EXIT_131__"); }
 Test(tui_e2e, sigterm_restores_and_saves) { e2e_signal_saves("TERM", "__LLMWB_EXIT_143__"); }
+
+/* ---- BERT (tests/tui_scripts/e2e-bert.yaml: a tiny encoder trained with train.task mlm) ---- */
+
+/* Starts the TUI on config (relative to the repo root) at 120x36 in a fresh tmux server. */
+static void e2e_start_config(const char *config) {
+    e2e_prepare();
+    char args[1200];
+    snprintf(args, sizeof args, "tui -c %s --run-dir '%s'", config, g_run);
+    e2e_launch(120, 36, "", args);
+    e2e_wait("[1]Tokenizer");
+}
+
+static void e2e_start_bert(void) { e2e_start_config("tests/tui_scripts/e2e-bert.yaml"); }
+
+TestSuite(tui_e2e_bert, .init = e2e_start_bert, .fini = e2e_stop, .timeout = 120);
+
+Test(tui_e2e_bert, attention_maps_are_full_squares_with_the_special_tokens_labelled) {
+    e2e_wait("compression");
+    e2e_keys("4");
+    e2e_wait("Masked-token accuracy (MLM)");
+    e2e_wait("unigram baseline (always");          /* the evaluation before the first step */
+    e2e_keys("3");
+    e2e_wait("bidirectional");                     /* the header names the kind of map */
+    e2e_keys("Enter");                             /* zoom: the token labels of the probe */
+    e2e_wait("[CLS]");
+    e2e_wait("[MASK]");
+    e2e_wait("[SEP]");
+    /* the query cursor on the first token: a weight on a key to its right is shown (no masked half) */
+    e2e_keys("Right"), e2e_wait("-> key 1"), e2e_keys("Right"), e2e_wait("-> key 2"), e2e_keys("Right");
+    e2e_wait("query 0 \"[CLS]\" -> key 3");
+    const char *s = e2e_capture();
+    cr_assert_null(strstr(s, "masked: the future"), "no key is masked in a bidirectional map:\n%s", s);
+    cr_assert_null(strstr(s, "weight 0.0000 "), "[CLS] attends to a key on its right:\n%s", s);
+}
+
+Test(tui_e2e_bert, chat_fills_the_mask_and_enter_writes_a_candidate_in) {
+    e2e_wait("compression");
+    e2e_keys("5");
+    e2e_wait("Fill the mask");
+    e2e_wait("type a sentence with [MASK]");
+    e2e_literal("It is a _ of");
+    e2e_keys("Enter");
+    e2e_wait("filled: 1 mask");
+    e2e_wait("[MASK] 1 of 1");
+    cr_assert(strstr(e2e_capture(), "%"), "candidate bars with probabilities");
+    e2e_keys("Escape");                            /* control keys: the candidate cursor */
+    e2e_wait("Up/Down choose, Enter fills it in");
+    e2e_keys("Down Enter");
+    e2e_wait("filled in \"");
+    const char *s = e2e_capture(), *line = strstr(s, "> It is a");
+    cr_assert_not_null(line, "the sentence is back on the input line:\n%s", s);
+    cr_assert_null(strstr(line, " _ of"), "the blank is filled:\n%s", s);
+    e2e_keys("Enter");                             /* sent again: no mask left is a clear message */
+    e2e_wait("no [MASK] in the text");
+}

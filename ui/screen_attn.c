@@ -39,9 +39,10 @@ static const float *at_map(const ProbeSnapshot *p, int l, int h, int avg, float 
     return buf;
 }
 
-static void at_mask(uint8_t *mask, int T) {
+/* Keys hidden from each query: the upper triangle of a causal model; none for a bidirectional one (BERT). */
+static void at_mask(uint8_t *mask, int T, int causal) {
     for (int i = 0; i < T; i++)
-        for (int j = 0; j < T; j++) mask[i * T + j] = j > i;
+        for (int j = 0; j < T; j++) mask[i * T + j] = causal && j > i;
 }
 
 /* The colour (or glyph) legend on one row at (x, y): "weight 0 <ramp> 1   ╱ masked (the future)". */
@@ -220,7 +221,7 @@ static void at_draw_map(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, flo
     }
     float v = m[at.q * T + at.k];
     cb_printf(cb, r.x, r.y + r.h - 2, r.w, a->th.highlight, " %squery %d \"%s\" -> key %d \"%s\": weight %.4f%s ",
-              title, at.q, vis[at.q], at.k, vis[at.k], v, at.k > at.q ? " (masked: the future)" : "");
+              title, at.q, vis[at.q], at.k, vis[at.k], v, mask[at.q * T + at.k] ? " (masked: the future)" : "");
     at_draw_legend(a, cb, r.x, r.y + r.h - 1, r.w);
 }
 
@@ -244,10 +245,10 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     if (at.avg) snprintf(which, sizeof which, "average of heads");
     else snprintf(which, sizeof which, "head %d", at.head);
     /* residual-stream spread after the embeddings and after the selected layer's block */
-    snprintf(head, sizeof head, "%s  step %ld  snapshot %d/%d  %s  layer %d %s  T=%d  resid std %.2f->%.2f%s",
+    snprintf(head, sizeof head, "%s  step %ld  snapshot %d/%d  %s  layer %d %s  T=%d  %s  resid std %.2f->%.2f%s",
              at.replay < 0 ? "LIVE" : "REPLAY", p->step, idx + 1, count,
              at.replay < 0 ? "(<- older)" : "(<- -> scrub, End = live)", at.layer, which, p->T,
-             p->act_std ? p->act_std[0] : 0.0f, p->act_std ? p->act_std[at.layer + 1] : 0.0f,
+             p->causal ? "causal" : "bidirectional", p->act_std ? p->act_std[0] : 0.0f, p->act_std ? p->act_std[at.layer + 1] : 0.0f,
              p->nonfinite ? "  NaN/Inf in the forward!" : "");
     Style hs = at.replay < 0 ? a->th.good : a->th.warn;
     cb_text(cb, r.x, r.y, r.w, head, hs);
@@ -255,7 +256,7 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     float *buf = malloc(sizeof(float) * TT);
     uint8_t *mask = malloc(TT);
     if (!buf || !mask) { free(buf); free(mask); return; }
-    at_mask(mask, p->T);
+    at_mask(mask, p->T, p->causal);
     if (a->large) {
         at_draw_large(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 1}, p, buf, mask);
         free(buf);

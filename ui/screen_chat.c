@@ -1,6 +1,10 @@
 /* screen_chat.c — [5] Chat: a transcript and an input line with history; the reply streams token by token
  * from the worker (engine_gen_begin / engine_gen_next, interleaved with training); sampling controls
- * (temperature, top-k, top-p, max tokens) and bars of the next-token probabilities of the latest token. */
+ * (temperature, top-k, top-p, max tokens) and bars of the next-token probabilities of the latest token.
+ * For a model trained with train.task mlm (BERT) it is "fill the mask": the reply is the sentence with each [MASK]
+ * (or lone _) filled, the panel shows the bars of one mask's candidates, and Enter on a candidate (control keys)
+ * writes it into the sentence on the input line. */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +34,14 @@ static struct {
     int n_tokens;
     long hit;                  /* search: byte offset of the current match in text (-1 none) */
     int hit_len;
+    /* fill the mask (mlm): the filled masks of the last reply, the one shown and its candidate cursor */
+    GenToken masks[16];
+    int n_masks, sel_mask, sel_cand;
+    char sent[1024];           /* the sentence of the last reply, as typed */
 } ch = {.hit = -1};
+
+/* The engine fills masks (train.task mlm) rather than continuing text. */
+static int ch_fill_mode(const App *a) { return a->eng && !strcmp(engine_config(a->eng)->train.task, "mlm"); }
 
 static void ch_init(App *a) {
     if (ch.init) return;
@@ -67,6 +78,8 @@ static int ch_poll(App *a) {
         ch.last = buf[i];
         ch.have_last = 1;
         ch.n_tokens++;
+        if (ch_fill_mode(a) && buf[i].n_top > 0 && ch.n_masks < (int)(sizeof ch.masks / sizeof *ch.masks))
+            ch.masks[ch.n_masks++] = buf[i];
     }
     ch.read += n;
     if (done) {
@@ -74,6 +87,9 @@ static int ch_poll(App *a) {
         ch_append("\n");
         if (ch.n_tokens > 0 && a->eng && engine_n_classes(a->eng) > 0)
             app_status(a, 0, "predicted: %s", ch.last.text);
+        else if (ch_fill_mode(a) && ch.n_masks > 0) /* none: the worker's message says why */
+            app_status(a, 0, "filled: %d mask%s (Esc, Up/Down a candidate, Left/Right the mask, Enter fills it in)",
+                       ch.n_masks, ch.n_masks == 1 ? "" : "s");
         else if (ch.n_tokens > 0)
             app_status(a, 0, "reply: %d token%s", ch.n_tokens, ch.n_tokens == 1 ? "" : "s");
     }
@@ -93,6 +109,8 @@ static void ch_submit(App *a) {
     c.sp = ch.sp;
     c.sp.seed = ch.sp.seed + (uint64_t)ch.chat_id;
     snprintf(c.text, sizeof c.text, "%s", ch.le.buf);
+    snprintf(ch.sent, sizeof ch.sent, "%s", ch.le.buf);
+    ch.n_masks = ch.sel_mask = ch.sel_cand = 0;
     worker_send(&a->wk, &c);
     ch.chat_id++;   /* the worker numbers generations the same way */
     ch.read = 0;
@@ -101,7 +119,36 @@ static void ch_submit(App *a) {
     ch.have_last = 0;
     le_set(&ch.le, "");
     /* a status of its own until the reply ends, so a script's wait for the next "reply:" cannot see the last */
-    app_status(a, 0, "%s", engine_n_classes(a->eng) > 0 ? "classifying ..." : "generating ...");
+    app_status(a, 0, "%s", engine_n_classes(a->eng) > 0 ? "classifying ..." : ch_fill_mode(a) ? "filling ..." : "generating ...");
+}
+
+/* Enter on a candidate: the sentence of the last reply with mask sel_mask ([MASK] or a lone _, counted left to
+ * right) replaced by the candidate (without its leading space when the mask has one before it), on the input line. */
+static void ch_fill_in(App *a) {
+    if (ch.sel_mask >= ch.n_masks) return;
+    const GenToken *m = &ch.masks[ch.sel_mask];
+    char cand[SNAP_TOKTEXT];
+    engine_token_text(a->eng, m->top_ids[ch.sel_cand], cand, sizeof cand);
+    char out[sizeof ch.sent + SNAP_TOKTEXT];
+    int k = 0, o = 0, done = 0;
+    for (int i = 0; ch.sent[i] && o < (int)sizeof out - SNAP_TOKTEXT - 1;) {
+        const char *p = ch.sent + i;
+        int mlen = !strncmp(p, "[MASK]", 6) ? 6
+                   : (*p == '_' && (i == 0 || !isalnum((unsigned char)p[-1])) && !isalnum((unsigned char)p[1]) && p[1] != '_') ? 1 : 0;
+        if (mlen && !done && k++ == ch.sel_mask) {
+            const char *c = cand;
+            if (*c == ' ' && o > 0 && out[o - 1] == ' ') c++;
+            o += snprintf(out + o, sizeof out - (size_t)o, "%s", c);
+            i += mlen;
+            done = 1;
+            continue;
+        }
+        out[o++] = ch.sent[i++];
+    }
+    out[o] = 0;
+    le_set(&ch.le, out);
+    ch.control = 0;
+    app_status(a, 0, "filled in \"%s\": Enter sends the sentence again", cand);
 }
 
 static void ch_adjust(App *a, int dir) {
@@ -226,6 +273,35 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
     }
     if (a->large) return;
 
+    if (ch_fill_mode(a)) {   /* fill the mask: one mask's candidates, the cursor on one of them */
+        cb_box(cb, right, "Fill the mask", a->th.dim, a->caps.unicode);
+        int y = right.y + 1, x = right.x + 1, cw = right.w - 2;
+        if (!ch.n_masks) {
+            cb_text(cb, x, y++, cw, "type a sentence with [MASK]", a->th.text);
+            cb_text(cb, x, y++, cw, "(or _) where a word is missing", a->th.text);
+            cb_text(cb, x, y + 1, cw, "the model reads both sides of it", a->th.dim);
+            return;
+        }
+        cb_printf(cb, x, y++, cw, a->th.title, "[MASK] %d of %d  (<- -> other masks)", ch.sel_mask + 1, ch.n_masks);
+        const GenToken *m = &ch.masks[ch.sel_mask];
+        for (int i = 0; i < m->n_top && y < right.y + right.h - 2; i++, y++) {
+            char raw[SNAP_TOKTEXT], vis[SNAP_TOKTEXT * 4 + 8];
+            int len = engine_token_text(a->eng, m->top_ids[i], raw, sizeof raw);
+            if (len > (int)sizeof raw - 1) len = (int)sizeof raw - 1;
+            tok_visible(raw, len, a->caps.unicode, vis, sizeof vis);
+            int sel = ch.control && i == ch.sel_cand, lw = 11, bw = cw - lw - 8;
+            cb_put(cb, x, y, sel ? '>' : ' ', sel ? a->th.cursor : a->th.text);
+            cb_text(cb, x + 1, y, lw - 1, vis, sel ? a->th.cursor : i == 0 ? a->th.highlight : a->th.text);
+            int fill = (int)lround(m->top_probs[i] * bw);
+            for (int j = 0; j < bw; j++)
+                cb_put(cb, x + lw + j, y, j < fill ? (a->caps.unicode ? 0x2588 : '#') : ' ', a->th.plot_ema);
+            cb_printf(cb, x + lw + bw, y, 8, a->th.text, "%5.1f%%", 100 * m->top_probs[i]);
+        }
+        cb_text(cb, x, y, cw, ch.control ? "Up/Down choose, Enter fills it in" : "Esc, then Up/Down choose a candidate",
+                a->th.dim);
+        return;
+    }
+
     /* controls (a classifier samples nothing: its box shows the classes alone) */
     int classifier = a->eng && engine_n_classes(a->eng) > 0;
     cb_box(cb, right, classifier ? "Classifier" : "Sampling", a->th.dim, a->caps.unicode);
@@ -287,6 +363,17 @@ static int ch_key(App *a, int key) {
         if (r == LE_SUBMIT) ch_submit(a);
         else if (r == LE_CANCEL) ch.control = 1;
         return 1;
+    }
+    if (ch_fill_mode(a) && ch.n_masks > 0) {   /* fill the mask: the candidate cursor */
+        int nc = ch.masks[ch.sel_mask].n_top;
+        switch (key) {
+        case K_UP: if (ch.sel_cand > 0) ch.sel_cand--; return 1;
+        case K_DOWN: if (ch.sel_cand < nc - 1) ch.sel_cand++; return 1;
+        case K_RIGHT: ch.sel_mask = (ch.sel_mask + 1) % ch.n_masks, ch.sel_cand = 0; return 1;
+        case K_LEFT: ch.sel_mask = (ch.sel_mask + ch.n_masks - 1) % ch.n_masks, ch.sel_cand = 0; return 1;
+        case '\r': case '\n': case K_ENTER: ch_fill_in(a); return 1;
+        default: break;
+        }
     }
     if (a->eng && engine_n_classes(a->eng) > 0 && strchr("tkpn+=-_", key > 0 && key < 128 ? key : 1))
         return 0;   /* a classifier has no sampling controls */

@@ -28,9 +28,11 @@ static struct {
     /* classifier: the baseline and accuracy events, shortened ("step N: ..."), oldest first (ring); each also
      * as its kind and figures, so a narrow box gets a shorter form rather than a cut number */
     char acc[TR_ACC][160];
-    struct { int kind; long step; float v[3]; int batches; } accv[TR_ACC];   /* kind: 0 baseline, 1 split, 2 val */
+    struct { int kind; long step; float v[3]; int batches; } accv[TR_ACC];   /* kind: 0 baseline, 1 split, 2 val, 3 mlm */
     int n_acc;
     float val_acc;             /* latest "val accuracy" (percent), < 0 = none yet */
+    float mlm_base;            /* mlm: the unigram baseline of the latest masked-accuracy event, < 0 = none yet */
+    char mlm_line[96];         /* mlm: that baseline as the box's first line */
     int logy, by_tokens;
     /* search: the match is in event hit_ev (absolute index, its formatted line) or, when hit_ev < 0 and
      * hit_sample >= 0, at that byte of the sample; hit_col = the match's byte offset in the event line */
@@ -60,7 +62,15 @@ static void tr_note_accuracy(const EngineEvent *ev) {
     size_t n = sizeof tr.acc[0];
     const char *va = strstr(t, "val accuracy ");
     int kind;
-    if (sscanf(t, "naive-Bayes baseline on the same split: val %f%%, test %f%%", &f[0], &f[1]) == 2) {
+    char top[32];
+    if (sscanf(t, "masked accuracy %f%%, unigram baseline %f%% (always \"%31[^\"]", &f[0], &f[1], top) == 3) {
+        kind = 3;
+        /* the baseline line stays on top of the box (not in the ring, which long runs overwrite) */
+        snprintf(tr.mlm_line, sizeof tr.mlm_line, "unigram baseline (always \"%s\"): %.1f%% of the blanks", top, f[1]);
+        tr.mlm_base = f[1];
+        tr.val_acc = f[0];
+        snprintf(line, n, "step %ld: masked %.1f%% (unigram %.1f%%)", ev->step, f[0], f[1]);
+    } else if (sscanf(t, "naive-Bayes baseline on the same split: val %f%%, test %f%%", &f[0], &f[1]) == 2) {
         kind = 0;
         snprintf(line, n, "naive Bayes (bag of words): val %.1f%%, test %.1f%%", f[0], f[1]);
     } else if (sscanf(t, "accuracy train %f%%, val %f%%, test %f%%", &f[0], &f[1], &f[2]) == 3) {
@@ -91,6 +101,8 @@ static int tr_poll(App *a) {
         tr.hit_ev = tr.hit_sample = -1;
         tr.n_acc = 0;
         tr.val_acc = -1;
+        tr.mlm_base = -1;
+        tr.mlm_line[0] = '\0';
         changed = 1;
     }
     int total = engine_n_metrics(a->eng);
@@ -239,6 +251,12 @@ static void tr_acc_line(const App *a, int i, int w, char *out, size_t n) {
         snprintf(f[2], sizeof f[2], "step %ld: train %.1f val %.1f test %.1f", st, v[0], v[1], v[2]);
         snprintf(f[3], sizeof f[3], "step %ld: train %.1f va %.1f te %.1f", st, v[0], v[1], v[2]);
         break;
+    case 3:
+        snprintf(f[0], sizeof f[0], "%s", tr.acc[slot]);
+        snprintf(f[1], sizeof f[1], "step %ld: masked %.1f%% (unigram %.1f%%)", st, v[0], v[1]);
+        snprintf(f[2], sizeof f[2], "step %ld: masked %.1f unigram %.1f", st, v[0], v[1]);
+        snprintf(f[3], sizeof f[3], "step %ld: masked %.1f", st, v[0]);
+        break;
     default:
         snprintf(f[0], sizeof f[0], "%s", tr.acc[slot]);
         snprintf(f[1], sizeof f[1], "step %ld: val %.1f%%", st, v[0]);
@@ -256,18 +274,19 @@ static void tr_acc_line(const App *a, int i, int w, char *out, size_t n) {
 
 /* A classifier's box in place of the sample: its classes, then the baseline and accuracy lines, newest at the
  * bottom (lines longer than the box are cut; the event log has them whole). */
-static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r) {
-    cb_box(cb, r, "Accuracy (classifier)", a->th.dim, a->caps.unicode);
+static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r, int mlm) {
+    cb_box(cb, r, mlm ? "Masked-token accuracy (MLM)" : "Accuracy (classifier)", a->th.dim, a->caps.unicode);
     int w = r.w - 2, h = r.h - 2;
     if (w < 8 || h < 2) return;
     char classes[160];
-    int o = snprintf(classes, sizeof classes, "classes:");
+    int o = snprintf(classes, sizeof classes, mlm ? "15%% of the tokens hidden; the model names them" : "classes:");
     for (int k = 0; k < engine_n_classes(a->eng) && o < (int)sizeof classes; k++)
         o += snprintf(classes + o, sizeof classes - (size_t)o, " %s", engine_class_name(a->eng, k));
     cb_text(cb, r.x + 1, r.y + 1, w, classes, a->th.bold);
     /* the baseline stays on top, the first and the latest whole-split accuracies ("train ...") stay too, and the
      * latest evaluations fill the rows left; drawn oldest first */
     int first = tr.n_acc > TR_ACC ? tr.n_acc - TR_ACC : 0, y = r.y + 2;
+    if (mlm && tr.mlm_line[0]) cb_text(cb, r.x + 1, y++, w, tr.mlm_line, a->th.dim);
     if (tr.n_acc > first && tr.accv[first % TR_ACC].kind == 0) {
         char line[160];
         tr_acc_line(a, first, w, line, sizeof line);
@@ -277,7 +296,7 @@ static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r) {
     int room = r.y + r.h - 1 - y, first_full = -1, last_full = -1;
     char keep[TR_ACC] = {0};   /* by ring slot */
     for (int i = first; i < tr.n_acc; i++)
-        if (tr.accv[i % TR_ACC].kind == 1) {
+        if (tr.accv[i % TR_ACC].kind == 1 || tr.accv[i % TR_ACC].kind == 3) {
             if (first_full < 0) first_full = i;
             last_full = i;
         }
@@ -290,7 +309,7 @@ static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r) {
         if (!keep[i % TR_ACC]) continue;
         char line[160];
         tr_acc_line(a, i, w, line, sizeof line);
-        cb_text(cb, r.x + 1, y++, w, line, tr.accv[i % TR_ACC].kind == 1 ? a->th.good : a->th.text);
+        cb_text(cb, r.x + 1, y++, w, line, tr.accv[i % TR_ACC].kind == 1 || tr.accv[i % TR_ACC].kind == 3 ? a->th.good : a->th.text);
     }
 }
 
@@ -357,7 +376,11 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     if (isfinite(t->val_loss)) cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "val loss    %.4f  ppl %.1f", t->val_loss,
                                          exp(t->val_loss));
     else cb_text(cb, right.x, TR_ROW(y, ybot), w, "val loss    - (not evaluated yet)", a->th.text);
-    if (engine_n_classes(a->eng) > 0 && tr.val_acc >= 0)
+    int mlm = !strcmp(engine_config(a->eng)->train.task, "mlm");
+    if (mlm && tr.val_acc >= 0)
+        cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.good, "masked acc  %.1f%%  (unigram %.1f%%)", tr.val_acc,
+                  tr.mlm_base);
+    else if (engine_n_classes(a->eng) > 0 && tr.val_acc >= 0)
         cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.good, "val acc     %.1f%%", tr.val_acc);
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "lr          %.3e", t->lr);
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "grad norm   %.4f", t->grad_norm);
@@ -405,8 +428,8 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
         tr_event_line(i, line, sizeof line);
         cb_text(cb, evr.x + 1, yy, evr.w - 2, utf8_fit(line, evr.w - 2, a->caps.unicode, fit, sizeof fit), st);
     }
-    if (engine_n_classes(a->eng) > 0) {
-        tr_draw_accuracy(a, cb, smr);
+    if (engine_n_classes(a->eng) > 0 || mlm) {
+        tr_draw_accuracy(a, cb, smr, mlm);
         return;
     }
     char title[64];
