@@ -91,6 +91,11 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *in
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                        const float *bias, int N, int C) {
+    layernorm_forward_eps(out, mean, rstd, inp, weight, bias, N, C, 1e-5f);
+}
+
+void layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                           const float *bias, int N, int C, float eps) {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *o = out + (size_t)n * C;
@@ -102,7 +107,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
             float d = x[i] - m;
             v += d * d;
         }
-        float r = 1.0f / sqrtf(v / (float)C + 1e-5f);
+        float r = 1.0f / sqrtf(v / (float)C + eps);
         for (int i = 0; i < C; i++) o[i] = (x[i] - m) * r * weight[i] + bias[i];
         mean[n] = m;
         rstd[n] = r;
@@ -528,4 +533,207 @@ void adamw_update_naive(float *p, const float *g, float *m, float *v, size_t n, 
         float denom = sqrtf(vi) / c->bc2_sqrt + c->eps;
         p[i] = p[i] * c->decay_mul - c->step_size * (mi / denom);
     }
+}
+
+/* ---- encoder and encoder-decoder kernels ---- */
+
+#define SQRT1_2 0.70710678118654752440f
+#define INV_SQRT_2PI 0.39894228040143267794f
+
+void gelu_erf_forward(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * SQRT1_2));
+}
+
+void gelu_erf_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float g = 0.5f * (1.0f + erff(x * SQRT1_2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
+        dinp[i] += g * dout[i];
+    }
+}
+
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
+    matmul_forward_nt(out, inp, weight, N, C, OC);
+    if (!bias) return;
+    for (int n = 0; n < N; n++) {
+        float *o = out + (size_t)n * OC;
+        for (int j = 0; j < OC; j++) o[j] += bias[j];
+    }
+}
+
+void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int N, int C, int OC) {
+    if (dinp || dweight) matmul_backward_nt(dinp, dweight, dout, inp, weight, N, C, OC);
+    if (!dbias) return;
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (size_t)n * OC;
+        for (int j = 0; j < OC; j++) dbias[j] += d[j];
+    }
+}
+
+/* Number of keys 0..n-1 query i may look at before padding: all Tk, or up to i + (Tk - Tq) when causal. */
+static int mha_visible(const MhaShape *s, int i) {
+    if (!s->causal) return s->Tk;
+    int n = i + (s->Tk - s->Tq) + 1;
+    return n < 0 ? 0 : (n > s->Tk ? s->Tk : n);
+}
+
+/* In place over one (Tq, Tk) block of scaled scores: masked softmax per row (hidden keys 0). */
+static void mha_softmax_rows(float *a, const uint8_t *kpad, const MhaShape *s) {
+    for (int i = 0; i < s->Tq; i++) {
+        float *row = a + (size_t)i * s->Tk;
+        int n = mha_visible(s, i), seen = 0;
+        for (int j = n; j < s->Tk; j++) row[j] = 0.0f;
+        for (int j = 0; j < n; j++) {
+            if (kpad && kpad[j]) row[j] = -INFINITY;
+            else seen++;
+        }
+        if (!seen) {
+            memset(row, 0, (size_t)n * sizeof(float));
+            continue;
+        }
+        float mx = row_max(row, (size_t)n);
+        float sum = row_exp_sum(row, (size_t)n, mx, 1);
+        row_scale(row, (size_t)n, 1.0f / sum);
+    }
+}
+
+void mha_forward(float *out, float *att, const float *q, const float *k, const float *v, const uint8_t *kpad,
+                 const uint8_t *drop, float p, float *scratch, const MhaShape *s) {
+    int Tq = s->Tq, Tk = s->Tk, HS = s->C / s->NH;
+    float scale = 1.0f / sqrtf((float)HS);
+    size_t TT = (size_t)Tq * Tk;
+    for (int b = 0; b < s->B; b++)
+        for (int h = 0; h < s->NH; h++) {
+            const float *qb = q + (size_t)b * Tq * s->ldq + (size_t)h * HS;
+            const float *kb = k + (size_t)b * Tk * s->ldk + (size_t)h * HS;
+            const float *vb = v + (size_t)b * Tk * s->ldv + (size_t)h * HS;
+            float *a = att + ((size_t)b * s->NH + h) * TT;
+            matmul_gemm(0, 1, Tq, Tk, HS, scale, qb, s->ldq, kb, s->ldk, 0.0f, a, Tk);
+            mha_softmax_rows(a, kpad ? kpad + (size_t)b * Tk : NULL, s);
+            const float *src = a;
+            if (drop) {
+                dropout_forward(scratch, a, drop + ((size_t)b * s->NH + h) * TT, TT, p);
+                src = scratch;
+            }
+            matmul_gemm(0, 0, Tq, HS, Tk, 1.0f, src, Tk, vb, s->ldv, 0.0f, out + (size_t)b * Tq * s->ldo + (size_t)h * HS,
+                        s->ldo);
+        }
+}
+
+void mha_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                  const float *v, const float *att, const uint8_t *drop, float p, float *scratch,
+                  const MhaShape *s) {
+    int Tq = s->Tq, Tk = s->Tk, HS = s->C / s->NH;
+    float scale = 1.0f / sqrtf((float)HS);
+    size_t TT = (size_t)Tq * Tk;
+    float *datt = scratch, *dropped = scratch + TT;
+    for (int b = 0; b < s->B; b++)
+        for (int h = 0; h < s->NH; h++) {
+            size_t qo = (size_t)b * Tq * s->ldq + (size_t)h * HS, ko = (size_t)b * Tk * s->ldk + (size_t)h * HS;
+            size_t vo = (size_t)b * Tk * s->ldv + (size_t)h * HS;
+            const float *a = att + ((size_t)b * s->NH + h) * TT;
+            const uint8_t *mk = drop ? drop + ((size_t)b * s->NH + h) * TT : NULL;
+            const float *dO = dout + (size_t)b * Tq * s->ldo + (size_t)h * HS;
+            const float *src = a;
+            if (mk) {
+                dropout_forward(dropped, a, mk, TT, p);
+                src = dropped;
+            }
+            /* d(weights used) = dO v^T; dv += weights^T dO */
+            matmul_gemm(0, 1, Tq, Tk, HS, 1.0f, dO, s->ldo, v + vo, s->ldv, 0.0f, datt, Tk);
+            matmul_gemm(1, 0, Tk, HS, Tq, 1.0f, src, Tk, dO, s->ldo, 1.0f, dv + vo, s->ldv);
+            /* through the dropout, then the softmax (hidden keys have weight 0, so they get 0), scale folded in */
+            if (mk) dropout_forward(datt, datt, mk, TT, p);
+            for (int i = 0; i < Tq; i++) {
+                int n = mha_visible(s, i);
+                softmax_row_backward(datt + (size_t)i * Tk, a + (size_t)i * Tk, (size_t)n, (size_t)Tk, scale);
+            }
+            /* scores = q k^T: dq += dS k; dk += dS^T q */
+            matmul_gemm(0, 0, Tq, HS, Tk, 1.0f, datt, Tk, k + ko, s->ldk, 1.0f, dq + qo, s->ldq);
+            matmul_gemm(1, 0, Tk, HS, Tq, 1.0f, datt, Tk, q + qo, s->ldq, 1.0f, dk + ko, s->ldk);
+        }
+}
+
+/* Whether key j is visible to query i of batch b. */
+static int mha_sees(const MhaShape *s, const uint8_t *kpad, int b, int i, int j) {
+    return j < mha_visible(s, i) && !(kpad && kpad[(size_t)b * s->Tk + j]);
+}
+
+void mha_forward_naive(float *out, float *att, const float *q, const float *k, const float *v, const uint8_t *kpad,
+                       const uint8_t *drop, float p, const MhaShape *s) {
+    int HS = s->C / s->NH, Tq = s->Tq, Tk = s->Tk;
+    double scale = 1.0 / sqrt((double)HS);
+    float ds = 1.0f / (1.0f - p);
+    for (int b = 0; b < s->B; b++)
+        for (int h = 0; h < s->NH; h++)
+            for (int i = 0; i < Tq; i++) {
+                const float *qi = q + ((size_t)b * Tq + i) * s->ldq + (size_t)h * HS;
+                float *a = att + (((size_t)b * s->NH + h) * Tq + i) * Tk;
+                double mx = -INFINITY, sum = 0.0;
+                for (int j = 0; j < Tk; j++) {
+                    a[j] = 0.0f;
+                    if (!mha_sees(s, kpad, b, i, j)) continue;
+                    const float *kj = k + ((size_t)b * Tk + j) * s->ldk + (size_t)h * HS;
+                    double d = 0.0;
+                    for (int c = 0; c < HS; c++) d += (double)qi[c] * kj[c];
+                    a[j] = (float)(d * scale);
+                    if (a[j] > mx) mx = a[j];
+                }
+                for (int j = 0; j < Tk; j++)
+                    if (mha_sees(s, kpad, b, i, j)) sum += exp(a[j] - mx);
+                for (int j = 0; j < Tk; j++) a[j] = mha_sees(s, kpad, b, i, j) ? (float)(exp(a[j] - mx) / sum) : 0.0f;
+                const uint8_t *mk = drop ? drop + (((size_t)b * s->NH + h) * Tq + i) * Tk : NULL;
+                float *o = out + ((size_t)b * Tq + i) * s->ldo + (size_t)h * HS;
+                for (int c = 0; c < HS; c++) {
+                    double acc = 0.0;
+                    for (int j = 0; j < Tk; j++) {
+                        float w = mk ? (mk[j] ? a[j] * ds : 0.0f) : a[j];
+                        acc += (double)w * v[((size_t)b * Tk + j) * s->ldv + (size_t)h * HS + c];
+                    }
+                    o[c] = (float)acc;
+                }
+            }
+}
+
+void mha_backward_naive(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                        const float *v, const float *att, const uint8_t *drop, float p, const MhaShape *s) {
+    int HS = s->C / s->NH, Tq = s->Tq, Tk = s->Tk;
+    double scale = 1.0 / sqrt((double)HS);
+    float ds = 1.0f / (1.0f - p);
+    for (int b = 0; b < s->B; b++)
+        for (int h = 0; h < s->NH; h++)
+            for (int i = 0; i < Tq; i++) {
+                const float *a = att + (((size_t)b * s->NH + h) * Tq + i) * Tk;
+                const uint8_t *mk = drop ? drop + (((size_t)b * s->NH + h) * Tq + i) * Tk : NULL;
+                const float *dO = dout + ((size_t)b * Tq + i) * s->ldo + (size_t)h * HS;
+                const float *qi = q + ((size_t)b * Tq + i) * s->ldq + (size_t)h * HS;
+                float *dqi = dq + ((size_t)b * Tq + i) * s->ldq + (size_t)h * HS;
+                double dot = 0.0;
+                for (int j = 0; j < Tk; j++) {
+                    const float *vj = v + ((size_t)b * Tk + j) * s->ldv + (size_t)h * HS;
+                    double g = 0.0;
+                    for (int c = 0; c < HS; c++) g += (double)dO[c] * vj[c];
+                    if (mk) g = mk[j] ? g * ds : 0.0;
+                    dot += g * a[j];
+                }
+                for (int j = 0; j < Tk; j++) {
+                    const float *vj = v + ((size_t)b * Tk + j) * s->ldv + (size_t)h * HS;
+                    const float *kj = k + ((size_t)b * Tk + j) * s->ldk + (size_t)h * HS;
+                    float *dkj = dk + ((size_t)b * Tk + j) * s->ldk + (size_t)h * HS;
+                    float *dvj = dv + ((size_t)b * Tk + j) * s->ldv + (size_t)h * HS;
+                    double g = 0.0, w = a[j];
+                    for (int c = 0; c < HS; c++) g += (double)dO[c] * vj[c];
+                    if (mk) {
+                        g = mk[j] ? g * ds : 0.0;
+                        w = mk[j] ? w * ds : 0.0;
+                    }
+                    double dsc = a[j] * (g - dot) * scale;
+                    for (int c = 0; c < HS; c++) {
+                        dvj[c] += (float)(w * dO[c]);
+                        dqi[c] += (float)(dsc * kj[c]);
+                        dkj[c] += (float)(dsc * qi[c]);
+                    }
+                }
+            }
 }

@@ -19,6 +19,9 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *in
  * mean, rstd (N) are saved for the backward. */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                        const float *bias, int N, int C);
+/* The same with a chosen epsilon (BERT: 1e-12); layernorm_forward is layernorm_forward_eps(..., 1e-5f). */
+void layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                           const float *bias, int N, int C, float eps);
 /* dinp (N, C), dweight (C), dbias (C) += ... from dout (N, C). */
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, const float *mean, const float *rstd, int N, int C);
@@ -82,5 +85,45 @@ typedef struct AdamwCoeffs {
 } AdamwCoeffs;
 void adamw_update(float *p, const float *g, float *m, float *v, size_t n, const AdamwCoeffs *c);
 void adamw_update_naive(float *p, const float *g, float *m, float *v, size_t n, const AdamwCoeffs *c);
+
+/* ---- encoder and encoder-decoder kernels (BERT, "Attention Is All You Need") ---- */
+
+/* GELU, exact: 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's default, HF BERT's "gelu"). out may alias inp. */
+void gelu_erf_forward(float *out, const float *inp, size_t n);
+/* dinp (n) += gelu_erf'(inp) * dout. */
+void gelu_erf_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
+/* nn.Linear layout, weight (OC, C): out (N, OC) = inp (N, C) @ weight^T + bias (OC; NULL for none), overwritten. */
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
+/* Accumulating: dinp (N, C) += dout @ weight; dweight (OC, C) += dout^T @ inp; dbias (OC) += column sums of
+ * dout. Any of the three may be NULL (skipped). */
+void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int N, int C, int OC);
+
+/* General multi-head attention core: Tq queries against Tk keys, Q, K and V read in place through row strides, so
+ * the same kernel serves fused self-attention (q = qkv, k = qkv + C, v = qkv + 2C, all strides 3C),
+ * cross-attention (q (B, Tq, C) from the decoder, k|v (B, Tk, 2C) from the encoder) and one decoding step against
+ * a KV cache (Tq = 1). Head h is columns h*HS.. of every row; batch b starts at row b*Tq of q and out, b*Tk of k, v.
+ *   out (B, Tq, C; row stride ldo) = per head softmax(q k^T / sqrt(HS) + mask) [dropout] @ v, heads concatenated
+ * Key j is hidden from query i when causal and j > i + (Tk - Tq) (the queries are the last Tq positions), or when
+ * kpad[b*Tk + j] is nonzero (padding; kpad (B, Tk) or NULL). A query that sees no key gets weights 0 and out 0.
+ * att (B, NH, Tq, Tk): weights after softmax, before dropout, 0 where hidden; saved for the backward.
+ * drop (B, NH, Tq, Tk) dropout mask on the weights or NULL; p its rate. scratch: Tq*Tk floats (backward: 2*Tq*Tk). */
+typedef struct MhaShape {
+    int B, Tq, Tk, C, NH;
+    int ldq, ldk, ldv, ldo; /* row strides (floats) of q, k, v (and of dq, dk, dv) and of out (and dout) */
+    int causal;
+} MhaShape;
+void mha_forward(float *out, float *att, const float *q, const float *k, const float *v, const uint8_t *kpad,
+                 const uint8_t *drop, float p, float *scratch, const MhaShape *s);
+void mha_forward_naive(float *out, float *att, const float *q, const float *k, const float *v, const uint8_t *kpad,
+                       const uint8_t *drop, float p, const MhaShape *s);
+/* dq, dk, dv (strides ldq, ldk, ldv) += gradients from dout (B, Tq, C; ldo); att and drop as saved by the forward.
+ * Hidden keys get no gradient. */
+void mha_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                  const float *v, const float *att, const uint8_t *drop, float p, float *scratch,
+                  const MhaShape *s);
+void mha_backward_naive(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                        const float *v, const float *att, const uint8_t *drop, float p, const MhaShape *s);
 
 #endif
