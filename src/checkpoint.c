@@ -371,12 +371,43 @@ int ckpt_save(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainSt
     return ckpt_save_ex(dir, m, tok, st, config_yaml, 0, e);
 }
 
+/* What ckpt_save_ex writes into the temporary directory. */
+typedef struct GptSaveArgs {
+    const Gpt *m;
+    const Tokenizer *tok;
+    const TrainState *st;
+    const char *config_yaml;
+    int merge;
+} GptSaveArgs;
+
+static int gpt_save_fill(const char *tmp, void *ud, LwError *e) {
+    const GptSaveArgs *a = ud;
+    char path[CKPT_PATH];
+    cJSON *cfg = config_json(a->m, a->tok);
+    int rc = json_save(lw_path_join(path, sizeof path, tmp, "config.json"), cfg, e);
+    cJSON_Delete(cfg);
+    if (!rc) rc = save_tensors(tmp, a->m, a->st != NULL, a->merge, e);
+    if (!rc && a->tok) rc = tok_save_dir(a->tok, tmp, e);
+    if (!rc && a->st) rc = ckpt_write_state(tmp, a->st, a->config_yaml, e);
+    return rc;
+}
+
 int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
                  int flags, LwError *e) {
     int merge = (flags & CKPT_MERGE_LORA) != 0;
     if (merge && st)
         return lw_fail(e, LW_ERR_INVALID, "%s: a merged export carries no training state (adapters are folded in)", dir);
-    char tmp[CKPT_PATH], old[CKPT_PATH], path[CKPT_PATH], parent[CKPT_PATH];
+    GptSaveArgs a = {m, tok, st, config_yaml, merge};
+    return ckpt_write_dir(dir, gpt_save_fill, &a, e);
+}
+
+int ckpt_write_state(const char *dir, const TrainState *st, const char *config_yaml, LwError *e) {
+    char path[CKPT_PATH];
+    return save_state_json(lw_path_join(path, sizeof path, dir, "trainer_state.json"), st, config_yaml, e);
+}
+
+int ckpt_write_dir(const char *dir, int (*fill)(const char *tmp, void *ud, LwError *e), void *ud, LwError *e) {
+    char tmp[CKPT_PATH], old[CKPT_PATH], parent[CKPT_PATH];
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/') dl--; /* "runs/x/latest/" names the same directory */
     if (dl + 1 >= CKPT_PATH - 64) return lw_fail(e, LW_ERR_INVALID, "checkpoint path too long: %s", dir);
@@ -389,13 +420,7 @@ int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const Trai
     if (rc) return rc;
     lw_rmtree(tmp);
     if ((rc = lw_mkdirs(tmp, e))) return rc;
-
-    cJSON *cfg = config_json(m, tok);
-    rc = json_save(lw_path_join(path, sizeof path, tmp, "config.json"), cfg, e);
-    cJSON_Delete(cfg);
-    if (!rc) rc = save_tensors(tmp, m, st != NULL, merge, e);
-    if (!rc && tok) rc = tok_save_dir(tok, tmp, e);
-    if (!rc && st) rc = save_state_json(lw_path_join(path, sizeof path, tmp, "trainer_state.json"), st, config_yaml, e);
+    rc = fill(tmp, ud, e);
     if (!rc && lw_fsync_dir(tmp) != 0) rc = lw_fail(e, LW_ERR_IO, "%s: fsync: %s", tmp, strerror(errno));
     if (rc) {
         lw_rmtree(tmp);
@@ -773,6 +798,10 @@ static int load_state(const char *dir, TrainState *st, char **yaml, LwError *e) 
     return rc;
 }
 
+int ckpt_read_state(const char *dir, TrainState *st, char **config_yaml, LwError *e) {
+    return load_state(dir, st, config_yaml, e);
+}
+
 int ckpt_load(const char *dir_in, Gpt *m, Tokenizer **tok, TrainState *st, char **config_yaml, LwError *e) {
     if (tok) *tok = NULL;
     if (config_yaml) *config_yaml = NULL;
@@ -852,6 +881,7 @@ int ckpt_write_finetune(const char *dir, const CkptFinetune *ft, LwError *e) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "mode", ft->mode == FT_CLASSIFY ? "classify" : ft->mode == FT_INSTRUCT ? "instruct" : "none");
     if (ft->mode == FT_INSTRUCT) cJSON_AddStringToObject(root, "template", ft->template_name);
+    if (ft->task[0]) cJSON_AddStringToObject(root, "task", ft->task);
     if (ft->mode == FT_CLASSIFY) {
         cJSON *labels = cJSON_AddArrayToObject(root, "labels");
         for (int i = 0; i < ft->n_labels; i++) cJSON_AddItemToArray(labels, cJSON_CreateString(ft->labels[i]));
@@ -872,6 +902,8 @@ int ckpt_read_finetune(const char *dir, CkptFinetune *ft, LwError *e) {
     if (rc) return rc;
     const cJSON *mode = cJSON_GetObjectItemCaseSensitive(root, "mode");
     const char *m = cJSON_IsString(mode) ? mode->valuestring : "";
+    const cJSON *task = cJSON_GetObjectItemCaseSensitive(root, "task");
+    if (cJSON_IsString(task)) snprintf(ft->task, sizeof ft->task, "%s", task->valuestring);
     if (!strcmp(m, "instruct")) {
         ft->mode = FT_INSTRUCT;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "template");

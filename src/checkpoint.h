@@ -48,6 +48,14 @@ int ckpt_save(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainSt
 int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const TrainState *st, const char *config_yaml,
                  int flags, LwError *e);
 
+/* The atomic directory write behind every checkpoint: fill(tmp, ud, e) writes the files into a fresh temporary
+ * directory next to dir, which is fsynced and swapped into place (the old one moved aside, then removed). Other
+ * architectures' checkpoints (arch.h) use it with their own files. */
+int ckpt_write_dir(const char *dir, int (*fill)(const char *tmp, void *ud, LwError *e), void *ud, LwError *e);
+/* trainer_state.json of dir: written from st and the run's YAML; read back into st (and *config_yaml when not NULL,
+ * malloc'd or NULL). */
+int ckpt_write_state(const char *dir, const TrainState *st, const char *config_yaml, LwError *e);
+int ckpt_read_state(const char *dir, TrainState *st, char **config_yaml, LwError *e);
 /* Reads dir/config.json into out (n_layer, n_head, n_embd, n_positions, vocab_size, dropout = resid_pdrop,
  * qkv_bias from llmwb.qkv_bias or 1 for a plain HF GPT-2, tie_embeddings from tie_word_embeddings, default 1).
  * Errors name the file and key (missing key, wrong type, bad JSON with its offset). */
@@ -79,9 +87,11 @@ int ckpt_load(const char *dir, Gpt *m, Tokenizer **tok, TrainState *st, char **c
 
 /* What a finetuned checkpoint is for, so inference applies the same template or reads out the same labels.
  * Stored as <dir>/llmwb-finetune.json: {"mode": "instruct", "template": "alpaca"} or
- * {"mode": "classify", "labels": ["neg", "pos"]}. */
+ * {"mode": "classify", "labels": ["neg", "pos"]}; tasks that are no finetune.mode add "task": {"mode": "none",
+ * "task": "translate"}. */
 typedef struct CkptFinetune {
     int mode;                        /* FtMode (config.h): FT_NONE when the file is absent */
+    char task[16];                   /* train.task of a task that is no finetune.mode ("translate"), else "" */
     char template_name[32];
     int n_labels;
     char labels[CFG_MAX_LABELS][32];

@@ -52,6 +52,9 @@ static const char *usage_text =
     "                           a plain line REPL on stdin/stdout (no curses)\n"
     "  merge --ckpt DIR --out DIR\n"
     "                           write weights only, LoRA adapters merged, as a plain Hugging Face GPT-2 directory\n"
+    "  translate --ckpt DIR [--beam N] [--align] [sampling options] TEXT\n"
+    "                           translate TEXT with an encoder-decoder checkpoint (greedy unless --temperature;\n"
+    "                           --beam N lists N beam candidates; --align shows each token's cross-attention)\n"
     "  classify --ckpt DIR TEXT\n"
     "                           the label and class probabilities of TEXT from a classifier checkpoint\n"
     "  tokenize [--vocab DIR|gpt2] [--ids] [--color] [TEXT|-]\n"
@@ -88,6 +91,7 @@ typedef struct Opts {
     int n_sets;
     long steps;
     int ids, color, check, dump, docs;
+    int beam, align, temp_set;
     SampleParams sp;
     const char *positional[8];
     int n_positional;
@@ -133,6 +137,8 @@ static int parse_opts(int argc, char **argv, Opts *o, const char *allowed) {
         else if (!strcmp(a, "--check")) key = 'x';
         else if (!strcmp(a, "--dump")) key = 'u';
         else if (!strcmp(a, "--docs")) key = 'D';
+        else if (!strcmp(a, "--beam")) key = 'B';
+        else if (!strcmp(a, "--align")) key = 'A';
         else if (a[0] == '-' && a[1]) return die_usage("unknown option '%s'", a);
         else {
             if (o->n_positional == (int)LW_ARRAY_LEN(o->positional)) return die_usage("too many arguments at '%s'", a);
@@ -140,7 +146,7 @@ static int parse_opts(int argc, char **argv, Opts *o, const char *allowed) {
             continue;
         }
         if (!strchr(allowed, key)) return die_usage("option '%s' does not apply to this command", a);
-        int takes_value = !strchr("iCxuD", key);
+        int takes_value = !strchr("iCxuDA", key);
         if (takes_value && !val) return die_usage("option '%s' needs a value", a);
         double d;
         switch (key) {
@@ -162,6 +168,7 @@ static int parse_opts(int argc, char **argv, Opts *o, const char *allowed) {
         case 'T':
             if (parse_num(a, val, 0, 100, &d)) return 2;
             o->sp.temperature = (float)d;
+            o->temp_set = 1;
             break;
         case 'K':
             if (parse_num(a, val, 0, 1e7, &d)) return 2;
@@ -184,6 +191,11 @@ static int parse_opts(int argc, char **argv, Opts *o, const char *allowed) {
         case 'x': o->check = 1; break;
         case 'u': o->dump = 1; break;
         case 'D': o->docs = 1; break;
+        case 'A': o->align = 1; break;
+        case 'B':
+            if (parse_num(a, val, 1, 16, &d)) return 2;
+            o->beam = (int)d;
+            break;
         }
         if (takes_value) i++;
     }
@@ -502,6 +514,91 @@ static int cmd_classify(int argc, char **argv) {
     return 0;
 }
 
+/* One line per target token: the source tokens its cross-attention row weighs most. */
+static void print_alignment(Engine *eng, const char *text, const char *tok, const float *row, int S) {
+    int ids[512];
+    int n = LW_MIN(engine_source_tokens(eng, text, ids, 512), S);
+    int best[3] = {-1, -1, -1};
+    for (int s = 0; s < n; s++)
+        for (int k = 0; k < 3; k++)
+            if (best[k] < 0 || row[s] > row[best[k]]) {
+                for (int j = 2; j > k; j--) best[j] = best[j - 1];
+                best[k] = s;
+                break;
+            }
+    printf("  %-8s <-", tok);
+    for (int k = 0; k < 3 && best[k] >= 0; k++) {
+        char t[64];
+        engine_token_text(eng, ids[best[k]], t, sizeof t);
+        for (char *c = t; *c; c++)
+            if (*c == '\n' || *c == '\t') *c = ' ';
+        printf(" '%s' %.2f", t, row[best[k]]);
+    }
+    putchar('\n');
+}
+
+static int cmd_translate(int argc, char **argv) {
+    Opts o;
+    if (parse_opts(argc, argv, &o, "kTKPMEBA")) return 2;
+    if (o.n_positional != 1) return die_usage("translate: %s", "expected one TEXT argument (quote it)");
+    signal(SIGINT, on_sigint);
+    Engine *eng;
+    if (open_ckpt(&o, &eng)) return 2;
+    const char *text = o.positional[0];
+    int rc = 0;
+    LwError e = {0};
+    if (!engine_is_translator(eng)) {
+        fprintf(stderr, "llmwb: %s: not an encoder-decoder checkpoint (train one with model.arch: encdec, "
+                        "train.task: translate)\n", o.ckpt);
+        engine_close(eng);
+        return 2;
+    }
+    if (o.beam > 1) {
+        char *hyps[16] = {0};
+        float scores[16];
+        int n = engine_translate(eng, text, o.beam, hyps, scores, o.beam, &e);
+        if (n < 0) {
+            fprintf(stderr, "llmwb: %s\n", e.msg);
+            rc = 2;
+        } else {
+            printf("%s\n", n ? hyps[0] : "");
+            printf("beam candidates (width %d, score = sum log p / length^length_penalty):\n", o.beam);
+            for (int i = 0; i < n; i++) printf("  %d. %8.4f  %s\n", i + 1, scores[i], hyps[i]);
+        }
+        for (int i = 0; i < 16; i++) free(hyps[i]);
+        engine_close(eng);
+        return rc;
+    }
+    if (!o.temp_set) o.sp.temperature = 0; /* greedy, as the evaluation decodes */
+    if (engine_gen_begin(eng, text, &o.sp, &e)) {
+        fprintf(stderr, "llmwb: %s\n", e.msg);
+        engine_close(eng);
+        return 2;
+    }
+    GenToken t;
+    int n_tok = 0;
+    float *cross = lw_malloc(512 * 64 * sizeof(float));
+    int S = 0;
+    char toks[64][SNAP_TOKTEXT];
+    while (!g_abort && engine_gen_next(eng, &t) > 0) {
+        fputs(t.text, stdout);
+        fflush(stdout);
+        if (o.align && n_tok < 64) {
+            S = engine_gen_cross(eng, cross + (size_t)n_tok * 512, 512);
+            snprintf(toks[n_tok], sizeof toks[0], "%s", t.text);
+            n_tok++;
+        }
+    }
+    fputc('\n', stdout);
+    if (o.align) {
+        printf("cross-attention (last decoder layer, mean of heads): each target token <- its top source tokens\n");
+        for (int i = 0; i < n_tok; i++) print_alignment(eng, text, toks[i], cross + (size_t)i * 512, S);
+    }
+    free(cross);
+    engine_close(eng);
+    return rc;
+}
+
 static Tokenizer *load_vocab(const char *vocab, LwError *e) {
     Tokenizer *t = NULL;
     if (!vocab || !strcmp(vocab, "gpt2")) {
@@ -698,6 +795,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "classify")) return cmd_classify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "translate")) return cmd_translate(argc - 2, argv + 2);
     if (!strcmp(cmd, "merge")) return cmd_merge(argc - 2, argv + 2);
     if (!strcmp(cmd, "bpe")) return cmd_bpe(argc - 2, argv + 2);
     if (!strcmp(cmd, "import-gpt2")) return cmd_import_gpt2(argc - 2, argv + 2);

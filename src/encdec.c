@@ -700,6 +700,8 @@ void encdec_cache_close(EncDecCache *kv) {
 
 int encdec_cache_len(const EncDecCache *kv, int beam) { return kv->len[beam]; }
 
+void encdec_cache_rewind(EncDecCache *kv) { memset(kv->len, 0, (size_t)kv->n_beams * sizeof(int)); }
+
 const float *encdec_cache_enc_att(const EncDecCache *kv) { return kv->enc_att; }
 
 void encdec_cache_start(EncDec *m, EncDecCache *kv, const int *src, int S) {

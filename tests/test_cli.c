@@ -47,7 +47,7 @@ Test(cli, help_lists_every_command_of_the_man_page) {
     cr_assert_eq(run("--help", &out), 0);
     char *man;
     cr_assert_eq(lw_read_file("docs/llmwb.1", &man, NULL, NULL), LW_OK);
-    const char *cmds[] = {"tui", "train", "generate", "chat", "merge", "classify", "tokenize", "bpe train", "config", "import-gpt2"};
+    const char *cmds[] = {"tui", "train", "generate", "chat", "merge", "classify", "translate", "tokenize", "bpe train", "config", "import-gpt2"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         char want[64];
         snprintf(want, sizeof want, "  %s ", cmds[i]);
@@ -59,7 +59,8 @@ Test(cli, help_lists_every_command_of_the_man_page) {
     }
     const char *opts[] = {"--steps", "--resume", "--run-dir", "--set", "--ckpt", "--prompt", "--temperature",
                           "--top-k", "--top-p", "--max-tokens", "--seed", "--ids", "--vocab", "--color", "--check",
-                          "--dump", "--docs", "--out", "--no-mouse", "--theme", "--script", "--train"};
+                          "--dump", "--docs", "--out", "--no-mouse", "--theme", "--script", "--train",
+                          "--beam", "--align"};
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
         cr_expect(strstr(out, opts[i]), "--help lacks %s", opts[i]);
         char esc[64];
