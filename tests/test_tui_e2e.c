@@ -91,7 +91,7 @@ static long e2e_wait_step(long min, long exact) {
     return -1;
 }
 
-static void e2e_start(void) {
+static void e2e_start_cfg(const char *cfg) {
     const char *bin = getenv("LLMWB_BIN"), *root = getenv("LLMWB_ROOT");
     if (!bin || !root || !*bin || !*root) cr_skip_test("LLMWB_BIN / LLMWB_ROOT not set (run through make test)");
     if (access(bin, X_OK) != 0) cr_skip_test("%s is not built", bin);
@@ -101,8 +101,8 @@ static void e2e_start(void) {
     /* the pane runs the binary, then prints its exit status and waits, so the test can see the restored shell */
     int rc = e2e_sh("tmux -L %s -f /dev/null new-session -d -s e2e -x 120 -y 36 "
                     "\"cd '%s' && env TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' tui "
-                    "-c tests/tui_scripts/e2e.yaml --run-dir '%s'; echo __LLMWB_EXIT_\\$?__; sleep 120\"",
-                    g_sock, root, bin, g_run);
+                    "-c %s --run-dir '%s'; echo __LLMWB_EXIT_\\$?__; sleep 120\"",
+                    g_sock, root, bin, cfg, g_run);
     cr_assert_eq(rc, 0, "tmux new-session failed");
     char cmd[256];
     snprintf(cmd, sizeof cmd, "tmux -L %s display-message -p '#{socket_path}' 2>/dev/null", g_sock);
@@ -114,6 +114,8 @@ static void e2e_start(void) {
     }
     e2e_wait("[1]Tokenizer");
 }
+
+static void e2e_start(void) { e2e_start_cfg("tests/tui_scripts/e2e.yaml"); }
 
 static void e2e_stop(void) {
     if (g_sock[0]) e2e_sh("tmux -L %s kill-server >/dev/null 2>&1", g_sock);
@@ -353,5 +355,42 @@ Test(tui_e2e, tokenizer_search) {
     cr_assert_null(strstr(e2e_capture(), " /abc"), "Esc closes the prompt:\n%s", e2e_capture());
     cr_assert_null(strstr(e2e_capture(), "no match for 'abc'"), "Esc does not search");
     e2e_keys("q");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+/* ---- an encoder-decoder (model.arch: encdec, train.task: translate) ---- */
+static void e2e_start_translate(void) { e2e_start_cfg("tests/tui_scripts/translate.yaml"); }
+
+TestSuite(tui_translate, .init = e2e_start_translate, .fini = e2e_stop, .timeout = 120);
+
+Test(tui_translate, attention_shows_the_three_kinds_of_map) {
+    e2e_keys("3");
+    e2e_wait("x: encoder self-attention (bidirectional: full squares)");
+    e2e_keys("x");
+    e2e_wait("x: decoder self-attention (causal)");
+    e2e_keys("x");
+    e2e_wait("x: cross-attention: target rows x source columns (the alignment)");
+    e2e_wait("* = the source token weighed most");
+    cr_assert_not_null(strstr(e2e_capture(), "⋅do"), "the source tokens (\"the young dog\") head the columns");
+    e2e_keys("x");
+    e2e_wait("x: encoder self-attention");
+    e2e_keys("F10");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+Test(tui_translate, chat_becomes_translate_with_cross_attention) {
+    e2e_keys("5");
+    e2e_wait("(after the first translated token)");
+    cr_assert_not_null(strstr(e2e_capture(), "0 (greedy)"), "a translator decodes greedily by default");
+    e2e_literal("the dog eats");
+    e2e_keys("Enter");
+    e2e_wait("source: the dog eats");
+    e2e_wait("reply:");
+    const char *s = e2e_capture();
+    cr_assert_not_null(strstr(s, "translation: "), "%s", s);
+    cr_assert_not_null(strstr(s, "Cross-attention of"), "%s", s);
+    cr_assert_not_null(strstr(s, "Alignment (target <- source)"), "%s", s);
+    cr_assert_not_null(strstr(s, "eats"), "the source tokens label the bars");
+    e2e_keys("F10");
     e2e_wait("__LLMWB_EXIT_0__");
 }

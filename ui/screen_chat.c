@@ -33,7 +33,7 @@ static struct {
      * written so far the source token its cross-attention weighs most */
     int n_src;
     char src_tok[SNAP_MAX_PROBE][SNAP_TOKTEXT];
-    int n_align;
+    int n_align, greedy_set;
     struct { char tok[SNAP_TOKTEXT]; int src; float w; } align[CH_ALIGN];
     long hit;                  /* search: byte offset of the current match in text (-1 none) */
     int hit_len;
@@ -194,12 +194,19 @@ static void ch_draw_cross(App *a, CellBuf *cb, Rect right, int x, int y, int cw)
         tok_visible(ch.align[i].tok, (int)strlen(ch.align[i].tok), a->caps.unicode, tv, sizeof tv);
         tok_visible(s < ch.n_src ? ch.src_tok[s] : "?", s < ch.n_src ? (int)strlen(ch.src_tok[s]) : 1, a->caps.unicode,
                     vis, sizeof vis);
-        cb_printf(cb, x, y, cw, a->th.text, "%-10.10s <- %-10.10s %3.0f%%", tv, vis, 100 * ch.align[i].w);
+        cb_text(cb, x, y, 10, tv, a->th.text);
+        cb_text(cb, x + 11, y, 3, "<-", a->th.dim);
+        cb_text(cb, x + 14, y, 10, vis, a->th.text);
+        cb_printf(cb, x + 25, y, cw - 25, a->th.text, "%3.0f%%", 100 * ch.align[i].w);
     }
 }
 
 static void ch_draw(App *a, CellBuf *cb, Rect r) {
     ch_init(a);
+    if (ch_translator(a) && !ch.greedy_set) { /* a translator decodes greedily unless asked otherwise */
+        ch.greedy_set = 1;
+        ch.sp.temperature = 0;
+    }
     Rect left = r, right = r;
     if (!a->large) layout_split_h(r, 0.68, 34, 1, &left, &right);   /* large (z): the transcript and input alone */
     Rect tr = {left.x, left.y, left.w, left.h - 2};
