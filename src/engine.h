@@ -80,7 +80,8 @@ int engine_translate(Engine *eng, const char *text, int beam, char **out, float 
  * tokens (engine_source_tokens; the last decoder layer, averaged over heads), into row (at most max); returns the
  * number of source tokens, 0 for a model without cross-attention. */
 int engine_gen_cross(Engine *eng, float *row, int max);
-/* The encoder's input for text: its token ids and the end marker (at most max); returns how many. */
+/* The encoder's input for text: its token ids and the end marker (at most max); returns how many. It reads only
+ * the tokenizer and the model's sizes, so the UI thread may call it. [any thread] */
 int engine_source_tokens(Engine *eng, const char *text, int *ids, int max);
 
 /* ---- classifiers (finetune.mode classify, or a checkpoint trained so) ---- */
