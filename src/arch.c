@@ -5,8 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert((int)ARCH_MAP_CAUSAL == SNAP_MAP_CAUSAL && (int)ARCH_MAP_BIDIRECTIONAL == SNAP_MAP_BIDIRECTIONAL &&
+                   (int)ARCH_MAP_CROSS == SNAP_MAP_CROSS,
+               "snapshot.h and arch.h name the map kinds alike");
+
 /* Every architecture, once. Adding one: its table here and its name in model.arch (config.c). */
-const ArchOps *const arch_list[] = {&arch_gpt, &arch_bert};
+const ArchOps *const arch_list[] = {&arch_gpt, &arch_bert, &arch_encdec};
 const int arch_count = (int)LW_ARRAY_LEN(arch_list);
 
 const ArchOps *arch_find(const char *name) {

@@ -3,7 +3,7 @@
  *   model.arch   file            table       Hugging Face model_type
  *   gpt          src/arch_gpt.c  arch_gpt    gpt2   (decoder only, causal self-attention: the book's GPTModel)
  *   bert         src/arch_bert.c arch_bert   bert   (encoder only, bidirectional, MLM head, [CLS] pooling)
- *   encdec       src/arch_encdec.c arch_encdec -    (encoder + decoder with cross-attention, KV-cached decode) planned
+ *   encdec       src/arch_encdec.c arch_encdec llmwb_encdec (encoder + decoder with cross-attention, KV-cached decode)
  *
  * Adding an architecture: write src/arch_<name>.c defining `const ArchOps arch_<name>`, add it to the list in
  * src/arch.c, add its name to model.arch in src/config.c. Nothing in engine.c changes.
@@ -69,6 +69,7 @@ typedef struct ArchInfo {
     int lora_rank;          /* 0 = LoRA off */
     int causal;             /* 1: the sequence's self-attention is causal (next-token tasks); 0: bidirectional (mlm) */
     int n_source;           /* 1 when the forward needs ArchBatch.src (encdec), else 0 */
+    int n_dec_layer;        /* encdec: decoder layers (n_layer counts the encoder's); 0 for the others */
 } ArchInfo;
 
 /* The AdamW update of one optimizer step (torch.optim.AdamW; decay only on tensors flagged for it). */
@@ -85,7 +86,25 @@ typedef enum {
     ARCH_MAP_CAUSAL,        /* (L, NH, T, T) rows = queries, upper triangle 0 (GPT; encdec decoder self-attention) */
     ARCH_MAP_BIDIRECTIONAL, /* (L, NH, T, T) full squares (BERT; encdec encoder) */
     ARCH_MAP_CROSS          /* (L, NH, T, S) decoder queries over encoder keys: the alignment (encdec) */
+    /* encdec's probe fills p->att with the encoder's maps (bidirectional, over the source = the probe sentence),
+     * p->dec_att (causal) and p->cross_att with the decoder's over its input (BOS + the greedy translation) */
 } ArchMapKind;
+
+/* Beam search on a decoder state (ArchOps.decode_beam). */
+typedef struct ArchBeam {
+    int bos, eos;           /* the target's begin marker (first input) and end marker (stops a hypothesis) */
+    int max_len;            /* tokens generated at most, EOS included */
+    int beam;               /* width */
+    float len_alpha;        /* a hypothesis scores sum(log p) / len^len_alpha */
+} ArchBeam;
+
+/* One finished hypothesis: tokens (max_len ints, the caller's) without the begin marker, with the end marker when
+ * it stopped on one. */
+typedef struct ArchHyp {
+    int *tokens;
+    int len;
+    float logprob, score;
+} ArchHyp;
 
 typedef struct ArchOps {
     const char *name;          /* model.arch value ("gpt") */
@@ -164,7 +183,7 @@ typedef struct ArchOps {
     /* A decoder state for up to max_T tokens (clamped to the context); owned by the caller (decode_close). */
     void *(*decode_open)(const void *m, int max_T);
     void (*decode_close)(void *kv);
-    /* Forgets the tokens fed so far (and the source). */
+    /* Forgets the tokens fed so far (encdec keeps the source until the next decode_source). */
     void (*decode_reset)(void *kv);
     /* Tokens fed so far. */
     int (*decode_len)(const void *kv);
@@ -177,6 +196,14 @@ typedef struct ArchOps {
     /* Makes dst (from decode_open on the same model) a copy of src: beam search keeps one state per beam and
      * reorders them. May be NULL (no beam search). */
     void (*decode_copy)(void *dst, const void *src);
+    /* encdec (NULL for the others): beam search over the source of decode_source, up to max_hyps hypotheses best
+     * first (returns how many); the state's tokens are then undefined (decode_reset before stepping again). */
+    int (*decode_beam)(void *m, void *kv, const ArchBeam *p, ArchHyp *hyps, int max_hyps);
+    /* encdec: the cross-attention weights of the last decode_step's token, (L_dec, NH, S) with *S the source length;
+     * NULL for the others. */
+    const float *(*decode_cross)(const void *kv, int *S);
+    /* encdec: the beam width and length penalty the model was configured with (model.beam, model.length_penalty). */
+    void (*decode_settings)(const void *m, int *beam, float *len_alpha);
 } ArchOps;
 
 /* The registered architectures (src/arch.c), in the order --help lists them. */
@@ -188,6 +215,6 @@ const ArchOps *arch_find(const char *name);
  * checkpoints of ours and OpenAI's downloads). LW_ERR_IO/LW_ERR_INVALID naming the file when unreadable or unknown. */
 int arch_for_checkpoint(const char *dir, const ArchOps **out, LwError *e);
 
-extern const ArchOps arch_gpt, arch_bert;
+extern const ArchOps arch_gpt, arch_bert, arch_encdec;
 
 #endif

@@ -636,6 +636,18 @@ int ckpt_save_table(const char *dir, const char *config_json, const CkptTable *t
     return save_commit(rc, target, tmp, e);
 }
 
+int ckpt_write_state(const char *dir, const TrainState *st, const char *config_yaml, LwError *e) {
+    char path[CKPT_PATH];
+    return save_state_json(lw_path_join(path, sizeof path, dir, "trainer_state.json"), st, config_yaml, e);
+}
+
+int ckpt_write_dir(const char *dir, int (*fill)(const char *tmp, void *ud, LwError *e), void *ud, LwError *e) {
+    char tmp[CKPT_PATH], target[CKPT_PATH - 64];
+    int rc = save_begin(dir, target, sizeof target, tmp, sizeof tmp, e);
+    if (rc) return rc;
+    return save_commit(fill(tmp, ud, e), target, tmp, e);
+}
+
 /* ---- load ---- */
 
 /* The directory to load: dir itself, or, when a save was interrupted between moving the old checkpoint aside and
@@ -1029,8 +1041,7 @@ static int check_sizes(const char *dir, const GptConfig *c, LwError *e) {
 /* The first non-finite value (NaN, Inf) in the tensors of m with the given role filter, as an error naming the
  * file and the tensor; LW_OK when all are finite. which: 0 parameters, 1 adam_m, 2 adam_v. */
 /* Refuses NaN/Inf in the tensors of one block (which: 0 weights, 1 adam_m, 2 adam_v), naming file, tensor, index. */
-static int check_finite_tensors(const char *dir, const GptTensor *ts, int n, const float *base, int which,
-                                LwError *e) {
+int ckpt_check_finite(const char *dir, const GptTensor *ts, int n, const float *base, int which, LwError *e) {
     for (int i = 0; i < n; i++) {
         const GptTensor *t = &ts[i];
         const float *x = base + t->offset;
@@ -1050,7 +1061,7 @@ static int check_finite_tensors(const char *dir, const GptTensor *ts, int n, con
 
 static int check_finite(const char *dir, const Gpt *m, int which, LwError *e) {
     const float *base = which == 0 ? m->params : which == 1 ? m->adam_m : m->adam_v;
-    return check_finite_tensors(dir, m->tensors, m->n_tensors, base, which, e);
+    return ckpt_check_finite(dir, m->tensors, m->n_tensors, base, which, e);
 }
 
 int ckpt_read_state(const char *dir_in, TrainState *st, char **config_yaml, LwError *e) {
@@ -1184,14 +1195,14 @@ int ckpt_load_table(const char *dir_in, const CkptTable *tb, Tokenizer **tok, Tr
         return lw_fail(e, LW_ERR_INVALID, "%s: not a resumable checkpoint (no trainer_state.json)", dir);
     int strict = !(flags & CKPT_ALLOW_NONFINITE);
     if ((rc = load_table_file(dir, "model.safetensors", tb, "", tb->params, e))) return rc;
-    if (strict && (rc = check_finite_tensors(dir, tb->tensors, tb->n_tensors, tb->params, 0, e))) return rc;
+    if (strict && (rc = ckpt_check_finite(dir, tb->tensors, tb->n_tensors, tb->params, 0, e))) return rc;
     if (st) {
         if ((rc = load_state(dir, st, NULL, e))) return rc;
         if ((rc = load_table_file(dir, "optimizer.safetensors", tb, "adam_m.", tb->adam_m, e)) ||
             (rc = load_table_file(dir, "optimizer.safetensors", tb, "adam_v.", tb->adam_v, e)))
             return rc;
-        if (strict && ((rc = check_finite_tensors(dir, tb->tensors, tb->n_tensors, tb->adam_m, 1, e)) ||
-                       (rc = check_finite_tensors(dir, tb->tensors, tb->n_tensors, tb->adam_v, 2, e))))
+        if (strict && ((rc = ckpt_check_finite(dir, tb->tensors, tb->n_tensors, tb->adam_m, 1, e)) ||
+                       (rc = ckpt_check_finite(dir, tb->tensors, tb->n_tensors, tb->adam_v, 2, e))))
             return rc;
     }
     char a[CKPT_PATH];
@@ -1214,6 +1225,7 @@ int ckpt_write_finetune(const char *dir, const CkptFinetune *ft, LwError *e) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "mode", ft->mode == FT_CLASSIFY ? "classify" : ft->mode == FT_INSTRUCT ? "instruct" : "none");
     if (ft->mode == FT_INSTRUCT) cJSON_AddStringToObject(root, "template", ft->template_name);
+    if (ft->task[0]) cJSON_AddStringToObject(root, "task", ft->task);
     if (ft->mode == FT_CLASSIFY) {
         cJSON *labels = cJSON_AddArrayToObject(root, "labels");
         for (int i = 0; i < ft->n_labels; i++) cJSON_AddItemToArray(labels, cJSON_CreateString(ft->labels[i]));
@@ -1235,6 +1247,8 @@ int ckpt_read_finetune(const char *dir_in, CkptFinetune *ft, LwError *e) {
     if (rc) return rc;
     const cJSON *mode = cJSON_GetObjectItemCaseSensitive(root, "mode");
     const char *m = cJSON_IsString(mode) ? mode->valuestring : "";
+    const cJSON *task = cJSON_GetObjectItemCaseSensitive(root, "task");
+    if (cJSON_IsString(task)) snprintf(ft->task, sizeof ft->task, "%s", task->valuestring);
     if (!strcmp(m, "instruct")) {
         ft->mode = FT_INSTRUCT;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "template");

@@ -57,6 +57,13 @@ int ckpt_save_ex(const char *dir, const Gpt *m, const Tokenizer *tok, const Trai
  * it did. LW_OK also when there is nothing to do. */
 int ckpt_recover(const char *dir, LwError *e);
 
+/* The atomic directory write behind every checkpoint: fill(tmp, ud, e) writes the files into a fresh temporary
+ * directory next to dir, which is fsynced and swapped into place (the old one moved aside, then removed). Other
+ * architectures' checkpoints (arch.h) use it with their own files. */
+int ckpt_write_dir(const char *dir, int (*fill)(const char *tmp, void *ud, LwError *e), void *ud, LwError *e);
+/* trainer_state.json of dir: written from st and the run's YAML; read back into st (and *config_yaml when not NULL,
+ * malloc'd or NULL). */
+int ckpt_write_state(const char *dir, const TrainState *st, const char *config_yaml, LwError *e);
 /* Reads dir/config.json into out (n_layer, n_head, n_embd, n_positions, vocab_size, dropout = resid_pdrop,
  * qkv_bias from llmwb.qkv_bias or 1 for a plain HF GPT-2, tie_embeddings from tie_word_embeddings, default 1).
  * Errors name the file and key (missing key, wrong type, bad JSON with its offset). */
@@ -111,6 +118,9 @@ typedef struct CkptTable {
 } CkptTable;
 int ckpt_save_table(const char *dir, const char *config_json, const CkptTable *tb, const Tokenizer *tok,
                     const TrainState *st, const char *config_yaml, LwError *e);
+/* LW_ERR_INVALID naming file, tensor and index when a tensor of ts (offsets into base) holds NaN or Inf; which:
+ * 0 weights (model.safetensors), 1 adam_m, 2 adam_v (optimizer.safetensors). */
+int ckpt_check_finite(const char *dir, const GptTensor *ts, int n, const float *base, int which, LwError *e);
 /* flags: 0 or CKPT_ALLOW_NONFINITE (else NaN/Inf in the weights or moments is refused, naming the tensor). */
 int ckpt_load_table(const char *dir, const CkptTable *tb, Tokenizer **tok, TrainState *st, int flags, LwError *e);
 /* Parses path as a JSON object into *root (a cJSON *, freed with cJSON_Delete); errors name the file and offset. */
@@ -118,9 +128,11 @@ int ckpt_read_json(const char *path, void **root, LwError *e);
 
 /* What a finetuned checkpoint is for, so inference applies the same template or reads out the same labels.
  * Stored as <dir>/llmwb-finetune.json: {"mode": "instruct", "template": "alpaca"} or
- * {"mode": "classify", "labels": ["neg", "pos"]}. */
+ * {"mode": "classify", "labels": ["neg", "pos"]}; tasks that are no finetune.mode add "task": {"mode": "none",
+ * "task": "translate"}. */
 typedef struct CkptFinetune {
     int mode;                        /* FtMode (config.h): FT_NONE when the file is absent */
+    char task[16];                   /* train.task of a task that is no finetune.mode ("translate"), else "" */
     char template_name[32];
     int n_labels;
     char labels[CFG_MAX_LABELS][32];

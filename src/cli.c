@@ -80,6 +80,7 @@ static int cmd_chat(int argc, char **argv);
 static int cmd_merge(int argc, char **argv);
 static int cmd_classify(int argc, char **argv);
 static int cmd_fill(int argc, char **argv);
+static int cmd_translate(int argc, char **argv);
 static int cmd_tokenize(int argc, char **argv);
 static int cmd_bpe(int argc, char **argv);
 static int cmd_import_gpt2(int argc, char **argv);
@@ -185,6 +186,17 @@ static const CmdSpec cli_cmds[] = {
      {{'k', "--ckpt", NULL, "DIR", "the masked-LM checkpoint (e.g. runs/bert-tiny/latest)"},
       {'K', "--top-k", NULL, "K", "how many candidates per blank (default 5)"},
       OPT_NONFINITE, OPT_HELP}},
+    {"translate", "translate --ckpt DIR [--beam N] [--align] [--temperature T] [--top-k K] [--top-p P] "
+                  "[--max-tokens N] [--seed S] TEXT",
+     "translate TEXT with an encoder-decoder checkpoint (train.task translate)",
+     "Translates TEXT, greedy unless --temperature is given. --beam N runs beam search and lists the N\n"
+     "candidates with their scores; --align prints, for each target token, the source tokens its\n"
+     "cross-attention weighs most.",
+     cmd_translate,
+     {{'k', "--ckpt", NULL, "DIR", "the encoder-decoder checkpoint (e.g. runs/transformer-translate/latest)"},
+      {'B', "--beam", NULL, "N", "beam search of width N (1-16), listing the candidates"},
+      {'A', "--align", NULL, NULL, "show each target token's cross-attention over the source"},
+      OPT_SAMPLING, OPT_NONFINITE, OPT_HELP}},
     {"tokenize", "tokenize [--vocab DIR|gpt2|bytes] [--ids] [--color] [TEXT|-]",
      "show tokens, ids and counts of TEXT (or stdin)",
      "Shows the tokens of TEXT (or of standard input, with - or no TEXT) separated by |, their ids, and the\n"
@@ -339,6 +351,7 @@ typedef struct Opts {
     long steps;
     int ids, color, check, dump, docs, fresh, allow_nonfinite;
     int echo; /* -1 = on a terminal only */
+    int beam, align, temp_set;
     SampleParams sp;
     const char *positional[8];
     int n_positional;
@@ -397,6 +410,7 @@ static int parse_opts(int argc, char **argv, Opts *o) {
         case 'T':
             if (parse_num(a, val, 0, 100, &d)) return 2;
             o->sp.temperature = (float)d;
+            o->temp_set = 1;
             break;
         case 'K':
             if (parse_num(a, val, 0, 1e7, &d)) return 2;
@@ -420,6 +434,11 @@ static int parse_opts(int argc, char **argv, Opts *o) {
         case 'u': o->dump = 1; break;
         case 'D': o->docs = 1; break;
         case 'F': o->fresh = 1; break;
+        case 'A': o->align = 1; break;
+        case 'B':
+            if (parse_num(a, val, 1, 16, &d)) return 2;
+            o->beam = (int)d;
+            break;
         case 'N': o->allow_nonfinite = 1; break;
         case 'e': o->echo = 1; break;
         case 'q': o->echo = 0; break;
@@ -924,6 +943,91 @@ static int cmd_classify(int argc, char **argv) {
     for (int k = 0; k < K; k++) printf("  %-12s %.4f\n", engine_class_name(eng, k), p[k]);
     engine_close(eng);
     return 0;
+}
+
+/* One line per target token: the source tokens its cross-attention row weighs most. */
+static void print_alignment(Engine *eng, const char *text, const char *tok, const float *row, int S) {
+    int ids[512];
+    int n = LW_MIN(engine_source_tokens(eng, text, ids, 512), S);
+    int best[3] = {-1, -1, -1};
+    for (int s = 0; s < n; s++)
+        for (int k = 0; k < 3; k++)
+            if (best[k] < 0 || row[s] > row[best[k]]) {
+                for (int j = 2; j > k; j--) best[j] = best[j - 1];
+                best[k] = s;
+                break;
+            }
+    printf("  %-8s <-", tok);
+    for (int k = 0; k < 3 && best[k] >= 0; k++) {
+        char t[64];
+        engine_token_text(eng, ids[best[k]], t, sizeof t);
+        for (char *c = t; *c; c++)
+            if (*c == '\n' || *c == '\t') *c = ' ';
+        printf(" '%s' %.2f", t, row[best[k]]);
+    }
+    putchar('\n');
+}
+
+static int cmd_translate(int argc, char **argv) {
+    Opts o;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
+    if (o.n_positional != 1) return die_usage("translate: %s", "expected one TEXT argument (quote it)");
+    signal(SIGINT, on_sigint);
+    Engine *eng;
+    if (open_ckpt(&o, &eng)) return 2;
+    const char *text = o.positional[0];
+    int rc = 0;
+    LwError e = {0};
+    if (!engine_is_translator(eng)) {
+        fprintf(stderr, "llmwb: %s: not an encoder-decoder checkpoint (train one with model.arch: encdec, "
+                        "train.task: translate)\n", o.ckpt);
+        engine_close(eng);
+        return 2;
+    }
+    if (o.beam > 1) {
+        char *hyps[16] = {0};
+        float scores[16];
+        int n = engine_translate(eng, text, o.beam, hyps, scores, o.beam, &e);
+        if (n < 0) {
+            fprintf(stderr, "llmwb: %s\n", e.msg);
+            rc = 2;
+        } else {
+            printf("%s\n", n ? hyps[0] : "");
+            printf("beam candidates (width %d, score = sum log p / length^length_penalty):\n", o.beam);
+            for (int i = 0; i < n; i++) printf("  %d. %8.4f  %s\n", i + 1, scores[i], hyps[i]);
+        }
+        for (int i = 0; i < 16; i++) free(hyps[i]);
+        engine_close(eng);
+        return rc;
+    }
+    if (!o.temp_set) o.sp.temperature = 0; /* greedy, as the evaluation decodes */
+    if (engine_gen_begin(eng, text, &o.sp, &e)) {
+        fprintf(stderr, "llmwb: %s\n", e.msg);
+        engine_close(eng);
+        return 2;
+    }
+    GenToken t;
+    int n_tok = 0;
+    float *cross = lw_malloc(512 * 64 * sizeof(float));
+    int S = 0;
+    char toks[64][SNAP_TOKTEXT];
+    while (!g_abort && engine_gen_next(eng, &t) > 0) {
+        fputs(t.text, stdout);
+        fflush(stdout);
+        if (o.align && n_tok < 64) {
+            S = engine_gen_cross(eng, cross + (size_t)n_tok * 512, 512);
+            snprintf(toks[n_tok], sizeof toks[0], "%s", t.text);
+            n_tok++;
+        }
+    }
+    fputc('\n', stdout);
+    if (o.align) {
+        printf("cross-attention (last decoder layer, mean of heads): each target token <- its top source tokens\n");
+        for (int i = 0; i < n_tok; i++) print_alignment(eng, text, toks[i], cross + (size_t)i * 512, S);
+    }
+    free(cross);
+    engine_close(eng);
+    return rc;
 }
 
 static Tokenizer *load_vocab(const char *vocab, LwError *e) {

@@ -59,10 +59,12 @@ static const char *const ft_mode_names[] = {"none", "classify", "instruct", NULL
 static const char *const ft_trainable_names[] = {"head", "last_blocks", "all", NULL};
 static const char *const template_names[] = {"alpaca", "phi3", NULL};
 static const char *const preset_names[] = {"tiny", "gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", NULL};
-static const char *const task_names[] = {"auto", "lm", "mlm", "classify", "instruct", NULL}; /* src/task.c */
-static const char *const arch_names[] = {"gpt", "bert", NULL}; /* the tables of src/arch.c */
+static const char *const task_names[] = {"auto", "lm", "mlm", "classify", "instruct", "translate", NULL}; /* src/task.c */
+static const char *const arch_names[] = {"gpt", "bert", "encdec", NULL}; /* the tables of src/arch.c */
 static const char *const attention_names[] = {"causal", "bidirectional", NULL};
 static const char *const layer_norm_names[] = {"auto", "post", "pre", NULL};
+static const char *const position_names[] = {"sinusoidal", "learned", NULL};
+static const char *const norm_names[] = {"post", "pre", NULL};
 static const char *const lora_target_names[] = {"attn", "proj", "fc", "fcproj", "head", NULL};
 
 static int cfg_check_lora_targets(const char *s, char *why, size_t n);
@@ -100,6 +102,7 @@ static const CfgKey cfg_keys[] = {
                  "The architecture: gpt = GPT-2, a decoder with causal self-attention (the book's GPTModel); bert = BERT, "
                  "an encoder with bidirectional self-attention, post-LayerNorm blocks, a masked-LM head tied to the "
                  "token embedding and a [CLS] pooler for classification (train.task mlm or classify). "
+                 "encdec = the encoder-decoder Transformer of \"Attention Is All You Need\" (train.task: translate). "
                  "A checkpoint's config.json (model_type) decides it when a run starts from one."),
     ROW_ENUM_STR("model", "preset", model.preset, "", preset_names,
                  "Sets every model key at once to a named size (tiny = the default model; gpt2-small = the book's "
@@ -131,6 +134,28 @@ static const CfgKey cfg_keys[] = {
     ROW_BOOL("model", "tie_embeddings", model.tie_embeddings, "true",
              "Share the token embedding with the output head (GPT-2 does; the book's GPTModel keeps a separate "
              "head: 163M instead of 124M parameters)."),
+
+    ROW_INT("model", "encoder_layers", model.encoder_layers, "0", 0, 256,
+            "encdec: encoder blocks (bidirectional self-attention + MLP); 0 = model.n_layer."),
+    ROW_INT("model", "decoder_layers", model.decoder_layers, "0", 0, 256,
+            "encdec: decoder blocks (causal self-attention, cross-attention over the encoder output, MLP); "
+            "0 = model.n_layer."),
+    ROW_INT("model", "d_ff", model.d_ff, "0", 0, 1048576, "encdec: hidden width of each MLP; 0 = 4 x model.d_model."),
+    ROW_ENUM("model", "positions", model.positions, "sinusoidal", position_names,
+             "encdec: sinusoidal = the paper's fixed sine/cosine table (not a parameter); learned = a position "
+             "embedding per side."),
+    ROW_ENUM("model", "norm", model.norm, "post", norm_names,
+             "encdec: post = LayerNorm after each residual add (the paper); pre = LayerNorm before each sublayer "
+             "plus a final LayerNorm per stack (as GPT-2)."),
+    ROW_BOOL("model", "shared_vocab", model.shared_vocab, "true",
+             "encdec: one token embedding for source and target (the paper); false = one per side. "
+             "model.tie_embeddings ties the output projection to the target embedding."),
+    ROW_INT("model", "beam", model.beam, "1", 1, 16,
+            "encdec: decoding for evaluation, chat and llmwb translate: 1 = greedy, > 1 = beam search of that "
+            "width."),
+    ROW_FLOAT("model", "length_penalty", model.length_penalty, "1", 0, 4,
+              "encdec: a beam hypothesis scores sum(log p) / length^length_penalty (0 = raw sum, 1 = mean "
+              "log-probability per token)."),
 
     ROW_ENUM("tokenizer", "kind", tokenizer.kind, "bpe", tok_kind_names,
              "bpe = byte-level BPE trained on the data; gpt2 = OpenAI's GPT-2 vocabulary (encoder.json + vocab.bpe); "

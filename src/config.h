@@ -17,13 +17,21 @@ typedef enum { FT_NONE, FT_CLASSIFY, FT_INSTRUCT } FtMode;
 typedef enum { FT_TRAIN_HEAD, FT_TRAIN_LAST_BLOCKS, FT_TRAIN_ALL } FtTrainable;
 
 typedef struct ModelCfg {
-    char arch[16];         /* architecture (arch.h): gpt */
+    char arch[16];         /* architecture (arch.h): gpt, encdec */
     char preset[64];       /* "" or a preset name: tiny, gpt2-small, gpt2-medium, gpt2-large, gpt2-xl */
     int n_layer, n_head, d_model, context_length, vocab_size;
     float dropout;
     int qkv_bias, tie_embeddings; /* booleans */
     int attention;         /* ModelAttention: GPT's self-attention, causal (default) or bidirectional (mlm only) */
     int layer_norm;        /* ModelNorm: auto (the architecture's own: GPT pre, BERT post), post, pre */
+    /* encdec (arch.h): the encoder-decoder Transformer */
+    int encoder_layers, decoder_layers; /* 0 = n_layer */
+    int d_ff;                  /* 0 = 4 d_model */
+    int positions;             /* 0 sinusoidal (the paper), 1 learned */
+    int norm;                  /* 0 post-LN (the paper), 1 pre-LN */
+    int shared_vocab;          /* boolean: one embedding for source and target */
+    int beam;                  /* decoding: 1 = greedy, > 1 = beam width */
+    float length_penalty;      /* beam scores are sum(log p) / len^length_penalty */
 } ModelCfg;
 typedef enum { ATTN_CAUSAL, ATTN_BIDIRECTIONAL } ModelAttention;
 typedef enum { NORM_AUTO, NORM_POST, NORM_PRE } ModelNorm;
@@ -45,7 +53,7 @@ typedef struct DataCfg {
 } DataCfg;
 
 typedef struct TrainCfg {
-    char task[16];             /* task.h: auto (= finetune.mode), lm, classify, instruct */
+    char task[16];             /* task.h: auto (= finetune.mode), lm, classify, instruct, translate */
     int batch_size, grad_accum;
     int steps;                 /* optimizer steps; 0 = derive from epochs */
     float epochs;

@@ -354,7 +354,9 @@ int encdec_reserve(EncDec *m, int B, int S, int T, LwError *e) {
     a->enc.mlp = mp;
     a->dec.mlp = mp + Le;
     XfCfg xc = ed_xf(c);
-    size_t sc = xf_scratch_floats(&xc, (int)LW_MAX(Ns, Nt), (int)Ns, LW_MAX(S, T), LW_MAX(S, T));
+    /* M: the keys' rows, Ns for cross-attention but Nt for the decoder's self-attention (targets longer than
+     * sources put its backward's head scratch past an Ns-sized area) */
+    size_t sc = xf_scratch_floats(&xc, (int)LW_MAX(Ns, Nt), (int)LW_MAX(Ns, Nt), LW_MAX(S, T), LW_MAX(S, T));
     for (int pass = 0; pass < 2; pass++) {
         Carver k = {pass ? a->block : NULL, pass ? a->bytes : NULL, 0, 0};
         ed_stack_carve(&k, &a->enc, c, Le, 0, Ns, Ns, TTe, 0, drop);
@@ -699,6 +701,8 @@ void encdec_cache_close(EncDecCache *kv) {
 }
 
 int encdec_cache_len(const EncDecCache *kv, int beam) { return kv->len[beam]; }
+
+void encdec_cache_rewind(EncDecCache *kv) { memset(kv->len, 0, (size_t)kv->n_beams * sizeof(int)); }
 
 const float *encdec_cache_enc_att(const EncDecCache *kv) { return kv->enc_att; }
 

@@ -110,6 +110,8 @@ void encdec_cache_start(EncDec *m, EncDecCache *kv, const int *src, int S);
  * receives that step's cross-attention weights. Returns 0, or -1 if the beam is full (max_T). */
 int encdec_cache_step(EncDec *m, EncDecCache *kv, int beam, int token, float *logits, float *cross_att);
 int encdec_cache_len(const EncDecCache *kv, int beam);
+/* Every beam back to length 0, the source kept (a new target over it). */
+void encdec_cache_rewind(EncDecCache *kv);
 /* The encoder self-attention maps of the source given to encdec_cache_start, (Le, NH, S, S) with row stride S. */
 const float *encdec_cache_enc_att(const EncDecCache *kv);
 /* New beam i continues old beam parent[i] (its cached keys/values and length), for i < n. */

@@ -211,7 +211,7 @@ long engine_total_steps(const Engine *g, double n_batches) {
 
 int engine_start_run(Engine *g, int resumed, LwError *e) {
     int rc;
-    if ((rc = g->arch->reserve(g->model, g->B, g->T, 0, e))) return rc;
+    if ((rc = g->arch->reserve(g->model, g->B, g->T, g->S, e))) return rc;
     g->inputs = lw_malloc((size_t)g->B * g->T * sizeof(int));
     g->targets = lw_malloc((size_t)g->B * g->T * sizeof(int));
     if ((rc = open_files(g, resumed, e))) return rc;
@@ -244,7 +244,8 @@ static int open_inference(Engine *g, const char *dir, LwError *e) {
     c->finetune.mode = g->task->ft_mode;
     g->B = 1;
     g->T = LW_MIN(c->model.context_length, 256);
-    if ((rc = g->arch->reserve(g->model, 1, g->T, 0, e))) return rc;
+    g->S = engine_model_info(g).n_source ? g->T : 0;
+    if ((rc = g->arch->reserve(g->model, 1, g->T, g->S, e))) return rc;
     return LW_OK;
 }
 

@@ -74,6 +74,21 @@ int engine_gen_begin(Engine *eng, const char *prompt, const SampleParams *p, LwE
  * (end-of-text, max_tokens, or the context is full), or a negative status on error. */
 int engine_gen_next(Engine *eng, GenToken *out);
 
+/* ---- translation: an encoder-decoder (model.arch encdec, train.task translate) [driver] ---- */
+/* 1 when the model reads a source sentence (engine_gen_begin then translates the prompt), else 0. [any thread] */
+int engine_is_translator(const Engine *eng);
+/* Up to max translations of text best first into out (malloc'd strings, the caller frees them) with their scores
+ * (sum(log p) / len^model.length_penalty for beam search, 0 for greedy; scores may be NULL): greedy for beam 1,
+ * beam search of that width for beam > 1, model.beam for beam 0. Returns how many, or a negative LW_* status. */
+int engine_translate(Engine *eng, const char *text, int beam, char **out, float *scores, int max, LwError *e);
+/* After engine_gen_next gave a token of a translation: the cross-attention row that wrote it, over the source
+ * tokens (engine_source_tokens; the last decoder layer, averaged over heads), into row (at most max); returns the
+ * number of source tokens, 0 for a model without cross-attention. */
+int engine_gen_cross(Engine *eng, float *row, int max);
+/* The encoder's input for text: its token ids and the end marker (at most max); returns how many. It reads only
+ * the tokenizer and the model's sizes, so the UI thread may call it. [any thread] */
+int engine_source_tokens(Engine *eng, const char *text, int *ids, int max);
+
 /* ---- classifiers (finetune.mode classify, or a checkpoint trained so) ---- */
 /* Number of classes; 0 when the model is not a classifier. [any thread] */
 int engine_n_classes(const Engine *eng);

@@ -39,7 +39,8 @@ struct Engine {
     void *task_state;           /* the task's own data (task_*.c), freed by task->close */
     Rng rng;                    /* dropout; saved in checkpoints */
     int B, T;                   /* batch rows and the longest row */
-    int *inputs, *targets;      /* (B, T) batch buffers (engine_start_run) */
+    int S;                      /* the longest source (ArchInfo.n_source models; 0 for the others) */
+    int *inputs, *targets;      /* (B, T) batch buffers (engine_alloc_batch) */
     ArchBatch batch;            /* the batch of the last task->next_batch */
 
     long step, total_steps, tokens_seen;

@@ -31,7 +31,28 @@ int engine_set_probe(Engine *g, const char *text, LwError *e) {
 }
 
 static size_t probe_size(const ProbeSnapshot *p) {
-    return sizeof *p + sizeof(float) * ((size_t)p->L * p->NH * p->T * p->T + 2 * (size_t)p->T * p->C + 2 * (size_t)(p->L + 1));
+    return sizeof *p + sizeof(float) * ((size_t)p->L * p->NH * p->T * p->T + 2 * (size_t)p->T * p->C + 2 * (size_t)(p->L + 1) +
+                                        (size_t)p->Ld * p->NH * p->Tt * (p->Tt + p->T));
+}
+
+/* An encoder-decoder's probe target: BOS and the greedy translation of the source ids (without its last token, so
+ * row t is the step that wrote out[t + 1]); out gets the tokens written (n), inputs the decoder inputs (n). */
+static int probe_translate(Engine *g, const int *src, int S, int *inputs, int *out) {
+    int bos = tok_eot(g->tok) >= 0 ? tok_eot(g->tok) : 0, n = 0, V = engine_model_info(g).vocab_size;
+    if (!g->kv || g->arch->decode_source(g->model, g->kv, src, S)) return 0;
+    g->arch->decode_reset(g->kv);
+    int tok = bos;
+    while (n < SNAP_MAX_PROBE && n < g->T) {
+        if (g->arch->decode_step(g->model, g->kv, &tok, 1, g->gen_logits)) break;
+        inputs[n] = tok;
+        int best = 0;
+        for (int v = 1; v < V; v++)
+            if (g->gen_logits[v] > g->gen_logits[best]) best = v;
+        out[n++] = best;
+        if (best == bos) break;
+        tok = best;
+    }
+    return n;
 }
 
 /* Nearest tokens to row `id` of the token embedding wte (V, C) by cosine similarity (skipping id itself). */
@@ -69,7 +90,19 @@ int engine_probe_now(Engine *g, LwError *e) {
     p->pos_emb = lw_malloc((size_t)T * C * sizeof(float));
     p->act_mean = lw_calloc((size_t)L + 1, sizeof(float));
     p->act_std = lw_calloc((size_t)L + 1, sizeof(float));
+    p->kind = (int)g->arch->map_kind;
     ArchBatch b = {.head = ARCH_HEAD_LM, .B = 1, .T = T, .inputs = g->probe_ids};
+    int dec_in[SNAP_MAX_PROBE];
+    if (mi.n_source) { /* the probe sentence is the source; the target the model's translation of it */
+        int Tt = probe_translate(g, g->probe_ids, T, dec_in, p->tgt_ids);
+        if (Tt < 1) dec_in[0] = p->tgt_ids[0] = tok_eot(g->tok) >= 0 ? tok_eot(g->tok) : 0, Tt = 1;
+        p->Tt = Tt;
+        p->Ld = mi.n_dec_layer;
+        p->dec_att = lw_malloc((size_t)p->Ld * NH * Tt * Tt * sizeof(float));
+        p->cross_att = lw_malloc((size_t)p->Ld * NH * Tt * T * sizeof(float));
+        for (int t = 0; t < Tt; t++) engine_token_text(g, p->tgt_ids[t], p->tgt_tok[t], sizeof p->tgt_tok[t]);
+        b = (ArchBatch){.head = ARCH_HEAD_LM, .B = 1, .T = Tt, .inputs = dec_in, .S = T, .src = g->probe_ids};
+    }
     g->arch->probe(g->model, &b, p);
     const float *wte = g->arch->token_embedding(g->model);
     float *norms = lw_malloc((size_t)V * sizeof(float));
@@ -129,6 +162,11 @@ static ProbeSnapshot *probe_copy(const ProbeSnapshot *s) {
     p->pos_emb = memcpy(lw_malloc(ne * sizeof(float)), s->pos_emb, ne * sizeof(float));
     p->act_mean = memcpy(lw_malloc((size_t)(s->L + 1) * sizeof(float)), s->act_mean, (size_t)(s->L + 1) * sizeof(float));
     p->act_std = memcpy(lw_malloc((size_t)(s->L + 1) * sizeof(float)), s->act_std, (size_t)(s->L + 1) * sizeof(float));
+    if (s->Ld) {
+        size_t nd = (size_t)s->Ld * s->NH * s->Tt * s->Tt, nc = (size_t)s->Ld * s->NH * s->Tt * s->T;
+        p->dec_att = memcpy(lw_malloc(nd * sizeof(float)), s->dec_att, nd * sizeof(float));
+        p->cross_att = memcpy(lw_malloc(nc * sizeof(float)), s->cross_att, nc * sizeof(float));
+    }
     return p;
 }
 
@@ -155,6 +193,8 @@ void engine_probe_free(ProbeSnapshot *p) {
     free(p->pos_emb);
     free(p->act_mean);
     free(p->act_std);
+    free(p->dec_att);
+    free(p->cross_att);
     free(p);
 }
 

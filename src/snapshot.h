@@ -112,7 +112,18 @@ typedef struct ProbeSnapshot {
     float nn_sim[SNAP_MAX_PROBE][SNAP_NN];
     float *act_mean, *act_std;    /* (L+1) residual-stream stats after embeddings and each block */
     int nonfinite;                /* NaN/Inf count in the probe forward */
+    int kind;                     /* SNAP_MAP_* of att: causal (GPT) or bidirectional (an encoder) */
+    /* encoder-decoder only (Ld = 0 otherwise): the probe sentence is the source (ids, tok, att above: the encoder),
+     * the target is the model's own greedy translation of it; target row t is the step that wrote tgt_tok[t] */
+    int Ld, Tt;                   /* decoder layers, target rows */
+    int tgt_ids[SNAP_MAX_PROBE];
+    char tgt_tok[SNAP_MAX_PROBE][SNAP_TOKTEXT];
+    float *dec_att;               /* (Ld, NH, Tt, Tt) decoder self-attention (causal) */
+    float *cross_att;             /* (Ld, NH, Tt, T) each target row over the source tokens: the alignment */
 } ProbeSnapshot;
+
+/* The kinds of attention map (arch.h's ArchMapKind, same values). */
+enum { SNAP_MAP_CAUSAL, SNAP_MAP_BIDIRECTIONAL, SNAP_MAP_CROSS };
 
 /* One generated token (Chat screen and `llmwb generate`). */
 typedef struct GenToken {
@@ -121,6 +132,8 @@ typedef struct GenToken {
     int n_top;
     int top_ids[SNAP_TOPK];       /* most probable next tokens before sampling, after temperature */
     float top_probs[SNAP_TOPK];
+    int n_cross;                  /* a translation's token: source tokens in cross (engine_gen_cross), else 0 */
+    float cross[SNAP_MAX_PROBE];  /* its cross-attention row over the source tokens */
 } GenToken;
 
 #endif

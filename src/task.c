@@ -7,7 +7,7 @@
 #include "engine_impl.h"
 
 /* Every task, once. Adding one: its table here and its name in train.task (config.c). */
-const TaskOps *const task_list[] = {&task_lm, &task_mlm, &task_classify, &task_instruct};
+const TaskOps *const task_list[] = {&task_lm, &task_mlm, &task_classify, &task_instruct, &task_translate};
 const int task_count = (int)LW_ARRAY_LEN(task_list);
 
 const TaskOps *task_find(const char *name) {
@@ -29,6 +29,7 @@ const TaskOps *task_for_config(const Config *c) {
 
 const TaskOps *task_for_checkpoint(const CkptFinetune *meta, int n_classes, int causal) {
     if (n_classes > 0) return &task_classify;
+    if (meta->task[0] && task_find(meta->task)) return task_find(meta->task);
     if (!causal && meta->mode == FT_NONE) return &task_mlm;
     return task_for_mode(meta->mode);
 }

@@ -5,7 +5,7 @@
  *   classify    src/task_classify.c  task_classify  classify                       ARCH_HEAD_CLASS, pooled row
  *   instruct    src/task_instruct.c  task_instruct  instruct                       ARCH_HEAD_LM, response tokens
  *   mlm         src/task_mlm.c       task_mlm       -                              ARCH_HEAD_LM, masked tokens
- *   translate   src/task_translate.c task_translate -                              ARCH_HEAD_LM + src           planned
+ *   translate   src/task_translate.c task_translate -                              ARCH_HEAD_LM + src
  *
  * Adding a task: write src/task_<name>.c defining `const TaskOps task_<name>`, add it to the list in src/task.c and
  * its name to train.task in src/config.c. Nothing in engine.c changes.
@@ -90,7 +90,7 @@ const TaskOps *task_for_config(const Config *c);
  * bidirectional model without one (causal 0) fills masks (mlm). */
 const TaskOps *task_for_checkpoint(const CkptFinetune *meta, int n_classes, int causal);
 
-extern const TaskOps task_lm, task_classify, task_instruct, task_mlm;
+extern const TaskOps task_lm, task_classify, task_instruct, task_mlm, task_translate;
 
 /* ---- shared by the tasks that train on a split of examples (classify, instruct): task.c ---- */
 typedef struct TaskRows {

@@ -127,6 +127,7 @@ static void e2e_start(void) {
     e2e_wait("[1]Tokenizer");
 }
 
+
 static void e2e_stop(void) {
     if (g_sock[0]) e2e_sh("tmux -L %s kill-server >/dev/null 2>&1", g_sock);
     if (g_sock_path[0] && strstr(g_sock_path, "llmwb-test-")) e2e_sh("rm -f '%s'", g_sock_path);
@@ -755,4 +756,41 @@ Test(tui_e2e_bert, chat_fills_the_mask_and_enter_writes_a_candidate_in) {
     cr_assert_null(strstr(line, " _ of"), "the blank is filled:\n%s", s);
     e2e_keys("Enter");                             /* sent again: no mask left is a clear message */
     e2e_wait("no [MASK] in the text");
+}
+
+/* ---- an encoder-decoder (model.arch: encdec, train.task: translate) ---- */
+static void e2e_start_translate(void) { e2e_start_config("tests/tui_scripts/translate.yaml"); }
+
+TestSuite(tui_translate, .init = e2e_start_translate, .fini = e2e_stop, .timeout = 120);
+
+Test(tui_translate, attention_shows_the_three_kinds_of_map) {
+    e2e_keys("3");
+    e2e_wait("x: encoder self-attention (bidirectional: full squares)");
+    e2e_keys("x");
+    e2e_wait("x: decoder self-attention (causal)");
+    e2e_keys("x");
+    e2e_wait("x: cross-attention: target rows x source columns (the alignment)");
+    e2e_wait("* = the source token weighed most");
+    cr_assert_not_null(strstr(e2e_capture(), "⋅do"), "the source tokens (\"the young dog\") head the columns");
+    e2e_keys("x");
+    e2e_wait("x: encoder self-attention");
+    e2e_keys("F10");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+Test(tui_translate, chat_becomes_translate_with_cross_attention) {
+    e2e_keys("5");
+    e2e_wait("(after the first translated token)");
+    cr_assert_not_null(strstr(e2e_capture(), "0 (greedy)"), "a translator decodes greedily by default");
+    e2e_literal("the dog eats");
+    e2e_keys("Enter");
+    e2e_wait("source: the dog eats");
+    e2e_wait("reply:");
+    const char *s = e2e_capture();
+    cr_assert_not_null(strstr(s, "translation: "), "%s", s);
+    cr_assert_not_null(strstr(s, "Cross-attention of"), "%s", s);
+    cr_assert_not_null(strstr(s, "Alignment (target <- source)"), "%s", s);
+    cr_assert_not_null(strstr(s, "eats"), "the source tokens label the bars");
+    e2e_keys("F10");
+    e2e_wait("__LLMWB_EXIT_0__");
 }

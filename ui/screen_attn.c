@@ -18,7 +18,8 @@ static struct {
     int q, k;           /* zoom cursor */
     int replay;         /* snapshot index, -1 = live (newest) */
     int glyphs;         /* g: glyph ramp instead of colour */
-} at = {0, 0, 0, 0, 0, 0, -1, 0};
+    int kind;           /* x: an encoder-decoder's map shown: AT_ENC self, AT_DEC self, AT_CROSS */
+} at = {0, 0, 0, 0, 0, 0, -1, 0, 0};
 
 /* The caps heatmaps are drawn with: the glyph ramp (as in monochrome) when at.glyphs. */
 static RenderCaps at_caps(const App *a) {
@@ -26,6 +27,65 @@ static RenderCaps at_caps(const App *a) {
     if (at.glyphs) c.cm = CM_MONO;
     return c;
 }
+
+/* The maps of an encoder-decoder probe (ProbeSnapshot.Ld > 0); other models have only the first. */
+enum { AT_ENC, AT_DEC, AT_CROSS, AT_KINDS };
+static const char *const AT_KIND_NAME[AT_KINDS] = {
+    "encoder self-attention (bidirectional: full squares)", "decoder self-attention (causal)",
+    "cross-attention: target rows x source columns (the alignment)"};
+
+/* The decoder's self-attention as a square snapshot of its own (target tokens, decoder layers), so the grid,
+ * zoom and large views draw it unchanged. */
+static const ProbeSnapshot *at_decoder_view(const ProbeSnapshot *p) {
+    static ProbeSnapshot v;
+    v = *p;
+    v.T = p->Tt, v.L = p->Ld, v.att = p->dec_att, v.kind = SNAP_MAP_CAUSAL;
+    v.act_std = NULL;
+    memcpy(v.tok, p->tgt_tok, sizeof v.tok);
+    memcpy(v.ids, p->tgt_ids, sizeof v.ids);
+    return &v;
+}
+
+/* The cross-attention of the selected decoder layer and head (or their average): one Tt x T grid, rows the target
+ * tokens the decoder wrote, columns the source tokens, each row summing to 1. */
+static void at_draw_cross(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p) {
+    int Tq = p->Tt, Tk = p->T, NH = p->NH, l = at.layer < p->Ld ? at.layer : p->Ld - 1;
+    int lab = 14, cw = (r.w - lab) / (Tk > 0 ? Tk : 1) >= 4 ? 4 : (r.w - lab) / (Tk > 0 ? Tk : 1) >= 3 ? 3 : 2;
+    RenderCaps caps = at_caps(a);
+    /* column header: the source tokens, cut to the cell width */
+    for (int k = 0; k < Tk && lab + (k + 1) * cw <= r.w; k++) {
+        char vis[SNAP_TOKTEXT * 4];
+        tok_visible(p->tok[k], (int)strlen(p->tok[k]), a->caps.unicode, vis, sizeof vis);
+        cb_text(cb, r.x + lab + k * cw, r.y, cw - 1, vis, a->th.dim);
+    }
+    for (int q = 0; q < Tq && q < r.h - 2; q++) {
+        int y = r.y + 1 + q;
+        char vis[SNAP_TOKTEXT * 4];
+        tok_visible(p->tgt_tok[q], (int)strlen(p->tgt_tok[q]), a->caps.unicode, vis, sizeof vis);
+        cb_text(cb, r.x, y, lab - 1, vis, a->th.text);
+        int best = 0;
+        float row[SNAP_MAX_PROBE];
+        for (int k = 0; k < Tk; k++) {
+            float v = 0;
+            for (int h = 0; h < NH; h++)
+                if (at.avg || h == at.head) v += p->cross_att[(((size_t)l * NH + h) * Tq + q) * Tk + k];
+            row[k] = at.avg ? v / (float)NH : v;
+            if (row[k] > row[best]) best = k;
+        }
+        for (int k = 0; k < Tk && lab + (k + 1) * cw <= r.w; k++) {
+            int x = r.x + lab + k * cw;
+            for (int c = 0; c < cw - 1; c++) {
+                if (caps.cm == CM_MONO) {
+                    cb_put(cb, x + c, y, (uint32_t)ramp_glyph(row[k], 0, 1), k == best ? a->th.highlight : a->th.text);
+                } else {
+                    Style st = {COL_DEFAULT, ramp_color(row[k], 0, 1, 0, a->caps.cm), 0};
+                    cb_put(cb, x + c, y, k == best && c == 0 ? '*' : ' ', st);
+                }
+            }
+        }
+    }
+}
+
 
 /* The (T, T) map of layer l, head h (or the head average into buf when avg). */
 static const float *at_map(const ProbeSnapshot *p, int l, int h, int avg, float *buf) {
@@ -230,6 +290,15 @@ static void at_draw_large(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, f
     at_draw_map(a, cb, r, p, buf, mask, "large view (z returns)  ");
 }
 
+/* An encoder-decoder: which of its three maps is shown, at the right end of the last row (over the hint). */
+static void at_draw_kind(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *orig) {
+    if (orig->Ld <= 0) return;
+    char kl[96];
+    snprintf(kl, sizeof kl, " x: %s ", AT_KIND_NAME[at.kind]);
+    int kw = (int)strlen(kl);
+    cb_text(cb, r.x + (r.w - kw > 0 ? r.w - kw : 0), r.y + r.h - 1, kw, kl, a->th.title);
+}
+
 static void at_draw(App *a, CellBuf *cb, Rect r) {
     int count = 0;
     const ProbeSnapshot *p = probe_cache_get(a->eng, at.replay, &count);
@@ -238,6 +307,9 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
         cb_text(cb, r.x, r.y + 1, r.w, "No probe snapshot yet.", a->th.dim);
         return;
     }
+    if (p->Ld <= 0) at.kind = AT_ENC;
+    const ProbeSnapshot *orig = p;
+    if (at.kind != AT_ENC) p = at_decoder_view(orig); /* the decoder's layers, heads and tokens */
     if (at.layer >= p->L) at.layer = p->L - 1;
     if (at.head >= p->NH) at.head = p->NH - 1;
     int idx = at.replay < 0 ? count - 1 : at.replay;
@@ -252,11 +324,17 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
              p->nonfinite ? "  NaN/Inf in the forward!" : "");
     Style hs = at.replay < 0 ? a->th.good : a->th.warn;
     cb_text(cb, r.x, r.y, r.w, head, hs);
+    if (at.kind == AT_CROSS) {
+        at_draw_cross(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 2}, orig);
+        cb_text(cb, r.x, r.y + r.h - 1, r.w, "rows: target tokens; * = the source token weighed most", a->th.dim);
+        at_draw_kind(a, cb, r, orig);
+        return;
+    }
     size_t TT = (size_t)p->T * (size_t)p->T;
     float *buf = malloc(sizeof(float) * TT);
     uint8_t *mask = malloc(TT);
     if (!buf || !mask) { free(buf); free(mask); return; }
-    at_mask(mask, p->T, p->causal);
+    at_mask(mask, p->T, p->causal && p->kind != SNAP_MAP_BIDIRECTIONAL);
     if (a->large) {
         at_draw_large(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 1}, p, buf, mask);
         free(buf);
@@ -273,6 +351,7 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
             at.zoom ? "arrows move the cursor, , . scrub snapshots, a average, Esc/Enter back to the grid"
                     : "Up/Down select a tile, Enter zooms, a average over heads, <- -> scrub snapshots, End live",
             a->th.dim);
+    at_draw_kind(a, cb, r, orig);
     free(buf);
     free(mask);
 }
@@ -292,6 +371,15 @@ static int at_key(App *a, int key) {
     int L = p ? p->L : 1, NH = p ? p->NH : 1, T = p ? p->T : 1;
     switch (key) {
     case 'a': at.avg = !at.avg; return 1;
+    case 'x':
+        if (!p || p->Ld <= 0) {
+            app_status(a, 0, "one kind of map: %s", p && p->kind == SNAP_MAP_BIDIRECTIONAL ? "bidirectional self-attention"
+                                                                                          : "causal self-attention");
+            return 1;
+        }
+        at.kind = (at.kind + 1) % AT_KINDS, at.layer = at.head = at.q = at.k = 0, at.zoom = 0;
+        app_status(a, 0, "attention: %s", AT_KIND_NAME[at.kind]);
+        return 1;
     case 'g':
         at.glyphs = !at.glyphs;
         app_status(a, 0, "heatmaps: %s", at.glyphs ? "glyph ramp \" .:-=+*#%@\" (low to high)" : "colour ramp");
@@ -378,6 +466,7 @@ static const char *const AT_HELP[] = {
     "Enter\tzoom into the head (queries x keys) / back",
     "arrows\tzoom: move the cursor; its exact weight is shown",
     "a\taverage over the heads of each layer on / off",
+    "x\tencoder-decoder: encoder self / decoder self / cross-attention",
     "<- ->\tgrid: scrub snapshots (REPLAY); Home: first, End: LIVE",
     "g\tglyph ramp \" .:-=+*#%@\" instead of colour (projectors)",
     "z\tlarge view: the selected head alone, full size",

@@ -13,6 +13,7 @@
 #include "app.h"
 
 #define CH_TEXT 65536
+#define CH_ALIGN 128 /* target tokens whose alignment the translate panel keeps */
 
 enum { P_TEMP, P_TOPK, P_TOPP, P_MAX, P_N };
 
@@ -32,6 +33,12 @@ static struct {
     GenToken last;
     int have_last;
     int n_tokens;
+    /* a translator (engine_is_translator): the source tokens of the last line sent, and for each target token
+     * written so far the source token its cross-attention weighs most */
+    int n_src;
+    char src_tok[SNAP_MAX_PROBE][SNAP_TOKTEXT];
+    int n_align, greedy_set;
+    struct { char tok[SNAP_TOKTEXT]; int src; float w; } align[CH_ALIGN];
     long hit;                  /* search: byte offset of the current match in text (-1 none) */
     int hit_len;
     /* fill the mask (mlm): the filled masks of the last reply, the one shown and its candidate cursor */
@@ -42,6 +49,20 @@ static struct {
 
 /* The engine fills masks (train.task mlm) rather than continuing text. */
 static int ch_fill_mode(const App *a) { return a->eng && !strcmp(engine_config(a->eng)->train.task, "mlm"); }
+
+static int ch_translator(const App *a) { return a->eng && engine_is_translator(a->eng); }
+
+/* The alignment line of a target token: the source token its cross-attention row weighs most. */
+static void ch_align_push(const GenToken *t) {
+    if (t->n_cross <= 0 || ch.n_align == CH_ALIGN) return;
+    int best = 0;
+    for (int s = 1; s < t->n_cross; s++)
+        if (t->cross[s] > t->cross[best]) best = s;
+    snprintf(ch.align[ch.n_align].tok, sizeof ch.align[0].tok, "%s", t->text);
+    ch.align[ch.n_align].src = best;
+    ch.align[ch.n_align].w = t->cross[best];
+    ch.n_align++;
+}
 
 static void ch_init(App *a) {
     if (ch.init) return;
@@ -75,6 +96,7 @@ static int ch_poll(App *a) {
     if (id != ch.chat_id) return 0;   /* the worker has not started this generation yet */
     for (int i = 0; i < n; i++) {
         ch_append(buf[i].text);
+        ch_align_push(&buf[i]);
         ch.last = buf[i];
         ch.have_last = 1;
         ch.n_tokens++;
@@ -100,9 +122,17 @@ static void ch_submit(App *a) {
     if (!a->eng) { app_status(a, 1, "the engine is not ready yet"); return; }
     if (ch.streaming) { app_status(a, 1, "still generating (F8 stops)"); return; }
     if (ch.le.len == 0) return;
-    ch_append("you: ");
+    int tr = ch_translator(a);
+    ch_append(tr ? "source: " : "you: ");
     ch_append(ch.le.buf);
-    ch_append("\nmodel: ");
+    ch_append(tr ? "\ntranslation: " : "\nmodel: ");
+    ch.n_align = 0;
+    ch.n_src = 0;
+    if (tr) { /* the encoder's tokens, for the cross-attention bars */
+        int ids[SNAP_MAX_PROBE];
+        ch.n_src = engine_source_tokens(a->eng, ch.le.buf, ids, SNAP_MAX_PROBE);
+        for (int i = 0; i < ch.n_src; i++) engine_token_text(a->eng, ids[i], ch.src_tok[i], sizeof ch.src_tok[i]);
+    }
     WorkerCmd c;
     memset(&c, 0, sizeof c);
     c.kind = WC_GEN;
@@ -119,7 +149,7 @@ static void ch_submit(App *a) {
     ch.have_last = 0;
     le_set(&ch.le, "");
     /* a status of its own until the reply ends, so a script's wait for the next "reply:" cannot see the last */
-    app_status(a, 0, "%s", engine_n_classes(a->eng) > 0 ? "classifying ..." : ch_fill_mode(a) ? "filling ..." : "generating ...");
+    app_status(a, 0, "%s", engine_n_classes(a->eng) > 0 ? "classifying ..." : ch_fill_mode(a) ? "filling ..." : tr ? "translating ..." : "generating ...");
 }
 
 /* Enter on a candidate: the sentence of the last reply with mask sel_mask ([MASK] or a lone _, counted left to
@@ -177,6 +207,47 @@ static void ch_adjust(App *a, int dir) {
     (void)a;
 }
 
+/* A translator's panel: the latest target token's cross-attention row as bars over the source tokens, then each
+ * target token so far with the source token it looked at most (the alignment, read down the translation). */
+static void ch_draw_cross(App *a, CellBuf *cb, Rect right, int x, int y, int cw) {
+    int bottom = right.y + right.h - 1;
+    char vis[SNAP_TOKTEXT * 4 + 8], tv[SNAP_TOKTEXT * 4 + 8];
+    if (!ch.have_last || ch.last.n_cross <= 0) {
+        cb_text(cb, x, y++, cw, "Cross-attention", a->th.title);
+        cb_text(cb, x, y, cw, "(after the first translated token)", a->th.dim);
+        return;
+    }
+    tok_visible(ch.last.text, (int)strlen(ch.last.text), a->caps.unicode, tv, sizeof tv);
+    cb_printf(cb, x, y++, cw, a->th.title, "Cross-attention of %s", tv);
+    int n = ch.last.n_cross < ch.n_src ? ch.last.n_cross : ch.n_src;
+    int best = 0;
+    for (int s = 1; s < n; s++)
+        if (ch.last.cross[s] > ch.last.cross[best]) best = s;
+    for (int s = 0; s < n && y < bottom - 3; s++, y++) {
+        tok_visible(ch.src_tok[s], (int)strlen(ch.src_tok[s]), a->caps.unicode, vis, sizeof vis);
+        float p = ch.last.cross[s];
+        int lw = 10, bw = cw - lw - 8, fill = (int)lround(p * bw);
+        cb_text(cb, x, y, lw, vis, s == best ? a->th.highlight : a->th.text);
+        for (int j = 0; j < bw; j++)
+            cb_put(cb, x + lw + j, y, j < fill ? (a->caps.unicode ? 0x2588 : '#') : ' ', a->th.plot_ema);
+        cb_printf(cb, x + lw + bw, y, 8, a->th.text, "%5.1f%%", 100 * p);
+    }
+    y++;
+    if (y >= bottom - 1) return;
+    cb_text(cb, x, y++, cw, "Alignment (target <- source)", a->th.title);
+    int first = ch.n_align - (bottom - y);
+    for (int i = first > 0 ? first : 0; i < ch.n_align && y < bottom; i++, y++) {
+        int s = ch.align[i].src;
+        tok_visible(ch.align[i].tok, (int)strlen(ch.align[i].tok), a->caps.unicode, tv, sizeof tv);
+        tok_visible(s < ch.n_src ? ch.src_tok[s] : "?", s < ch.n_src ? (int)strlen(ch.src_tok[s]) : 1, a->caps.unicode,
+                    vis, sizeof vis);
+        cb_text(cb, x, y, 10, tv, a->th.text);
+        cb_text(cb, x + 11, y, 3, "<-", a->th.dim);
+        cb_text(cb, x + 14, y, 10, vis, a->th.text);
+        cb_printf(cb, x + 25, y, cw - 25, a->th.text, "%3.0f%%", 100 * ch.align[i].w);
+    }
+}
+
 /* The probability bars of the latest answer from row y down to bottom (exclusive): the next-token candidates of
  * a language model, or the classes of a classifier. */
 static void ch_draw_bars(App *a, CellBuf *cb, int x, int y, int cw, int bottom, int classifier) {
@@ -208,6 +279,10 @@ static void ch_draw_bars(App *a, CellBuf *cb, int x, int y, int cw, int bottom, 
 
 static void ch_draw(App *a, CellBuf *cb, Rect r) {
     ch_init(a);
+    if (ch_translator(a) && !ch.greedy_set) { /* a translator decodes greedily unless asked otherwise */
+        ch.greedy_set = 1;
+        ch.sp.temperature = 0;
+    }
     Rect left = r, right = r;
     if (!a->large) layout_split_h(r, 0.68, 34, 1, &left, &right);   /* large (z): the transcript and input alone */
     Rect tr = {left.x, left.y, left.w, left.h - 2};
@@ -244,7 +319,7 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
         int s = row_start[rr], e = s + row_len[rr];
         int x = 0;
         Style st = a->th.text;
-        if (!strncmp(ch.text + s, "you: ", 5)) st = a->th.good;
+        if (!strncmp(ch.text + s, "you: ", 5) || !strncmp(ch.text + s, "source: ", 8)) st = a->th.good;
         for (int i = s; i < e && x < w;) {
             uint32_t cp;
             int at = i;
@@ -323,6 +398,10 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
     for (int i = 0; i < 4; i++) {
         int sel = i == ch.param;
         cb_printf(cb, x, y++, cw, sel ? a->th.cursor : a->th.text, "%s%-16s %s", sel ? ">" : " ", names[i], v[i]);
+    }
+    if (ch_translator(a)) {
+        ch_draw_cross(a, cb, right, x, y + 1, cw);
+        return;
     }
     ch_draw_bars(a, cb, x, y + 1, cw, bottom, 0);
 }

@@ -227,6 +227,7 @@ static void *wk_main(void *arg) {
             GenToken t;
             memset(&t, 0, sizeof t);
             int r = engine_gen_next(eng, &t);
+            if (r == 1) t.n_cross = engine_gen_cross(eng, t.cross, SNAP_MAX_PROBE); /* 0 unless a translator */
             if (r == 1) wk_chat_push(w, &t);
             else wk_gen_end(w);
             pthread_mutex_lock(&w->mu);
