@@ -14,36 +14,6 @@
 
 /* ================= small helpers ================= */
 
-/* One line of a buffer: [s, s+len) without its "\n" or "\r\n". */
-typedef struct Line {
-    const char *s;
-    size_t len;
-    int no;       /* 1-based */
-} Line;
-
-typedef struct LineIter {
-    const char *p, *end;
-    int no;
-} LineIter;
-
-static int line_next(LineIter *it, Line *out) {
-    if (it->p >= it->end) return 0;
-    const char *nl = memchr(it->p, '\n', (size_t)(it->end - it->p));
-    const char *stop = nl ? nl : it->end;
-    out->s = it->p;
-    out->len = (size_t)(stop - it->p);
-    if (out->len > 0 && out->s[out->len - 1] == '\r') out->len--;
-    out->no = ++it->no;
-    it->p = nl ? nl + 1 : it->end;
-    return 1;
-}
-
-static int is_blank(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isspace((unsigned char)s[i])) return 0;
-    return 1;
-}
-
 /* A UTF-8 byte-order mark is blanked out (offsets stay the same), so "label" and '[' are found after it. */
 static void blank_bom(char *buf, size_t len) {
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) memset(buf, ' ', 3);
@@ -198,7 +168,7 @@ int cls_label_index(const ClsData *d, const char *name) {
 }
 
 /* Splits line into tab-separated fields (pointers into it, not terminated); returns the count (<= max). */
-static int tsv_fields(const Line *l, const char **f, size_t *flen, int max) {
+static int tsv_fields(const LwLine *l, const char **f, size_t *flen, int max) {
     int n = 0;
     const char *p = l->s, *end = l->s + l->len;
     for (;;) {
@@ -240,8 +210,8 @@ int cls_load(ClsData *d, const char *path, const FinetuneCfg *ft, const Tokenize
     if (rc) return rc;
     blank_bom(buf, len);
     size_t bad;
-    LineIter it = {buf, buf + len, 0};
-    Line l = {NULL, 0, 0};
+    LwLineIter it = {buf, buf + len, 0};
+    LwLine l = {NULL, 0, 0};
     const char *f[TSV_MAX_FIELDS];
     size_t fl[TSV_MAX_FIELDS];
     int col_label = -1, col_text = -1, n_cols = 0;
@@ -263,8 +233,8 @@ int cls_load(ClsData *d, const char *path, const FinetuneCfg *ft, const Tokenize
         }
     } else {
         /* header: the first non-blank line */
-        while (line_next(&it, &l) && is_blank(l.s, l.len)) {}
-        if (it.no == 0 || is_blank(l.s, l.len)) {
+        while (lw_line_next(&it, &l) && lw_is_blank(l.s, l.len)) {}
+        if (it.no == 0 || lw_is_blank(l.s, l.len)) {
             rc = lw_fail(e, LW_ERR_PARSE, "%s: empty file (expected a header line \"label<TAB>text\")", path);
             goto fail;
         }
@@ -290,8 +260,8 @@ int cls_load(ClsData *d, const char *path, const FinetuneCfg *ft, const Tokenize
         }
     }
     int need = LW_MAX(col_label, col_text) + 1;
-    while (line_next(&it, &l)) {
-        if (is_blank(l.s, l.len)) continue;
+    while (lw_line_next(&it, &l)) {
+        if (lw_is_blank(l.s, l.len)) continue;
         if (!lw_utf8_valid((const unsigned char *)l.s, l.len, &bad)) {
             rc = lw_fail(e, LW_ERR_PARSE, "%s:%d:%zu: invalid UTF-8", path, l.no, bad + 1);
             goto fail;
@@ -302,11 +272,11 @@ int cls_load(ClsData *d, const char *path, const FinetuneCfg *ft, const Tokenize
                          l.no, n_cols, nf);
             goto fail;
         }
-        if (is_blank(f[col_label], fl[col_label])) {
+        if (lw_is_blank(f[col_label], fl[col_label])) {
             rc = lw_fail(e, LW_ERR_PARSE, "%s:%d: empty label", path, l.no);
             goto fail;
         }
-        if (is_blank(f[col_text], fl[col_text])) {
+        if (lw_is_blank(f[col_text], fl[col_text])) {
             rc = lw_fail(e, LW_ERR_PARSE, "%s:%d: empty text", path, l.no);
             goto fail;
         }
@@ -651,7 +621,7 @@ void ins_free(InsData *d) {
     memset(d, 0, sizeof *d);
 }
 
-/* Line and column of byte offsets, counted incrementally: offsets asked for never decrease, so a whole file costs
+/* LwLine and column of byte offsets, counted incrementally: offsets asked for never decrease, so a whole file costs
  * one pass (an array of 20k entries must not be rescanned from its start for each entry). */
 typedef struct LineCol {
     const char *buf;
@@ -742,11 +712,11 @@ static int ins_parse_array(InsData *d, const char *buf, size_t len, LwError *e) 
 }
 
 static int ins_parse_lines(InsData *d, const char *buf, size_t len, LwError *e) {
-    LineIter it = {buf, buf + len, 0};
-    Line l;
+    LwLineIter it = {buf, buf + len, 0};
+    LwLine l;
     int cap = 0;
-    while (line_next(&it, &l)) {
-        if (is_blank(l.s, l.len)) continue;
+    while (lw_line_next(&it, &l)) {
+        if (lw_is_blank(l.s, l.len)) continue;
         const char *stop = NULL;
         cJSON *o = cJSON_ParseWithLengthOpts(l.s, l.len, &stop, 0);
         if (!o) {

@@ -16,35 +16,6 @@
 
 /* ================= reading ================= */
 
-typedef struct TrLine {
-    const char *s;
-    size_t len; /* without "\n" or "\r\n" */
-    int no;     /* 1-based */
-} TrLine;
-
-typedef struct TrLines {
-    const char *p, *end;
-    int no;
-} TrLines;
-
-static int lines_next(TrLines *it, TrLine *out) {
-    if (it->p >= it->end) return 0;
-    const char *nl = memchr(it->p, '\n', (size_t)(it->end - it->p));
-    const char *stop = nl ? nl : it->end;
-    out->s = it->p;
-    out->len = (size_t)(stop - it->p);
-    if (out->len > 0 && out->s[out->len - 1] == '\r') out->len--;
-    out->no = ++it->no;
-    it->p = nl ? nl + 1 : it->end;
-    return 1;
-}
-
-static int blank(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isspace((unsigned char)s[i])) return 0;
-    return 1;
-}
-
 static char *dup_n(const char *s, size_t n) {
     char *r = lw_malloc(n + 1);
     memcpy(r, s, n);
@@ -89,7 +60,7 @@ static void add_pair(TrData *d, int *cap, const char *src, size_t ns, const char
 #define TR_MAX_FIELDS 64
 
 /* Tab-separated fields of a line (pointers into it); returns the count, which may exceed max. */
-static int fields(const TrLine *l, const char **f, size_t *fl, int max) {
+static int fields(const LwLine *l, const char **f, size_t *fl, int max) {
     int n = 0;
     const char *p = l->s, *end = l->s + l->len;
     for (;;) {
@@ -107,13 +78,13 @@ static int fields(const TrLine *l, const char **f, size_t *fl, int max) {
 }
 
 static int load_tsv(TrData *d, const char *buf, size_t len, LwError *e) {
-    TrLines it = {buf, buf + len, 0};
-    TrLine l = {NULL, 0, 0};
+    LwLineIter it = {buf, buf + len, 0};
+    LwLine l = {NULL, 0, 0};
     const char *f[TR_MAX_FIELDS];
     size_t fl[TR_MAX_FIELDS];
     size_t bad;
     int cap = 0, c_src = -1, c_tgt = -1, c_split = -1;
-    while (lines_next(&it, &l) && blank(l.s, l.len)) {}
+    while (lw_line_next(&it, &l) && lw_is_blank(l.s, l.len)) {}
     if (!lw_utf8_valid((const unsigned char *)l.s, l.len, &bad))
         return lw_fail(e, LW_ERR_PARSE, "%s:%d:%zu: invalid UTF-8", d->path, l.no, bad + 1);
     int n_cols = fields(&l, f, fl, TR_MAX_FIELDS);
@@ -129,16 +100,16 @@ static int load_tsv(TrData *d, const char *buf, size_t len, LwError *e) {
                        d->path, l.no, (int)LW_MIN(l.len, 200), l.s);
     d->has_marks = c_split >= 0;
     int need = LW_MAX(LW_MAX(c_src, c_tgt), c_split) + 1;
-    while (lines_next(&it, &l)) {
-        if (blank(l.s, l.len)) continue;
+    while (lw_line_next(&it, &l)) {
+        if (lw_is_blank(l.s, l.len)) continue;
         if (!lw_utf8_valid((const unsigned char *)l.s, l.len, &bad))
             return lw_fail(e, LW_ERR_PARSE, "%s:%d:%zu: invalid UTF-8", d->path, l.no, bad + 1);
         int nf = fields(&l, f, fl, TR_MAX_FIELDS);
         if (nf < need)
             return lw_fail(e, LW_ERR_PARSE, "%s:%d: expected %d tab-separated columns, found %d (missing tab?)",
                            d->path, l.no, n_cols, nf);
-        if (blank(f[c_src], fl[c_src])) return lw_fail(e, LW_ERR_PARSE, "%s:%d: empty source", d->path, l.no);
-        if (blank(f[c_tgt], fl[c_tgt])) return lw_fail(e, LW_ERR_PARSE, "%s:%d: empty target", d->path, l.no);
+        if (lw_is_blank(f[c_src], fl[c_src])) return lw_fail(e, LW_ERR_PARSE, "%s:%d: empty source", d->path, l.no);
+        if (lw_is_blank(f[c_tgt], fl[c_tgt])) return lw_fail(e, LW_ERR_PARSE, "%s:%d: empty target", d->path, l.no);
         TrMark mark = TR_MARK_NONE;
         if (c_split >= 0) {
             mark = mark_parse(f[c_split], fl[c_split]);
@@ -165,8 +136,8 @@ static int jsonl_row(TrData *d, int *cap, const cJSON *o, int line, LwError *e) 
     int rc = json_str(d, line, o, "source", &src, e);
     if (!rc) rc = json_str(d, line, o, "target", &tgt, e);
     if (rc) return rc;
-    if (blank(src, strlen(src))) return lw_fail(e, LW_ERR_PARSE, "%s:%d: empty source", d->path, line);
-    if (blank(tgt, strlen(tgt))) return lw_fail(e, LW_ERR_PARSE, "%s:%d: empty target", d->path, line);
+    if (lw_is_blank(src, strlen(src))) return lw_fail(e, LW_ERR_PARSE, "%s:%d: empty source", d->path, line);
+    if (lw_is_blank(tgt, strlen(tgt))) return lw_fail(e, LW_ERR_PARSE, "%s:%d: empty target", d->path, line);
     TrMark mark = TR_MARK_NONE;
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(o, "split");
     if (sp && !cJSON_IsNull(sp)) {
@@ -181,11 +152,11 @@ static int jsonl_row(TrData *d, int *cap, const cJSON *o, int line, LwError *e) 
 }
 
 static int load_jsonl(TrData *d, const char *buf, size_t len, LwError *e) {
-    TrLines it = {buf, buf + len, 0};
-    TrLine l;
+    LwLineIter it = {buf, buf + len, 0};
+    LwLine l;
     int cap = 0;
-    while (lines_next(&it, &l)) {
-        if (blank(l.s, l.len)) continue;
+    while (lw_line_next(&it, &l)) {
+        if (lw_is_blank(l.s, l.len)) continue;
         const char *stop = NULL;
         cJSON *o = cJSON_ParseWithLengthOpts(l.s, l.len, &stop, 0);
         if (!o) {

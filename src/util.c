@@ -1,6 +1,7 @@
 /* util.c — see util.h. */
 #include "util.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -335,4 +336,22 @@ char *lw_fmt_thousands(char *buf, size_t n, long long v) {
     }
     if (n) buf[k < n ? k : n - 1] = 0;
     return buf;
+}
+
+int lw_line_next(LwLineIter *it, LwLine *out) {
+    if (it->p >= it->end) return 0;
+    const char *nl = memchr(it->p, '\n', (size_t)(it->end - it->p));
+    const char *stop = nl ? nl : it->end;
+    out->s = it->p;
+    out->len = (size_t)(stop - it->p);
+    if (out->len > 0 && out->s[out->len - 1] == '\r') out->len--;
+    out->no = ++it->no;
+    it->p = nl ? nl + 1 : it->end;
+    return 1;
+}
+
+int lw_is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isspace((unsigned char)s[i])) return 0;
+    return 1;
 }

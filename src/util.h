@@ -104,4 +104,19 @@ char *lw_fmt_thousands(char *buf, size_t n, long long v);
 #define LW_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define LW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* One line of a buffer: [s, s+len) without its "\n" or "\r\n"; no is 1-based. */
+typedef struct LwLine {
+    const char *s;
+    size_t len;
+    int no;
+} LwLine;
+/* Iterates the lines of [p, end): set p and end, no = 0, then call lw_line_next until it returns 0. */
+typedef struct LwLineIter {
+    const char *p, *end;
+    int no;
+} LwLineIter;
+int lw_line_next(LwLineIter *it, LwLine *out);
+/* Whether [s, s+n) holds only whitespace. */
+int lw_is_blank(const char *s, size_t n);
+
 #endif
