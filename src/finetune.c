@@ -19,13 +19,6 @@ static void blank_bom(char *buf, size_t len) {
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) memset(buf, ' ', 3);
 }
 
-static char *strndup_lw(const char *s, size_t n) {
-    char *r = lw_malloc(n + 1);
-    memcpy(r, s, n);
-    r[n] = 0;
-    return r;
-}
-
 /* Fractions rounded to 1e-6 so that float configs like 0.7f behave like the decimal the user wrote. */
 static double frac_round(float f) { return round((double)f * 1e6) / 1e6; }
 static int frac_count(int n, double f) { return (int)floor((double)n * f + 1e-7 * (double)n + 1e-9); }
@@ -167,30 +160,6 @@ int cls_label_index(const ClsData *d, const char *name) {
     return -1;
 }
 
-/* Splits line into tab-separated fields (pointers into it, not terminated); returns the count (<= max). */
-static int tsv_fields(const LwLine *l, const char **f, size_t *flen, int max) {
-    int n = 0;
-    const char *p = l->s, *end = l->s + l->len;
-    for (;;) {
-        const char *tab = memchr(p, '\t', (size_t)(end - p));
-        const char *stop = tab ? tab : end;
-        if (n < max) {
-            f[n] = p;
-            flen[n] = (size_t)(stop - p);
-        }
-        n++;
-        if (!tab) break;
-        p = tab + 1;
-    }
-    return n;
-}
-
-static int field_is(const char *f, size_t n, const char *name) {
-    while (n > 0 && isspace((unsigned char)*f)) f++, n--;
-    while (n > 0 && isspace((unsigned char)f[n - 1])) n--;
-    return n == strlen(name) && strncasecmp(f, name, n) == 0;
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 #define TSV_MAX_FIELDS 64
@@ -223,8 +192,8 @@ int cls_load(ClsData *d, const char *path, const FinetuneCfg *ft, const Tokenize
         char cols[sizeof ft->tsv_columns];
         snprintf(cols, sizeof cols, "%s", ft->tsv_columns);
         for (char *save = NULL, *t = strtok_r(cols, ",", &save); t; t = strtok_r(NULL, ",", &save), n_cols++) {
-            if (field_is(t, strlen(t), "label") && col_label < 0) col_label = n_cols;
-            if (field_is(t, strlen(t), "text") && col_text < 0) col_text = n_cols;
+            if (lw_trimmed_is(t, strlen(t), "label") && col_label < 0) col_label = n_cols;
+            if (lw_trimmed_is(t, strlen(t), "text") && col_text < 0) col_text = n_cols;
         }
         if (col_label < 0 || col_text < 0) {
             rc = lw_fail(e, LW_ERR_INVALID, "finetune.tsv_columns: '%s' must name a label and a text column",
@@ -242,14 +211,14 @@ int cls_load(ClsData *d, const char *path, const FinetuneCfg *ft, const Tokenize
             rc = lw_fail(e, LW_ERR_PARSE, "%s:%d:%zu: invalid UTF-8", path, l.no, bad + 1);
             goto fail;
         }
-        n_cols = tsv_fields(&l, f, fl, TSV_MAX_FIELDS);
+        n_cols = lw_tsv_fields(&l, f, fl, TSV_MAX_FIELDS);
         if (n_cols > TSV_MAX_FIELDS) {
             rc = lw_fail(e, LW_ERR_PARSE, "%s:%d: more than %d columns", path, l.no, TSV_MAX_FIELDS);
             goto fail;
         }
         for (int i = 0; i < n_cols; i++) {
-            if (field_is(f[i], fl[i], "label") && col_label < 0) col_label = i;
-            if (field_is(f[i], fl[i], "text") && col_text < 0) col_text = i;
+            if (lw_trimmed_is(f[i], fl[i], "label") && col_label < 0) col_label = i;
+            if (lw_trimmed_is(f[i], fl[i], "text") && col_text < 0) col_text = i;
         }
         if (col_label < 0 || col_text < 0) {
             rc = lw_fail(e, LW_ERR_PARSE,
@@ -266,7 +235,7 @@ int cls_load(ClsData *d, const char *path, const FinetuneCfg *ft, const Tokenize
             rc = lw_fail(e, LW_ERR_PARSE, "%s:%d:%zu: invalid UTF-8", path, l.no, bad + 1);
             goto fail;
         }
-        int nf = tsv_fields(&l, f, fl, TSV_MAX_FIELDS);
+        int nf = lw_tsv_fields(&l, f, fl, TSV_MAX_FIELDS);
         if (nf < need) {
             rc = lw_fail(e, LW_ERR_PARSE, "%s:%d: expected %d tab-separated columns, found %d (missing tab?)", path,
                          l.no, n_cols, nf);
@@ -289,10 +258,10 @@ int cls_load(ClsData *d, const char *path, const FinetuneCfg *ft, const Tokenize
         size_t ln = fl[col_label];
         while (ln > 0 && isspace((unsigned char)*ls)) ls++, ln--;
         while (ln > 0 && isspace((unsigned char)ls[ln - 1])) ln--;
-        rows[n_rows].label = strndup_lw(ls, ln);
+        rows[n_rows].label = lw_strndup(ls, ln);
         /* a headerless text column that comes last keeps the rest of the line, tabs and all */
         size_t tl = headerless && col_text == n_cols - 1 ? (size_t)(l.s + l.len - f[col_text]) : fl[col_text];
-        rows[n_rows].text = strndup_lw(f[col_text], tl);
+        rows[n_rows].text = lw_strndup(f[col_text], tl);
         rows[n_rows].line = l.no;
         n_rows++;
     }
@@ -510,7 +479,7 @@ static void nb_fit_word(const char *w, size_t n, void *ud) {
             m->words = lw_realloc(m->words, sizeof(char *) * cap);
             f->cap = cap;
         }
-        m->words[id] = strndup_lw(w, n);
+        m->words[id] = lw_strndup(w, n);
         m->table[h] = id;
         if ((size_t)m->n_words * 2 > m->table_cap) nb_rehash(m, m->table_cap * 2);
     }
@@ -918,7 +887,7 @@ char *ins_extract_response(InsTemplate t, const char *generated) {
     }
     while (n > 0 && isspace((unsigned char)*s)) s++, n--;
     while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
-    return strndup_lw(s, n);
+    return lw_strndup(s, n);
 }
 
 char *ins_normalize(const char *s) {

@@ -16,25 +16,11 @@
 
 /* ================= reading ================= */
 
-static char *dup_n(const char *s, size_t n) {
-    char *r = lw_malloc(n + 1);
-    memcpy(r, s, n);
-    r[n] = 0;
-    return r;
-}
-
-/* s[0..n) trimmed of ASCII space equals name, case-insensitively. */
-static int trimmed_is(const char *s, size_t n, const char *name) {
-    while (n > 0 && isspace((unsigned char)*s)) s++, n--;
-    while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
-    return n == strlen(name) && strncasecmp(s, name, n) == 0;
-}
-
 /* "train", "val"/"validation", "test" (trimmed, any case) → mark; else TR_MARK_NONE. */
 static TrMark mark_parse(const char *s, size_t n) {
-    if (trimmed_is(s, n, "train")) return TR_MARK_TRAIN;
-    if (trimmed_is(s, n, "val") || trimmed_is(s, n, "validation")) return TR_MARK_VAL;
-    if (trimmed_is(s, n, "test")) return TR_MARK_TEST;
+    if (lw_trimmed_is(s, n, "train")) return TR_MARK_TRAIN;
+    if (lw_trimmed_is(s, n, "val") || lw_trimmed_is(s, n, "validation")) return TR_MARK_VAL;
+    if (lw_trimmed_is(s, n, "test")) return TR_MARK_TEST;
     return TR_MARK_NONE;
 }
 
@@ -51,31 +37,13 @@ static void add_pair(TrData *d, int *cap, const char *src, size_t ns, const char
     }
     TrPair *x = &d->ex[d->n++];
     memset(x, 0, sizeof *x);
-    x->source = dup_n(src, ns);
-    x->target = dup_n(tgt, nt);
+    x->source = lw_strndup(src, ns);
+    x->target = lw_strndup(tgt, nt);
     x->mark = mark;
     x->line = line;
 }
 
 #define TR_MAX_FIELDS 64
-
-/* Tab-separated fields of a line (pointers into it); returns the count, which may exceed max. */
-static int fields(const LwLine *l, const char **f, size_t *fl, int max) {
-    int n = 0;
-    const char *p = l->s, *end = l->s + l->len;
-    for (;;) {
-        const char *tab = memchr(p, '\t', (size_t)(end - p));
-        const char *stop = tab ? tab : end;
-        if (n < max) {
-            f[n] = p;
-            fl[n] = (size_t)(stop - p);
-        }
-        n++;
-        if (!tab) break;
-        p = tab + 1;
-    }
-    return n;
-}
 
 static int load_tsv(TrData *d, const char *buf, size_t len, LwError *e) {
     LwLineIter it = {buf, buf + len, 0};
@@ -87,12 +55,12 @@ static int load_tsv(TrData *d, const char *buf, size_t len, LwError *e) {
     while (lw_line_next(&it, &l) && lw_is_blank(l.s, l.len)) {}
     if (!lw_utf8_valid((const unsigned char *)l.s, l.len, &bad))
         return lw_fail(e, LW_ERR_PARSE, "%s:%d:%zu: invalid UTF-8", d->path, l.no, bad + 1);
-    int n_cols = fields(&l, f, fl, TR_MAX_FIELDS);
+    int n_cols = lw_tsv_fields(&l, f, fl, TR_MAX_FIELDS);
     if (n_cols > TR_MAX_FIELDS) return lw_fail(e, LW_ERR_PARSE, "%s:%d: more than %d columns", d->path, l.no, TR_MAX_FIELDS);
     for (int i = 0; i < n_cols; i++) {
-        if (c_src < 0 && trimmed_is(f[i], fl[i], "source")) c_src = i;
-        if (c_tgt < 0 && trimmed_is(f[i], fl[i], "target")) c_tgt = i;
-        if (c_split < 0 && trimmed_is(f[i], fl[i], "split")) c_split = i;
+        if (c_src < 0 && lw_trimmed_is(f[i], fl[i], "source")) c_src = i;
+        if (c_tgt < 0 && lw_trimmed_is(f[i], fl[i], "target")) c_tgt = i;
+        if (c_split < 0 && lw_trimmed_is(f[i], fl[i], "split")) c_split = i;
     }
     if (c_src < 0 || c_tgt < 0)
         return lw_fail(e, LW_ERR_PARSE,
@@ -104,7 +72,7 @@ static int load_tsv(TrData *d, const char *buf, size_t len, LwError *e) {
         if (lw_is_blank(l.s, l.len)) continue;
         if (!lw_utf8_valid((const unsigned char *)l.s, l.len, &bad))
             return lw_fail(e, LW_ERR_PARSE, "%s:%d:%zu: invalid UTF-8", d->path, l.no, bad + 1);
-        int nf = fields(&l, f, fl, TR_MAX_FIELDS);
+        int nf = lw_tsv_fields(&l, f, fl, TR_MAX_FIELDS);
         if (nf < need)
             return lw_fail(e, LW_ERR_PARSE, "%s:%d: expected %d tab-separated columns, found %d (missing tab?)",
                            d->path, l.no, n_cols, nf);

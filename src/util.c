@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -354,4 +355,34 @@ int lw_is_blank(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!isspace((unsigned char)s[i])) return 0;
     return 1;
+}
+
+char *lw_strndup(const char *s, size_t n) {
+    char *r = lw_malloc(n + 1);
+    memcpy(r, s, n);
+    r[n] = 0;
+    return r;
+}
+
+int lw_trimmed_is(const char *s, size_t n, const char *name) {
+    while (n > 0 && isspace((unsigned char)*s)) s++, n--;
+    while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
+    return n == strlen(name) && strncasecmp(s, name, n) == 0;
+}
+
+int lw_tsv_fields(const LwLine *l, const char **f, size_t *flen, int max) {
+    int n = 0;
+    const char *p = l->s, *end = l->s + l->len;
+    for (;;) {
+        const char *tab = memchr(p, '\t', (size_t)(end - p));
+        const char *stop = tab ? tab : end;
+        if (n < max) {
+            f[n] = p;
+            flen[n] = (size_t)(stop - p);
+        }
+        n++;
+        if (!tab) break;
+        p = tab + 1;
+    }
+    return n;
 }

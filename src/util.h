@@ -118,5 +118,12 @@ typedef struct LwLineIter {
 int lw_line_next(LwLineIter *it, LwLine *out);
 /* Whether [s, s+n) holds only whitespace. */
 int lw_is_blank(const char *s, size_t n);
+/* The tab-separated fields of a line: f[i], flen[i] point into it (not terminated) for i < max; returns the
+ * field count, which may exceed max (the caller reports "too many columns"). */
+int lw_tsv_fields(const LwLine *l, const char **f, size_t *flen, int max);
+/* Whether [s, s+n), trimmed of ASCII space, equals name ignoring case ("  Label " is "label"). */
+int lw_trimmed_is(const char *s, size_t n, const char *name);
+/* A NUL-terminated copy of [s, s+n) (lw_malloc: never NULL). */
+char *lw_strndup(const char *s, size_t n);
 
 #endif
