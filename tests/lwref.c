@@ -53,11 +53,16 @@ void lwref_free(LwRef *rf) {
     rf->n = 0;
 }
 
-const LwRefArray *lwref_get(const LwRef *rf, const char *name) {
+const LwRefArray *lwref_find(const LwRef *rf, const char *name) {
     for (int i = 0; i < rf->n; i++)
         if (strcmp(rf->arr[i].name, name) == 0) return &rf->arr[i];
-    cr_assert_fail("reference array %s missing", name);
     return NULL;
+}
+
+const LwRefArray *lwref_get(const LwRef *rf, const char *name) {
+    const LwRefArray *a = lwref_find(rf, name);
+    cr_assert_not_null(a, "reference array %s missing", name);
+    return a;
 }
 
 int lwref_count_prefix(const LwRef *rf, const char *prefix) {

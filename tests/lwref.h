@@ -22,6 +22,8 @@ typedef struct LwRef {
 /* Loads path (fails the test on a malformed file). */
 void lwref_load(LwRef *rf, const char *path);
 void lwref_free(LwRef *rf);
+/* The array called name, or NULL. */
+const LwRefArray *lwref_find(const LwRef *rf, const char *name);
 /* The array called name (fails the test if missing). */
 const LwRefArray *lwref_get(const LwRef *rf, const char *name);
 /* Number of arrays whose name starts with prefix. */

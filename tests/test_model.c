@@ -16,82 +16,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lwref.h"
 #include "matmul.h"
 #include "model.h"
 
-typedef struct RefArray {
-    char name[96];
-    int ndim;
-    uint32_t dims[6];
-    size_t n;
-    const float *data;
-} RefArray;
-
-typedef struct RefFile {
-    char *buf;
-    RefArray *arr;
-    int n;
-} RefFile;
-
-static void ref_load(RefFile *rf, const char *path) {
-    size_t len = 0;
-    LwError e = {0};
-    cr_assert_eq(lw_read_file(path, &rf->buf, &len, &e), 0, "%s", e.msg);
-    cr_assert(len >= 12 && memcmp(rf->buf, "LWREF1\0\0", 8) == 0, "%s: not an LWREF1 file", path);
-    uint32_t count;
-    memcpy(&count, rf->buf + 8, 4);
-    rf->arr = calloc(count, sizeof(RefArray));
-    rf->n = (int)count;
-    size_t off = 12;
-    for (uint32_t i = 0; i < count; i++) {
-        RefArray *a = &rf->arr[i];
-        uint32_t nl, nd;
-        cr_assert(off + 4 <= len);
-        memcpy(&nl, rf->buf + off, 4);
-        off += 4;
-        cr_assert(nl < sizeof a->name && off + nl + 4 <= len);
-        memcpy(a->name, rf->buf + off, nl);
-        off += nl;
-        memcpy(&nd, rf->buf + off, 4);
-        off += 4;
-        cr_assert(nd <= 6 && off + 4 * nd <= len);
-        a->ndim = (int)nd;
-        a->n = 1;
-        for (uint32_t d = 0; d < nd; d++) {
-            memcpy(&a->dims[d], rf->buf + off, 4);
-            off += 4;
-            a->n *= a->dims[d];
-        }
-        cr_assert(off + 4 * a->n <= len, "%s: array %s truncated", path, a->name);
-        float *copy = malloc(a->n * sizeof(float) + 1); /* names make offsets unaligned: copy out */
-        memcpy(copy, rf->buf + off, a->n * sizeof(float));
-        a->data = copy;
-        off += 4 * a->n;
-    }
-    cr_assert_eq(off, len, "%s: trailing bytes", path);
-}
-
-static void ref_free(RefFile *rf) {
-    for (int i = 0; i < rf->n; i++) free((void *)rf->arr[i].data);
-    free(rf->buf);
-    free(rf->arr);
-}
-
-static const RefArray *ref_get(const RefFile *rf, const char *name) {
-    for (int i = 0; i < rf->n; i++)
-        if (strcmp(rf->arr[i].name, name) == 0) return &rf->arr[i];
-    cr_assert_fail("reference array %s missing", name);
-    return NULL;
-}
-
-static int ref_count_prefix(const RefFile *rf, const char *prefix) {
-    int n = 0;
-    for (int i = 0; i < rf->n; i++) n += strncmp(rf->arr[i].name, prefix, strlen(prefix)) == 0;
-    return n;
-}
-
 typedef struct RefModel {
-    RefFile rf;
+    LwRef rf;
     Gpt m;
     int B, T;
     int *inputs, *targets;
@@ -100,8 +30,8 @@ typedef struct RefModel {
 /* Builds the model of a reference file with its initial weights and reserves (B, T). */
 static void refmodel_open(RefModel *rm, const char *path) {
     matmul_set_threads(1);
-    ref_load(&rm->rf, path);
-    const RefArray *c = ref_get(&rm->rf, "config");
+    lwref_load(&rm->rf, path);
+    const LwRefArray *c = lwref_get(&rm->rf, "config");
     cr_assert_eq(c->n, 9);
     GptConfig gc = {.n_layer = (int)c->data[0], .n_head = (int)c->data[1], .d_model = (int)c->data[2],
                     .context_length = (int)c->data[3], .vocab_size = (int)c->data[4], .dropout = 0.0f,
@@ -112,18 +42,18 @@ static void refmodel_open(RefModel *rm, const char *path) {
     cr_assert_eq(gpt_init(&rm->m, &gc, &e), 0, "%s", e.msg);
     cr_assert_eq(gpt_reserve(&rm->m, rm->B, rm->T, &e), 0, "%s", e.msg);
     /* the file's parameter list and our tensor table are the same set of names and shapes */
-    cr_assert_eq(ref_count_prefix(&rm->rf, "param/"), rm->m.n_tensors);
+    cr_assert_eq(lwref_count_prefix(&rm->rf, "param/"), rm->m.n_tensors);
     for (int i = 0; i < rm->m.n_tensors; i++) {
         GptTensor *t = &rm->m.tensors[i];
         char name[96];
         snprintf(name, sizeof name, "param/%s", t->name);
-        const RefArray *a = ref_get(&rm->rf, name);
+        const LwRefArray *a = lwref_get(&rm->rf, name);
         cr_assert_eq(a->ndim, t->ndim, "%s", t->name);
         for (int d = 0; d < t->ndim; d++) cr_assert_eq((int)a->dims[d], t->shape[d], "%s dim %d", t->name, d);
         memcpy(rm->m.params + t->offset, a->data, t->numel * sizeof(float));
     }
     size_t BT = (size_t)rm->B * rm->T;
-    const RefArray *in = ref_get(&rm->rf, "inputs"), *tg = ref_get(&rm->rf, "targets");
+    const LwRefArray *in = lwref_get(&rm->rf, "inputs"), *tg = lwref_get(&rm->rf, "targets");
     cr_assert_eq(in->n, BT);
     cr_assert_eq(tg->n, BT);
     rm->inputs = malloc(BT * sizeof(int));
@@ -136,23 +66,9 @@ static void refmodel_open(RefModel *rm, const char *path) {
 
 static void refmodel_close(RefModel *rm) {
     gpt_free(&rm->m);
-    ref_free(&rm->rf);
+    lwref_free(&rm->rf);
     free(rm->inputs);
     free(rm->targets);
-}
-
-/* Fails if any |c - r| > abs_tol + rel_tol |r|; returns the largest error seen. */
-static double check_close(const char *what, const float *c, const float *r, size_t n, double abs_tol,
-                          double rel_tol) {
-    double worst = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)c[i] - r[i]);
-        cr_assert(isfinite(c[i]), "%s[%zu] is %f", what, i, (double)c[i]);
-        cr_assert(d <= abs_tol + rel_tol * fabs(r[i]), "%s[%zu]: C %.9g vs torch %.9g (diff %.3g)", what, i,
-                  (double)c[i], (double)r[i], d);
-        if (d > worst) worst = d;
-    }
-    return worst;
 }
 
 static const char *const REF_FILES[] = {"tests/ref/model_bias_untied.bin", "tests/ref/model_nobias_tied.bin",
@@ -165,17 +81,17 @@ static void check_forward_backward(const char *path, int threads) {
     Gpt *m = &rm.m;
     int B = rm.B, T = rm.T, V = m->cfg.vocab_size;
     float loss = gpt_forward(m, rm.inputs, rm.targets, B, T, 1, NULL);
-    float rloss = ref_get(&rm.rf, "loss")->data[0];
+    float rloss = lwref_get(&rm.rf, "loss")->data[0];
     cr_assert(fabsf(loss - rloss) <= 1e-5f * fabsf(rloss), "%s: loss %.8f vs torch %.8f", path, loss, rloss);
     int kept = 0;
     for (int i = 0; i < B * T; i++) kept += rm.targets[i] != GPT_IGNORE_INDEX;
     cr_assert_eq(m->n_loss_tokens, kept);
-    const RefArray *lg = ref_get(&rm.rf, "logits");
+    const LwRefArray *lg = lwref_get(&rm.rf, "logits");
     cr_assert_eq(lg->n, (size_t)B * T * V);
-    check_close("logits", m->logits, lg->data, lg->n, 1e-5, 1e-4);
-    const RefArray *at = ref_get(&rm.rf, "att");
+    lwref_check_close("logits", m->logits, lg->data, lg->n, 1e-5, 1e-4);
+    const LwRefArray *at = lwref_get(&rm.rf, "att");
     cr_assert_eq(at->n, (size_t)m->cfg.n_layer * B * m->cfg.n_head * T * T);
-    check_close("att", m->att, at->data, at->n, 1e-6, 1e-4);
+    lwref_check_close("att", m->att, at->data, at->n, 1e-6, 1e-4);
 
     gpt_zero_grad(m);
     gpt_backward(m, 1.0f);
@@ -183,14 +99,14 @@ static void check_forward_backward(const char *path, int threads) {
         GptTensor *t = &m->tensors[i];
         char name[96];
         snprintf(name, sizeof name, "grad/%s", t->name);
-        const RefArray *g = ref_get(&rm.rf, name);
+        const LwRefArray *g = lwref_get(&rm.rf, name);
         cr_assert_eq(g->n, t->numel);
         double mx = 0.0;
         for (size_t j = 0; j < g->n; j++) mx = fmax(mx, fabs(g->data[j]));
         cr_assert(mx > 0.0, "%s: reference gradient is all zero (test would be vacuous)", name);
-        check_close(name, m->grads + t->offset, g->data, t->numel, 1e-5 * mx, 1e-3);
+        lwref_check_close(name, m->grads + t->offset, g->data, t->numel, 1e-5 * mx, 1e-3);
     }
-    float norm = gpt_grad_norm(m), rnorm = ref_get(&rm.rf, "grad_norm")->data[0];
+    float norm = gpt_grad_norm(m), rnorm = lwref_get(&rm.rf, "grad_norm")->data[0];
     cr_assert(fabsf(norm - rnorm) <= 1e-4f * rnorm, "grad norm %.7f vs torch %.7f", norm, rnorm);
     refmodel_close(&rm);
 }
@@ -200,7 +116,7 @@ static void check_adamw(const char *path, int threads) {
     refmodel_open(&rm, path);
     matmul_set_threads(threads);
     Gpt *m = &rm.m;
-    const RefArray *ls = ref_get(&rm.rf, "adamw_loss");
+    const LwRefArray *ls = lwref_get(&rm.rf, "adamw_loss");
     cr_assert_eq(ls->n, 10);
     for (int step = 1; step <= 10; step++) {
         gpt_zero_grad(m);
@@ -216,15 +132,15 @@ static void check_adamw(const char *path, int threads) {
         GptTensor *t = &m->tensors[i];
         char name[96];
         snprintf(name, sizeof name, "final/%s", t->name);
-        const RefArray *f = ref_get(&rm.rf, name);
+        const LwRefArray *f = lwref_get(&rm.rf, name);
         size_t len = strlen(t->name);
         if (len > 11 && strcmp(t->name + len - 11, "c_attn.bias") == 0) {
             size_t C = (size_t)m->cfg.d_model;
-            check_close(name, m->params + t->offset, f->data, C, 2e-5, 1e-4);              /* q */
-            check_close(name, m->params + t->offset + 2 * C, f->data + 2 * C, C, 2e-5, 1e-4); /* v */
+            lwref_check_close(name, m->params + t->offset, f->data, C, 2e-5, 1e-4);              /* q */
+            lwref_check_close(name, m->params + t->offset + 2 * C, f->data + 2 * C, C, 2e-5, 1e-4); /* v */
             continue;
         }
-        check_close(name, m->params + t->offset, f->data, t->numel, 2e-5, 1e-4);
+        lwref_check_close(name, m->params + t->offset, f->data, t->numel, 2e-5, 1e-4);
     }
     refmodel_close(&rm);
 }
@@ -356,18 +272,18 @@ Test(model_kv, logits_match_full_forward) {
     /* a 5-token prompt in one call, then one token at a time */
     cr_assert_eq(gpt_kv_forward(m, kv, toks, 5, out), 0);
     cr_assert_eq(gpt_kv_len(kv), 5);
-    check_close("kv logits pos 4", out, full + (size_t)4 * V, (size_t)V, 1e-5, 1e-5);
+    lwref_check_close("kv logits pos 4", out, full + (size_t)4 * V, (size_t)V, 1e-5, 1e-5);
     for (int t = 5; t < T; t++) {
         cr_assert_eq(gpt_kv_forward(m, kv, toks + t, 1, out), 0);
         char what[32];
         snprintf(what, sizeof what, "kv logits pos %d", t);
-        check_close(what, out, full + (size_t)t * V, (size_t)V, 1e-5, 1e-5);
+        lwref_check_close(what, out, full + (size_t)t * V, (size_t)V, 1e-5, 1e-5);
     }
     cr_assert_neq(gpt_kv_forward(m, kv, toks, 1, out), 0, "overflowing the context is refused");
     gpt_kv_reset(kv);
     cr_assert_eq(gpt_kv_len(kv), 0);
     cr_assert_eq(gpt_kv_forward(m, kv, toks, 1, out), 0);
-    check_close("kv after reset", out, full, (size_t)V, 1e-5, 1e-5);
+    lwref_check_close("kv after reset", out, full, (size_t)V, 1e-5, 1e-5);
     gpt_kv_close(kv);
     free(out);
     free(full);

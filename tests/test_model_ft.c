@@ -14,100 +14,37 @@
 #include <string.h>
 #include <unistd.h>
 #include "checkpoint.h"
+#include "lwref.h"
 #include "matmul.h"
 #include "model.h"
 #include "safetensors.h"
 
-typedef struct FtArray {
-    char name[96];
-    size_t n;
-    float *data;
-} FtArray;
-
-typedef struct FtRef {
-    FtArray *arr;
-    int n;
-} FtRef;
-
-static void ftref_load(FtRef *rf, const char *path) {
-    char *buf;
-    size_t len = 0, off = 12;
-    LwError e = {0};
-    cr_assert_eq(lw_read_file(path, &buf, &len, &e), 0, "%s", e.msg);
-    cr_assert(len >= 12 && memcmp(buf, "LWREF1\0\0", 8) == 0, "%s: not an LWREF1 file", path);
-    uint32_t count;
-    memcpy(&count, buf + 8, 4);
-    rf->arr = calloc(count, sizeof(FtArray));
-    rf->n = (int)count;
-    for (uint32_t i = 0; i < count; i++) {
-        FtArray *a = &rf->arr[i];
-        uint32_t nl, nd, d;
-        cr_assert(off + 4 <= len);
-        memcpy(&nl, buf + off, 4);
-        off += 4;
-        cr_assert(nl < sizeof a->name && off + nl + 4 <= len);
-        memcpy(a->name, buf + off, nl);
-        off += nl;
-        memcpy(&nd, buf + off, 4);
-        off += 4;
-        a->n = 1;
-        for (uint32_t k = 0; k < nd; k++, off += 4) {
-            cr_assert(off + 4 <= len);
-            memcpy(&d, buf + off, 4);
-            a->n *= d;
-        }
-        cr_assert(off + 4 * a->n <= len, "%s: %s truncated", path, a->name);
-        a->data = malloc(a->n * sizeof(float) + 1);
-        memcpy(a->data, buf + off, a->n * sizeof(float));
-        off += 4 * a->n;
-    }
-    cr_assert_eq(off, len, "%s: trailing bytes", path);
-    free(buf);
-}
-
-static void ftref_free(FtRef *rf) {
-    for (int i = 0; i < rf->n; i++) free(rf->arr[i].data);
-    free(rf->arr);
-}
-
-static const FtArray *ftref_find(const FtRef *rf, const char *prefix, const char *name) {
+/* The array called prefix + name: ftref_find gives NULL when it is missing, ftref_get fails the test. */
+static const LwRefArray *ftref_find(const LwRef *rf, const char *prefix, const char *name) {
     char full[160];
     snprintf(full, sizeof full, "%s%s", prefix, name);
-    for (int i = 0; i < rf->n; i++)
-        if (!strcmp(rf->arr[i].name, full)) return &rf->arr[i];
-    return NULL;
+    return lwref_find(rf, full);
 }
 
-static const FtArray *ftref_get(const FtRef *rf, const char *prefix, const char *name) {
-    const FtArray *a = ftref_find(rf, prefix, name);
-    cr_assert_not_null(a, "reference array %s%s missing", prefix, name);
-    return a;
-}
-
-static int ftref_count(const FtRef *rf, const char *prefix) {
-    int n = 0;
-    for (int i = 0; i < rf->n; i++) n += !strncmp(rf->arr[i].name, prefix, strlen(prefix));
-    return n;
+static const LwRefArray *ftref_get(const LwRef *rf, const char *prefix, const char *name) {
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    return lwref_get(rf, full);
 }
 
 static void ft_close(const char *what, const float *c, const float *r, size_t n, double abs_tol, double rel_tol) {
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)c[i] - r[i]);
-        cr_assert(isfinite(c[i]) && d <= abs_tol + rel_tol * fabs(r[i]), "%s[%zu]: C %.9g vs torch %.9g", what, i,
-                  (double)c[i], (double)r[i]);
-    }
+    lwref_check_close(what, c, r, n, abs_tol, rel_tol);
 }
 
 static void ft_grad_close(const char *what, const float *c, const float *r, size_t n) {
-    double mx = 0.0;
-    for (size_t j = 0; j < n; j++) mx = fmax(mx, fabs(r[j]));
+    double mx = lwref_maxabs(r, n);
     cr_assert(mx > 0.0, "%s: reference gradient is all zero (test would be vacuous)", what);
     ft_close(what, c, r, n, 1e-5 * mx, 1e-3);
 }
 
 /* The reference classifier: base + score from param/, reserved for (B, T). */
 typedef struct FtModel {
-    FtRef rf;
+    LwRef rf;
     Gpt m;
     int B, T, NC, last_blocks, rank;
     float alpha;
@@ -116,8 +53,8 @@ typedef struct FtModel {
 
 static void ftmodel_open(FtModel *fm) {
     matmul_set_threads(1);
-    ftref_load(&fm->rf, "tests/ref/model_ft_cls.bin");
-    const FtArray *c = ftref_get(&fm->rf, "", "config"), *f = ftref_get(&fm->rf, "", "ft_config");
+    lwref_load(&fm->rf, "tests/ref/model_ft_cls.bin");
+    const LwRefArray *c = ftref_get(&fm->rf, "", "config"), *f = ftref_get(&fm->rf, "", "ft_config");
     GptConfig gc = {.n_layer = (int)c->data[0], .n_head = (int)c->data[1], .d_model = (int)c->data[2],
                     .context_length = (int)c->data[3], .vocab_size = (int)c->data[4], .dropout = 0.0f,
                     .qkv_bias = (int)c->data[5], .tie_embeddings = (int)c->data[6]};
@@ -131,14 +68,14 @@ static void ftmodel_open(FtModel *fm) {
     LwError e = {0};
     cr_assert_eq(gpt_init(&fm->m, &gc, &e), 0, "%s", e.msg);
     cr_assert_eq(gpt_add_class_head(&fm->m, fm->NC, NULL, &e), 0, "%s", e.msg);
-    cr_assert_eq(fm->m.n_tensors, ftref_count(&fm->rf, "param/"));
+    cr_assert_eq(fm->m.n_tensors, lwref_count_prefix(&fm->rf, "param/"));
     for (int i = 0; i < fm->m.n_tensors; i++) {
         GptTensor *t = &fm->m.tensors[i];
-        const FtArray *a = ftref_get(&fm->rf, "param/", t->name);
+        const LwRefArray *a = ftref_get(&fm->rf, "param/", t->name);
         cr_assert_eq(a->n, t->numel, "%s", t->name);
         memcpy(fm->m.params + t->offset, a->data, t->numel * sizeof(float));
     }
-    const FtArray *in = ftref_get(&fm->rf, "", "inputs"), *la = ftref_get(&fm->rf, "", "last"),
+    const LwRefArray *in = ftref_get(&fm->rf, "", "inputs"), *la = ftref_get(&fm->rf, "", "last"),
                   *lb = ftref_get(&fm->rf, "", "labels");
     for (int i = 0; i < fm->B * fm->T; i++) fm->inputs[i] = (int)in->data[i];
     for (int b = 0; b < fm->B; b++) {
@@ -156,11 +93,11 @@ static void ftmodel_reserve(FtModel *fm) {
 static void ftmodel_lora(FtModel *fm) {
     LwError e = {0};
     cr_assert_eq(gpt_enable_lora(&fm->m, fm->rank, fm->alpha, "attn,proj,fc,fcproj,head", NULL, &e), 0, "%s", e.msg);
-    cr_assert_eq(fm->m.n_tensors - fm->m.n_base_tensors - 2, ftref_count(&fm->rf, "lora/"));
+    cr_assert_eq(fm->m.n_tensors - fm->m.n_base_tensors - 2, lwref_count_prefix(&fm->rf, "lora/"));
     for (int i = 0; i < fm->m.n_tensors; i++) {
         GptTensor *t = &fm->m.tensors[i];
         if (t->role != GPT_ROLE_LORA) continue;
-        const FtArray *a = ftref_get(&fm->rf, "lora/", t->name);
+        const LwRefArray *a = ftref_get(&fm->rf, "lora/", t->name);
         cr_assert_eq(a->n, t->numel, "%s", t->name);
         memcpy(fm->m.params + t->offset, a->data, t->numel * sizeof(float));
     }
@@ -168,7 +105,7 @@ static void ftmodel_lora(FtModel *fm) {
 
 static void ftmodel_close(FtModel *fm) {
     gpt_free(&fm->m);
-    ftref_free(&fm->rf);
+    lwref_free(&fm->rf);
 }
 
 static float *ft_copy(const float *x, size_t n) {
@@ -213,7 +150,7 @@ Test(ft_ref, frozen_gradients_last_block) {
     int n_train = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         GptTensor *t = &m->tensors[i];
-        const FtArray *g = ftref_find(&fm.rf, "frz_grad/", t->name);
+        const LwRefArray *g = ftref_find(&fm.rf, "frz_grad/", t->name);
         cr_assert_eq(t->trainable, g != NULL, "%s: trainable %d but torch %s", t->name, t->trainable,
                      g ? "trains it" : "freezes it");
         if (g) {
@@ -223,7 +160,7 @@ Test(ft_ref, frozen_gradients_last_block) {
             for (size_t j = 0; j < t->numel; j++) cr_assert_eq(m->grads[t->offset + j], 0.0f, "%s got a gradient", t->name);
         }
     }
-    cr_assert_eq(n_train, ftref_count(&fm.rf, "frz_grad/"));
+    cr_assert_eq(n_train, lwref_count_prefix(&fm.rf, "frz_grad/"));
     cr_assert_eq(n_train, 12 + 2 + 2, "one block (12 tensors with qkv bias) + ln_f + score");
     ftmodel_close(&fm);
 }
@@ -235,7 +172,7 @@ Test(ft_ref, frozen_adamw_five_steps) {
     ftmodel_reserve(&fm);
     Gpt *m = &fm.m;
     float *before = ft_copy(m->params, m->n_params);
-    const FtArray *ls = ftref_get(&fm.rf, "", "frz_loss");
+    const LwRefArray *ls = ftref_get(&fm.rf, "", "frz_loss");
     cr_assert_eq(ls->n, 5);
     for (int step = 1; step <= 5; step++) {
         gpt_zero_grad(m);
@@ -308,7 +245,7 @@ Test(ft_ref, lora_adamw_leaves_base_identical) {
     ftmodel_reserve(&fm);
     Gpt *m = &fm.m;
     float *before = ft_copy(m->params, m->n_params);
-    const FtArray *ls = ftref_get(&fm.rf, "", "lora_steps");
+    const LwRefArray *ls = ftref_get(&fm.rf, "", "lora_steps");
     for (int step = 1; step <= 3; step++) {
         gpt_zero_grad(m);
         float loss = gpt_forward_classify(m, fm.inputs, fm.last, fm.labels, fm.B, fm.T, 1, NULL);
