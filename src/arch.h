@@ -204,6 +204,17 @@ typedef struct ArchOps {
     const float *(*decode_cross)(const void *kv, int *S);
     /* encdec: the beam width and length penalty the model was configured with (model.beam, model.length_penalty). */
     void (*decode_settings)(const void *m, int *beam, float *len_alpha);
+
+    /* ---- looking inside (inspect.c: the logit lens, head ablation); NULL when the architecture has no such view
+     * yet (the engine then says so) ---- */
+    /* The logit lens of row 0 of the last ARCH_HEAD_LM forward (T its length): the final norm and the output head
+     * applied to the residual stream after layer l (l = 0: the embeddings; l = n_layer: the model's own logits),
+     * into out (T, V). */
+    void (*lens_logits)(void *m, int l, int T, float *out);
+    /* An inference forward of b (ARCH_HEAD_LM, with targets) with the heads flagged in knock (n_layer, n_head; 1 =
+     * knocked out: that head's slice of the attention output is zero before the output projection); returns the
+     * mean loss. The weights are the same afterwards, bit for bit. */
+    float (*forward_ablated)(void *m, const ArchBatch *b, const unsigned char *knock);
 } ArchOps;
 
 /* The registered architectures (src/arch.c), in the order --help lists them. */

@@ -3,19 +3,23 @@
  * GptModel, which remembers which head the last forward computed so backward and the output getters pick the
  * matching one. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arch.h"
 #include "checkpoint.h"
+#include "layers.h"
+#include "matmul.h"
 #include "model.h"
 
 _Static_assert(ARCH_IGNORE_INDEX == GPT_IGNORE_INDEX, "one ignore index");
 
 typedef struct GptModel {
-    Gpt gpt;
+    Gpt gpt;                /* first: a handle is also a Gpt * (tests/test_inspect.c loads reference weights so) */
     ArchHead head;          /* of the last forward */
 } GptModel;
+_Static_assert(offsetof(GptModel, gpt) == 0, "a handle is a Gpt *");
 
 static GptConfig gpt_config_of(const ModelCfg *mc, int vocab) {
     GptConfig gc = {.n_layer = mc->n_layer, .n_head = mc->n_head, .d_model = mc->d_model,
@@ -193,6 +197,64 @@ static int gpt_op_decode_step(void *m, void *kv, const int *tokens, int n, float
     return gpt_kv_forward(&((GptModel *)m)->gpt, kv, tokens, n, logits);
 }
 
+/* The logit lens: ln_f, then the LM head, on the residual stream after layer l of row 0 (T positions). */
+static void gpt_op_lens_logits(void *mm, int l, int T, float *out) {
+    Gpt *m = &((GptModel *)mm)->gpt;
+    int C = m->cfg.d_model, V = m->cfg.vocab_size;
+    const float *r = gpt_residual(m, l);
+    LW_ASSERT(r && T >= 1 && T <= m->T);
+    const GptTensor *lnw = gpt_find(m, "ln_f.weight"), *lnb = gpt_find(m, "ln_f.bias");
+    const GptTensor *head = gpt_find(m, m->cfg.tie_embeddings ? "wte.weight" : "lm_head.weight");
+    float *ln = lw_malloc((size_t)T * C * sizeof(float)), *stat = lw_malloc(2 * (size_t)T * sizeof(float));
+    layernorm_forward(ln, stat, stat + T, r, m->params + lnw->offset, m->params + lnb->offset, T, C);
+    matmul_forward_nt(out, ln, m->params + head->offset, T, C, V);
+    free(ln);
+    free(stat);
+}
+
+/* Zeroing head h's rows of c_proj's weight (Conv1D (in, out): rows h*HS.. take that head's context vector), and
+ * of its LoRA A (in, r) when c_proj has an adapter, is zeroing the head's output before the projection; the rows
+ * are kept aside and put back after the forward. */
+static float gpt_op_forward_ablated(void *mm, const ArchBatch *b, const unsigned char *knock) {
+    GptModel *w = mm;
+    Gpt *m = &w->gpt;
+    int L = m->cfg.n_layer, NH = m->cfg.n_head, C = m->cfg.d_model, HS = C / NH;
+    size_t kept = 0;
+    float *save = NULL;
+    for (int pass = 0; pass < 2; pass++) { /* pass 0: save and zero; pass 1: restore */
+        size_t at = 0;
+        for (int l = 0; l < L; l++) {
+            char name[64];
+            for (int k = 0; k < 2; k++) {
+                snprintf(name, sizeof name, k ? "h.%d.attn.c_proj.lora_A" : "h.%d.attn.c_proj.weight", l);
+                const GptTensor *t = gpt_find(m, name);
+                if (!t) continue;
+                size_t cols = (size_t)t->shape[1];
+                for (int h = 0; h < NH; h++) {
+                    if (!knock[l * NH + h]) continue;
+                    float *rows = m->params + t->offset + (size_t)h * HS * cols;
+                    size_t n = (size_t)HS * cols;
+                    if (pass == 0) {
+                        if (at + n > kept) save = lw_realloc(save, (kept = 2 * (at + n)) * sizeof(float));
+                        memcpy(save + at, rows, n * sizeof(float));
+                        memset(rows, 0, n * sizeof(float));
+                    } else {
+                        memcpy(rows, save + at, n * sizeof(float));
+                    }
+                    at += n;
+                }
+            }
+        }
+        if (pass == 0) {
+            LW_ASSERT(b->head == ARCH_HEAD_LM && b->targets && !b->src);
+            w->head = ARCH_HEAD_LM;
+            m->loss = gpt_forward(m, b->inputs, b->targets, b->B, b->T, 0, NULL);
+        }
+    }
+    free(save);
+    return m->loss;
+}
+
 const ArchOps arch_gpt = {
     .name = "gpt",
     .hf_model_type = "gpt2",
@@ -227,4 +289,6 @@ const ArchOps arch_gpt = {
     .decode_source = NULL,
     .decode_step = gpt_op_decode_step,
     .decode_copy = NULL, /* greedy and sampled decoding only */
+    .lens_logits = gpt_op_lens_logits,
+    .forward_ablated = gpt_op_forward_ablated,
 };

@@ -15,6 +15,7 @@
 
 #include "blas.h"
 #include "bpe.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "engine.h"
 #include "run.h"
@@ -81,6 +82,8 @@ static int cmd_merge(int argc, char **argv);
 static int cmd_classify(int argc, char **argv);
 static int cmd_fill(int argc, char **argv);
 static int cmd_translate(int argc, char **argv);
+static int cmd_lens(int argc, char **argv);
+static int cmd_ablate(int argc, char **argv);
 static int cmd_tokenize(int argc, char **argv);
 static int cmd_bpe(int argc, char **argv);
 static int cmd_import_gpt2(int argc, char **argv);
@@ -185,6 +188,24 @@ static const CmdSpec cli_cmds[] = {
      cmd_fill,
      {{'k', "--ckpt", NULL, "DIR", "the masked-LM checkpoint (e.g. runs/bert-tiny/latest)"},
       {'K', "--top-k", NULL, "K", "how many candidates per blank (default 5)"},
+      OPT_NONFINITE, OPT_HELP}},
+    {"lens", "lens --ckpt DIR TEXT",
+     "the logit lens: what a GPT checkpoint would predict after each layer, at each token of TEXT",
+     "For each token of TEXT (cut to the model's context) and each layer, the most likely next token and its\n"
+     "probability if the model stopped there: the final LayerNorm and the output head applied to the residual\n"
+     "stream after the embeddings and after every block (the last row is the model's own prediction). A * marks\n"
+     "the token that really comes next; the last lines give its rank at each layer.",
+     cmd_lens,
+     {{'k', "--ckpt", NULL, "DIR", "a GPT checkpoint (e.g. runs/default/latest)"}, OPT_NONFINITE, OPT_HELP}},
+    {"ablate", "ablate --ckpt DIR [--file PATH] [TEXT]",
+     "head ablation: the loss change on a text with each attention head of a GPT checkpoint knocked out",
+     "Scores the next-token loss on TEXT, or on the file PATH, or by default on the validation part (the\n"
+     "last data.val_fraction) of the corpus the checkpoint was trained on, at most 8 context-length windows;\n"
+     "then again with each head in turn knocked out (its output zero before the attention's projection), and\n"
+     "prints a layers x heads table of the loss changes. The heads whose loss rises most matter most.",
+     cmd_ablate,
+     {{'k', "--ckpt", NULL, "DIR", "a GPT checkpoint (e.g. runs/default/latest)"},
+      {'f', "--file", NULL, "PATH", "score the text of PATH (UTF-8)"},
       OPT_NONFINITE, OPT_HELP}},
     {"translate", "translate --ckpt DIR [--beam N] [--align] [--temperature T] [--top-k K] [--top-p P] "
                   "[--max-tokens N] [--seed S] TEXT",
@@ -345,7 +366,7 @@ static int die_usage(const char *fmt, ...) {
 
 /* Options shared by the subcommands; each subcommand accepts the ones its table row lists. */
 typedef struct Opts {
-    const char *config, *resume, *run_dir, *ckpt, *prompt, *vocab, *out;
+    const char *config, *resume, *run_dir, *ckpt, *prompt, *vocab, *out, *file;
     const char *sets[32];
     int n_sets;
     long steps;
@@ -399,6 +420,7 @@ static int parse_opts(int argc, char **argv, Opts *o) {
         case 'p': o->prompt = val; break;
         case 'v': o->vocab = val; break;
         case 'o': o->out = val; break;
+        case 'f': o->file = val; break;
         case 'S':
             if (o->n_sets == (int)LW_ARRAY_LEN(o->sets)) return die_usage("too many --set options at '%s'", val);
             o->sets[o->n_sets++] = val;
@@ -1084,6 +1106,152 @@ static int cmd_fill(int argc, char **argv) {
     free(fr);
     engine_close(eng);
     return rc;
+}
+
+/* A token's text for a table cell: quoted, control characters escaped, at most max bytes of it (a cut marked ~). */
+static void cell_token(const Engine *eng, int id, char *out, size_t n, int max) {
+    char raw[SNAP_TOKTEXT];
+    engine_token_text(eng, id, raw, sizeof raw);
+    size_t k = 0;
+    out[k++] = '"';
+    int shown = 0, cut = 0;
+    for (const char *c = raw; *c && k + 4 < n; c++) {
+        if (shown >= max) {
+            cut = 1;
+            break;
+        }
+        if (*c == '\n' || *c == '\t') out[k++] = '\\', out[k++] = *c == '\n' ? 'n' : 't';
+        else out[k++] = *c;
+        shown++;
+    }
+    out[k++] = cut ? '~' : '"';
+    out[k] = 0;
+}
+
+#define LENS_CELL 14 /* columns of a lens cell: a token of up to 8 bytes in quotes, a mark and a percentage */
+
+static int cmd_lens(int argc, char **argv) {
+    Opts o;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
+    if (o.n_positional != 1) return die_usage("lens: %s", "expected one TEXT argument (quote it)");
+    Engine *eng;
+    if (open_ckpt(&o, &eng)) return 2;
+    LensResult r;
+    LwError e = {0};
+    if (engine_lens(eng, o.positional[0], &r, &e)) {
+        fprintf(stderr, "llmwb: %s: %s\n", o.ckpt, e.msg);
+        engine_close(eng);
+        return 2;
+    }
+    printf("logit lens of %d tokens: each cell is the top next token after that layer and its probability; * = the "
+           "token that really comes next\n", r.T);
+    const char *cols = getenv("COLUMNS");
+    int width = cols && atoi(cols) >= 40 ? atoi(cols) : 100, per = LW_MAX(1, (width - 10) / LENS_CELL);
+    char cell[64], tokbuf[48];
+    for (int t0 = 0; t0 < r.T; t0 += per) {
+        int t1 = LW_MIN(r.T, t0 + per);
+        printf("\n%-10s", "token");
+        for (int t = t0; t < t1; t++) {
+            cell_token(eng, r.ids[t], tokbuf, sizeof tokbuf, 10);
+            printf("%-*s", LENS_CELL, tokbuf);
+        }
+        printf("\n");
+        for (int l = 0; l < r.n_rows; l++) {
+            char lab[16];
+            snprintf(lab, sizeof lab, l == 0 ? "embed" : "block %d", l);
+            printf("%-10s", lab);
+            for (int t = t0; t < t1; t++) {
+                const LensCell *c = &r.cells[(size_t)l * r.T + t];
+                cell_token(eng, c->ids[0], tokbuf, sizeof tokbuf, 6);
+                int hit = t + 1 < r.T && c->ids[0] == r.ids[t + 1];
+                snprintf(cell, sizeof cell, "%s%s%3.0f%%", tokbuf, hit ? "*" : " ", 100.0 * c->probs[0]);
+                printf("%-*s", LENS_CELL, cell);
+            }
+            printf("\n");
+        }
+    }
+    printf("\nrank of the true next token at each layer (1 = top), per position:\n");
+    for (int t = 0; t + 1 < r.T; t++) {
+        cell_token(eng, r.ids[t + 1], tokbuf, sizeof tokbuf, 12);
+        printf("  %3d -> %-15s", t, tokbuf);
+        for (int l = 0; l < r.n_rows; l++) printf(" %6d", r.cells[(size_t)l * r.T + t].rank_next);
+        printf("\n");
+    }
+    engine_lens_free(&r);
+    engine_close(eng);
+    return 0;
+}
+
+/* The validation part of the corpus a checkpoint was trained on: the last data.val_fraction of its first data
+ * file (from the run's config saved with the checkpoint), starting at a line or word boundary. NULL + message. */
+static char *ablate_default_text(const char *ckpt, LwError *e) {
+    TrainState st;
+    char *yaml = NULL;
+    if (ckpt_read_state(ckpt, &st, &yaml, e)) return NULL;
+    if (!yaml) {
+        lw_fail(e, LW_ERR_INVALID, "%s holds no run config to find its corpus: give TEXT or --file PATH", ckpt);
+        return NULL;
+    }
+    Config *c = lw_malloc(sizeof *c);
+    int rc = cfg_load_text(c, ckpt, yaml, strlen(yaml), e);
+    free(yaml);
+    char *buf = NULL;
+    size_t len = 0;
+    if (!rc && (!c->data.n_paths || !c->data.paths[0][0]))
+        rc = lw_fail(e, LW_ERR_INVALID, "%s: its run config names no data file: give TEXT or --file PATH", ckpt);
+    if (!rc) rc = lw_read_file(c->data.paths[0], &buf, &len, e);
+    float frac = c->data.val_fraction > 0 ? c->data.val_fraction : 0.1f;
+    free(c);
+    if (rc) return NULL;
+    size_t at = len - (size_t)(len * (double)frac);
+    while (at < len && buf[at] != ' ' && buf[at] != '\n') at++;
+    memmove(buf, buf + at, len - at);
+    buf[len - at] = 0;
+    return buf;
+}
+
+static int cmd_ablate(int argc, char **argv) {
+    Opts o;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
+    if (o.n_positional > 1) return die_usage("ablate: unexpected argument '%s'", o.positional[1]);
+    if (o.n_positional == 1 && o.file) return die_usage("ablate: %s", "give TEXT or --file PATH, not both");
+    signal(SIGINT, on_sigint);
+    Engine *eng;
+    if (open_ckpt(&o, &eng)) return 2;
+    LwError e = {0};
+    char *text = NULL;
+    size_t len = 0;
+    const char *from = o.n_positional ? "TEXT" : o.file;
+    if (o.n_positional) text = lw_strndup(o.positional[0], strlen(o.positional[0]));
+    else if (o.file) lw_read_file(o.file, &text, &len, &e);
+    else if ((text = ablate_default_text(o.ckpt, &e))) from = "the validation part of its corpus";
+    AblateResult r;
+    int rc = text ? engine_ablate(eng, text, &r, &e) : 1;
+    free(text);
+    if (rc) {
+        fprintf(stderr, "llmwb: %s: %s\n", o.ckpt, e.msg);
+        engine_close(eng);
+        return 2;
+    }
+    printf("head ablation on %s: %d predictions in %d window%s; loss %.4f with every head\n", from, r.n_tokens,
+           r.n_windows, r.n_windows == 1 ? "" : "s", r.base_loss);
+    printf("loss change with one head knocked out (+ = the model needs it):\n%-8s", "");
+    for (int h = 0; h < r.NH; h++) printf("  head %-3d", h);
+    printf("\n");
+    int bl = 0, bh = 0;
+    for (int l = 0; l < r.L; l++) {
+        printf("layer %-2d", l);
+        for (int h = 0; h < r.NH; h++) {
+            float d = r.loss[l * r.NH + h] - r.base_loss;
+            if (d > r.loss[bl * r.NH + bh] - r.base_loss) bl = l, bh = h;
+            printf(" %+9.4f", d);
+        }
+        printf("\n");
+    }
+    printf("most needed: layer %d head %d (loss %+.4f)\n", bl, bh, r.loss[bl * r.NH + bh] - r.base_loss);
+    engine_ablate_free(&r);
+    engine_close(eng);
+    return 0;
 }
 
 static int cmd_tokenize(int argc, char **argv) {

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
+#include "inspect.h" /* the logit lens and head ablation: public too */
 #include "export.h" /* PNG/SVG/text exports of metrics and probe snapshots: public too */
 #include "run.h"    /* run directories: resume, or start fresh keeping the old run aside: public too */
 #include "snapshot.h"

@@ -10,6 +10,7 @@
 
 #include "blas.h"
 #include "matmul.h"
+#include "testbin.h"
 #include "util.h"
 
 static BlasCpu cpu_of(int isa, int bf16) {
@@ -172,15 +173,6 @@ Test(blas, describe_names_library_core_and_threads) {
 
 /* ---- the real binary ---- */
 
-static int run_sh(const char *cmd, char *out, size_t n) {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t len = fread(out, 1, n - 1, p);
-    out[len] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 Test(blas, binary_probes_caches_and_reexecutes) {
     const char *bin = getenv("LLMWB_BIN");
     if (!bin) cr_skip_test("LLMWB_BIN is not set (run through make test)");
@@ -189,7 +181,7 @@ Test(blas, binary_probes_caches_and_reexecutes) {
     char cmd[1024], out[1024], out2[1024];
     /* a probe child reports its core, passes the self-test and measures */
     snprintf(cmd, sizeof cmd, "env -u OPENBLAS_CORETYPE LLMWB_BLAS_PROBE=1 %s 2>&1", bin);
-    cr_assert_eq(run_sh(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(tb_run_sh(cmd, out, sizeof out), 0, "%s", out);
     char core[64];
     double gf = 0;
     cr_assert_eq(sscanf(out, "ok %63s %lf", core, &gf), 2, "%s", out);
@@ -197,12 +189,12 @@ Test(blas, binary_probes_caches_and_reexecutes) {
     cr_expect_gt(gf, 0.0);
     /* a probe child asked for a core the library does not run refuses */
     snprintf(cmd, sizeof cmd, "LLMWB_BLAS_PROBE=1 OPENBLAS_CORETYPE=NoSuchCore %s 2>&1", bin);
-    cr_assert_eq(run_sh(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(tb_run_sh(cmd, out, sizeof out), 0, "%s", out);
     cr_expect(!strncmp(out, "fail the library runs", 21), "%s", out);
     /* forced: measures every candidate, writes the cache, re-executes with the winner */
     snprintf(cmd, sizeof cmd, "env -u LLMWB_BLAS_CHOSEN XDG_CACHE_HOME=%s LLMWB_BLAS_AUTO=force %s --version 2>&1", dir,
              bin);
-    cr_assert_eq(run_sh(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(tb_run_sh(cmd, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "OpenBLAS "), "%s", out);
     char path[512], *cache = NULL;
     snprintf(path, sizeof path, "%s/llmwb/blas-core", dir);
@@ -220,7 +212,7 @@ Test(blas, binary_probes_caches_and_reexecutes) {
     /* the user's own core wins over everything */
     snprintf(cmd, sizeof cmd, "env -u LLMWB_BLAS_CHOSEN XDG_CACHE_HOME=%s OPENBLAS_CORETYPE=Prescott %s --version 2>&1",
              dir, bin);
-    cr_assert_eq(run_sh(cmd, out2, sizeof out2), 0, "%s", out2);
+    cr_assert_eq(tb_run_sh(cmd, out2, sizeof out2), 0, "%s", out2);
     cr_expect(strstr(out2, "Prescott,"), "%s", out2);
     cr_expect(!strstr(out2, "(auto)"), "%s", out2);
     free(cache);

@@ -17,6 +17,7 @@
 #include "finetune.h"
 #include "lesson.h"
 #include "script.h"
+#include "testbin.h"
 #include "util.h"
 
 static char g_tmp[128];
@@ -164,19 +165,6 @@ Test(inputs_check, overrides_and_bases_are_checked_too) {
     cr_assert_eq(cfg_check("tests/configs/bad/syntax.yaml", NULL, 0, collect, &ms), 1, "a syntax error ends its file");
 }
 
-static int run_bin(const char *args, char *out, size_t n) {
-    const char *bin = getenv("LLMWB_BIN");
-    if (!bin) cr_skip_test("LLMWB_BIN is not set (run through make test)");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1 </dev/null", bin, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t k = fread(out, 1, n - 1, p);
-    out[k] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 static int count_lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
@@ -185,10 +173,10 @@ static int count_lines(const char *s) {
 
 Test(inputs_check, cli_prints_one_line_per_error_and_exits_2) {
     char out[8192];
-    cr_assert_eq(run_bin("config -c tests/configs/bad/many_errors.yaml --check", out, sizeof out), 2, "%s", out);
+    cr_assert_eq(tb_run_llmwb("config -c tests/configs/bad/many_errors.yaml --check", out, sizeof out), 2, "%s", out);
     cr_assert_eq(count_lines(out), 7, "%s", out);
     cr_assert(strstr(out, "llmwb: tests/configs/bad/many_errors.yaml:9:1: trian: unknown section"), "%s", out);
-    cr_assert_eq(run_bin("config -c configs/default.yaml --check", out, sizeof out), 0, "%s", out);
+    cr_assert_eq(tb_run_llmwb("config -c configs/default.yaml --check", out, sizeof out), 0, "%s", out);
 }
 
 /* ---- things that are not regular files ---- */
@@ -339,11 +327,11 @@ Test(inputs_script, the_shipped_scripts_parse) {
 
 Test(inputs_script, cli_exits_2_naming_the_file) {
     char out[4096];
-    cr_assert_eq(run_bin("tui -c tests/tui_scripts/e2e.yaml --script tests/inputs/script_huge_resize.txt", out,
+    cr_assert_eq(tb_run_llmwb("tui -c tests/tui_scripts/e2e.yaml --script tests/inputs/script_huge_resize.txt", out,
                          sizeof out), 2, "%s", out);
     cr_assert(strstr(out, "tests/inputs/script_huge_resize.txt:3:8: resize"), "%s", out);
     cr_assert_eq(count_lines(out), 1, "%s", out);
-    cr_assert_eq(run_bin("tui -c tests/tui_scripts/e2e.yaml --script tests/inputs", out, sizeof out), 2, "%s", out);
+    cr_assert_eq(tb_run_llmwb("tui -c tests/tui_scripts/e2e.yaml --script tests/inputs", out, sizeof out), 2, "%s", out);
     cr_assert(strstr(out, "is a directory"), "%s", out);
 }
 
