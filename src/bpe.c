@@ -437,6 +437,12 @@ static int words_no_space_before(const unsigned char *s, int n) {
     return n > 0 && strchr(",.?!\"()'", s[0]) != NULL;
 }
 
+int tok_space_before(const Tokenizer *t, int id) {
+    int len;
+    const unsigned char *b = tok_bytes(t, id, &len);
+    return t->kind == TOKENIZER_WORDS && b && !words_no_space_before(b, len);
+}
+
 char *tok_decode(const Tokenizer *t, const int *ids, size_t n, size_t *out_len) {
     size_t total = 1;
     for (size_t i = 0; i < n; i++)
@@ -448,7 +454,7 @@ char *tok_decode(const Tokenizer *t, const int *ids, size_t n, size_t *out_len) 
         int len;
         const unsigned char *b = tok_bytes(t, ids[i], &len);
         if (!b) continue;
-        if (t->kind == TOKENIZER_WORDS && !first && !words_no_space_before(b, len)) s[k++] = ' ';
+        if (!first && tok_space_before(t, ids[i])) s[k++] = ' ';
         memcpy(s + k, b, (size_t)len);
         k += (size_t)len;
         first = 0;

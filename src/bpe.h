@@ -67,6 +67,9 @@ void tok_encode_piece(const Tokenizer *t, const unsigned char *p, size_t n, int 
 /* Bytes of one token (pointer valid for the tokenizer's life), or NULL for an invalid id. Specials give their
  * text ("<|endoftext|>"). */
 const unsigned char *tok_bytes(const Tokenizer *t, int id, int *len);
+/* Whether tok_decode puts a space before token id when another token precedes it: words tokenizers join words with
+ * spaces (not before , . ? ! " ( ) '), byte-level ones never add anything. For text streamed token by token. */
+int tok_space_before(const Tokenizer *t, int id);
 /* Appends the decoded bytes of ids to a malloc'd NUL-terminated string; returns it (caller frees); invalid ids are
  * skipped. Words tokenizer: tokens joined by spaces, without the space before , . ? ! " ( ) '. */
 char *tok_decode(const Tokenizer *t, const int *ids, size_t n, size_t *out_len);

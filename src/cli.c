@@ -84,6 +84,7 @@ static int cmd_fill(int argc, char **argv);
 static int cmd_translate(int argc, char **argv);
 static int cmd_lens(int argc, char **argv);
 static int cmd_ablate(int argc, char **argv);
+static int cmd_heads(int argc, char **argv);
 static int cmd_tokenize(int argc, char **argv);
 static int cmd_bpe(int argc, char **argv);
 static int cmd_import_gpt2(int argc, char **argv);
@@ -206,6 +207,16 @@ static const CmdSpec cli_cmds[] = {
      cmd_ablate,
      {{'k', "--ckpt", NULL, "DIR", "a GPT checkpoint (e.g. runs/default/latest)"},
       {'f', "--file", NULL, "PATH", "score the text of PATH (UTF-8)"},
+      OPT_NONFINITE, OPT_HELP}},
+    {"heads", "heads --ckpt DIR [--seed S]",
+     "head roles: which attention heads of a GPT checkpoint look at the previous token, the first, or do induction",
+     "Feeds random token sequences, each repeated once, and scores every head by where its attention goes:\n"
+     "prev (to the token before), first (to the first token: an attention sink), induction (from the second copy\n"
+     "to the token after the same token in the first copy: what an induction head does). Scores are mean\n"
+     "attention weights in [0, 1]; a role is named when its score passes 0.4.",
+     cmd_heads,
+     {{'k', "--ckpt", NULL, "DIR", "a GPT checkpoint (e.g. runs/induction/latest)"},
+      {'E', "--seed", NULL, "S", "the seed of the random sequences (default 1)"},
       OPT_NONFINITE, OPT_HELP}},
     {"translate", "translate --ckpt DIR [--beam N] [--align] [--temperature T] [--top-k K] [--top-p P] "
                   "[--max-tokens N] [--seed S] TEXT",
@@ -1250,6 +1261,39 @@ static int cmd_ablate(int argc, char **argv) {
     }
     printf("most needed: layer %d head %d (loss %+.4f)\n", bl, bh, r.loss[bl * r.NH + bh] - r.base_loss);
     engine_ablate_free(&r);
+    engine_close(eng);
+    return 0;
+}
+
+static int cmd_heads(int argc, char **argv) {
+    Opts o;
+    if (parse_opts(argc - 1, argv + 1, &o)) return 2;
+    if (o.n_positional) return die_usage("heads: unexpected argument '%s'", o.positional[0]);
+    uint64_t seed = 1;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--seed")) seed = o.sp.seed;
+    Engine *eng;
+    if (open_ckpt(&o, &eng)) return 2;
+    HeadRoles r;
+    LwError e = {0};
+    if (engine_head_roles(eng, 8, 24, seed, &r, &e)) {
+        fprintf(stderr, "llmwb: %s: %s\n", o.ckpt, e.msg);
+        engine_close(eng);
+        return 2;
+    }
+    printf("head roles on %d random sequences of %d tokens, each repeated once (mean attention weight; a role is "
+           "named above %.1f)\n", r.n_seqs, r.seq_len, (double)HEAD_ROLE_STRONG);
+    printf("%-8s %-6s %6s %6s %9s  %s\n", "layer", "head", "prev", "first", "induction", "role");
+    for (int l = 0; l < r.L; l++)
+        for (int h = 0; h < r.NH; h++) {
+            int i = l * r.NH + h;
+            const char *role = r.induction[i] > HEAD_ROLE_STRONG ? "induction"
+                               : r.prev[i] > HEAD_ROLE_STRONG    ? "previous token"
+                               : r.first[i] > HEAD_ROLE_STRONG   ? "attention sink"
+                                                                 : "";
+            printf("%-8d %-6d %6.3f %6.3f %9.3f  %s\n", l, h, r.prev[i], r.first[i], r.induction[i], role);
+        }
+    engine_head_roles_free(&r);
     engine_close(eng);
     return 0;
 }

@@ -151,7 +151,10 @@ int engine_gen_next(Engine *g, GenToken *out) {
     out->n_top = sampler_top_n(g->gen_scratch, V, SNAP_TOPK, out->top_ids, out->top_probs);
     int id = sampler_next(g->gen_logits, V, temp, g->gen.top_k, g->gen.top_p, &g->gen_rng, g->gen_scratch, g->gen_idx);
     out->id = id;
-    engine_token_text(g, id, out->text, sizeof out->text);
+    /* as tok_decode would join it to the prompt and the tokens before (a words tokenizer's space) */
+    out->text[0] = ' ';
+    int sp = tok_space_before(g->tok, id);
+    engine_token_text(g, id, out->text + sp, sizeof out->text - (size_t)sp);
     g->gen_count++;
     g->gen_pending = id;
     if (g->gen.stop_at_eot && id == tok_eot(g->tok)) {

@@ -126,3 +126,178 @@ void engine_ablate_free(AblateResult *r) {
     free(r->loss);
     memset(r, 0, sizeof *r);
 }
+
+/* ---------------------------------------------------------------- head roles */
+
+void head_role_scores(const float *att, int L, int NH, int T, int rep, float *prev, float *first, float *induction) {
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < NH; h++) {
+            const float *a = att + ((size_t)l * NH + h) * T * T; /* (T, T) rows = queries */
+            double sp = 0, sf = 0, si = 0;
+            for (int t = 1; t < T; t++) {
+                sp += a[(size_t)t * T + t - 1];
+                sf += a[(size_t)t * T];
+            }
+            /* query t = rep + i (the second copy's token i) looks for key i + 1 (what followed token i before) */
+            int n_ind = 0;
+            for (int t = rep; rep > 0 && t < T && t - rep + 1 < rep; t++, n_ind++) si += a[(size_t)t * T + t - rep + 1];
+            prev[l * NH + h] += T > 1 ? (float)(sp / (T - 1)) : 0;
+            first[l * NH + h] += T > 1 ? (float)(sf / (T - 1)) : 0;
+            induction[l * NH + h] += n_ind ? (float)(si / n_ind) : 0;
+        }
+}
+
+int engine_head_roles(Engine *g, int n_seqs, int seq_len, uint64_t seed, HeadRoles *out, LwError *e) {
+    memset(out, 0, sizeof *out);
+    int rc = inspect_check(g, g->arch->probe != NULL, "head roles", e);
+    if (rc) return rc;
+    ArchInfo mi = engine_model_info(g);
+    int L = mi.n_layer, NH = mi.n_head, C = mi.d_model;
+    int rep = LW_MIN(seq_len, LW_MIN(g->T, SNAP_MAX_PROBE) / 2), T = 2 * rep;
+    n_seqs = LW_MAX(1, LW_MIN(n_seqs, 8));
+    if (rep < 2) return lw_fail(e, LW_ERR_INVALID, "head roles: sequences of at least 2 tokens are needed");
+    /* ordinary tokens only: below the first special (BERT's and <|endoftext|> sit at the top of the vocabulary) */
+    int hi = mi.vocab_size;
+    if (tok_eot(g->tok) >= 0) hi = LW_MIN(hi, tok_eot(g->tok));
+    if (tok_unk(g->tok) >= 0) hi = LW_MIN(hi, tok_unk(g->tok));
+    if (hi < 2 * rep) hi = mi.vocab_size;
+    out->L = L, out->NH = NH, out->n_seqs = n_seqs, out->seq_len = rep;
+    out->prev = lw_calloc((size_t)L * NH, sizeof(float));
+    out->first = lw_calloc((size_t)L * NH, sizeof(float));
+    out->induction = lw_calloc((size_t)L * NH, sizeof(float));
+    ProbeSnapshot p = {.T = T, .L = L, .NH = NH, .C = C};
+    p.att = lw_malloc((size_t)L * NH * T * T * sizeof(float));
+    p.tok_emb = lw_malloc((size_t)T * C * sizeof(float));
+    p.pos_emb = lw_malloc((size_t)T * C * sizeof(float));
+    p.act_mean = lw_calloc((size_t)L + 1, sizeof(float));
+    p.act_std = lw_calloc((size_t)L + 1, sizeof(float));
+    Rng r;
+    rng_seed(&r, seed);
+    int ids[SNAP_MAX_PROBE];
+    for (int s = 0; s < n_seqs; s++) {
+        for (int t = 0; t < rep; t++) ids[t] = ids[rep + t] = (int)(rng_uniform(&r) * hi) % hi;
+        ArchBatch b = {.head = ARCH_HEAD_LM, .B = 1, .T = T, .inputs = ids};
+        g->arch->probe(g->model, &b, &p);
+        head_role_scores(p.att, L, NH, T, rep, out->prev, out->first, out->induction);
+    }
+    for (int i = 0; i < L * NH; i++) out->prev[i] /= n_seqs, out->first[i] /= n_seqs, out->induction[i] /= n_seqs;
+    free(p.att);
+    free(p.tok_emb);
+    free(p.pos_emb);
+    free(p.act_mean);
+    free(p.act_std);
+    return LW_OK;
+}
+
+void engine_head_roles_free(HeadRoles *r) {
+    free(r->prev);
+    free(r->first);
+    free(r->induction);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---------------------------------------------------------------- embedding map */
+
+/* y = S v for the covariance S = Xc^T Xc / n of centred rows, without forming S: y = Xc^T (Xc v) / n. */
+static void cov_apply(const float *x, const double *mean, int n, int d, const double *v, double *y, double *tmp) {
+    for (int j = 0; j < d; j++) y[j] = 0;
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d;
+        double s = 0;
+        for (int j = 0; j < d; j++) s += (r[j] - mean[j]) * v[j];
+        tmp[i] = s;
+    }
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d;
+        for (int j = 0; j < d; j++) y[j] += (r[j] - mean[j]) * tmp[i];
+    }
+    for (int j = 0; j < d; j++) y[j] /= n;
+}
+
+double pca2(const float *x, int n, int d, float *axes, float *xy, float *var) {
+    double *mean = lw_calloc((size_t)d, sizeof(double)), *v = lw_malloc((size_t)d * sizeof(double)),
+           *y = lw_malloc((size_t)d * sizeof(double)), *tmp = lw_malloc((size_t)LW_MAX(n, 1) * sizeof(double)),
+           *found = lw_calloc(2 * (size_t)d, sizeof(double));
+    double total = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) mean[j] += x[(size_t)i * d + j];
+    for (int j = 0; j < d; j++) mean[j] /= LW_MAX(n, 1);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) total += (x[(size_t)i * d + j] - mean[j]) * (x[(size_t)i * d + j] - mean[j]);
+    total /= LW_MAX(n, 1);
+    for (int k = 0; k < 2; k++) {
+        for (int j = 0; j < d; j++) v[j] = 1.0 + 0.01 * j * (k + 1); /* a fixed start, not orthogonal to anything */
+        double lambda = 0;
+        for (int it = 0; it < 500; it++) {
+            for (int p = 0; p < k; p++) { /* deflate: stay orthogonal to the axes found */
+                double dot = 0;
+                for (int j = 0; j < d; j++) dot += v[j] * found[(size_t)p * d + j];
+                for (int j = 0; j < d; j++) v[j] -= dot * found[(size_t)p * d + j];
+            }
+            double nv = 0;
+            for (int j = 0; j < d; j++) nv += v[j] * v[j];
+            nv = sqrt(nv);
+            if (nv == 0) break;
+            for (int j = 0; j < d; j++) v[j] /= nv;
+            cov_apply(x, mean, n, d, v, y, tmp);
+            double l2 = 0, moved = 0;
+            for (int j = 0; j < d; j++) l2 += y[j] * v[j];
+            for (int j = 0; j < d; j++) moved += fabs(y[j] - l2 * v[j]);
+            memcpy(v, y, (size_t)d * sizeof(double));
+            if (it > 10 && fabs(l2 - lambda) <= 1e-12 * fmax(1e-30, fabs(l2)) && moved <= 1e-9 * fmax(1e-30, fabs(l2)))
+                break;
+            lambda = l2;
+        }
+        for (int p = 0; p < k; p++) {
+            double dot = 0;
+            for (int j = 0; j < d; j++) dot += v[j] * found[(size_t)p * d + j];
+            for (int j = 0; j < d; j++) v[j] -= dot * found[(size_t)p * d + j];
+        }
+        double nv = 0;
+        int big = 0;
+        for (int j = 0; j < d; j++) {
+            nv += v[j] * v[j];
+            if (fabs(v[j]) > fabs(v[big])) big = j;
+        }
+        nv = sqrt(nv);
+        double sign = v[big] < 0 ? -1 : 1;
+        for (int j = 0; j < d; j++) found[(size_t)k * d + j] = nv > 0 ? sign * v[j] / nv : 0;
+    }
+    double vs[2] = {0, 0};
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            double s = 0;
+            for (int j = 0; j < d; j++) s += (x[(size_t)i * d + j] - mean[j]) * found[(size_t)k * d + j];
+            xy[(size_t)i * 2 + k] = (float)s;
+            vs[k] += s * s;
+        }
+    for (int k = 0; k < 2; k++) {
+        var[k] = (float)(vs[k] / LW_MAX(n, 1));
+        for (int j = 0; j < d; j++) axes[(size_t)k * d + j] = (float)found[(size_t)k * d + j];
+    }
+    free(mean);
+    free(v);
+    free(y);
+    free(tmp);
+    free(found);
+    return total;
+}
+
+int engine_embed_map(Engine *g, EmbedMap *out, LwError *e) {
+    memset(out, 0, sizeof *out);
+    ArchInfo mi = engine_model_info(g);
+    int V = mi.vocab_size, C = mi.d_model;
+    if (V < 3 || C < 2) return lw_fail(e, LW_ERR_INVALID, "embedding map: the model is too small to project");
+    const float *wte = g->arch->token_embedding(g->model);
+    float *axes = lw_malloc(2 * (size_t)C * sizeof(float));
+    out->n = V;
+    out->xy = lw_malloc(2 * (size_t)V * sizeof(float));
+    out->total_var = (float)pca2(wte, V, C, axes, out->xy, out->var);
+    free(axes);
+    return LW_OK;
+}
+
+void engine_embed_map_free(EmbedMap *m) {
+    free(m->xy);
+    memset(m, 0, sizeof *m);
+}

@@ -5,6 +5,8 @@
 #ifndef LLMWB_INSPECT_H
 #define LLMWB_INSPECT_H
 
+#include <stdint.h>
+
 #include "util.h"
 
 typedef struct Engine Engine;
@@ -51,5 +53,50 @@ typedef struct AblateResult {
 /* Head ablation on text (at least 2 tokens). Errors as engine_lens. Free with engine_ablate_free. [driver] */
 int engine_ablate(Engine *eng, const char *text, AblateResult *out, LwError *e);
 void engine_ablate_free(AblateResult *r);
+
+/* ---- head roles ---- */
+
+/* Per head, how much of its attention goes where a known kind of head puts it (each a mean attention weight in
+ * [0, 1]; 1 = all of it):
+ *   prev       from each position to the one before it (a previous-token head)
+ *   first      from each position to the first token (an attention sink: a head with nothing to do rests there)
+ *   induction  on a random sequence repeated once, from each position of the second copy to the token after the
+ *              same token's place in the first copy (an induction head: "find where I was, copy what came next") */
+typedef struct HeadRoles {
+    int L, NH;
+    int n_seqs, seq_len;    /* the repeated random sequences scored: seq_len tokens, then the same again */
+    float *prev, *first, *induction; /* (L, NH) each */
+} HeadRoles;
+
+#define HEAD_ROLE_STRONG 0.4f /* a score above this names the role (the tables and the Attention screen mark it) */
+
+/* The three scores of every head from causal attention maps att (L, NH, T, T), rows = queries, of a sequence whose
+ * second half repeats its first: tokens rep..2*rep-1 equal 0..rep-1 (rep = 0: no repeat, induction left 0).
+ * Adds into the (L, NH) arrays (so callers can average several sequences). */
+void head_role_scores(const float *att, int L, int NH, int T, int rep, float *prev, float *first, float *induction);
+
+/* Head roles of the current model on n_seqs (<= 8) seeded random sequences of seq_len tokens (cut so that twice it
+ * fits the context) repeated once, the tokens drawn from the ordinary vocabulary. Errors as engine_lens. Free with
+ * engine_head_roles_free. [driver] */
+int engine_head_roles(Engine *eng, int n_seqs, int seq_len, uint64_t seed, HeadRoles *out, LwError *e);
+void engine_head_roles_free(HeadRoles *r);
+
+/* ---- where tokens live: a 2-D map of the token embeddings ---- */
+
+/* The first two principal components of the rows of x (n, d): the mean row is subtracted, then the top two
+ * eigenvectors of the covariance are found by power iteration from a fixed start (deterministic), each with the
+ * sign that makes its largest-magnitude entry positive. Writes axes (2, d) (unit vectors), xy (n, 2) (each row's
+ * coordinates along them), var (2) (the variance along each) and returns the total variance (the trace). */
+double pca2(const float *x, int n, int d, float *axes, float *xy, float *var);
+
+/* The token embedding matrix of the current model projected on its first two principal components. */
+typedef struct EmbedMap {
+    int n;                  /* tokens: the whole vocabulary, by id */
+    float *xy;              /* (n, 2) */
+    float var[2];           /* variance along each axis */
+    float total_var;        /* of all d dimensions: var / total_var is the share the picture shows */
+} EmbedMap;
+int engine_embed_map(Engine *eng, EmbedMap *out, LwError *e);
+void engine_embed_map_free(EmbedMap *m);
 
 #endif

@@ -128,7 +128,8 @@ enum { SNAP_MAP_CAUSAL, SNAP_MAP_BIDIRECTIONAL, SNAP_MAP_CROSS };
 /* One generated token (Chat screen and `llmwb generate`). */
 typedef struct GenToken {
     int id;
-    char text[SNAP_TOKTEXT];      /* the token's bytes (may be part of a UTF-8 sequence) */
+    char text[SNAP_TOKTEXT];      /* the token's bytes (may be part of a UTF-8 sequence), after the space a words
+                                   * tokenizer puts between words: the texts in a row are the decoded reply */
     int n_top;
     int top_ids[SNAP_TOPK];       /* most probable next tokens before sampling, after temperature */
     float top_probs[SNAP_TOPK];

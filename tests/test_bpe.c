@@ -473,6 +473,20 @@ Test(bpetok, word_tokenizer_book_rules) {
     char *d = tok_decode(t, w.data, w.len, &dl);
     cr_assert_str_eq(d, known);
     free(d);
+    /* streamed token by token (generation), each token after the first with the space decode would put: the same */
+    char streamed[128] = "";
+    for (size_t i = 0; i < w.len; i++) {
+        int bl;
+        const unsigned char *b = tok_bytes(t, w.data[i], &bl);
+        if (i > 0 && tok_space_before(t, w.data[i])) strcat(streamed, " ");
+        strncat(streamed, (const char *)b, (size_t)bl);
+    }
+    cr_assert_str_eq(streamed, known);
+    cr_assert_eq(tok_space_before(t, w.data[5]), 0, "no space before the comma");
+    cr_assert_eq(tok_space_before(t, w.data[4]), 1, "a space before a word");
+    Tokenizer *bytes = tok_new_bytes();
+    cr_assert_eq(tok_space_before(bytes, 'a'), 0, "byte-level tokens carry their own spaces");
+    tok_free(bytes);
     /* save and restore */
     char dir[] = "/tmp/llmwb-tokwords-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));

@@ -82,7 +82,7 @@ Test(cli, every_command_helps_itself_and_agrees_with_man_page_and_guide) {
     cr_assert_eq(lw_read_file("docs/llmwb.1", &man, NULL, NULL), LW_OK);
     cr_assert_eq(lw_read_file("docs/user-guide.md", &guide, NULL, NULL), LW_OK);
     const char *want_cmds[] = {"tui", "lesson", "demo", "export", "train", "generate", "chat", "merge", "classify", "fill", "translate",
-                               "lens", "ablate", "tokenize", "bpe", "config", "import-gpt2"};
+                               "lens", "ablate", "heads", "tokenize", "bpe", "config", "import-gpt2"};
     int n_cmds = 0;
     for (char *line = top; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, "  ", 2) || !(line[2] >= 'a' && line[2] <= 'z')) continue;

@@ -243,6 +243,12 @@ Test(inspect_engine, the_lens_and_the_ablation_agree_with_each_other_and_with_ge
     engine_ablate_free(&a);
     engine_lens_free(&r);
     cr_assert_eq(engine_lens(g, "", &r, &e), LW_ERR_INVALID);
+    EmbedMap em;
+    cr_assert_eq(engine_embed_map(g, &em, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(em.n, 300);
+    cr_assert(em.var[0] >= em.var[1] && em.var[1] > 0 && em.var[0] + em.var[1] <= em.total_var * 1.0001f,
+              "variances %f %f of %f", em.var[0], em.var[1], em.total_var);
+    engine_embed_map_free(&em);
     cr_assert_eq(engine_ablate(g, "a", &a, &e), LW_ERR_INVALID, "one token predicts nothing");
     engine_close(g);
 }
@@ -268,4 +274,143 @@ Test(inspect_engine, lens_and_ablate_commands_print_their_tables) {
     cr_assert(strstr(out, "/nonexistent/x.txt") && !strchr(strchr(out, '\n') + 1, '\n'), "one line: %s", out);
     snprintf(args, sizeof args, "lens --ckpt %s", dir);
     cr_assert_eq(tb_run_llmwb(args, out, sizeof out), 2, "%s", out);
+    snprintf(args, sizeof args, "heads --ckpt %s --seed 3", dir);
+    cr_assert_eq(tb_run_llmwb(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "head roles on 8 random sequences of 16 tokens") && strstr(out, "induction"), "%s", out);
+    int rows = 0;
+    for (const char *p = strchr(out, '\n'); p && (p = strchr(p + 1, '\n'));) rows++;
+    cr_assert_eq(rows, 1 + 2 * 2, "the header and one row per head: %s", out);
+}
+
+/* ---- head roles on hand-built attention patterns ---- */
+
+/* One layer, four heads over T = 2 rep tokens (the second half repeating the first): head 0 looks at the previous
+ * token, head 1 at the first token, head 2 is an induction head on the second half (previous token on the first),
+ * head 3 is uniform over what it may see. */
+Test(inspect, head_role_scores_name_hand_built_heads) {
+    enum { REP = 5, T = 2 * REP, NH = 4 };
+    static float att[NH][T][T];
+    memset(att, 0, sizeof att);
+    att[0][0][0] = att[1][0][0] = att[2][0][0] = att[3][0][0] = 1; /* position 0 can only see itself */
+    for (int t = 1; t < T; t++) {
+        att[0][t][t - 1] = 1;
+        att[1][t][0] = 1;
+        if (t >= REP && t - REP + 1 < REP) att[2][t][t - REP + 1] = 1;
+        else att[2][t][t - 1] = 1;
+        for (int u = 0; u <= t; u++) att[3][t][u] = 1.0f / (t + 1);
+    }
+    float prev[NH] = {0}, first[NH] = {0}, ind[NH] = {0};
+    head_role_scores(&att[0][0][0], 1, NH, T, REP, prev, first, ind);
+    cr_assert_float_eq(prev[0], 1.0f, 1e-6);
+    cr_assert_float_eq(first[0], 1.0f / (T - 1), 1e-6); /* t = 1 attends to 0, which is also the first token */
+    cr_assert_float_eq(ind[0], 0.0f, 1e-6);
+    cr_assert_float_eq(first[1], 1.0f, 1e-6);
+    cr_assert_float_eq(prev[1], 1.0f / (T - 1), 1e-6);
+    cr_assert_float_eq(ind[1], 0.0f, 1e-6); /* the induction keys are 1..REP-1, never the first token */
+    /* head 2: induction on the REP - 1 queries REP..2 REP - 2 that have a "next" in the first copy */
+    cr_assert_float_eq(ind[2], 1.0f, 1e-6);
+    cr_assert_float_eq(prev[2], (float)(T - 1 - (REP - 1)) / (T - 1), 1e-6);
+    /* head 3: query t puts 1/(t+1) on each key */
+    double want = 0;
+    for (int t = 1; t < T; t++) want += 1.0 / (t + 1);
+    cr_assert_float_eq(prev[3], (float)(want / (T - 1)), 1e-6);
+    cr_assert_float_eq(first[3], (float)(want / (T - 1)), 1e-6);
+    double wi = 0;
+    for (int t = REP; t - REP + 1 < REP; t++) wi += 1.0 / (t + 1);
+    cr_assert_float_eq(ind[3], (float)(wi / (REP - 1)), 1e-6);
+    /* no repeat: no induction score, and the scores add up over calls */
+    float p2[NH] = {0}, f2[NH] = {0}, i2[NH] = {0};
+    head_role_scores(&att[0][0][0], 1, NH, T, 0, p2, f2, i2);
+    head_role_scores(&att[0][0][0], 1, NH, T, 0, p2, f2, i2);
+    cr_assert_float_eq(p2[0], 2.0f, 1e-6);
+    cr_assert_float_eq(i2[2], 0.0f, 1e-6);
+}
+
+/* ---- the embedding map's PCA against a Jacobi eigendecomposition of the covariance ---- */
+
+/* Eigenvalues (descending) and eigenvectors (rows) of the symmetric d x d matrix a (destroyed), cyclic Jacobi. */
+static void jacobi_eigen(double *a, int d, double *vals, double *vecs) {
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++) vecs[i * d + j] = i == j;
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = 0;
+        for (int p = 0; p < d; p++)
+            for (int q = p + 1; q < d; q++) off += a[p * d + q] * a[p * d + q];
+        if (off < 1e-24) break;
+        for (int p = 0; p < d; p++)
+            for (int q = p + 1; q < d; q++) {
+                if (fabs(a[p * d + q]) < 1e-300) continue;
+                double th = 0.5 * atan2(2 * a[p * d + q], a[q * d + q] - a[p * d + p]);
+                double c = cos(th), s = sin(th);
+                for (int k = 0; k < d; k++) { /* columns p, q */
+                    double kp = a[k * d + p], kq = a[k * d + q];
+                    a[k * d + p] = c * kp - s * kq;
+                    a[k * d + q] = s * kp + c * kq;
+                }
+                for (int k = 0; k < d; k++) { /* rows p, q */
+                    double pk = a[p * d + k], qk = a[q * d + k];
+                    a[p * d + k] = c * pk - s * qk;
+                    a[q * d + k] = s * pk + c * qk;
+                }
+                for (int k = 0; k < d; k++) { /* eigenvectors as rows */
+                    double vp = vecs[p * d + k], vq = vecs[q * d + k];
+                    vecs[p * d + k] = c * vp - s * vq;
+                    vecs[q * d + k] = s * vp + c * vq;
+                }
+            }
+    }
+    for (int i = 0; i < d; i++) vals[i] = a[i * d + i];
+    for (int i = 0; i < d; i++) /* sort descending */
+        for (int j = i + 1; j < d; j++)
+            if (vals[j] > vals[i]) {
+                double t = vals[i];
+                vals[i] = vals[j], vals[j] = t;
+                for (int k = 0; k < d; k++) t = vecs[i * d + k], vecs[i * d + k] = vecs[j * d + k], vecs[j * d + k] = t;
+            }
+}
+
+Test(inspect, pca2_finds_the_top_two_axes_of_a_known_cloud) {
+    enum { N = 300, D = 6 };
+    static float x[N * D];
+    Rng r;
+    rng_seed(&r, 42);
+    /* a cloud stretched 3 along one oblique direction, 1.5 along another, 0.2 elsewhere, off the origin */
+    double u1[D] = {1, 1, 0, 0, 1, 0}, u2[D] = {0, 0, 1, -1, 0, 1};
+    for (int j = 0; j < D; j++) u1[j] /= sqrt(3), u2[j] /= sqrt(3);
+    for (int i = 0; i < N; i++) {
+        double a = 3 * rng_normal(&r), b = 1.5 * rng_normal(&r);
+        for (int j = 0; j < D; j++) x[i * D + j] = (float)(5 + a * u1[j] + b * u2[j] + 0.2 * rng_normal(&r));
+    }
+    float axes[2 * D], xy[N * 2], var[2];
+    double total = pca2(x, N, D, axes, xy, var);
+    /* the naive twin: the covariance, decomposed by Jacobi rotations in double precision */
+    double mean[D] = {0}, cov[D * D] = {0}, vals[D], vecs[D * D];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < D; j++) mean[j] += x[i * D + j] / (double)N;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < D; j++)
+            for (int k = 0; k < D; k++) cov[j * D + k] += (x[i * D + j] - mean[j]) * (x[i * D + k] - mean[k]) / N;
+    double trace = 0;
+    for (int j = 0; j < D; j++) trace += cov[j * D + j];
+    jacobi_eigen(cov, D, vals, vecs);
+    cr_assert(fabs(total - trace) < 1e-6 * trace, "total variance %f vs trace %f", total, trace);
+    for (int k = 0; k < 2; k++) {
+        double dot = 0, nn = 0;
+        for (int j = 0; j < D; j++) dot += axes[k * D + j] * vecs[k * D + j], nn += axes[k * D + j] * axes[k * D + j];
+        cr_assert(fabs(nn - 1) < 1e-5, "axis %d is a unit vector (%f)", k, nn);
+        cr_assert(fabs(fabs(dot) - 1) < 1e-5, "axis %d: |cos| %f with Jacobi's eigenvector", k, fabs(dot));
+        cr_assert(fabs(var[k] - vals[k]) < 1e-4 * vals[k], "variance %d: %f vs eigenvalue %f", k, var[k], vals[k]);
+        int big = 0;
+        for (int j = 1; j < D; j++)
+            if (fabsf(axes[k * D + j]) > fabsf(axes[k * D + big])) big = j;
+        cr_assert(axes[k * D + big] > 0, "the sign convention");
+    }
+    cr_assert(vals[0] > 8 && vals[1] > 1.8 && vals[2] < 0.1, "the planted spread: %f %f %f", vals[0], vals[1], vals[2]);
+    /* coordinates: the projection of each centred row, so they have mean 0 */
+    double m0 = 0;
+    for (int i = 0; i < N; i++) m0 += xy[i * 2] / N;
+    cr_assert(fabs(m0) < 1e-4, "mean coordinate %f", m0);
+    double c0 = 0;
+    for (int j = 0; j < D; j++) c0 += (x[j] - mean[j]) * axes[j];
+    cr_assert(fabs(c0 - xy[0]) < 1e-4, "row 0: %f vs %f", c0, xy[0]);
 }
