@@ -215,6 +215,11 @@ typedef struct ArchOps {
      * knocked out: that head's slice of the attention output is zero before the output projection); returns the
      * mean loss. The weights are the same afterwards, bit for bit. */
     float (*forward_ablated)(void *m, const ArchBatch *b, const unsigned char *knock);
+    /* Training health, between clipping and adamw_step: per group of tensors (0 the embeddings, 1..n_layer the
+     * blocks, n_layer + 1 the final norm and heads; trainable tensors only) the sums of squares of the gradients
+     * (as adamw_step will use them: times p->grad_scale), of the weights, and of the change p's AdamW step is about
+     * to make to them (decay and update). Writes n_layer + 2 values into each array. */
+    void (*layer_health)(const void *m, const ArchAdamW *p, double *grad2, double *weight2, double *update2);
 } ArchOps;
 
 /* The registered architectures (src/arch.c), in the order --help lists them. */

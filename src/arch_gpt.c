@@ -255,6 +255,38 @@ static float gpt_op_forward_ablated(void *mm, const ArchBatch *b, const unsigned
     return m->loss;
 }
 
+/* The group of a tensor for layer_health: 0 embeddings, 1 + N for "h.N....", L + 1 for ln_f and the heads. */
+static int gpt_health_group(const GptTensor *t, int L) {
+    if (!strncmp(t->name, "h.", 2)) return 1 + atoi(t->name + 2);
+    if (!strcmp(t->name, "wte.weight") || !strcmp(t->name, "wpe.weight")) return 0;
+    return L + 1;
+}
+
+/* The AdamW step of gpt_adamw_step, computed without applying it: w' = w (1 - lr wd) - step_size m'/(sqrt(v')/bc2 +
+ * eps), so the change is w' - w. */
+static void gpt_op_layer_health(const void *mm, const ArchAdamW *p, double *grad2, double *weight2, double *update2) {
+    const Gpt *m = &((const GptModel *)mm)->gpt;
+    int L = m->cfg.n_layer;
+    for (int k = 0; k < L + 2; k++) grad2[k] = weight2[k] = update2[k] = 0;
+    double step_size = p->lr / (1.0 - pow((double)p->beta1, p->t)), bc2 = sqrt(1.0 - pow((double)p->beta2, p->t));
+    for (int ti = 0; ti < m->n_tensors; ti++) {
+        const GptTensor *t = &m->tensors[ti];
+        if (!t->trainable) continue;
+        int k = LW_MIN(LW_MAX(gpt_health_group(t, L), 0), L + 1);
+        double decay = t->decay ? (double)p->lr * p->weight_decay : 0.0, sg = 0, sw = 0, su = 0;
+        const float *w = m->params + t->offset, *g = m->grads + t->offset, *am = m->adam_m + t->offset,
+                    *av = m->adam_v + t->offset;
+        for (size_t i = 0; i < t->numel; i++) {
+            double gi = (double)g[i] * p->grad_scale;
+            double mi = p->beta1 * (double)am[i] + (1.0 - p->beta1) * gi;
+            double vi = p->beta2 * (double)av[i] + (1.0 - p->beta2) * gi * gi;
+            double du = -decay * w[i] - step_size * mi / (sqrt(vi) / bc2 + p->eps);
+            sg += gi * gi, sw += (double)w[i] * w[i], su += du * du;
+        }
+        grad2[k] += sg, weight2[k] += sw, update2[k] += su;
+    }
+}
+
 const ArchOps arch_gpt = {
     .name = "gpt",
     .hf_model_type = "gpt2",
@@ -291,4 +323,5 @@ const ArchOps arch_gpt = {
     .decode_copy = NULL, /* greedy and sampled decoding only */
     .lens_logits = gpt_op_lens_logits,
     .forward_ablated = gpt_op_forward_ablated,
+    .layer_health = gpt_op_layer_health,
 };

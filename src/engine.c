@@ -304,6 +304,7 @@ void engine_close(Engine *g) {
     free(g->inputs);
     free(g->targets);
     free(g->metrics);
+    free(g->health);
     engine_free_probes(g);
     if (g->bpe) bpe_trainer_close(g->bpe);
     pthread_mutex_destroy(&g->mu);
@@ -412,6 +413,8 @@ int engine_train_step(Engine *g, LwError *e) {
     float scale = t->grad_clip > 0 && norm > t->grad_clip ? t->grad_clip / norm : 1.0f;
     ArchAdamW adam = {.lr = lr, .beta1 = ADAM_BETA1, .beta2 = ADAM_BETA2, .eps = ADAM_EPS,
                       .weight_decay = t->weight_decay, .t = (int)(g->step + 1), .grad_scale = scale};
+    long every = g->cfg.probe.snapshot_every;
+    if (every > 0 && (g->step == 0 || (g->step + 1) % every == 0)) engine_health_record(g, &adam);
     g->arch->adamw_step(g->model, &adam);
     double dt = lw_now() - t0;
     g->step++;

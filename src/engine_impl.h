@@ -71,6 +71,9 @@ struct Engine {
     uint64_t seq;
     MetricPoint *metrics;
     int n_metrics, cap_metrics;
+    HealthPoint *health;        /* training health (inspect.c), every probe.snapshot_every steps */
+    int n_health, cap_health;
+    unsigned char health_warned[HEALTH_MAX_GROUPS]; /* the band a group was last warned about (0 none, 1 high, 2 low) */
     EngineEvent events[EVENT_RING];
     long ev_seq;
     ProbeSnapshot **probes;
@@ -90,6 +93,10 @@ void engine_publish_event(Engine *g, EventKind kind, const char *fmt, ...) __att
 int engine_aborted(const Engine *g);
 void engine_progress(const EngineOpenOpts *o, const char *what, double done, double total);
 ArchInfo engine_model_info(const Engine *g);
+/* inspect.c: records a HealthPoint for the AdamW step p is about to make (call between clipping and adamw_step),
+ * publishes it, and warns in the event log when a group's update ratio leaves [HEALTH_RATIO_LOW, HEALTH_RATIO_HIGH].
+ * No-op for an architecture without layer_health. */
+void engine_health_record(Engine *g, const ArchAdamW *p);
 /* A fresh model of the config's shape for V tokens, initialised from train.seed. */
 int engine_fresh_model(Engine *g, int V, LwError *e);
 /* Loads checkpoint dir into a new model with what a finetuned checkpoint adds (its class head, adapters), its

@@ -301,3 +301,63 @@ void engine_embed_map_free(EmbedMap *m) {
     free(m->xy);
     memset(m, 0, sizeof *m);
 }
+
+/* ---------------------------------------------------------------- training health */
+
+void engine_health_record(Engine *g, const ArchAdamW *p) {
+    if (!g->arch->layer_health) return;
+    ArchInfo mi = engine_model_info(g);
+    int n = mi.n_layer + 2;
+    if (n > HEALTH_MAX_GROUPS) return;
+    double g2[HEALTH_MAX_GROUPS], w2[HEALTH_MAX_GROUPS], u2[HEALTH_MAX_GROUPS];
+    g->arch->layer_health(g->model, p, g2, w2, u2);
+    HealthPoint h = {.step = g->step + 1, .n_groups = n};
+    for (int k = 0; k < n; k++) {
+        h.grad_norm[k] = (float)sqrt(g2[k]);
+        h.weight_norm[k] = (float)sqrt(w2[k]);
+        h.update_ratio[k] = w2[k] > 0 && u2[k] > 0 ? (float)(0.5 * log10(u2[k] / w2[k])) : -INFINITY;
+    }
+    pthread_mutex_lock(&g->mu);
+    if (g->n_health == g->cap_health) {
+        g->cap_health = g->cap_health ? 2 * g->cap_health : 256;
+        g->health = lw_realloc(g->health, (size_t)g->cap_health * sizeof *g->health);
+    }
+    g->health[g->n_health++] = h;
+    g->seq++;
+    pthread_mutex_unlock(&g->mu);
+    for (int k = 0; k < n; k++) {
+        float r = h.update_ratio[k];
+        if (!isfinite(r)) continue; /* frozen */
+        int band = r > HEALTH_RATIO_HIGH ? 1 : r < HEALTH_RATIO_LOW ? 2 : 0;
+        if (band && band != g->health_warned[k]) {
+            char name[32];
+            engine_health_group_name(k, n, name, sizeof name);
+            engine_publish_event(g, EV_WARNING,
+                                 band == 1 ? "%s: updates are 10^%.1f of the weights (above 10^%.0f: lower train.lr?)"
+                                           : "%s: updates are 10^%.1f of the weights (below 10^%.0f: barely learning)",
+                                 name, (double)r, (double)(band == 1 ? HEALTH_RATIO_HIGH : HEALTH_RATIO_LOW));
+        }
+        g->health_warned[k] = (unsigned char)band;
+    }
+}
+
+int engine_n_health(Engine *g) {
+    pthread_mutex_lock(&g->mu);
+    int n = g->n_health;
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
+int engine_get_health(Engine *g, int from, HealthPoint *out, int max) {
+    pthread_mutex_lock(&g->mu);
+    int k = 0;
+    for (int i = LW_MAX(from, 0); i < g->n_health && k < max; i++) out[k++] = g->health[i];
+    pthread_mutex_unlock(&g->mu);
+    return k;
+}
+
+void engine_health_group_name(int group, int n_groups, char *buf, size_t n) {
+    if (group == 0) snprintf(buf, n, "embed");
+    else if (group == n_groups - 1) snprintf(buf, n, "head");
+    else snprintf(buf, n, "block %d", group);
+}

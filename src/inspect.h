@@ -81,6 +81,29 @@ void head_role_scores(const float *att, int L, int NH, int T, int rep, float *pr
 int engine_head_roles(Engine *eng, int n_seqs, int seq_len, uint64_t seed, HeadRoles *out, LwError *e);
 void engine_head_roles_free(HeadRoles *r);
 
+/* ---- is training healthy? ---- */
+
+#define HEALTH_MAX_GROUPS 50 /* embeddings, up to 48 blocks (GPT-2 XL), the final norm and heads */
+#define HEALTH_RATIO_GUIDE (-3.0f)   /* log10 update/weight: the usual guideline (updates about 1e-3 of the weights) */
+#define HEALTH_RATIO_HIGH (-1.0f)    /* above: a step moves the weights by more than 10%: a warning */
+#define HEALTH_RATIO_LOW (-6.0f)     /* below: the group has all but stopped learning: a warning */
+
+/* Per group of tensors at one step (recorded every probe.snapshot_every steps, before that step's update). */
+typedef struct HealthPoint {
+    long step;              /* the step the update belongs to (1-based, as MetricPoint.step) */
+    int n_groups;           /* n_layer + 2: the embeddings, each block, the final norm and heads */
+    float grad_norm[HEALTH_MAX_GROUPS];    /* L2 norm of the (clipped) gradient */
+    float weight_norm[HEALTH_MAX_GROUPS];  /* L2 norm of the weights */
+    float update_ratio[HEALTH_MAX_GROUPS]; /* log10(|AdamW change| / |weights|); -INFINITY for a group with no
+                                            * trainable weights */
+} HealthPoint;
+
+/* The health history so far. [any thread] */
+int engine_n_health(Engine *eng);
+int engine_get_health(Engine *eng, int from, HealthPoint *out, int max);
+/* A group's label: "embed", "block 1" ... "block L", "head". */
+void engine_health_group_name(int group, int n_groups, char *buf, size_t n);
+
 /* ---- where tokens live: a 2-D map of the token embeddings ---- */
 
 /* The first two principal components of the rows of x (n, d): the mean row is subtracted, then the top two

@@ -192,6 +192,7 @@ static Engine *trained_tiny(void) {
     c.train.sample_every = 0;
     c.train.checkpoint_every = 0;
     c.train.threads = 1;
+    c.probe.snapshot_every = 5;
     snprintf(c.name, sizeof c.name, "inspect");
     snprintf(c.train.run_dir, sizeof c.train.run_dir, "%s/inspect", run_root);
     LwError e = {0};
@@ -243,6 +244,21 @@ Test(inspect_engine, the_lens_and_the_ablation_agree_with_each_other_and_with_ge
     engine_ablate_free(&a);
     engine_lens_free(&r);
     cr_assert_eq(engine_lens(g, "", &r, &e), LW_ERR_INVALID);
+    int nh = engine_n_health(g);
+    cr_assert_eq(nh, 60 / 5 + 1, "a point at step 1 and every 5 steps: %d", nh);
+    HealthPoint hp[16];
+    cr_assert_eq(engine_get_health(g, 0, hp, 16), nh);
+    cr_assert_eq(hp[0].step, 1);
+    cr_assert_eq(hp[1].step, 5);
+    cr_assert_eq(hp[0].n_groups, 4);
+    for (int k = 0; k < 4; k++)
+        cr_assert(hp[nh - 1].update_ratio[k] > -6 && hp[nh - 1].update_ratio[k] < 0 && hp[nh - 1].grad_norm[k] > 0,
+                  "group %d: 10^%f", k, hp[nh - 1].update_ratio[k]);
+    char gname[32];
+    engine_health_group_name(3, 4, gname, sizeof gname);
+    cr_assert_str_eq(gname, "head");
+    engine_health_group_name(1, 4, gname, sizeof gname);
+    cr_assert_str_eq(gname, "block 1");
     EmbedMap em;
     cr_assert_eq(engine_embed_map(g, &em, &e), LW_OK, "%s", e.msg);
     cr_assert_eq(em.n, 300);
@@ -413,4 +429,47 @@ Test(inspect, pca2_finds_the_top_two_axes_of_a_known_cloud) {
     double c0 = 0;
     for (int j = 0; j < D; j++) c0 += (x[j] - mean[j]) * axes[j];
     cr_assert(fabs(c0 - xy[0]) < 1e-4, "row 0: %f vs %f", c0, xy[0]);
+}
+
+/* ---- training health: the predicted change is the change AdamW makes ---- */
+
+Test(inspect, layer_health_predicts_the_adamw_step_group_by_group) {
+    InspectRef r;
+    inspect_open(&r, REFS[1]);
+    Gpt *m = r.m;
+    ArchBatch b = {.head = ARCH_HEAD_LM, .B = r.B, .T = r.T, .inputs = r.inputs, .targets = r.targets};
+    size_t P = m->n_params;
+    float *before = malloc(P * sizeof(float));
+    int G = r.L + 2;
+    for (int step = 1; step <= 3; step++) {
+        arch_gpt.zero_grad(r.h);
+        arch_gpt.forward(r.h, &b, 1, NULL);
+        arch_gpt.backward(r.h, 1.0f);
+        float norm = arch_gpt.grad_norm(r.h);
+        ArchAdamW p = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .t = step,
+                       .grad_scale = 0.5f};
+        double g2[HEALTH_MAX_GROUPS], w2[HEALTH_MAX_GROUPS], u2[HEALTH_MAX_GROUPS];
+        arch_gpt.layer_health(r.h, &p, g2, w2, u2);
+        memcpy(before, m->params, P * sizeof(float));
+        arch_gpt.adamw_step(r.h, &p);
+        double sg = 0, dw[HEALTH_MAX_GROUPS] = {0}, ww[HEALTH_MAX_GROUPS] = {0};
+        for (int k = 0; k < G; k++) sg += g2[k];
+        cr_assert(fabs(sqrt(sg) - 0.5 * norm) < 1e-4 * norm, "groups' gradient %f vs the clipped norm %f", sqrt(sg),
+                  0.5 * norm);
+        for (int ti = 0; ti < m->n_tensors; ti++) {
+            const GptTensor *t = &m->tensors[ti];
+            int k = !strncmp(t->name, "h.", 2) ? 1 + atoi(t->name + 2) : t->name[0] == 'w' ? 0 : G - 1;
+            for (size_t i = 0; i < t->numel; i++) {
+                double d = (double)m->params[t->offset + i] - before[t->offset + i];
+                dw[k] += d * d, ww[k] += (double)before[t->offset + i] * before[t->offset + i];
+            }
+        }
+        for (int k = 0; k < G; k++) {
+            cr_assert(ww[k] > 0 && fabs(w2[k] - ww[k]) < 1e-9 * ww[k] + 1e-12, "group %d weights", k);
+            cr_assert(fabs(sqrt(u2[k]) - sqrt(dw[k])) < 2e-3 * sqrt(dw[k]), "step %d group %d: predicted %g vs %g", step,
+                      k, sqrt(u2[k]), sqrt(dw[k]));
+        }
+    }
+    free(before);
+    inspect_close(&r);
 }
