@@ -146,17 +146,20 @@ static const CmdSpec cli_cmds[] = {
       {'S', "--set", NULL, "KEY=VALUE", "override one config key, e.g. --set train.lr=1e-3 (repeatable)"},
       {'F', "--fresh", NULL, NULL, "start again from step 0; an existing run is moved aside (runs/NAME.1, ...)"},
       OPT_NONFINITE, OPT_HELP}},
-    {"generate", "generate --ckpt DIR --prompt TEXT [--echo|--no-echo] [--ids] [--temperature T] [--top-k K] "
-                 "[--top-p P] [--max-tokens N] [--seed S]",
+    {"generate", "generate --ckpt DIR --prompt TEXT [--echo|--no-echo] [--ids] [--no-cache] [--temperature T] "
+                 "[--top-k K] [--top-p P] [--max-tokens N] [--seed S]",
      "stream a continuation of TEXT from a checkpoint",
      "Streams a continuation of TEXT. On a terminal the prompt is printed first (in bold), so the line reads\n"
-     "as the model sees it; in a pipe only the continuation is printed unless --echo is given.",
+     "as the model sees it; in a pipe only the continuation is printed unless --echo is given. On a terminal\n"
+     "a last line on stderr gives the tokens per second and whether the KV cache was used.",
      cmd_generate,
      {{'k', "--ckpt", NULL, "DIR", "the checkpoint directory (e.g. runs/default/latest)"},
       {'p', "--prompt", NULL, "TEXT", "the text to continue"},
       {'e', "--echo", NULL, NULL, "print the prompt before its continuation (the default on a terminal)"},
       {'q', "--no-echo", NULL, NULL, "print only the continuation (the default in a pipe)"},
       {'i', "--ids", NULL, NULL, "print only the new token ids, space-separated"},
+      {'Z', "--no-cache", NULL, NULL, "recompute the whole sequence for every token instead of using the KV cache "
+                                      "(slower, the same tokens)"},
       OPT_SAMPLING, OPT_NONFINITE, OPT_HELP}},
     {"chat", "chat --ckpt DIR [--temperature T] [--top-k K] [--top-p P] [--max-tokens N] [--seed S]",
      "a plain line REPL on stdin/stdout (no curses)",
@@ -432,6 +435,7 @@ static int parse_opts(int argc, char **argv, Opts *o) {
         case 'v': o->vocab = val; break;
         case 'o': o->out = val; break;
         case 'f': o->file = val; break;
+        case 'Z': o->sp.no_cache = 1; break;
         case 'S':
             if (o->n_sets == (int)LW_ARRAY_LEN(o->sets)) return die_usage("too many --set options at '%s'", val);
             o->sets[o->n_sets++] = val;
@@ -794,9 +798,9 @@ static int open_ckpt(const Opts *o, Engine **eng) {
 
 /* Streams one reply to prompt into out: the new token ids with ids_only, else the text (after the prompt itself,
  * in bold on a terminal, when echo is set; with one_line, line breaks in it become spaces, so a reply is one line
- * for a script reading the chat REPL). */
+ * for a script reading the chat REPL). *n_tokens (when not NULL) = the tokens written. */
 static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp, int ids_only, int echo,
-                         int one_line, FILE *out) {
+                         int one_line, FILE *out, int *n_tokens) {
     LwError e = {0};
     if (engine_gen_begin(eng, prompt, sp, &e)) {
         fprintf(stderr, "llmwb: %s\n", e.msg);
@@ -818,6 +822,7 @@ static int generate_once(Engine *eng, const char *prompt, const SampleParams *sp
         fflush(out);
         n++;
     }
+    if (n_tokens) *n_tokens = n;
     fputc('\n', out);
     return 0;
 }
@@ -833,7 +838,12 @@ static int cmd_generate(int argc, char **argv) {
     int echo = o.echo >= 0 ? o.echo : isatty(1);
     /* a classifier answers with its label alone unless the prompt is asked for */
     if (engine_n_classes(eng) > 0 && o.echo < 0) echo = 0;
-    int rc = generate_once(eng, o.prompt, &o.sp, o.ids, echo, 0, stdout);
+    double t0 = lw_now();
+    int n = 0, rc = generate_once(eng, o.prompt, &o.sp, o.ids, echo, 0, stdout, &n);
+    double dt = lw_now() - t0;
+    if (!rc && isatty(2) && engine_n_classes(eng) == 0)
+        fprintf(stderr, "llmwb: %d tokens in %.2f s (%.0f tokens/s, KV cache %s)\n", n, dt, dt > 0 ? n / dt : 0.0,
+                o.sp.no_cache ? "off" : "on");
     engine_close(eng);
     return rc;
 }
@@ -923,7 +933,7 @@ static int cmd_chat(int argc, char **argv) {
             break;
         default:
             g_abort = 0;
-            if (generate_once(eng, prompt, &o.sp, 0, 0, 1, stdout)) goto out;
+            if (generate_once(eng, prompt, &o.sp, 0, 0, 1, stdout, NULL)) goto out;
             o.sp.seed++;
         }
         fflush(stdout);

@@ -67,6 +67,8 @@ typedef struct SampleParams {
     int max_tokens;
     uint64_t seed;
     int stop_at_eot;             /* stop at <|endoftext|> (default 1) */
+    int no_cache;                /* 1: no KV cache: every token recomputes the whole sequence with the batch forward
+                                  * (slower, the same tokens; the Chat screen's comparison) */
 } SampleParams;
 void engine_sample_defaults(SampleParams *p);
 /* Starts generation after prompt (the instruction template is applied for instruction-tuned models). */

@@ -59,6 +59,7 @@ struct Engine {
     Rng gen_rng;
     SampleParams gen;
     int gen_count, gen_pending, gen_done;
+    int *gen_hist, gen_len;     /* the tokens so far (prompt + reply, at most g->T), for SampleParams.no_cache */
     GenToken gen_answer;        /* a one-token answer (a classifier's label), handed out by the next engine_gen_next */
 
     CkptFinetune ft_meta;       /* what a checkpoint says it was trained for (labels, template) */

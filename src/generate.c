@@ -15,6 +15,7 @@ void engine_alloc_generation(Engine *g) {
     g->gen_logits = lw_malloc((size_t)V * sizeof(float));
     g->gen_scratch = lw_malloc((size_t)V * sizeof(float));
     g->gen_idx = lw_malloc((size_t)V * sizeof(int));
+    g->gen_hist = lw_malloc((size_t)LW_MAX(g->T, 1) * sizeof(int));
     g->gen_done = 1;
 }
 
@@ -24,6 +25,18 @@ void engine_free_generation(Engine *g) {
     free(g->gen_logits);
     free(g->gen_scratch);
     free(g->gen_idx);
+    free(g->gen_hist);
+}
+
+/* Without the cache: the logits of the last of the gen_len tokens so far, from the batch forward over all of them.
+ * Returns nonzero when the sequence no longer fits the reserved length. */
+static int gen_recompute(Engine *g) {
+    if (g->gen_len < 1 || g->gen_len > g->T) return 1;
+    ArchBatch b = {.head = ARCH_HEAD_LM, .B = 1, .T = g->gen_len, .inputs = g->gen_hist};
+    g->arch->forward(g->model, &b, 0, NULL);
+    int V = engine_model_info(g).vocab_size;
+    memcpy(g->gen_logits, g->arch->logits(g->model) + (size_t)(g->gen_len - 1) * V, (size_t)V * sizeof(float));
+    return 0;
 }
 
 void engine_sample_defaults(SampleParams *p) {
@@ -41,10 +54,18 @@ int engine_gen_begin_ids(Engine *g, const int *ids, size_t n, const SampleParams
     if (n == 0) ids = &eot, n = 1;
     int ctx = engine_model_info(g).context_length;
     if (!g->kv) return lw_fail(e, LW_ERR_UNSUPPORTED, "model.arch %s does not generate text", g->arch->name);
+    if (p->no_cache && engine_model_info(g).n_source)
+        return lw_fail(e, LW_ERR_UNSUPPORTED, "generation without the KV cache: not for an encoder-decoder yet");
     size_t keep = LW_MIN(n, (size_t)(ctx - 1));
     g->arch->decode_reset(g->kv);
-    if (g->arch->decode_step(g->model, g->kv, ids + n - keep, (int)keep, g->gen_logits))
+    if (p->no_cache) {
+        keep = LW_MIN(keep, (size_t)g->T - 1);
+        memcpy(g->gen_hist, ids + n - keep, keep * sizeof(int));
+        g->gen_len = (int)keep;
+        gen_recompute(g);
+    } else if (g->arch->decode_step(g->model, g->kv, ids + n - keep, (int)keep, g->gen_logits)) {
         return lw_fail(e, LW_ERR_INVALID, "the prompt does not fit the context of %d tokens", ctx);
+    }
     g->gen = *p;
     rng_seed(&g->gen_rng, p->seed);
     g->gen_count = 0;
@@ -134,7 +155,14 @@ int engine_gen_next(Engine *g, GenToken *out) {
     }
     ArchInfo mi = engine_model_info(g);
     int V = mi.vocab_size;
-    if (g->gen_pending >= 0) {
+    if (g->gen_pending >= 0 && g->gen.no_cache) {
+        if (g->gen_len >= g->T || g->gen_len >= mi.context_length) {
+            g->gen_done = 1;
+            return 0;
+        }
+        g->gen_hist[g->gen_len++] = g->gen_pending;
+        gen_recompute(g);
+    } else if (g->gen_pending >= 0) {
         if (g->arch->decode_len(g->kv) >= mi.context_length ||
             g->arch->decode_step(g->model, g->kv, &g->gen_pending, 1, g->gen_logits)) {
             g->gen_done = 1;

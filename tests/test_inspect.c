@@ -259,6 +259,24 @@ Test(inspect_engine, the_lens_and_the_ablation_agree_with_each_other_and_with_ge
     cr_assert_str_eq(gname, "head");
     engine_health_group_name(1, 4, gname, sizeof gname);
     cr_assert_str_eq(gname, "block 1");
+    /* the KV cache changes the speed, never the tokens: greedy and seeded sampling, with and without it */
+    for (int sampled = 0; sampled < 2; sampled++) {
+        int ids[2][24], n[2] = {0, 0};
+        for (int nc = 0; nc < 2; nc++) {
+            SampleParams q;
+            engine_sample_defaults(&q);
+            q.temperature = sampled ? 1.0f : 0.0f;
+            q.max_tokens = 24;
+            q.stop_at_eot = 0;
+            q.no_cache = nc;
+            cr_assert_eq(engine_gen_begin(g, "It is a", &q, &e), LW_OK, "%s", e.msg);
+            GenToken gt;
+            while (n[nc] < 24 && engine_gen_next(g, &gt) > 0) ids[nc][n[nc]++] = gt.id;
+        }
+        cr_assert_eq(n[0], 24);
+        cr_assert_eq(n[1], 24);
+        cr_assert_arr_eq(ids[0], ids[1], sizeof ids[0], "sampled %d: the tokens differ without the cache", sampled);
+    }
     EmbedMap em;
     cr_assert_eq(engine_embed_map(g, &em, &e), LW_OK, "%s", e.msg);
     cr_assert_eq(em.n, 300);
