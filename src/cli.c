@@ -211,7 +211,7 @@ static const CmdSpec cli_cmds[] = {
      {{'k', "--ckpt", NULL, "DIR", "a GPT checkpoint (e.g. runs/default/latest)"},
       {'f', "--file", NULL, "PATH", "score the text of PATH (UTF-8)"},
       OPT_NONFINITE, OPT_HELP}},
-    {"heads", "heads --ckpt DIR [--seed S]",
+    {"heads", "heads --ckpt DIR [--length N] [--seed S]",
      "head roles: which attention heads of a GPT checkpoint look at the previous token, the first, or do induction",
      "Feeds random token sequences, each repeated once, and scores every head by where its attention goes:\n"
      "prev (to the token before), first (to the first token: an attention sink), induction (from the second copy\n"
@@ -219,6 +219,7 @@ static const CmdSpec cli_cmds[] = {
      "attention weights in [0, 1]; a role is named when its score passes 0.4.",
      cmd_heads,
      {{'k', "--ckpt", NULL, "DIR", "a GPT checkpoint (e.g. runs/induction/latest)"},
+      {'L', "--length", NULL, "N", "tokens of each random sequence before its repeat (default 12)"},
       {'E', "--seed", NULL, "S", "the seed of the random sequences (default 1)"},
       OPT_NONFINITE, OPT_HELP}},
     {"translate", "translate --ckpt DIR [--beam N] [--align] [--temperature T] [--top-k K] [--top-p P] "
@@ -387,6 +388,7 @@ typedef struct Opts {
     int ids, color, check, dump, docs, fresh, allow_nonfinite;
     int echo; /* -1 = on a terminal only */
     int beam, align, temp_set;
+    int length; /* heads --length */
     SampleParams sp;
     const char *positional[8];
     int n_positional;
@@ -436,6 +438,10 @@ static int parse_opts(int argc, char **argv, Opts *o) {
         case 'o': o->out = val; break;
         case 'f': o->file = val; break;
         case 'Z': o->sp.no_cache = 1; break;
+        case 'L':
+            if (parse_num(a, val, 2, 1000, &d)) return 2;
+            o->length = (int)d;
+            break;
         case 'S':
             if (o->n_sets == (int)LW_ARRAY_LEN(o->sets)) return die_usage("too many --set options at '%s'", val);
             o->sets[o->n_sets++] = val;
@@ -1280,13 +1286,14 @@ static int cmd_heads(int argc, char **argv) {
     if (parse_opts(argc - 1, argv + 1, &o)) return 2;
     if (o.n_positional) return die_usage("heads: unexpected argument '%s'", o.positional[0]);
     uint64_t seed = 1;
+    int length = o.length > 0 ? o.length : 12;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--seed")) seed = o.sp.seed;
     Engine *eng;
     if (open_ckpt(&o, &eng)) return 2;
     HeadRoles r;
     LwError e = {0};
-    if (engine_head_roles(eng, 8, 24, seed, &r, &e)) {
+    if (engine_head_roles(eng, 8, length, seed, &r, &e)) {
         fprintf(stderr, "llmwb: %s: %s\n", o.ckpt, e.msg);
         engine_close(eng);
         return 2;

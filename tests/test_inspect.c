@@ -310,7 +310,10 @@ Test(inspect_engine, lens_and_ablate_commands_print_their_tables) {
     cr_assert_eq(tb_run_llmwb(args, out, sizeof out), 2, "%s", out);
     snprintf(args, sizeof args, "heads --ckpt %s --seed 3", dir);
     cr_assert_eq(tb_run_llmwb(args, out, sizeof out), 0, "%s", out);
-    cr_assert(strstr(out, "head roles on 8 random sequences of 16 tokens") && strstr(out, "induction"), "%s", out);
+    cr_assert(strstr(out, "head roles on 8 random sequences of 12 tokens") && strstr(out, "induction"), "%s", out);
+    snprintf(args, sizeof args, "heads --ckpt %s --length 40", dir); /* cut to half the context (32) */
+    cr_assert_eq(tb_run_llmwb(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "random sequences of 16 tokens"), "%s", out);
     int rows = 0;
     for (const char *p = strchr(out, '\n'); p && (p = strchr(p + 1, '\n'));) rows++;
     cr_assert_eq(rows, 1 + 2 * 2, "the header and one row per head: %s", out);
