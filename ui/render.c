@@ -359,6 +359,41 @@ char *utf8_fit(const char *s, int cols, int unicode, char *out, size_t n) {
     return out;
 }
 
+/* The line of fields f under state st (0 absent, 1 full, 2 brief) into out; returns its columns. */
+static int fit_join(const FitField *f, const int *st, int n, const char *sep, char *out, size_t sz) {
+    size_t o = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (!st[i]) continue;
+        int k = snprintf(out + o, sz - o, "%s%s", o ? sep : "", st[i] == 2 ? f[i].brief : f[i].full);
+        if (k < 0 || (size_t)k >= sz - o) break;
+        o += (size_t)k;
+    }
+    return utf8_cols(out);
+}
+
+char *fit_line(const FitField *f, int n, const char *sep, int cols, int unicode, char *out, size_t sz) {
+    if (sz == 0) return out;
+    int st[64];
+    n = n < 64 ? n : 64;
+    for (int i = 0; i < n; i++) st[i] = f[i].full ? 1 : 0;
+    char *tmp = malloc(sz);
+    if (!tmp) { out[0] = '\0'; return out; }
+    while (fit_join(f, st, n, sep, tmp, sz) > cols) {
+        /* the next field to give way: the highest rank that can still narrow or drop */
+        int pick = -1;
+        for (int i = 0; i < n; i++) {
+            int can = st[i] && ((st[i] == 1 && f[i].brief) || f[i].rank > 0);
+            if (can && (pick < 0 || f[i].rank > f[pick].rank)) pick = i;
+        }
+        if (pick < 0) break;
+        st[pick] = st[pick] == 1 && f[pick].brief ? 2 : 0;
+    }
+    utf8_fit(tmp, cols, unicode, out, sz);
+    free(tmp);
+    return out;
+}
+
 /* ---- layout ---- */
 
 Layout layout_compute(int cols, int lines) {
