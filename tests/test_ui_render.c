@@ -327,6 +327,10 @@ Test(ui_text, fit_line_narrows_then_drops_before_it_cuts) {
     FitField g[] = {{NULL, "absent", 0}, {"a", NULL, 0}, {"b", NULL, 1}};
     cr_assert_str_eq(fit_line(g, 3, ", ", 10, 0, b, sizeof b), "a, b");
     cr_assert_str_eq(fit_line(g, 3, ", ", 3, 0, b, sizeof b), "a");
+    /* a kept field narrows first (its rank) but stays */
+    FitField k[] = {{"baseline:", "base:", -5}, {"BLEU 28.8", NULL, 0}, {"chrF 55.0", NULL, 2}};
+    cr_assert_str_eq(fit_line(k, 3, " ", 25, 1, b, sizeof b), "base: BLEU 28.8 chrF 55.0");
+    cr_assert_str_eq(fit_line(k, 3, " ", 20, 1, b, sizeof b), "base: BLEU 28.8");
 }
 
 Test(ui_ramp, strip_two_values_per_cell) {

@@ -288,7 +288,8 @@ void cb_box(CellBuf *cb, Rect r, const char *title, Style st, int unicode) {
         Style ts = st;
         ts.attr |= CA_BOLD;
         cb_put(cb, r.x + 1, r.y, ' ', st);
-        int n = cb_text(cb, r.x + 2, r.y, r.w - 4, title, ts);
+        char fit[512];   /* a title too long for the box is cut with its mark */
+        int n = cb_text(cb, r.x + 2, r.y, r.w - 4, utf8_fit(title, r.w - 4, unicode, fit, sizeof fit), ts);
         cb_put(cb, r.x + 2 + n, r.y, ' ', st);
     }
 }
@@ -384,7 +385,7 @@ char *fit_line(const FitField *f, int n, const char *sep, int cols, int unicode,
         int pick = -1;
         for (int i = 0; i < n; i++) {
             int can = st[i] && ((st[i] == 1 && f[i].brief) || f[i].rank > 0);
-            if (can && (pick < 0 || f[i].rank > f[pick].rank)) pick = i;
+            if (can && (pick < 0 || abs(f[i].rank) > abs(f[pick].rank))) pick = i;
         }
         if (pick < 0) break;
         st[pick] = st[pick] == 1 && f[pick].brief ? 2 : 0;
