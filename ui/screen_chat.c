@@ -244,12 +244,28 @@ static void ch_draw_cross(App *a, CellBuf *cb, Rect right, int x, int y, int cw)
     char vis[SNAP_TOKTEXT * 4 + 8], tv[SNAP_TOKTEXT * 4 + 8];
     if (ch.beam_used > 1 && !ch.streaming) {   /* the candidates and their scores (a beam keeps no attention rows) */
         cb_printf(cb, x, y++, cw, a->th.title, "Beam candidates (width %d)", ch.beam_used);
-        for (int i = 0; i < ch.n_beam && y < bottom - 2; i++, y++) {
+        /* each candidate wrapped on up to as many rows as leave one for each candidate after it; the last row
+         * it gets ends in … when the text goes on */
+        for (int i = 0; i < ch.n_beam && y < bottom - 2; i++) {
             char sc[32], fit[WORKER_BEAM_TEXT + 8];
-            int sw = snprintf(sc, sizeof sc, "%2d %8.4f ", i + 1, ch.beam_score[i]);
-            cb_text(cb, x, y, cw, sc, i == 0 ? a->th.highlight : a->th.text);
-            cb_text(cb, x + sw, y, cw - sw, utf8_fit(ch.beam_text[i], cw - sw, a->caps.unicode, fit, sizeof fit),
-                    i == 0 ? a->th.highlight : a->th.text);
+            int sw = snprintf(sc, sizeof sc, "%2d %8.4f ", i + 1, ch.beam_score[i]), tw = cw - sw;
+            Style st = i == 0 ? a->th.highlight : a->th.text;
+            cb_text(cb, x, y, cw, sc, st);
+            int rows = LW_MAX(1, LW_MIN(3, bottom - 2 - y - (ch.n_beam - 1 - i)));
+            const char *t = ch.beam_text[i];
+            size_t left = strlen(t);
+            int k = 0;
+            while (k < rows && left > 0 && tw > 0) {
+                size_t next, len = wrap_row(t, left, tw, &next);
+                int more = next > 0 && next < left;   /* text after this row */
+                if (k == rows - 1 && more) utf8_fit(t, tw, a->caps.unicode, fit, sizeof fit);
+                else snprintf(fit, sizeof fit, "%.*s", (int)len, t);
+                cb_text(cb, x + sw, y++, tw, fit, st);
+                k++;
+                if (!more) break;
+                t += next, left -= next;
+            }
+            if (k == 0) y++;   /* an empty translation */
         }
         if (y < bottom) y++;
         if (y < bottom)

@@ -518,6 +518,7 @@ static const char *const TK_HELP[] = {
     "\tthe selected word's merges replay one by one; Esc leaves",
     "r\trestart the trainer from bytes",
     "z\tlarge view: the corpus excerpt alone, full size",
+    "\tSpecial tokens: the vocabulary's markers, their ids and roles (typed in e: one token)",
     NULL};
 
 const ScreenOps screen_tokenizer = {

@@ -650,6 +650,7 @@ static const char *const TR_HELP[] = {
     "b\tplots in braille / block characters (font trouble)",
     "\tcurves: raw dim, debiased EMA bright (train and val)",
     "\tthe smoothed curves are labelled train / val at their ends",
+    "\ta translator: BLEU, chrF, exact match per evaluation under the word-by-word baseline",
     "z\tlarge view: the loss curves alone",
     "P\texport the curves (PNG, SVG) and the screen text",
     "/\tsearch the event log and the sample (the matching line is highlighted)",
