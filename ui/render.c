@@ -378,9 +378,8 @@ char *fit_line(const FitField *f, int n, const char *sep, int cols, int unicode,
     int st[64];
     n = n < 64 ? n : 64;
     for (int i = 0; i < n; i++) st[i] = f[i].full ? 1 : 0;
-    char *tmp = malloc(sz);
-    if (!tmp) { out[0] = '\0'; return out; }
-    while (fit_join(f, st, n, sep, tmp, sz) > cols) {
+    char tmp[1024];   /* a line of a screen */
+    while (fit_join(f, st, n, sep, tmp, sizeof tmp) > cols) {
         /* the next field to give way: the highest rank that can still narrow or drop */
         int pick = -1;
         for (int i = 0; i < n; i++) {
@@ -391,7 +390,6 @@ char *fit_line(const FitField *f, int n, const char *sep, int cols, int unicode,
         st[pick] = st[pick] == 1 && f[pick].brief ? 2 : 0;
     }
     utf8_fit(tmp, cols, unicode, out, sz);
-    free(tmp);
     return out;
 }
 

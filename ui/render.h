@@ -116,7 +116,7 @@ typedef struct FitField {
  * it already) is dropped unless it is kept (rank <= 0); the brief forms of rank-0 fields come last. Only what then still does not fit
  * is cut, with a final "…" (utf8_fit). Numbers belong in rank-0 fields: they are never cut while narrowing can
  * make room. Returns out. */
-char *fit_line(const FitField *f, int n, const char *sep, int cols, int unicode, char *out, size_t sz);
+char *fit_line(const FitField *f, int n, const char *sep, int cols, int unicode, char *out, size_t sz); /* n <= 64 */
 /* An ASCII stand-in for a code point (the ASCII fallback); cp itself when already ASCII. */
 uint32_t glyph_ascii(uint32_t cp);
 
