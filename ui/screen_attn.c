@@ -393,12 +393,13 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     snprintf(f_std, sizeof f_std, "resid std %.2f->%.2f", s0, s1);
     snprintf(f_std_b, sizeof f_std_b, "std %.2f->%.2f", s0, s1);
     int causal = p->causal && p->kind != SNAP_MAP_BIDIRECTIONAL;
-    /* what gives way first at 80 columns: the scrub hint, T, the map kind's word, then the words get shorter */
+    /* what gives way first at 80 columns: the scrub hint, T, the long layer/head words, the map kind's word, then
+     * the other words get shorter */
     FitField hf[] = {{at.replay < 0 ? "LIVE" : "REPLAY", NULL, 0},
                      {f_step, NULL, 0},
                      {f_snap, f_snap_b, 0},
                      {at.replay < 0 ? "(<- older)" : "(<- -> scrub, End = live)", NULL, 5},
-                     {f_layer, f_layer_b, 0},
+                     {f_layer, f_layer_b, -3},
                      {f_t, NULL, 4},
                      {at.kind == AT_CROSS ? "cross" : causal ? "causal" : "bidirectional", NULL, 2},
                      {p->act_std ? f_std : NULL, f_std_b, 1},
