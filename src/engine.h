@@ -161,6 +161,10 @@ void engine_blas_describe(char *buf, size_t n);
 /* ---- the model's tokenizer (immutable after open) [any thread] ---- */
 int engine_vocab_size(const Engine *eng);
 int engine_eot_id(const Engine *eng);
+/* The special tokens the vocabulary has (<|endoftext|>, <|unk|>, BERT's [CLS] [SEP] [MASK] [PAD]), lowest id
+ * first, each with its role in the model's task (<|endoftext|> separates documents for lm, marks the target's
+ * begin and end for translate, ...); returns how many (at most max). */
+int engine_special_tokens(const Engine *eng, SpecialToken *out, int max);
 /* Encodes text (special tokens allowed); returns the number of ids (may exceed max; only max are written). */
 int engine_encode(const Engine *eng, const char *text, int *ids, int max);
 /* The bytes of token id, NUL-terminated in buf; returns their length. */

@@ -1,6 +1,7 @@
 /* engine_bpe.c — the engine's tokenizer: the run's BPE vocabulary (trained on the corpus, cached in the run
  * directory, reused while the text and size are unchanged), a checkpoint's tokenizer, the merge-by-merge trainer of
  * the Tokenizer screen, and the token queries of engine.h. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,6 +273,32 @@ int engine_get_bpe_segments(Engine *g, long off, long len, BpeSegment *out, int 
 
 int engine_vocab_size(const Engine *g) { return tok_vocab_size(g->tok); }
 int engine_eot_id(const Engine *g) { return tok_eot(g->tok); }
+
+int engine_special_tokens(const Engine *g, SpecialToken *out, int max) {
+    static const char *const bert_role[TOK_N_BERT] = {
+        [TOK_CLS] = "starts every input", [TOK_SEP] = "ends a sentence", [TOK_MASK] = "hides a token",
+        [TOK_PAD] = "fills short rows"};
+    int ids[2 + TOK_N_BERT], n = 0;
+    const char *roles[2 + TOK_N_BERT];
+    if (tok_eot(g->tok) >= 0)
+        ids[n] = tok_eot(g->tok), roles[n++] = g->task && g->task->eot_role ? g->task->eot_role : "end of text";
+    if (tok_unk(g->tok) >= 0) ids[n] = tok_unk(g->tok), roles[n++] = "unknown words";
+    for (int k = 0; k < TOK_N_BERT; k++)
+        if (tok_bert_special(g->tok, k) >= 0) ids[n] = tok_bert_special(g->tok, k), roles[n++] = bert_role[k];
+    for (int i = 1; i < n; i++)   /* lowest id first */
+        for (int j = i; j > 0 && ids[j] < ids[j - 1]; j--) {
+            int t = ids[j];
+            const char *r = roles[j];
+            ids[j] = ids[j - 1], roles[j] = roles[j - 1], ids[j - 1] = t, roles[j - 1] = r;
+        }
+    n = LW_MIN(n, max);
+    for (int i = 0; i < n; i++) {
+        out[i].id = ids[i];
+        engine_token_text(g, ids[i], out[i].text, sizeof out[i].text);
+        snprintf(out[i].role, sizeof out[i].role, "%s", roles[i]);
+    }
+    return n;
+}
 
 int engine_encode(const Engine *g, const char *text, int *ids, int max) {
     IntVec v = {0};

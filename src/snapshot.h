@@ -125,6 +125,14 @@ typedef struct ProbeSnapshot {
 /* The kinds of attention map (arch.h's ArchMapKind, same values). */
 enum { SNAP_MAP_CAUSAL, SNAP_MAP_BIDIRECTIONAL, SNAP_MAP_CROSS };
 
+/* A special token of the model's vocabulary (Tokenizer screen): its id, its text and what it is for. */
+#define SNAP_MAX_SPECIAL 8
+typedef struct SpecialToken {
+    int id;
+    char text[SNAP_TOKTEXT];      /* "<|endoftext|>", "[CLS]", ... */
+    char role[64];                /* what it does in this model and task, e.g. "starts every input" */
+} SpecialToken;
+
 /* One generated token (Chat screen and `llmwb generate`). */
 typedef struct GenToken {
     int id;

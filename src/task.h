@@ -33,6 +33,8 @@ typedef struct TaskOps {
     const char *name;       /* train.task value ("lm") */
     FtMode ft_mode;         /* the finetune.mode that meant this task before train.task existed */
     const char *summary;    /* one line for docs */
+    const char *eot_role;   /* what <|endoftext|> does in this task, a few words for the Tokenizer screen (NULL:
+                             * "end of text") */
 
     /* Training setup: the tokenizer and the model (fresh, finetune.init_from, or resumed from o->resume_dir, via the
      * engine_* helpers of engine_impl.h), the data, g->B and g->T, g->total_steps, g->has_val; ends with

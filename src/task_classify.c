@@ -210,6 +210,7 @@ static int cls_reply_begin(Engine *g, const char *text, const SampleParams *p, L
 const TaskOps task_classify = {
     .name = "classify",
     .ft_mode = FT_CLASSIFY,
+    .eot_role = "pads short texts",
     .summary = "classification: a class head on one pooled position per text (TSV label<TAB>text)",
     .open = cls_open,
     .open_inference = NULL,

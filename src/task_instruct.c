@@ -170,6 +170,7 @@ static int ins_reply_begin(Engine *g, const char *text, const SampleParams *p, L
 const TaskOps task_instruct = {
     .name = "instruct",
     .ft_mode = FT_INSTRUCT,
+    .eot_role = "ends the response",
     .summary = "instruction tuning: prompt-template examples, loss on the response (Alpaca JSON or JSONL)",
     .open = ins_open,
     .open_inference = ins_open_inference,

@@ -103,6 +103,7 @@ static void lm_loader_state(const Engine *g, LoaderState *out) {
 const TaskOps task_lm = {
     .name = "lm",
     .ft_mode = FT_NONE,
+    .eot_role = "between documents",
     .summary = "language modelling: every position predicts the next token (pretraining)",
     .open = lm_open,
     .open_inference = NULL,

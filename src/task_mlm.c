@@ -354,6 +354,7 @@ static int mlm_open_inference(Engine *g, LwError *e) {
 const TaskOps task_mlm = {
     .name = "mlm",
     .ft_mode = FT_NONE,
+    .eot_role = "between documents",
     .summary = "masked language modelling (BERT): 15% of the tokens hidden, each predicted from both sides",
     .open = mlm_open,
     .open_inference = mlm_open_inference,

@@ -263,6 +263,7 @@ static int tr_reply_begin(Engine *g, const char *text, const SampleParams *p, Lw
 const TaskOps task_translate = {
     .name = "translate",
     .ft_mode = FT_NONE,
+    .eot_role = "begin, end and pad",
     .summary = "translation: source/target pairs (TSV or JSONL), loss on the target, BLEU/chrF/exact on held-out pairs",
     .open = tr_open,
     .open_inference = tr_open_inference,

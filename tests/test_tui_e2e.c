@@ -798,3 +798,164 @@ Test(tui_translate, chat_becomes_translate_with_cross_attention) {
     e2e_keys("F10");
     e2e_wait("__LLMWB_EXIT_0__");
 }
+
+/* ---- the screens at 80x24 and the figures of each kind of model (issues 9, 12, 13) ---- */
+
+/* Starts the TUI on config at 80x24 (a 25-row tmux window: its status bar takes a row). */
+static void e2e_start_80(const char *config) {
+    e2e_prepare();
+    char args[1200];
+    snprintf(args, sizeof args, "tui -c %s --run-dir '%s'", config, g_run);
+    e2e_launch(80, 25, "", args);
+    e2e_wait("[1]Tokenizer");
+}
+
+static void e2e_start_80_gpt(void) { e2e_start_80("tests/tui_scripts/e2e.yaml"); }
+
+TestSuite(tui_80x24, .init = e2e_start_80_gpt, .fini = e2e_stop, .timeout = 120);
+
+Test(tui_80x24, attention_header_legend_and_hint_fit_whole) {
+    e2e_wait("bytes/token");                         /* the engine is open (the 80-column form of the header) */
+    cr_assert_null(strstr(e2e_capture(), "terminal too small"), "the pane is 80x24:\n%s", e2e_capture());
+    e2e_keys("3");
+    e2e_wait("snapshot 1/1");
+    /* the header keeps every figure whole: the residual spread's two numbers are its last words */
+    const char *h = e2e_line_with("LIVE  step 0");
+    const char *rs = strstr(h, "resid std ");
+    cr_assert_not_null(rs, "the header names the residual spread: [%s]", h);
+    float s0, s1;
+    char end[8] = "";
+    cr_assert_eq(sscanf(rs, "resid std %f->%f%7s", &s0, &s1, end), 2, "two whole numbers end the header: [%s]", h);
+    cr_assert_not_null(strstr(h, "layer 0 head 0"), "[%s]", h);
+    cr_assert_not_null(strstr(h, "causal"), "[%s]", h);
+    /* the legend and the layer window share their row without touching */
+    const char *lg = e2e_line_with("weight 0 ");
+    cr_assert_not_null(strstr(lg, "masked (the future)     layers 0-0 of 2 (PgUp/PgDn)"), "[%s]", lg);
+    e2e_keys("NPage");
+    e2e_wait("layers 1-1 of 2 (PgUp/PgDn)");
+    e2e_wait("layer 1 head 0");
+    /* the hint: whole fields only, no cut */
+    const char *hint = e2e_line_with("Up/Down select a tile");
+    cr_assert_str_eq(hint, "Up/Down select a tile, Enter zooms, a average over heads, <- -> scrub snapshots");
+    cr_assert_null(strstr(e2e_capture(), "\xe2\x80\xa6"), "nothing is cut on this screen:\n%s", e2e_capture());
+    /* the zoom: the cursor's weight whole, its hint narrowed to fit */
+    e2e_keys("Enter");
+    e2e_wait("query 0 \"I\" -> key 0 \"I\": weight 1.0000");   /* a causal first row: all on itself */
+    const char *zh = e2e_line_with("arrows move the cursor");
+    cr_assert_str_eq(zh, "arrows move the cursor, , . scrub snapshots, Esc/Enter back to the grid");
+    e2e_keys("F10");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+Test(tui_80x24, tokenizer_lists_the_special_tokens_with_their_ids) {
+    e2e_wait("Special tokens (model vocabulary)");
+    /* e2e.yaml: 256 bytes + 63 merges, then <|endoftext|> */
+    const char *l = e2e_line_with("<|endoftext|>");
+    cr_assert_not_null(strstr(l, "<|endoftext|> 319 between documents"), "[%s]", l);
+    e2e_keys("e");                                  /* encode mode: the special's text is its id */
+    e2e_wait("Encode (model tokenizer)");
+    e2e_literal("<|endoftext|>");
+    e2e_wait("1 tokens, 13 bytes");
+    e2e_keys("F10");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+static void e2e_start_80_bert(void) { e2e_start_80("tests/tui_scripts/e2e-bert.yaml"); }
+
+TestSuite(tui_80x24_bert, .init = e2e_start_80_bert, .fini = e2e_stop, .timeout = 120);
+
+Test(tui_80x24_bert, tokenizer_lists_bert_specials_and_attention_hides_nothing) {
+    e2e_wait("Special tokens (model vocabulary)");
+    /* BERT's four appended after <|endoftext|> (319), lowest id first, each labelled with its role */
+    static const char *const rows[] = {"<|endoftext|> 319 between documents", "[CLS]         320 starts every input",
+                                       "[SEP]         321 ends a sentence", "[MASK]        322 hides a token",
+                                       "[PAD]         323 fills short rows"};
+    const char *prev = NULL, *s = e2e_capture();
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *at = strstr(s, rows[i]);
+        cr_assert_not_null(at, "no \"%s\" row; the screen:\n%s", rows[i], s);
+        cr_assert(!prev || at > prev, "rows in id order:\n%s", s);
+        prev = at;
+    }
+    e2e_keys("3");
+    e2e_wait("bidirectional");
+    const char *lg = e2e_line_with("weight 0 ");
+    cr_assert_null(strstr(lg, "masked"), "a bidirectional map hides nothing: no hatch in its legend [%s]", lg);
+    e2e_keys("F10");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+static void e2e_start_80_translate(void) { e2e_start_80("tests/tui_scripts/translate.yaml"); }
+
+TestSuite(tui_80x24_translate, .init = e2e_start_80_translate, .fini = e2e_stop, .timeout = 120);
+
+Test(tui_80x24_translate, train_shows_bleu_chrf_exact_beside_the_word_by_word_baseline) {
+    e2e_wait("Special tokens (model vocabulary)");
+    cr_assert_not_null(strstr(e2e_line_with("<|endoftext|>"), "begin, end and pad"), "the translate task's marker");
+    e2e_keys("4");
+    e2e_wait("Translation on ");                    /* the held-out split named, from the baseline at open */
+    const char *base = e2e_line_with("word-by-word");
+    float wb, wc;
+    const char *w = strstr(base, "BLEU ");
+    cr_assert(w && sscanf(w, "BLEU %f chrF %f", &wb, &wc) == 2, "the baseline's BLEU and chrF: [%s]", base);
+    cr_assert(wb >= 0 && wb <= 100 && wc >= 0 && wc <= 100, "[%s]", base);
+    e2e_keys("s");                                  /* the first step: the evaluation before training */
+    e2e_wait("step 0: BLEU ");
+    const char *ev = e2e_line_with("step 0: BLEU ");
+    float b, c, x;
+    cr_assert_eq(sscanf(strstr(ev, "step 0: BLEU "), "step 0: BLEU %f chrF %f exact %f%%", &b, &c, &x), 3, "[%s]", ev);
+    cr_assert(b >= 0 && b <= 100 && c >= 0 && c <= 100 && x >= 0 && x <= 100, "[%s]", ev);
+    /* the stats column: the latest BLEU beside the baseline's */
+    char want[64];
+    snprintf(want, sizeof want, "(word-by-word %.1f)", wb);
+    const char *st = e2e_line_with(want);
+    cr_assert_not_null(strstr(st, "BLEU "), "[%s]", st);
+    e2e_keys("F10");
+    e2e_wait("save before quit?");
+    e2e_keys("n");
+    e2e_wait("__LLMWB_EXIT_0__");
+}
+
+Test(tui_80x24_translate, chat_lists_the_beam_candidates_with_their_scores) {
+    e2e_keys("5");
+    e2e_wait("(w) beam width   1 (greedy)");           /* model.beam of the config: 1 */
+    e2e_keys("Escape");
+    e2e_wait("controls: t k p n w select");
+    e2e_keys("w + +");
+    e2e_wait("beam width 3: beam search");
+    e2e_wait("(w) beam width   3 (beam)");
+    e2e_keys("i");
+    e2e_literal("the dog");
+    e2e_keys("Enter");
+    e2e_wait("source: the dog");
+    e2e_wait("reply: beam search,");
+    e2e_wait("beam candidates (width 3, score = sum log");
+    e2e_wait("Beam candidates (width 3)");
+    /* the transcript's candidates: numbered from 1, best (highest, <= 0) score first, at most the width */
+    const char *s = e2e_capture();
+    float prev = 1;
+    int n = 0;
+    for (int i = 1; i <= 4; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "  %2d. ", i);
+        const char *at = strstr(s, tag);
+        if (!at) break;
+        float sc;
+        cr_assert_eq(sscanf(at + strlen(tag), "%f", &sc), 1, "a score after \"%s\":\n%s", tag, s);
+        cr_assert(sc <= 0.0f, "a log-probability score: %f\n%s", sc, s);
+        cr_assert(sc <= prev, "best first: %f after %f\n%s", sc, prev, s);
+        prev = sc, n++;
+    }
+    cr_assert(n >= 1 && n <= 3, "1 to 3 candidates, got %d:\n%s", n, s);
+    /* width 1 again: the streamed greedy translation with its cross-attention */
+    e2e_keys("Escape w - -");
+    e2e_wait("(w) beam width   1 (greedy)");
+    e2e_keys("i");
+    e2e_literal("the cat");
+    e2e_keys("Enter");
+    e2e_wait("source: the cat");
+    e2e_wait("reply:");
+    e2e_wait("Cross-attention of");
+    e2e_keys("F10");
+    e2e_wait("__LLMWB_EXIT_0__");
+}

@@ -310,6 +310,29 @@ Test(ui_text, counts_and_marked_cuts) {
     cr_assert_str_eq(utf8_fit("x", 0, 1, b, sizeof b), "");
 }
 
+Test(ui_text, fit_line_narrows_then_drops_before_it_cuts) {
+    char b[128];
+    FitField f[] = {{"LIVE", NULL, 0}, {"step 1200", NULL, 0}, {"snapshot 3/9", "snap 3/9", 0},
+                    {"(<- older)", NULL, 5}, {"T=24", NULL, 4}, {"resid std 0.91->1.20", "std 0.91->1.20", 1}};
+    const char *full = "LIVE  step 1200  snapshot 3/9  (<- older)  T=24  resid std 0.91->1.20";
+    cr_assert_str_eq(fit_line(f, 6, "  ", 120, 1, b, sizeof b), full);
+    cr_assert_str_eq(fit_line(f, 6, "  ", (int)strlen(full) - 1, 1, b, sizeof b),
+                     "LIVE  step 1200  snapshot 3/9  T=24  resid std 0.91->1.20");  /* rank 5 goes first */
+    cr_assert_str_eq(fit_line(f, 6, "  ", 50, 1, b, sizeof b), "LIVE  step 1200  snapshot 3/9  std 0.91->1.20");
+    cr_assert_str_eq(fit_line(f, 6, "  ", 40, 1, b, sizeof b), "LIVE  step 1200  snapshot 3/9");
+    cr_assert_str_eq(fit_line(f, 6, "  ", 26, 1, b, sizeof b), "LIVE  step 1200  snap 3/9");
+    /* rank-0 text that still does not fit is cut, marked */
+    cr_assert_str_eq(fit_line(f, 6, "  ", 12, 1, b, sizeof b), "LIVE  step \xe2\x80\xa6");
+    cr_assert_eq(utf8_cols(b), 12);
+    FitField g[] = {{NULL, "absent", 0}, {"a", NULL, 0}, {"b", NULL, 1}};
+    cr_assert_str_eq(fit_line(g, 3, ", ", 10, 0, b, sizeof b), "a, b");
+    cr_assert_str_eq(fit_line(g, 3, ", ", 3, 0, b, sizeof b), "a");
+    /* a kept field narrows first (its rank) but stays */
+    FitField k[] = {{"baseline:", "base:", -5}, {"BLEU 28.8", NULL, 0}, {"chrF 55.0", NULL, 2}};
+    cr_assert_str_eq(fit_line(k, 3, " ", 25, 1, b, sizeof b), "base: BLEU 28.8 chrF 55.0");
+    cr_assert_str_eq(fit_line(k, 3, " ", 20, 1, b, sizeof b), "base: BLEU 28.8");
+}
+
 Test(ui_ramp, strip_two_values_per_cell) {
     CellBuf cb;
     cb_init(&cb, 4, 1);

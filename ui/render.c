@@ -288,7 +288,8 @@ void cb_box(CellBuf *cb, Rect r, const char *title, Style st, int unicode) {
         Style ts = st;
         ts.attr |= CA_BOLD;
         cb_put(cb, r.x + 1, r.y, ' ', st);
-        int n = cb_text(cb, r.x + 2, r.y, r.w - 4, title, ts);
+        char fit[512];   /* a title too long for the box is cut with its mark */
+        int n = cb_text(cb, r.x + 2, r.y, r.w - 4, utf8_fit(title, r.w - 4, unicode, fit, sizeof fit), ts);
         cb_put(cb, r.x + 2 + n, r.y, ' ', st);
     }
 }
@@ -356,6 +357,39 @@ char *utf8_fit(const char *s, int cols, int unicode, char *out, size_t n) {
     const char *mark = unicode ? "\xe2\x80\xa6" : "~";
     if (o + strlen(mark) < n) memcpy(out + o, mark, strlen(mark) + 1);
     else out[o] = '\0';
+    return out;
+}
+
+/* The line of fields f under state st (0 absent, 1 full, 2 brief) into out; returns its columns. */
+static int fit_join(const FitField *f, const int *st, int n, const char *sep, char *out, size_t sz) {
+    size_t o = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (!st[i]) continue;
+        int k = snprintf(out + o, sz - o, "%s%s", o ? sep : "", st[i] == 2 ? f[i].brief : f[i].full);
+        if (k < 0 || (size_t)k >= sz - o) break;
+        o += (size_t)k;
+    }
+    return utf8_cols(out);
+}
+
+char *fit_line(const FitField *f, int n, const char *sep, int cols, int unicode, char *out, size_t sz) {
+    if (sz == 0) return out;
+    int st[64];
+    n = n < 64 ? n : 64;
+    for (int i = 0; i < n; i++) st[i] = f[i].full ? 1 : 0;
+    char tmp[1024];   /* a line of a screen */
+    while (fit_join(f, st, n, sep, tmp, sizeof tmp) > cols) {
+        /* the next field to give way: the highest rank that can still narrow or drop */
+        int pick = -1;
+        for (int i = 0; i < n; i++) {
+            int can = st[i] && ((st[i] == 1 && f[i].brief) || f[i].rank > 0);
+            if (can && (pick < 0 || abs(f[i].rank) > abs(f[pick].rank))) pick = i;
+        }
+        if (pick < 0) break;
+        st[pick] = st[pick] == 1 && f[pick].brief ? 2 : 0;
+    }
+    utf8_fit(tmp, cols, unicode, out, sz);
     return out;
 }
 

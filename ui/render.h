@@ -104,6 +104,19 @@ char *fmt_count(long v, char *out, size_t n);
 /* Copies s into out (size n), cut to at most cols display columns with a final "…" (ASCII: "~") when it does
  * not fit (cols < 1: ""). Returns out. */
 char *utf8_fit(const char *s, int cols, int unicode, char *out, size_t n);
+/* One piece of a status or hint line for fit_line: its text, a narrower form (NULL: none) and its rank, the
+ * order in which it gives way (higher ranks narrow, then drop, first). Rank 0: narrowed last, never dropped; a
+ * negative rank -r: narrowed at rank r, never dropped (a label that must stay). */
+typedef struct FitField {
+    const char *full, *brief;
+    int rank;
+} FitField;
+/* The fields (n, NULL full = absent) joined by sep into out (size sz), in at most cols display columns: while too
+ * wide, the field of the highest rank that can still give way takes its brief form, or when it has none (or shows
+ * it already) is dropped unless it is kept (rank <= 0); the brief forms of rank-0 fields come last. Only what then still does not fit
+ * is cut, with a final "…" (utf8_fit). Numbers belong in rank-0 fields: they are never cut while narrowing can
+ * make room. Returns out. */
+char *fit_line(const FitField *f, int n, const char *sep, int cols, int unicode, char *out, size_t sz); /* n <= 64 */
 /* An ASCII stand-in for a code point (the ASCII fallback); cp itself when already ASCII. */
 uint32_t glyph_ascii(uint32_t cp);
 

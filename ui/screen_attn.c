@@ -33,6 +33,8 @@ enum { AT_ENC, AT_DEC, AT_CROSS, AT_KINDS };
 static const char *const AT_KIND_NAME[AT_KINDS] = {
     "encoder self-attention (bidirectional: full squares)", "decoder self-attention (causal)",
     "cross-attention: target rows x source columns (the alignment)"};
+static const char *const AT_KIND_BRIEF[AT_KINDS] = {"encoder self-attention", "decoder self-attention",
+                                                     "cross-attention (alignment)"};
 
 /* The decoder's self-attention as a square snapshot of its own (target tokens, decoder layers), so the grid,
  * zoom and large views draw it unchanged. */
@@ -50,19 +52,24 @@ static const ProbeSnapshot *at_decoder_view(const ProbeSnapshot *p) {
  * tokens the decoder wrote, columns the source tokens, each row summing to 1. */
 static void at_draw_cross(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p) {
     int Tq = p->Tt, Tk = p->T, NH = p->NH, l = at.layer < p->Ld ? at.layer : p->Ld - 1;
-    int lab = 14, cw = (r.w - lab) / (Tk > 0 ? Tk : 1) >= 4 ? 4 : (r.w - lab) / (Tk > 0 ? Tk : 1) >= 3 ? 3 : 2;
-    RenderCaps caps = at_caps(a);
-    /* column header: the source tokens, cut to the cell width */
-    for (int k = 0; k < Tk && lab + (k + 1) * cw <= r.w; k++) {
-        char vis[SNAP_TOKTEXT * 4];
+    /* columns as wide as the longest source token (+ a gap) when they fit, 2 to 8 */
+    int lab = 14, longest = 1;
+    char vis[SNAP_TOKTEXT * 4], fit[SNAP_TOKTEXT * 4];
+    for (int k = 0; k < Tk; k++) {
         tok_visible(p->tok[k], (int)strlen(p->tok[k]), a->caps.unicode, vis, sizeof vis);
-        cb_text(cb, r.x + lab + k * cw, r.y, cw - 1, vis, a->th.dim);
+        longest = LW_MAX(longest, utf8_cols(vis));
+    }
+    int cw = LW_MAX(2, LW_MIN(LW_MIN(longest + 1, 8), (r.w - lab) / (Tk > 0 ? Tk : 1)));
+    RenderCaps caps = at_caps(a);
+    /* column header: the source tokens, cut (with "…") to the cell width */
+    for (int k = 0; k < Tk && lab + (k + 1) * cw <= r.w; k++) {
+        tok_visible(p->tok[k], (int)strlen(p->tok[k]), a->caps.unicode, vis, sizeof vis);
+        cb_text(cb, r.x + lab + k * cw, r.y, cw - 1, utf8_fit(vis, cw - 1, a->caps.unicode, fit, sizeof fit), a->th.dim);
     }
     for (int q = 0; q < Tq && q < r.h - 2; q++) {
         int y = r.y + 1 + q;
-        char vis[SNAP_TOKTEXT * 4];
         tok_visible(p->tgt_tok[q], (int)strlen(p->tgt_tok[q]), a->caps.unicode, vis, sizeof vis);
-        cb_text(cb, r.x, y, lab - 1, vis, a->th.text);
+        cb_text(cb, r.x, y, lab - 1, utf8_fit(vis, lab - 1, a->caps.unicode, fit, sizeof fit), a->th.text);
         int best = 0;
         float row[SNAP_MAX_PROBE];
         for (int k = 0; k < Tk; k++) {
@@ -105,26 +112,54 @@ static void at_mask(uint8_t *mask, int T, int causal) {
         for (int j = 0; j < T; j++) mask[i * T + j] = causal && j > i;
 }
 
-/* The colour (or glyph) legend on one row at (x, y): "weight 0 <ramp> 1   ╱ masked (the future)". */
-static void at_draw_legend(App *a, CellBuf *cb, int x, int y, int w) {
+/* The legend's forms, widest first: columns per ramp step and the words after the hatch. */
+#define AT_LEGEND_FORMS 3
+static const struct { int step_w; const char *masked; } AT_LEGEND[AT_LEGEND_FORMS] = {
+    {2, " masked (the future)"}, {1, " masked (the future)"}, {1, " masked"}};
+
+/* Columns of legend form f (masked: a hatch part, for maps with a masked half). */
+static int at_legend_cols(const App *a, int f, int masked) {
+    int ramp = at_caps(a).cm == CM_MONO ? (int)strlen(GLYPH_RAMP) : RAMP_SEQ_N * AT_LEGEND[f].step_w;
+    return 9 + ramp + 2 + (masked ? 3 + 2 + (int)strlen(AT_LEGEND[f].masked) : 0);
+}
+
+/* The colour (or glyph) legend, form f, on one row at (x, y): "weight 0 <ramp> 1   ╱╱ masked (the future)"; the
+ * hatch part only when masked (a bidirectional map hides nothing). Returns the columns used. */
+static int at_draw_legend(App *a, CellBuf *cb, int x, int y, int w, int f, int masked) {
     RenderCaps caps = at_caps(a);
-    int x0 = x, end = x + w;
+    int x0 = x, end = x + w, sw_w = AT_LEGEND[f].step_w;
     x += cb_text(cb, x, y, end - x, "weight 0 ", a->th.dim);
     if (caps.cm == CM_MONO) {
         for (const char *g = GLYPH_RAMP; *g && x < end; g++) cb_put(cb, x++, y, (uint32_t)*g, a->th.cursor);
     } else {
-        for (int i = 0; i < RAMP_SEQ_N && x + 1 < end; i++, x += 2) {
+        for (int i = 0; i < RAMP_SEQ_N && x + sw_w <= end; i++) {
             Style sw = {COL_DEFAULT, ramp_color((i + 0.5) / RAMP_SEQ_N, 0, 1, 0, caps.cm), 0};
-            cb_put(cb, x, y, ' ', sw);
-            cb_put(cb, x + 1, y, ' ', sw);
+            for (int c = 0; c < sw_w; c++) cb_put(cb, x++, y, ' ', sw);
         }
     }
-    x += cb_text(cb, x, y, end - x, " 1   ", a->th.dim);
+    x += cb_text(cb, x, y, end - x, " 1", a->th.dim);
+    if (!masked || x + 5 > end) return x - x0;
+    x += 3;
     cb_put(cb, x, y, HATCH_CP(a->caps.unicode), hatch_style(&caps));
     cb_put(cb, x + 1, y, HATCH_CP(a->caps.unicode), hatch_style(&caps));
     x += 2;
-    x += cb_text(cb, x, y, end - x, " masked (the future)", a->th.dim);
-    (void)x0;
+    x += cb_text(cb, x, y, end - x, AT_LEGEND[f].masked, a->th.dim);
+    return x - x0;
+}
+
+/* The legend row: the legend on the left and, when the grid shows a window of the layers, that window
+ * ("layers 0-1 of 4 (PgUp/PgDn)") on the right; the widest forms of the two that fit w together. */
+static void at_draw_legend_row(App *a, CellBuf *cb, int x, int y, int w, int masked, const char *win_full,
+                               const char *win_brief) {
+    const char *wins[3] = {win_full, win_brief, ""};
+    for (int k = win_full && win_full[0] ? 0 : 2; k < 3; k++)
+        for (int f = 0; f < AT_LEGEND_FORMS; f++) {
+            int lw = at_legend_cols(a, f, masked), ww = (int)strlen(wins[k]);
+            if (lw + (ww ? ww + 2 : 0) > w && !(k == 2 && f == AT_LEGEND_FORMS - 1)) continue;
+            at_draw_legend(a, cb, x, y, w - (ww ? ww + 2 : 0), f, masked);
+            if (ww) cb_text(cb, x + w - ww, y, ww, wins[k], a->th.warn);
+            return;
+        }
 }
 
 /* Tile geometry of the grid for a w x h area (label column and header row excluded): kx columns per key,
@@ -158,7 +193,10 @@ static AtGrid at_grid_geom(const RenderCaps *caps, int w, int h, int T, int ncol
     return g;
 }
 
-static void at_draw_grid(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, float *buf, const uint8_t *mask) {
+/* The grid of tiles in r; when only a window of the layers fits, its label goes into win_full / win_brief (64
+ * bytes each; "" when every layer is shown) for the legend row. */
+static void at_draw_grid(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, float *buf, const uint8_t *mask,
+                         char *win_full, char *win_brief) {
     int cols = at.avg ? 1 : p->NH, rows = p->L;
     int lab = 4;
     RenderCaps caps = at_caps(a);
@@ -172,11 +210,10 @@ static void at_draw_grid(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, fl
         else snprintf(t, sizeof t, "H%d", h);
         cb_text(cb, r.x + lab + h * (g.tw + 1), r.y, g.tw, t, h == at.head && !at.avg ? a->th.bold : a->th.dim);
     }
+    win_full[0] = win_brief[0] = '\0';
     if (g.vis_layers < rows) {   /* on the legend row, right-aligned */
-        char t[64];
-        snprintf(t, sizeof t, "layers %d-%d of %d (PgUp/PgDn)", l0, l0 + g.vis_layers - 1, rows);
-        int tx = r.x + r.w - (int)strlen(t);
-        cb_text(cb, tx > r.x ? tx : r.x, r.y + r.h, r.w, t, a->th.warn);
+        snprintf(win_full, 64, "layers %d-%d of %d (PgUp/PgDn)", l0, l0 + g.vis_layers - 1, rows);
+        snprintf(win_brief, 64, "L%d-%d of %d PgUp/PgDn", l0, l0 + g.vis_layers - 1, rows);
     }
     for (int l = l0; l < l0 + g.vis_layers; l++) {
         int y = r.y + 1 + (l - l0) * (g.th + 1);
@@ -253,7 +290,9 @@ static void at_draw_map(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, flo
     int q0 = at.q >= vis_rows ? at.q - vis_rows + 1 : 0;
     int k0 = at.k >= vis_cols ? at.k - vis_cols + 1 : 0;
     int gy = r.y + key_rows + 1;                      /* first query row */
-    /* key labels: token characters stacked (top down), the index below them */
+    /* key labels: token characters stacked (top down), the index below them (skipped where it would touch the
+     * previous one: narrow cells number every other key) */
+    int idx_end = -1;
     for (int k = k0; k < T && (k - k0) < vis_cols; k++) {
         int x = r.x + lab + (k - k0) * cw + (cw - 1) / 2;
         Style st = k == at.k ? a->th.bold : a->th.dim;
@@ -264,9 +303,13 @@ static void at_draw_map(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, flo
             o += (size_t)utf8_decode(t + o, tl - o, &cp);
             cb_put(cb, x, r.y + row, cp, st);
         }
-        char idx[8];
-        snprintf(idx, sizeof idx, "%d", k % (cw >= 2 ? 100 : 10));
-        cb_text(cb, r.x + lab + (k - k0) * cw + (cw - (int)strlen(idx)) / 2, r.y + key_rows, cw, idx, st);
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", k);
+        int il = (int)strlen(idx), ix = r.x + lab + (k - k0) * cw + (cw - il > 0 ? (cw - il) / 2 : 0);
+        if (ix > idx_end) {   /* the cursor's index is on the value line in any case */
+            cb_text(cb, ix, r.y + key_rows, il, idx, st);
+            idx_end = ix + il;
+        }
     }
     for (int q = q0; q < T && (q - q0) < vis_rows; q++) {
         int y = gy + (q - q0) * qh;
@@ -279,24 +322,47 @@ static void at_draw_map(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, flo
                 at_put_cell(a, cb, r.x + lab + (k - k0) * cw, y + dy, cw, m[q * T + k], mask[q * T + k],
                             q == at.q && k == at.k);
     }
+    /* the cursor's line: the words and then the token texts give way before the weight is cut */
     float v = m[at.q * T + at.k];
-    cb_printf(cb, r.x, r.y + r.h - 2, r.w, a->th.highlight, " %squery %d \"%s\" -> key %d \"%s\": weight %.4f%s ",
-              title, at.q, vis[at.q], at.k, vis[at.k], v, mask[at.q * T + at.k] ? " (masked: the future)" : "");
-    at_draw_legend(a, cb, r.x, r.y + r.h - 1, r.w);
+    int masked = mask[at.q * T + at.k];
+    char line[512];
+    for (int tw = 0; tw <= 8; tw += 4) {   /* token texts whole, then at most 8, then 4 columns */
+        char fq[SNAP_TOKTEXT * 4 + 8], fk[SNAP_TOKTEXT * 4 + 8], q[SNAP_TOKTEXT * 4 + 32], k[SNAP_TOKTEXT * 4 + 32],
+            wt[32];
+        utf8_fit(vis[at.q], tw ? 12 - tw : 999, a->caps.unicode, fq, sizeof fq);
+        utf8_fit(vis[at.k], tw ? 12 - tw : 999, a->caps.unicode, fk, sizeof fk);
+        snprintf(q, sizeof q, "query %d \"%s\"", at.q, fq);
+        snprintf(k, sizeof k, "-> key %d \"%s\":", at.k, fk);
+        snprintf(wt, sizeof wt, "weight %.4f", v);
+        FitField f[] = {{title[0] ? title : NULL, NULL, 3}, {q, NULL, 0}, {k, NULL, 0}, {wt, NULL, 0},
+                        {masked ? "(masked: the future)" : NULL, "(masked)", 2}};
+        fit_line(f, 5, " ", r.w - 2, a->caps.unicode, line, sizeof line);
+        if (strstr(line, wt)) break;
+    }
+    cb_printf(cb, r.x, r.y + r.h - 2, r.w, a->th.highlight, " %s ", line);
+    int hidden = 0;
+    for (int i = 0; i < T * T; i++) hidden |= mask[i];
+    at_draw_legend_row(a, cb, r.x, r.y + r.h - 1, r.w, hidden, NULL, NULL);
 }
 
 /* z: the selected head (or the layer average) alone, as big as the body allows. */
 static void at_draw_large(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, float *buf, const uint8_t *mask) {
-    at_draw_map(a, cb, r, p, buf, mask, "large view (z returns)  ");
+    at_draw_map(a, cb, r, p, buf, mask, "large view (z returns) ");
 }
 
-/* An encoder-decoder: which of its three maps is shown, at the right end of the last row (over the hint). */
-static void at_draw_kind(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *orig) {
-    if (orig->Ld <= 0) return;
-    char kl[96];
-    snprintf(kl, sizeof kl, " x: %s ", AT_KIND_NAME[at.kind]);
-    int kw = (int)strlen(kl);
-    cb_text(cb, r.x + (r.w - kw > 0 ? r.w - kw : 0), r.y + r.h - 1, kw, kl, a->th.title);
+/* The last row: the hint (fields that narrow and drop to fit) and, for an encoder-decoder, which of its three
+ * maps is shown at the right end (its short name when the long one would leave the hint under 40 columns). */
+static void at_draw_hint(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *orig, const FitField *hint, int n) {
+    char kl[96] = "";
+    if (orig->Ld > 0) {
+        snprintf(kl, sizeof kl, " x: %s ", AT_KIND_NAME[at.kind]);
+        if (r.w - utf8_cols(kl) < 40) snprintf(kl, sizeof kl, " x: %s ", AT_KIND_BRIEF[at.kind]);
+    }
+    int kw = utf8_cols(kl);
+    char line[256];
+    fit_line(hint, n, ", ", r.w - kw - 1, a->caps.unicode, line, sizeof line);
+    cb_text(cb, r.x, r.y + r.h - 1, r.w - kw, line, a->th.dim);
+    if (kw) cb_text(cb, r.x + r.w - kw, r.y + r.h - 1, kw, kl, a->th.title);
 }
 
 static void at_draw(App *a, CellBuf *cb, Rect r) {
@@ -313,28 +379,46 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     if (at.layer >= p->L) at.layer = p->L - 1;
     if (at.head >= p->NH) at.head = p->NH - 1;
     int idx = at.replay < 0 ? count - 1 : at.replay;
-    char head[256], which[32];
-    if (at.avg) snprintf(which, sizeof which, "average of heads");
-    else snprintf(which, sizeof which, "head %d", at.head);
+    char head[256], f_step[32], f_snap[32], f_snap_b[32], f_layer[48], f_layer_b[32], f_t[16], f_std[48], f_std_b[40];
+    snprintf(f_step, sizeof f_step, "step %ld", p->step);
+    snprintf(f_snap, sizeof f_snap, "snapshot %d/%d", idx + 1, count);
+    snprintf(f_snap_b, sizeof f_snap_b, "snap %d/%d", idx + 1, count);
+    if (at.avg) snprintf(f_layer, sizeof f_layer, "layer %d average of heads", at.layer);
+    else snprintf(f_layer, sizeof f_layer, "layer %d head %d", at.layer, at.head);
+    if (at.avg) snprintf(f_layer_b, sizeof f_layer_b, "L%d avg", at.layer);
+    else snprintf(f_layer_b, sizeof f_layer_b, "L%d H%d", at.layer, at.head);
+    snprintf(f_t, sizeof f_t, "T=%d", p->T);
     /* residual-stream spread after the embeddings and after the selected layer's block */
-    snprintf(head, sizeof head, "%s  step %ld  snapshot %d/%d  %s  layer %d %s  T=%d  %s  resid std %.2f->%.2f%s",
-             at.replay < 0 ? "LIVE" : "REPLAY", p->step, idx + 1, count,
-             at.replay < 0 ? "(<- older)" : "(<- -> scrub, End = live)", at.layer, which, p->T,
-             p->causal ? "causal" : "bidirectional", p->act_std ? p->act_std[0] : 0.0f, p->act_std ? p->act_std[at.layer + 1] : 0.0f,
-             p->nonfinite ? "  NaN/Inf in the forward!" : "");
+    float s0 = p->act_std ? p->act_std[0] : 0.0f, s1 = p->act_std ? p->act_std[at.layer + 1] : 0.0f;
+    snprintf(f_std, sizeof f_std, "resid std %.2f->%.2f", s0, s1);
+    snprintf(f_std_b, sizeof f_std_b, "std %.2f->%.2f", s0, s1);
+    int causal = p->causal && p->kind != SNAP_MAP_BIDIRECTIONAL;
+    /* what gives way first at 80 columns: the scrub hint, T, the long layer/head words, the map kind's word, then
+     * the other words get shorter */
+    FitField hf[] = {{at.replay < 0 ? "LIVE" : "REPLAY", NULL, 0},
+                     {f_step, NULL, 0},
+                     {f_snap, f_snap_b, 0},
+                     {at.replay < 0 ? "(<- older)" : "(<- -> scrub, End = live)", NULL, 5},
+                     {f_layer, f_layer_b, -3},
+                     {f_t, NULL, 4},
+                     {at.kind == AT_CROSS ? "cross" : causal ? "causal" : "bidirectional", NULL, 2},
+                     {p->act_std ? f_std : NULL, f_std_b, 1},
+                     {p->nonfinite ? "NaN/Inf in the forward!" : NULL, "NaN/Inf!", 0}};
+    fit_line(hf, (int)(sizeof hf / sizeof hf[0]), "  ", r.w, a->caps.unicode, head, sizeof head);
     Style hs = at.replay < 0 ? a->th.good : a->th.warn;
     cb_text(cb, r.x, r.y, r.w, head, hs);
     if (at.kind == AT_CROSS) {
         at_draw_cross(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 2}, orig);
-        cb_text(cb, r.x, r.y + r.h - 1, r.w, "rows: target tokens; * = the source token weighed most", a->th.dim);
-        at_draw_kind(a, cb, r, orig);
+        at_draw_legend_row(a, cb, r.x, r.y + r.h - 2, r.w, 0, NULL, NULL);
+        FitField hint[] = {{"rows: target tokens", NULL, 1}, {"* = the source token weighed most", "* = weighed most", 0}};
+        at_draw_hint(a, cb, r, orig, hint, 2);
         return;
     }
     size_t TT = (size_t)p->T * (size_t)p->T;
     float *buf = malloc(sizeof(float) * TT);
     uint8_t *mask = malloc(TT);
     if (!buf || !mask) { free(buf); free(mask); return; }
-    at_mask(mask, p->T, p->causal && p->kind != SNAP_MAP_BIDIRECTIONAL);
+    at_mask(mask, p->T, causal);
     if (a->large) {
         at_draw_large(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 1}, p, buf, mask);
         free(buf);
@@ -343,15 +427,18 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     }
     if (at.zoom) {
         at_draw_map(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 2}, p, buf, mask, "");
+        FitField hint[] = {{"arrows move the cursor", "arrows: cursor", 0}, {", . scrub snapshots", ", . scrub", 2},
+                           {"a average", NULL, 3}, {"Esc/Enter back to the grid", "Esc back", 1}};
+        at_draw_hint(a, cb, r, orig, hint, 4);
     } else {
-        at_draw_grid(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 3}, p, buf, mask);
-        at_draw_legend(a, cb, r.x, r.y + r.h - 2, r.w);
+        char wf[64], wb[64];
+        at_draw_grid(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 3}, p, buf, mask, wf, wb);
+        at_draw_legend_row(a, cb, r.x, r.y + r.h - 2, r.w, causal, wf, wb);
+        FitField hint[] = {{"Up/Down select a tile", "Up/Down tile", 0}, {"Enter zooms", "Enter zoom", 0},
+                           {"a average over heads", "a avg", 2}, {"<- -> scrub snapshots", "<- -> scrub", 1},
+                           {"End live", NULL, 3}};
+        at_draw_hint(a, cb, r, orig, hint, 5);
     }
-    cb_text(cb, r.x, r.y + r.h - 1, r.w,
-            at.zoom ? "arrows move the cursor, , . scrub snapshots, a average, Esc/Enter back to the grid"
-                    : "Up/Down select a tile, Enter zooms, a average over heads, <- -> scrub snapshots, End live",
-            a->th.dim);
-    at_draw_kind(a, cb, r, orig);
     free(buf);
     free(mask);
 }

@@ -15,7 +15,7 @@
 #define CH_TEXT 65536
 #define CH_ALIGN 128 /* target tokens whose alignment the translate panel keeps */
 
-enum { P_TEMP, P_TOPK, P_TOPP, P_MAX, P_N };
+enum { P_TEMP, P_TOPK, P_TOPP, P_MAX, P_BEAM, P_N };   /* P_BEAM: translators only */
 
 static struct {
     int init;
@@ -38,6 +38,11 @@ static struct {
     int n_src;
     char src_tok[SNAP_MAX_PROBE][SNAP_TOKTEXT];
     int n_align, greedy_set;
+    int beam;                  /* translator: beam width (1 = greedy, streamed with cross-attention), from model.beam */
+    int beam_used;             /* the width of the last translation sent */
+    int n_beam;                /* its candidates (beam_used > 1) */
+    float beam_score[WORKER_BEAM];
+    char beam_text[WORKER_BEAM][WORKER_BEAM_TEXT];
     struct { char tok[SNAP_TOKTEXT]; int src; float w; } align[CH_ALIGN];
     long hit;                  /* search: byte offset of the current match in text (-1 none) */
     int hit_len;
@@ -51,6 +56,9 @@ static struct {
 static int ch_fill_mode(const App *a) { return a->eng && !strcmp(engine_config(a->eng)->train.task, "mlm"); }
 
 static int ch_translator(const App *a) { return a->eng && engine_is_translator(a->eng); }
+
+/* The controls this model has: the beam width for a translator only. */
+static int ch_n_params(const App *a) { return ch_translator(a) ? P_N : P_BEAM; }
 
 /* The alignment line of a target token: the source token its cross-attention row weighs most. */
 static void ch_align_push(const GenToken *t) {
@@ -107,11 +115,26 @@ static int ch_poll(App *a) {
     if (done) {
         ch.streaming = 0;
         ch_append("\n");
+        ch.n_beam = 0;
+        if (ch.beam_used > 1) {   /* the candidates under the chosen translation, best first */
+            char (*text)[WORKER_BEAM_TEXT] = ch.beam_text;
+            ch.n_beam = worker_beam_read(&a->wk, ch.chat_id, text, ch.beam_score, WORKER_BEAM);
+            char line[WORKER_BEAM_TEXT + 64];
+            snprintf(line, sizeof line, "  beam candidates (width %d, score = sum log p / length^%.2g):\n", ch.beam_used,
+                     (double)engine_config(a->eng)->model.length_penalty);
+            if (ch.n_beam > 0) ch_append(line);
+            for (int i = 0; i < ch.n_beam; i++) {
+                snprintf(line, sizeof line, "  %2d. %8.4f  %s\n", i + 1, ch.beam_score[i], text[i]);
+                ch_append(line);
+            }
+        }
         if (ch.n_tokens > 0 && a->eng && engine_n_classes(a->eng) > 0)
             app_status(a, 0, "predicted: %s", ch.last.text);
         else if (ch_fill_mode(a) && ch.n_masks > 0) /* none: the worker's message says why */
             app_status(a, 0, "filled: %d mask%s (Esc, Up/Down a candidate, Left/Right the mask, Enter fills it in)",
                        ch.n_masks, ch.n_masks == 1 ? "" : "s");
+        else if (ch.n_beam > 0)
+            app_status(a, 0, "reply: beam search, %d candidate%s", ch.n_beam, ch.n_beam == 1 ? "" : "s");
         else if (ch.n_tokens > 0)
             app_status(a, 0, "reply: %d token%s", ch.n_tokens, ch.n_tokens == 1 ? "" : "s");
     }
@@ -140,6 +163,9 @@ static void ch_submit(App *a) {
     c.sp.seed = ch.sp.seed + (uint64_t)ch.chat_id;
     snprintf(c.text, sizeof c.text, "%s", ch.le.buf);
     snprintf(ch.sent, sizeof ch.sent, "%s", ch.le.buf);
+    ch.beam_used = tr ? ch.beam : 1;
+    ch.n_beam = 0;
+    c.n = ch.beam_used;
     ch.n_masks = ch.sel_mask = ch.sel_cand = 0;
     worker_send(&a->wk, &c);
     ch.chat_id++;   /* the worker numbers generations the same way */
@@ -202,9 +228,13 @@ static void ch_adjust(App *a, int dir) {
         if (ch.sp.max_tokens < 1) ch.sp.max_tokens = 1;
         if (ch.sp.max_tokens > 1000) ch.sp.max_tokens = 1000;
         break;
+    case P_BEAM:
+        ch.beam = LW_MAX(1, LW_MIN(WORKER_BEAM, ch.beam + dir));
+        app_status(a, 0, "beam width %d: %s", ch.beam,
+                   ch.beam > 1 ? "beam search, the candidates listed under the translation" : "greedy, token by token");
+        break;
     default: break;
     }
-    (void)a;
 }
 
 /* A translator's panel: the latest target token's cross-attention row as bars over the source tokens, then each
@@ -212,6 +242,37 @@ static void ch_adjust(App *a, int dir) {
 static void ch_draw_cross(App *a, CellBuf *cb, Rect right, int x, int y, int cw) {
     int bottom = right.y + right.h - 1;
     char vis[SNAP_TOKTEXT * 4 + 8], tv[SNAP_TOKTEXT * 4 + 8];
+    if (ch.beam_used > 1 && !ch.streaming) {   /* the candidates and their scores (a beam keeps no attention rows) */
+        cb_printf(cb, x, y++, cw, a->th.title, "Beam candidates (width %d)", ch.beam_used);
+        /* each candidate wrapped on up to as many rows as leave one for each candidate after it; the last row
+         * it gets ends in … when the text goes on */
+        for (int i = 0; i < ch.n_beam && y < bottom - 2; i++) {
+            char sc[32], fit[WORKER_BEAM_TEXT + 8];
+            int sw = snprintf(sc, sizeof sc, "%2d %8.4f ", i + 1, ch.beam_score[i]), tw = cw - sw;
+            Style st = i == 0 ? a->th.highlight : a->th.text;
+            cb_text(cb, x, y, cw, sc, st);
+            int rows = LW_MAX(1, LW_MIN(3, bottom - 2 - y - (ch.n_beam - 1 - i)));
+            const char *t = ch.beam_text[i];
+            size_t left = strlen(t);
+            int k = 0;
+            while (k < rows && left > 0 && tw > 0) {
+                size_t next, len = wrap_row(t, left, tw, &next);
+                int more = next > 0 && next < left;   /* text after this row */
+                if (k == rows - 1 && more) utf8_fit(t, tw, a->caps.unicode, fit, sizeof fit);
+                else snprintf(fit, sizeof fit, "%.*s", (int)len, t);
+                cb_text(cb, x + sw, y++, tw, fit, st);
+                k++;
+                if (!more) break;
+                t += next, left -= next;
+            }
+            if (k == 0) y++;   /* an empty translation */
+        }
+        if (y < bottom) y++;
+        if (y < bottom)
+            cb_wrap(cb, (Rect){x, y, cw, bottom - y}, "score: sum log p / length^length_penalty; cross-attention with "
+                                                      "beam width 1 (w, -)", a->th.dim);
+        return;
+    }
     if (!ch.have_last || ch.last.n_cross <= 0) {
         cb_text(cb, x, y++, cw, "Cross-attention", a->th.title);
         cb_text(cb, x, y, cw, "(after the first translated token)", a->th.dim);
@@ -282,6 +343,7 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
     if (ch_translator(a) && !ch.greedy_set) { /* a translator decodes greedily unless asked otherwise */
         ch.greedy_set = 1;
         ch.sp.temperature = 0;
+        ch.beam = LW_MAX(1, LW_MIN(WORKER_BEAM, engine_config(a->eng)->model.beam));
     }
     Rect left = r, right = r;
     if (!a->large) layout_split_h(r, 0.68, 34, 1, &left, &right);   /* large (z): the transcript and input alone */
@@ -337,11 +399,17 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
         cb_text(cb, left.x, iy + 1, 6, "dir: ", a->th.bold);
         le_draw(&ch.path, cb, left.x + 5, iy + 1, left.w - 5, a->th.text, 1);
     } else {
-        int cls = a->eng && engine_n_classes(a->eng) > 0;
-        const char *hint = ch.control ? (cls ? "controls: o load checkpoint, Enter or i types"
-                                             : "controls: t k p n select, +/- change, o load checkpoint, Enter or i types")
-                                      : (cls ? "Enter classifies, Up/Down history, Esc = controls (o loads a checkpoint)"
-                                             : "Enter sends, Up/Down history, Esc = controls (t/k/p/n, +/-)");
+        /* the hint of each kind of model (classifier, translator, other) and mode, its fields giving way to fit */
+        static const FitField hints[3][2][3] = {
+            {{{"Enter classifies", NULL, 0}, {"Up/Down history", NULL, 2}, {"Esc = controls (o loads a checkpoint)", "Esc = controls", 1}},
+             {{"controls: o load checkpoint", "controls: o load", 0}, {"Enter or i types", "i types", 1}, {NULL, NULL, 0}}},
+            {{{"Enter translates", NULL, 0}, {"Up/Down history", NULL, 2}, {"Esc = controls (t/k/p/n/w, +/-)", "Esc = controls", 1}},
+             {{"controls: t k p n w select", NULL, 0}, {"+/- change", NULL, 1}, {"o load checkpoint, Enter or i types", "i types", 2}}},
+            {{{"Enter sends", NULL, 0}, {"Up/Down history", NULL, 2}, {"Esc = controls (t/k/p/n, +/-)", "Esc = controls", 1}},
+             {{"controls: t k p n select", NULL, 0}, {"+/- change", NULL, 1}, {"o load checkpoint, Enter or i types", "i types", 2}}}};
+        int kind = a->eng && engine_n_classes(a->eng) > 0 ? 0 : ch_translator(a) ? 1 : 2;
+        char hint[160];
+        fit_line(hints[kind][ch.control], 3, ", ", left.w, a->caps.unicode, hint, sizeof hint);
         cb_text(cb, left.x, iy, left.w, hint, a->th.dim);
         cb_text(cb, left.x, iy + 1, 2, "> ", a->th.bold);
         le_draw(&ch.le, cb, left.x + 2, iy + 1, left.w - 2, a->th.text, !ch.control);
@@ -386,7 +454,8 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
         ch_draw_bars(a, cb, x, y, cw, bottom, 1);
         return;
     }
-    char v[4][48];
+    if (ch.param >= ch_n_params(a)) ch.param = P_TEMP;
+    char v[P_N][48];
     if (ch.sp.temperature > 0) snprintf(v[0], sizeof v[0], "%.2f", ch.sp.temperature);
     else snprintf(v[0], sizeof v[0], "0 (greedy)");
     if (ch.sp.top_k > 0) snprintf(v[1], sizeof v[1], "%d", ch.sp.top_k);
@@ -394,8 +463,10 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
     if (ch.sp.top_p < 1) snprintf(v[2], sizeof v[2], "%.2f", ch.sp.top_p);
     else snprintf(v[2], sizeof v[2], "1.00 (off)");
     snprintf(v[3], sizeof v[3], "%d", ch.sp.max_tokens);
-    static const char *names[4] = {"(t) temperature", "(k) top-k", "(p) top-p", "(n) max tokens"};
-    for (int i = 0; i < 4; i++) {
+    if (ch.beam > 1) snprintf(v[P_BEAM], sizeof v[P_BEAM], "%d (beam)", ch.beam);
+    else snprintf(v[P_BEAM], sizeof v[P_BEAM], "1 (greedy)");
+    static const char *names[P_N] = {"(t) temperature", "(k) top-k", "(p) top-p", "(n) max tokens", "(w) beam width"};
+    for (int i = 0; i < ch_n_params(a); i++) {
         int sel = i == ch.param;
         cb_printf(cb, x, y++, cw, sel ? a->th.cursor : a->th.text, "%s%-16s %s", sel ? ">" : " ", names[i], v[i]);
     }
@@ -413,7 +484,7 @@ static int ch_text_mode(App *a) {
 
 static int ch_key(App *a, int key) {
     ch_init(a);
-    if (key == K_F(5)) { ch.param = (ch.param + 1) % P_N; return 1; }
+    if (key == K_F(5)) { ch.param = (ch.param + 1) % ch_n_params(a); return 1; }
     if (key == K_F(6)) { ch_adjust(a, -1); return 1; }
     if (key == K_F(7)) { ch_adjust(a, +1); return 1; }
     if (key == K_F(8)) {
@@ -463,8 +534,12 @@ static int ch_key(App *a, int key) {
     case 'n': ch.param = P_MAX; return 1;
     case '+': case '=': case K_RIGHT: ch_adjust(a, +1); return 1;
     case '-': case '_': case K_LEFT: ch_adjust(a, -1); return 1;
-    case K_UP: ch.param = (ch.param + P_N - 1) % P_N; return 1;
-    case K_DOWN: ch.param = (ch.param + 1) % P_N; return 1;
+    case 'w':
+        if (!ch_translator(a)) return 0;
+        ch.param = P_BEAM;
+        return 1;
+    case K_UP: ch.param = (ch.param + ch_n_params(a) - 1) % ch_n_params(a); return 1;
+    case K_DOWN: ch.param = (ch.param + 1) % ch_n_params(a); return 1;
     case 'i': case '\r': case '\n': case K_ENTER: ch.control = 0; return 1;
     case 'o': ch.loading = 1; le_init(&ch.path); return 1;
     default: return 0;
@@ -485,6 +560,7 @@ static const char *const CH_HELP[] = {
     "typing\tinput line: Enter sends, Up/Down history, Ctrl-U clears",
     "Esc\tcontrol keys (Enter or i returns to typing)",
     "t k p n\tselect temperature / top-k / top-p / max tokens",
+    "w\ttranslator: select the beam width (1 greedy; > 1 lists the candidates and scores)",
     "+ -  <- ->\tchange the selected control (control keys)",
     "F5 F6 F7\tnext control / decrease / increase (also typing)",
     "F8\tstop the reply being generated",

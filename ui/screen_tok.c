@@ -246,6 +246,27 @@ static void tk_draw_large(App *a, CellBuf *cb, Rect r, const BpeSnapshot *b) {
     if (b->active) tk_draw_excerpt(a, cb, (Rect){r.x + 1, r.y + 1, r.w - 2, r.h - 2}, b);
 }
 
+/* The special tokens box: "text  id  role" per row, ids aligned and whole, the role cut (…) to fit. */
+static void tk_draw_specials(App *a, CellBuf *cb, Rect r, const SpecialToken *sp, int n) {
+    cb_box(cb, r, "Special tokens (model vocabulary)", a->th.dim, a->caps.unicode);
+    int tw = 1, iw = 1, w = r.w - 2;
+    char vis[SNAP_MAX_SPECIAL][SNAP_TOKTEXT * 4 + 8];
+    for (int i = 0; i < n; i++) {
+        char d[16];
+        tok_visible(sp[i].text, (int)strlen(sp[i].text), a->caps.unicode, vis[i], sizeof vis[i]);
+        tw = LW_MAX(tw, utf8_cols(vis[i]));
+        iw = LW_MAX(iw, snprintf(d, sizeof d, "%d", sp[i].id));
+    }
+    for (int i = 0; i < n && i < r.h - 2; i++) {
+        char pad[SNAP_TOKTEXT * 4 + 24], role[128];
+        int y = r.y + 1 + i, x = r.x + 1;
+        x += cb_text(cb, x, y, w, utf8_pad(vis[i], tw, pad, sizeof pad), a->th.bold);
+        x += cb_printf(cb, x, y, r.x + 1 + w - x, a->th.text, " %*d ", iw, sp[i].id);
+        cb_text(cb, x, y, r.x + 1 + w - x, utf8_fit(sp[i].role, r.x + 1 + w - x, a->caps.unicode, role, sizeof role),
+                a->th.dim);
+    }
+}
+
 static void tk_draw(App *a, CellBuf *cb, Rect r) {
     BpeSnapshot b;
     engine_get_bpe(a->eng, &b);
@@ -293,6 +314,14 @@ static void tk_draw(App *a, CellBuf *cb, Rect r) {
     } else {
         cb_box(cb, left, tk_corpus_title(a), a->th.dim, a->caps.unicode);
         if (b.active) tk_draw_excerpt(a, cb, (Rect){left.x + 1, left.y + 1, left.w - 2, left.h - 2}, &b);
+    }
+    /* the model vocabulary's special tokens at the bottom, the merge log and the candidates above them */
+    SpecialToken sp[SNAP_MAX_SPECIAL];
+    int n_sp = engine_special_tokens(a->eng, sp, SNAP_MAX_SPECIAL);
+    if (n_sp > 0 && right.h - (n_sp + 2) >= 12) {
+        Rect spr;
+        layout_split_v(right, right.h - (n_sp + 2), &right, &spr);
+        tk_draw_specials(a, cb, spr, sp, n_sp);
     }
     /* merge log */
     Rect logr, topr;
@@ -489,6 +518,7 @@ static const char *const TK_HELP[] = {
     "\tthe selected word's merges replay one by one; Esc leaves",
     "r\trestart the trainer from bytes",
     "z\tlarge view: the corpus excerpt alone, full size",
+    "\tSpecial tokens: the vocabulary's markers, their ids and roles (typed in e: one token)",
     NULL};
 
 const ScreenOps screen_tokenizer = {

@@ -28,17 +28,23 @@ static struct {
     /* classifier: the baseline and accuracy events, shortened ("step N: ..."), oldest first (ring); each also
      * as its kind and figures, so a narrow box gets a shorter form rather than a cut number */
     char acc[TR_ACC][160];
-    struct { int kind; long step; float v[3]; int batches; } accv[TR_ACC];   /* kind: 0 baseline, 1 split, 2 val, 3 mlm */
+    struct { int kind; long step; float v[3]; int batches; } accv[TR_ACC];   /* kind: 0 baseline, 1 split, 2 val, 3 mlm,
+                                                                                 * 4 translate (BLEU, chrF, exact) */
     int n_acc;
     float val_acc;             /* latest "val accuracy" (percent), < 0 = none yet */
     float mlm_base;            /* mlm: the unigram baseline of the latest masked-accuracy event, < 0 = none yet */
     char mlm_line[96];         /* mlm: that baseline as the box's first line */
+    /* translate: the word-by-word baseline of the latest evaluation (BLEU, chrF, exact; < 0 = none yet), the copy
+     * baseline's BLEU, the held-out split and its pairs */
+    float tr_word[3], tr_copy;
+    char tr_split[16];
+    int tr_pairs;
     int logy, by_tokens;
     /* search: the match is in event hit_ev (absolute index, its formatted line) or, when hit_ev < 0 and
      * hit_sample >= 0, at that byte of the sample; hit_col = the match's byte offset in the event line */
     long hit_ev, hit_sample;
     int hit_col, hit_len;
-} tr = {.hit_ev = -1, .hit_sample = -1};
+} tr = {.hit_ev = -1, .hit_sample = -1, .tr_word = {-1}};
 
 /* The event log line of event i (absolute index) as drawn: "  step kind text", whitespace flattened. */
 static void tr_event_line(int i, char *line, size_t n) {
@@ -63,7 +69,27 @@ static void tr_note_accuracy(const EngineEvent *ev) {
     const char *va = strstr(t, "val accuracy ");
     int kind;
     char top[32];
-    if (sscanf(t, "masked accuracy %f%%, unigram baseline %f%% (always \"%31[^\"]", &f[0], &f[1], top) == 3) {
+    const char *pb = strstr(t, " pairs: BLEU "), *on = strstr(t, " on ");
+    float wb[4];
+    if (!strncmp(t, "baseline on ", 12)) {   /* translate, at open: the baselines before any evaluation */
+        float cb[3];
+        if (sscanf(t, "baseline on %d %15s pairs: copy BLEU %f chrF %f exact %f%%; word-by-word BLEU %f chrF %f exact %f%%",
+                   &tr.tr_pairs, tr.tr_split, &cb[0], &cb[1], &cb[2], &tr.tr_word[0], &tr.tr_word[1], &tr.tr_word[2]) == 8)
+            tr.tr_copy = cb[0];
+        else
+            tr.tr_word[0] = -1;
+        return;
+    }
+    if (ev->kind == EV_EVAL && pb && on && on < pb &&
+        sscanf(pb, " pairs: BLEU %f chrF %f exact %f%% (word-by-word BLEU %f chrF %f exact %f%%; copy BLEU %f", &f[0],
+               &f[1], &f[2], &wb[0], &wb[1], &wb[2], &wb[3]) == 7) {
+        /* translate: "before training|translation eval on N SPLIT pairs: BLEU b chrF c exact e% (word-by-word ...)" */
+        kind = 4;
+        memcpy(tr.tr_word, wb, sizeof tr.tr_word);
+        tr.tr_copy = wb[3];
+        if (sscanf(on, " on %d %15s", &tr.tr_pairs, tr.tr_split) != 2) tr.tr_pairs = 0, tr.tr_split[0] = '\0';
+        snprintf(line, n, "step %ld: BLEU %.1f chrF %.1f exact %.1f%%", ev->step, f[0], f[1], f[2]);
+    } else if (sscanf(t, "masked accuracy %f%%, unigram baseline %f%% (always \"%31[^\"]", &f[0], &f[1], top) == 3) {
         kind = 3;
         /* the baseline line stays on top of the box (not in the ring, which long runs overwrite) */
         snprintf(tr.mlm_line, sizeof tr.mlm_line, "unigram baseline (always \"%s\"): %.1f%% of the blanks", top, f[1]);
@@ -103,6 +129,8 @@ static int tr_poll(App *a) {
         tr.val_acc = -1;
         tr.mlm_base = -1;
         tr.mlm_line[0] = '\0';
+        tr.tr_word[0] = -1;
+        tr.tr_pairs = 0;
         changed = 1;
     }
     int total = engine_n_metrics(a->eng);
@@ -251,6 +279,16 @@ static void tr_acc_line(const App *a, int i, int w, char *out, size_t n) {
         snprintf(f[2], sizeof f[2], "step %ld: train %.1f val %.1f test %.1f", st, v[0], v[1], v[2]);
         snprintf(f[3], sizeof f[3], "step %ld: train %.1f va %.1f te %.1f", st, v[0], v[1], v[2]);
         break;
+    case 4: {   /* translate: the words and then the lesser figures give way */
+        char s[32], b[24], c[24], x[24];
+        snprintf(s, sizeof s, "step %ld:", st);
+        snprintf(b, sizeof b, "BLEU %.1f", v[0]);
+        snprintf(c, sizeof c, "chrF %.1f", v[1]);
+        snprintf(x, sizeof x, "exact %.1f%%", v[2]);
+        FitField ff[] = {{s, NULL, 0}, {b, NULL, 0}, {c, NULL, 1}, {x, NULL, 2}};
+        fit_line(ff, 4, " ", w, a->caps.unicode, out, n);
+        return;
+    }
     case 3:
         snprintf(f[0], sizeof f[0], "%s", tr.acc[slot]);
         snprintf(f[1], sizeof f[1], "step %ld: masked %.1f%% (unigram %.1f%%)", st, v[0], v[1]);
@@ -274,6 +312,56 @@ static void tr_acc_line(const App *a, int i, int w, char *out, size_t n) {
 
 /* A classifier's box in place of the sample: its classes, then the baseline and accuracy lines, newest at the
  * bottom (lines longer than the box are cut; the event log has them whole). */
+/* The word-by-word baseline of a translation evaluation in w columns: "word-by-word baseline: BLEU b chrF c exact
+ * e%  (copy BLEU k)", the words and the lesser figures giving way first. */
+static void tr_translate_base(const App *a, int w, char *out, size_t n) {
+    char b[24], c[24], x[24], k[32];
+    snprintf(b, sizeof b, "BLEU %.1f", tr.tr_word[0]);
+    snprintf(c, sizeof c, "chrF %.1f", tr.tr_word[1]);
+    snprintf(x, sizeof x, "exact %.1f%%", tr.tr_word[2]);
+    snprintf(k, sizeof k, "(copy BLEU %.1f)", tr.tr_copy);
+    FitField ff[] = {{"word-by-word baseline:", "word-by-word:", -5}, {b, NULL, 0}, {c, NULL, 2}, {x, NULL, 3},
+                     {k, NULL, 4}};
+    fit_line(ff, 5, " ", w, a->caps.unicode, out, n);
+}
+
+/* A translator's box in place of the sample: the word-by-word baseline on top, then BLEU, chrF and exact match of
+ * each evaluation on the held-out split (the first and the latest kept), newest at the bottom. */
+static void tr_draw_translate(App *a, CellBuf *cb, Rect r) {
+    char title[96];
+    if (tr.tr_pairs > 0) snprintf(title, sizeof title, "Translation on %d %s pairs", tr.tr_pairs, tr.tr_split);
+    else snprintf(title, sizeof title, "Translation (held-out pairs)");
+    cb_box(cb, r, title, a->th.dim, a->caps.unicode);
+    int w = r.w - 2, y = r.y + 1, bottom = r.y + r.h - 1;
+    if (w < 8 || r.h < 3) return;
+    char line[160];
+    if (tr.tr_word[0] >= 0) {
+        tr_translate_base(a, w, line, sizeof line);
+        cb_text(cb, r.x + 1, y++, w, line, a->th.dim);
+    }
+    int first = tr.n_acc > TR_ACC ? tr.n_acc - TR_ACC : 0, idx[TR_ACC], m = 0;
+    for (int i = first; i < tr.n_acc; i++)
+        if (tr.accv[i % TR_ACC].kind == 4) idx[m++] = i;
+    int room = bottom - y - (tr.sample[0] ? 1 : 0), from = m > room ? m - room : 0;
+    if (m == 0 && y < bottom)
+        y += LW_MIN(bottom - y, cb_wrap(cb, (Rect){r.x + 1, y, w, bottom - y},
+                                        "BLEU, chrF and exact match: before the first step, at each checkpoint and "
+                                        "at the end",
+                                        a->th.dim));
+    for (int j = 0; j < m && y < bottom; j++) {
+        if (j > 0 && j < from + (from > 0)) continue;   /* the first evaluation stays, then the latest */
+        tr_acc_line(a, idx[j], w, line, sizeof line);
+        cb_text(cb, r.x + 1, y++, w, line, j == m - 1 ? a->th.good : a->th.text);
+    }
+    if (tr.sample[0] && y < bottom) {   /* the latest sample translation, on the last row */
+        char s[SNAP_EVENT_TEXT + 32], fit[SNAP_EVENT_TEXT + 32];
+        snprintf(s, sizeof s, "sample: %s", tr.sample);
+        for (char *p = s; *p; p++)
+            if (*p == '\n' || *p == '\t') *p = ' ';
+        cb_text(cb, r.x + 1, bottom - 1, w, utf8_fit(s, w, a->caps.unicode, fit, sizeof fit), a->th.text);
+    }
+}
+
 static void tr_draw_accuracy(App *a, CellBuf *cb, Rect r, int mlm) {
     cb_box(cb, r, mlm ? "Masked-token accuracy (MLM)" : "Accuracy (classifier)", a->th.dim, a->caps.unicode);
     int w = r.w - 2, h = r.h - 2;
@@ -382,6 +470,21 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
                   tr.mlm_base);
     else if (engine_n_classes(a->eng) > 0 && tr.val_acc >= 0)
         cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.good, "val acc     %.1f%%", tr.val_acc);
+    int translate = engine_is_translator(a->eng);
+    if (translate && tr.tr_word[0] >= 0) {   /* the latest evaluation beside its word-by-word baseline */
+        const float *v = NULL;
+        for (int i = tr.n_acc - 1; i >= 0 && i >= tr.n_acc - TR_ACC && !v; i--)
+            if (tr.accv[i % TR_ACC].kind == 4) v = tr.accv[i % TR_ACC].v;
+        if (v) {
+            char b[32], c[24], k[40], line[128];
+            snprintf(b, sizeof b, "BLEU        %.1f", v[0]);
+            snprintf(c, sizeof c, "chrF %.1f", v[1]);
+            snprintf(k, sizeof k, "(word-by-word %.1f)", tr.tr_word[0]);
+            FitField ff[] = {{b, NULL, 0}, {c, NULL, 2}, {k, NULL, 1}};
+            cb_text(cb, right.x, TR_ROW(y, ybot), w, fit_line(ff, 3, "  ", w, a->caps.unicode, line, sizeof line),
+                    a->th.good);
+        }
+    }
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "lr          %.3e", t->lr);
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "grad norm   %.4f", t->grad_norm);
     if (a->repro) cb_text(cb, right.x, TR_ROW(y, ybot), w, "tokens/s    - (hidden in the demo)", a->th.text);
@@ -391,7 +494,8 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "tokens seen %s", fmt_count(t->tokens_seen, np, sizeof np));
     char blas[96] = "";
     if (!a->repro) engine_blas_describe(blas, sizeof blas); /* machine-dependent: not in demo renders */
-    if (blas[0]) cb_text(cb, right.x, TR_ROW(y, ybot), w, blas, a->th.dim);
+    char blas_fit[sizeof blas + 8];
+    if (blas[0]) cb_text(cb, right.x, TR_ROW(y, ybot), w, utf8_fit(blas, w, a->caps.unicode, blas_fit, sizeof blas_fit), a->th.dim);
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "model %dL %dH d%d ctx%d", t->n_layer, t->n_head, t->d_model,
               t->context_length);
     /* every parameter, and the ones that train (a subset when finetuning part of the model or with LoRA) */
@@ -430,6 +534,10 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     }
     if (engine_n_classes(a->eng) > 0 || mlm) {
         tr_draw_accuracy(a, cb, smr, mlm);
+        return;
+    }
+    if (translate) {
+        tr_draw_translate(a, cb, smr);
         return;
     }
     char title[64];
@@ -542,6 +650,7 @@ static const char *const TR_HELP[] = {
     "b\tplots in braille / block characters (font trouble)",
     "\tcurves: raw dim, debiased EMA bright (train and val)",
     "\tthe smoothed curves are labelled train / val at their ends",
+    "\ta translator: BLEU, chrF, exact match per evaluation under the word-by-word baseline",
     "z\tlarge view: the loss curves alone",
     "P\texport the curves (PNG, SVG) and the screen text",
     "/\tsearch the event log and the sample (the matching line is highlighted)",

@@ -88,6 +88,41 @@ static void wk_gen_end(Worker *w) {
     pthread_mutex_unlock(&w->mu);
 }
 
+/* A translation by beam search of width c->n: the candidates kept (worker_beam_read), the best one streamed as the
+ * reply in pieces of a GenToken's text (no cross-attention rows: the search keeps none). */
+static void wk_beam(Worker *w, Engine *eng, const WorkerCmd *c) {
+    LwError e = {0};
+    char *hyps[WORKER_BEAM] = {0};
+    float scores[WORKER_BEAM];
+    int width = c->n < WORKER_BEAM ? (int)c->n : WORKER_BEAM;
+    wk_set(w, &w->st.stepping, 1);
+    int n = engine_translate(eng, c->text, width, hyps, scores, width, &e);
+    wk_set(w, &w->st.stepping, 0);
+    if (n < 0) {
+        wk_msg(w, "translate: %s", e.msg);
+    } else {
+        pthread_mutex_lock(&w->mu);
+        for (int i = 0; i < n; i++) {
+            snprintf(w->beam_text[i], sizeof w->beam_text[i], "%s", hyps[i] ? hyps[i] : "");
+            w->beam_score[i] = scores[i];
+        }
+        w->beam_n = n;
+        pthread_mutex_unlock(&w->mu);
+        const char *best = n > 0 && hyps[0] ? hyps[0] : "";
+        for (size_t off = 0, len = strlen(best); off < len;) {
+            GenToken t;
+            memset(&t, 0, sizeof t);
+            size_t k = len - off < sizeof t.text - 1 ? len - off : sizeof t.text - 1;
+            memcpy(t.text, best + off, k);
+            t.id = -1;
+            wk_chat_push(w, &t);
+            off += k;
+        }
+    }
+    for (int i = 0; i < WORKER_BEAM; i++) free(hyps[i]);
+    wk_gen_end(w);
+}
+
 /* Runs one command; returns 1 when the thread should exit. */
 static int wk_handle(Worker *w, const WorkerCmd *c) {
     LwError e = {0};
@@ -179,9 +214,14 @@ static int wk_handle(Worker *w, const WorkerCmd *c) {
         w->chat_n = 0;
         w->chat_done = 0;
         w->chat_id++;
+        w->beam_n = 0;
         w->st.gen_active = 1;
         w->st.seq++;
         pthread_mutex_unlock(&w->mu);
+        if (c->n > 1 && engine_is_translator(eng)) {
+            wk_beam(w, eng, c);
+            break;
+        }
         if (engine_gen_begin(eng, c->text, &c->sp, &e)) {
             wk_msg(w, "generate: %s", e.msg);
             wk_gen_end(w);
@@ -421,6 +461,17 @@ Engine *worker_engine_acquire(Worker *w) {
 }
 
 void worker_engine_release(Worker *w) { pthread_rwlock_unlock(&w->eng_lock); }
+
+int worker_beam_read(Worker *w, uint64_t chat_id, char (*text)[WORKER_BEAM_TEXT], float *score, int max) {
+    pthread_mutex_lock(&w->mu);
+    int n = w->chat_id == chat_id ? (w->beam_n < max ? w->beam_n : max) : 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(text[i], w->beam_text[i], WORKER_BEAM_TEXT);
+        score[i] = w->beam_score[i];
+    }
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
 
 int worker_chat_read(Worker *w, int from, GenToken *out, int max, int *done, uint64_t *chat_id) {
     pthread_mutex_lock(&w->mu);

@@ -20,7 +20,9 @@ typedef enum {
 
 typedef struct WorkerCmd {
     WorkerCmdKind kind;
-    long n;                  /* BPE_BEGIN: max bytes; BPE_GOTO: merge count; BPE_RATE: merges/s (0 = no limit) */
+    long n;                  /* BPE_BEGIN: max bytes; BPE_GOTO: merge count; BPE_RATE: merges/s (0 = no limit);
+                              * GEN to a translator: beam width (> 1: beam search, the candidates kept; else greedy,
+                              * token by token) */
     int target;              /* BPE_BEGIN: target vocab */
     SampleParams sp;         /* GEN */
     char text[512];          /* GEN prompt, SET_PROBE sentence, LOAD_CKPT / SAVE directory ("" = default) */
@@ -45,6 +47,8 @@ typedef struct WorkerStatus {
 } WorkerStatus;
 
 #define WORKER_QUEUE 64
+#define WORKER_BEAM 16            /* beam candidates kept (the chat's widest beam) */
+#define WORKER_BEAM_TEXT 256
 
 typedef struct Worker {
     pthread_t thread;
@@ -63,6 +67,10 @@ typedef struct Worker {
     GenToken *chat;
     int chat_n, chat_cap, chat_done;
     uint64_t chat_id;               /* increments at each WC_GEN */
+    /* a translation by beam search (WC_GEN with n > 1): its candidates best first, scores sum(log p) / len^alpha */
+    int beam_n;
+    float beam_score[WORKER_BEAM];
+    char beam_text[WORKER_BEAM][WORKER_BEAM_TEXT];
     int started;
     int busy_cmd;                   /* a command is being handled (under mu) */
     int no_open;                    /* worker_start_idle: do not open an engine at start */
@@ -100,5 +108,8 @@ Engine *worker_engine_acquire(Worker *w);
 void worker_engine_release(Worker *w);
 /* Copies generated tokens [from, from+max) of generation *chat_id; returns how many; *done = generation ended. */
 int worker_chat_read(Worker *w, int from, GenToken *out, int max, int *done, uint64_t *chat_id);
+/* The beam candidates of generation chat_id (best first, at most max, texts of WORKER_BEAM_TEXT bytes) and their
+ * scores; returns how many (0: not a beam search, or another generation). */
+int worker_beam_read(Worker *w, uint64_t chat_id, char (*text)[WORKER_BEAM_TEXT], float *score, int max);
 
 #endif
