@@ -134,7 +134,8 @@ static const CmdSpec cli_cmds[] = {
      "pretrain (or finetune) headless; Ctrl-C saves a checkpoint and stops",
      "Pretrains (or, when the config says finetune.mode, finetunes) with a progress bar and ETA on a terminal,\n"
      "plain lines in a pipe. Writes metrics.csv, samples.txt and the newest checkpoint (latest/) in the run\n"
-     "directory (runs/NAME). Ctrl-C saves a checkpoint and stops.",
+     "directory (runs/NAME). Ctrl-C saves a checkpoint and stops. Under mpirun -np N, N processes train the\n"
+     "one model, each on its share of every batch (docs/distributed.md).",
      cmd_train,
      {{'c', "--config", "-c", "CONFIG", "the run config (YAML; keys in docs/config.md)"},
       {'n', "--steps", NULL, "N", "train up to step N in all (sets train.steps; a resumed run goes on to N)"},

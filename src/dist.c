@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arch.h"
 
@@ -49,6 +50,20 @@ static void format_all(const uint64_t *h, int n, char *all, size_t cap) {
 /* ---------------------------------------------------------------- with MPI */
 
 static int g_started, g_broken;
+
+/* Waits for n requests without spinning for long: Open MPI's blocking calls poll at full speed, which on a shared
+ * machine takes a core from the rank being waited for (rank 0 saving a checkpoint, a slower peer). */
+static int wait_all(int n, MPI_Request *req) {
+    double t0 = lw_now();
+    for (;;) {
+        int done = 0, err = MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE);
+        if (err != MPI_SUCCESS || done) return err;
+        if (lw_now() - t0 > 1e-3) {
+            struct timespec ts = {0, 100000}; /* 0.1 ms */
+            nanosleep(&ts, NULL);
+        }
+    }
+}
 
 static int mpi_fail(int err, const char *what, LwError *e) {
     char s[MPI_MAX_ERROR_STRING];
@@ -105,7 +120,9 @@ int dist_agree(int rc, LwError *e) {
     struct {
         int v, r;
     } in = {rc == LW_OK ? 0 : rc == LW_ERR_ABORTED ? 1 : 2, g_rank}, out;
-    int err = MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MAXLOC, MPI_COMM_WORLD);
+    MPI_Request req;
+    int err = MPI_Iallreduce(&in, &out, 1, MPI_2INT, MPI_MAXLOC, MPI_COMM_WORLD, &req);
+    if (err == MPI_SUCCESS) err = wait_all(1, &req);
     if (err != MPI_SUCCESS) return mpi_fail(err, "MPI_Allreduce", e);
     if (out.v == 0) return LW_OK;
     AgreeMsg m = {.code = rc};
@@ -250,7 +267,7 @@ int dist_grads_end(Dist *d, LwError *e) {
         lw_log(LW_LOG_DEBUG, "gradient buckets: %d, of which %d were started during the backward", d->n, d->next);
     }
     buckets_start(d, -1);
-    int err = MPI_Waitall(d->n, d->req, MPI_STATUSES_IGNORE);
+    int err = wait_all(d->n, d->req);
     if (d->err != MPI_SUCCESS) err = d->err;
     return err == MPI_SUCCESS ? LW_OK : mpi_fail(err, "MPI_Iallreduce of the gradients", e);
 }
