@@ -456,10 +456,12 @@ int engine_train_step(Engine *g, LwError *e) {
     g->arch->zero_grad(g->model);
     double loss = 0;
     long tokens = 0;
-    /* data-parallel: each rank its own dropout stream for the step, drawn from the shared one */
-    Rng drop = g->rng, *rng = &g->rng;
+    /* data-parallel: each rank its own dropout stream for the step, from the seed, the step and the rank; g->rng
+     * stays the tasks' (mlm draws its masks from it), the same on every rank */
+    Rng drop, *rng = &g->rng;
     if (dist_size() > 1) {
-        rng_seed(&drop, rng_u64(&g->rng) ^ (0x9e3779b97f4a7c15ULL * (uint64_t)dist_rank()));
+        rng_seed(&drop, g->cfg.train.seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(g->step + 1)) ^
+                            (0xc2b2ae3d27d4eb4fULL * (uint64_t)(dist_rank() + 1)));
         rng = &drop;
     }
     for (int a = 0; a < accum; a++) {

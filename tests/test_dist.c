@@ -136,7 +136,7 @@ Test(dist, two_ranks_give_the_losses_of_one_process_and_keep_identical_weights) 
     int rc = sh(&out, "%s train " SMALL " --steps 20 --run-dir %s/one", bin(), g_root);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
-    /* two ranks (3 + 2 rows), the same global batch */
+    /* two ranks (2 + 3 rows), the same global batch */
     rc = sh(&out, "%s 2 %s train " SMALL " --steps 20 --run-dir %s/two", mpi, bin(), g_root);
     cr_assert_eq(rc, 0, "%s", out);
     unsigned long long h[4];
@@ -190,7 +190,7 @@ Test(dist, a_run_saved_by_two_ranks_resumes_on_three_and_on_one) {
         cr_assert_eq(rc, 0, "%s", out);
         free(out);
     }
-    /* 10 steps on 2 ranks, then on to 15 on 3 ranks (2 + 1 + 2 rows), then to 20 in one process */
+    /* 10 steps on 2 ranks, then on to 15 on 3 ranks (1 + 2 + 2 rows), then to 20 in one process */
     int rc = sh(&out, "%s 2 %s train " SMALL " --steps 10 --run-dir %s/re", mpi, bin(), g_root);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
@@ -213,4 +213,36 @@ Test(dist, a_run_saved_by_two_ranks_resumes_on_three_and_on_one) {
     for (int s = 1; s <= 20; s++)
         cr_assert(fabs(t1[s] - t2[s]) <= 1e-4, "step %d: train loss %.6f in one run, %.6f over 2, 3 and 1 ranks", s,
                   t1[s], t2[s]);
+}
+
+/* BERT's masked-token task: targets only at the masked positions (shares weighted by them), the masks drawn by the
+ * task from the run's generator (the same on every rank), one allreduce after the backward (no hook), and the
+ * validation accuracy summed over the ranks' rows. */
+Test(dist, bert_mlm_on_two_ranks_gives_the_losses_and_accuracy_of_one_process) {
+    const char *mpi = mpirun();
+    char *one, *two;
+#define BERT "-c configs/bert-tiny.yaml --steps 8 --set train.eval_every=4 --set train.eval_batches=2 "              \
+             "--set data.max_chars=60000 --set train.sample_every=0 --set train.batch_size=7 --set train.threads=1"
+    int rc = sh(&one, "%s train " BERT " --run-dir %s/b1", bin(), g_root);
+    cr_assert_eq(rc, 0, "%s", one);
+    rc = sh(&two, "%s 2 %s train " BERT " --run-dir %s/b2", mpi, bin(), g_root);
+    cr_assert_eq(rc, 0, "%s", two);
+#undef BERT
+    char p1[512], p2[512];
+    snprintf(p1, sizeof p1, "%s/b1", g_root);
+    snprintf(p2, sizeof p2, "%s/b2", g_root);
+    double t1[16], v1[16], t2[16], v2[16];
+    cr_assert_eq(read_metrics(p1, t1, v1, 16), 8);
+    cr_assert_eq(read_metrics(p2, t2, v2, 16), 8);
+    for (int s = 1; s <= 8; s++) {
+        cr_assert(fabs(t1[s] - t2[s]) <= 1e-4, "step %d: MLM loss %.6f with 1 process, %.6f with 2 ranks", s, t1[s],
+                  t2[s]);
+        if (s % 4 == 0) cr_assert(fabs(v1[s] - v2[s]) <= 1e-4, "step %d: val %.6f / %.6f", s, v1[s], v2[s]);
+    }
+    /* "val loss 6.7259, val accuracy 4.3% (2 batches)": the same accuracy line */
+    const char *a1 = strstr(one, "step 8: val loss"), *a2 = strstr(two, "step 8: val loss");
+    cr_assert(a1 && a2, "%s\n%s", one, two);
+    cr_assert_eq(strncmp(a1, a2, (size_t)(strchr(a1, '(') - a1)), 0, "%.60s vs %.60s", a1, a2);
+    free(one);
+    free(two);
 }
