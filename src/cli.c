@@ -578,12 +578,8 @@ static int train_run(int argc, char **argv) {
                      .resume = o.resume, .fresh = o.fresh, .steps = o.steps, .strict = 1};
     RunPlan *plan = lw_malloc(sizeof *plan);
     /* under mpirun rank 0 prepares the run directory (recovers, sets aside) before the others look at it */
-    if (dist_size() > 1 && dist_rank() > 0 && dist_agree(LW_OK, &e)) {
-        free(plan);
-        free(cfg);
-        return 1;
-    }
-    rc = run_plan(&rq, plan, &e) || cfg_validate(&plan->cfg, &e) ? e.code : LW_OK;
+    rc = dist_size() > 1 && dist_rank() > 0 ? dist_agree(LW_OK, &e) : LW_OK; /* waits for rank 0's plan */
+    if (!rc) rc = run_plan(&rq, plan, &e) || cfg_validate(&plan->cfg, &e) ? e.code : LW_OK;
     if (dist_size() > 1 && dist_rank() == 0) dist_agree(rc, &e);
     if (dist_size() > 1) rc = dist_agree(rc, &e); /* and the others' plans */
     if (rc) {

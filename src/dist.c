@@ -154,9 +154,10 @@ int dist_check_same(uint64_t h, long step, char *all, size_t n, LwError *e) {
     int bad = -1;
     for (int r = 1; r < g_size && bad < 0; r++)
         if (hs[r] != hs[0]) bad = r;
-    int rc = bad < 0 ? LW_OK
-                     : lw_fail(e, LW_ERR_INVALID, "the weights of rank %d differ from rank 0's at step %ld (checksums %016llx, %016llx)",
-                               bad, step, (unsigned long long)hs[bad], (unsigned long long)hs[0]);
+    int rc = LW_OK;
+    if (bad >= 0)
+        rc = lw_fail(e, LW_ERR_INVALID, "the weights of rank %d differ from rank 0's at step %ld (checksums %016llx, "
+                                        "%016llx)", bad, step, (unsigned long long)hs[bad], (unsigned long long)hs[0]);
     free(hs);
     return rc;
 }

@@ -287,7 +287,8 @@ int engine_open(Engine **out, const Config *cfg, const EngineOpenOpts *o, LwErro
     /* data-parallel: rank 0 opens first (it trains or caches the tokenizer and the token cache), then the others */
     int ranked = !inference && dist_size() > 1;
     int rc = ranked && dist_rank() > 0 ? dist_agree(LW_OK, e) : LW_OK;
-    if (!rc) rc = inference ? open_inference(g, o->ckpt_dir, e) : run_check_free(g->run_dir, o ? o->resume_dir : NULL, e);
+    if (!rc)
+        rc = inference ? open_inference(g, o->ckpt_dir, e) : run_check_free(g->run_dir, o ? o->resume_dir : NULL, e);
     if (!rc && !inference) rc = g->task->open(g, o, e);
     if (ranked && dist_rank() == 0) rc = dist_agree(rc, e);
     if (ranked) rc = dist_agree(rc, e);

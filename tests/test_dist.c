@@ -1,14 +1,16 @@
 /* test_dist.c — data-parallel training over MPI (issue 14, dist.h): `mpirun -np 2 llmwb train` with global batch B
  * gives the losses of one process with batch B (fp32 summation tolerance) for 20 steps, with the same weights on
- * both ranks, and a run saved by 2 ranks resumes on 3 with the same losses again. Skipped, saying so, when mpirun
- * is not installed or llmwb was built without MPI. Needs LLMWB_BIN (set by `make test`); runs from the repository
- * root. */
+ * both ranks; a run saved by 2 ranks resumes on 3 and on 1 with the same losses again; BERT's mlm matches too;
+ * Ctrl-C stops every rank after one step with its checkpoint, and a killed rank ends the job. Skipped, saying so,
+ * when mpirun is not installed or llmwb was built without MPI. Needs LLMWB_BIN (set by `make test`); runs from the
+ * repository root. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include "model.h"
 
 static char g_root[256];
+static pid_t g_job; /* a long mpirun started by a test (its own process group), ended by drop_root */
 
 static void make_root(void) {
     snprintf(g_root, sizeof g_root, "/tmp/llmwb-test-dist-%ld", (long)getpid());
@@ -24,7 +27,14 @@ static void make_root(void) {
     LwError e;
     cr_assert_eq(lw_mkdirs(g_root, &e), 0);
 }
-static void drop_root(void) { lw_rmtree(g_root); }
+static void drop_root(void) {
+    if (g_job > 0) { /* a test that failed half way: its mpirun and ranks */
+        kill(-g_job, SIGKILL);
+        waitpid(g_job, NULL, 0);
+        g_job = 0;
+    }
+    lw_rmtree(g_root);
+}
 
 /* The shell's output (stdout + stderr) of cmd into *out (malloc'd); the exit status. */
 static int sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -73,7 +83,7 @@ static const char *mpirun(void) {
                              "equality test is skipped");
     /* make asan: Open MPI's plugins are unloaded before LeakSanitizer reports what they keep, so only the slow
      * unwinder's full stacks reach the libraries tests/lsan.supp names */
-    snprintf(cmd, sizeof cmd, "LSAN_OPTIONS=\"$LSAN_OPTIONS:fast_unwind_on_malloc=0\" mpirun %s--oversubscribe "
+    snprintf(cmd, sizeof cmd, "env LSAN_OPTIONS=\"$LSAN_OPTIONS:fast_unwind_on_malloc=0\" mpirun %s--oversubscribe "
              "--mca btl_vader_single_copy_mechanism none -np", geteuid() == 0 ? "--allow-run-as-root " : "");
     return cmd;
 }
@@ -156,7 +166,8 @@ Test(dist, two_ranks_give_the_losses_of_one_process_and_keep_identical_weights) 
         cr_assert(fabs(t1[s] - t2[s]) <= 1e-4, "step %d: train loss %.6f with 1 process, %.6f with 2 ranks", s, t1[s],
                   t2[s]);
         if (s % 5 == 0)
-            cr_assert(fabs(v1[s] - v2[s]) <= 1e-4, "step %d: val loss %.6f / %.6f (sharded evaluation)", s, v1[s], v2[s]);
+            cr_assert(fabs(v1[s] - v2[s]) <= 1e-4, "step %d: val loss %.6f / %.6f (sharded evaluation)", s, v1[s],
+                      v2[s]);
         worst = fmax(worst, fabs(t1[s] - t2[s]));
     }
     cr_log_info("1 process vs 2 ranks over 20 steps: largest train-loss difference %.2g", worst);
@@ -245,4 +256,93 @@ Test(dist, bert_mlm_on_two_ranks_gives_the_losses_and_accuracy_of_one_process) {
     cr_assert_eq(strncmp(a1, a2, (size_t)(strchr(a1, '(') - a1)), 0, "%.60s vs %.60s", a1, a2);
     free(one);
     free(two);
+}
+
+/* Lines of path (0 when it does not exist yet). */
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* Starts `mpirun -np 2 llmwb train` on run dir dir (output into dir.log); its pid, once metrics.csv has rows. */
+static pid_t start_long_run(const char *mpi, const char *dir) {
+    char cmd[2048], metrics[600];
+    snprintf(cmd, sizeof cmd, "exec %s 2 %s train " SMALL " --steps 100000 --set train.eval_every=0 --run-dir %s "
+             ">%s.log 2>&1 </dev/null", mpi, bin(), dir, dir);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        setpgid(0, 0); /* a process group as a terminal's foreground job has: Ctrl-C reaches mpirun and the ranks */
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    g_job = pid;
+    snprintf(metrics, sizeof metrics, "%s/metrics.csv", dir);
+    for (int i = 0; i < 1200 && count_lines(metrics) < 12; i++) usleep(50000); /* up to 60 s: 11 steps done */
+    cr_assert_geq(count_lines(metrics), 12, "the run did not start");
+    return pid;
+}
+
+/* Waits up to 60 s for pid; its exit status (128 + signal), or -1 when it is still running (then killed). */
+static int wait_exit(pid_t pid) {
+    for (int i = 0; i < 1200; i++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            kill(-pid, SIGKILL); /* nothing of the job outlives mpirun */
+            g_job = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        usleep(50000);
+    }
+    return -1; /* drop_root ends it */
+}
+
+Test(dist, ctrl_c_stops_every_rank_after_one_step_and_a_dead_rank_ends_the_job) {
+    const char *mpi = mpirun();
+    char dir[512], log[600], latest[600];
+    LwError e;
+    TrainState st;
+    /* Ctrl-C (SIGINT to mpirun): every rank stops after the same step, rank 0 saves it, the job ends */
+    snprintf(dir, sizeof dir, "%s/int", g_root);
+    pid_t pid = start_long_run(mpi, dir);
+    kill(-pid, SIGINT);
+    int rc = wait_exit(pid);
+    snprintf(log, sizeof log, "%s.log", dir);
+    char *out;
+    cr_assert_eq(lw_read_file(log, &out, NULL, &e), LW_OK, "%s", e.msg);
+    cr_assert_neq(rc, -1, "mpirun did not end within 60 s of Ctrl-C:\n%s", out);
+    const char *said = strstr(out, "interrupted at step ");
+    cr_assert_not_null(said, "exit %d:\n%s", rc, out);
+    snprintf(latest, sizeof latest, "%s/latest", dir);
+    cr_assert_eq(ckpt_read_state(latest, &st, NULL, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(st.step, atol(said + strlen("interrupted at step ")), "the checkpoint is the step it stopped after");
+    char metrics[600];
+    snprintf(metrics, sizeof metrics, "%s/metrics.csv", dir);
+    cr_assert_eq(count_lines(metrics), st.step + 1, "metrics.csv has each step once, up to the saved one");
+    free(out);
+
+    /* a rank killed (kill -9 of rank 1): mpirun ends the job; the last checkpoint (every 10 steps) is intact */
+    snprintf(dir, sizeof dir, "%s/dead", g_root);
+    pid = start_long_run(mpi, dir);
+    cr_assert_eq(sh(&out, "pgrep -P %ld", (long)pid), 0, "%s", out); /* mpirun's children: rank 0, rank 1 */
+    const char *last = out; /* the last line: rank 1 */
+    for (const char *q = out; (q = strchr(q, '\n')) && q[1]; q++) last = q + 1;
+    long rank1 = atol(last);
+    free(out);
+    cr_assert_gt(rank1, 1, "no rank under mpirun %ld", (long)pid);
+    kill((pid_t)rank1, SIGKILL);
+    rc = wait_exit(pid);
+    cr_assert(rc != -1 && rc != 0, "mpirun ended with %d after a rank died", rc);
+    snprintf(latest, sizeof latest, "%s/latest", dir);
+    cr_assert_eq(ckpt_read_state(latest, &st, NULL, &e), LW_OK, "%s", e.msg);
+    cr_assert(st.step >= 10 && st.step % 10 == 0, "the last good checkpoint: step %ld", st.step);
+    /* and it resumes */
+    rc = sh(&out, "%s train " SMALL " --steps %ld --run-dir %s", bin(), st.step + 2, dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
 }
