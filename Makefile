@@ -34,6 +34,13 @@ LDFLAGS += -fsanitize=address,undefined
 BUILD   := build-fuzz
 endif
 LDLIBS  := $(ENGINE_LIBS) -lm -pthread
+# MPI (data-parallel training, src/dist.c, docs/distributed.md): built in when OpenMPI's pkg-config file is found
+# (libopenmpi-dev); MPI=0 builds without it (then `llmwb --version` says so).
+MPI     ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+ifeq ($(MPI),1)
+CFLAGS  += -DLLMWB_MPI $(patsubst -I%,-isystem %,$(shell pkg-config --cflags ompi-c))
+LDLIBS  += $(shell pkg-config --libs ompi-c)
+endif
 
 SRC_C   := $(filter-out src/cli.c,$(wildcard src/*.c))
 UI_C    := $(wildcard ui/*.c)

@@ -91,3 +91,38 @@ awk -v have_torch=$have_torch -v core="${core:-?}" '
         print "MFU: model FLOPs (matmuls, attention as computed) per second over the same side'"'"'s sgemm peak."
         print "Timings are the fastest step of two alternating runs per side: on a shared machine the ratio is the figure to read."
     }' "$OUT/c.txt" "$OUT/t.txt"
+
+echo
+echo "== data-parallel training over MPI: 1 rank x 2 threads against 2 ranks x 1 thread =="
+# `llmwb train` itself (rank 0's metrics.csv: global-batch tokens over its step time), the same config and global
+# batch both ways; each side run twice, alternating, its faster run kept. Skipped without mpirun or an MPI build.
+LLMWB="$(dirname "$BENCH")/llmwb"
+if command -v mpirun >/dev/null 2>&1 && "$LLMWB" --version 2>/dev/null | grep -q '^MPI: Open MPI'; then
+    mpi="mpirun --bind-to core --mca btl_vader_single_copy_mechanism none -np 2"
+    [ "$(id -u)" = 0 ] && mpi="mpirun --allow-run-as-root --bind-to core --mca btl_vader_single_copy_mechanism none -np 2"
+    base="-c configs/default.yaml --set data.max_chars=200000 --set train.eval_every=0 --set train.sample_every=0"
+    base="$base --set train.checkpoint_every=0 --set probe.snapshot_every=0"
+    # tokens/s of a run dir from step 10 on (the first steps warm caches and threads up)
+    rate() { awk -F, 'NR > 1 && $1 == 10 { t0 = $2; e0 = $8 } NR > 1 { t = $2; e = $8 } END { if (e > e0) printf "%.0f", (t - t0) / (e - e0); else print 0 }' "$1/metrics.csv"; }
+    printf "%-26s %16s %16s %8s\n" "config" "1x2 tok/s" "2x1 tok/s" "2x1/1x2"
+    for row in "default-B16-T64:--steps 60" "L4-C256-B16-T64:--steps 20 --set model.d_model=256"; do
+        name=${row%%:*}; args="$base ${row#*:}"
+        "$LLMWB" train $args --run-dir "$OUT/dp-tok" >/dev/null 2>&1 # trains the tokenizer once for every run below
+        best1=0; best2=0
+        for rep in 1 2; do
+            for side in 1 2; do
+                d="$OUT/dp-$name-$side-$rep"; mkdir -p "$d"
+                cp -r "$OUT/dp-tok/tokenizer" "$OUT/dp-tok/tokens.bin" "$d/"
+                if [ $side = 1 ]; then "$LLMWB" train $args --set train.threads=2 --run-dir "$d" >/dev/null 2>&1
+                else $mpi "$LLMWB" train $args --set train.threads=1 --run-dir "$d" >/dev/null 2>&1; fi
+                r=$(rate "$d")
+                if [ $side = 1 ]; then [ "$r" -gt "$best1" ] && best1=$r; else [ "$r" -gt "$best2" ] && best2=$r; fi
+            done
+        done
+        rm -rf "$OUT/dp-tok"
+        awk -v n="$name" -v a="$best1" -v b="$best2" 'BEGIN { printf "%-26s %16d %16d %7.2fx\n", n, a, b, (a > 0 ? b / a : 0) }'
+    done
+    echo "1x2: one process, train.threads 2; 2x1: mpirun -np 2, train.threads 1 per rank, the same global batch."
+else
+    echo "data-parallel rows skipped: no mpirun, or llmwb built without MPI (apt-get install libopenmpi-dev openmpi-bin)"
+fi

@@ -19,6 +19,9 @@ fi
 if grep -nE '#\s*include\s*<yaml\.h>' src/*.c | grep -v '^src/config\.c:'; then
     echo "layering: only src/config.c includes yaml.h" >&2; fail=1
 fi
+if grep -nE '#\s*include\s*<mpi\.h>' src/*.c src/*.h | grep -v '^src/dist\.c:'; then
+    echo "layering: only src/dist.c includes mpi.h" >&2; fail=1
+fi
 if grep -nE '\bexit\s*\(' src/*.c | grep -v '^src/cli\.c:'; then
     echo "layering: src/ never calls exit()" >&2; fail=1
 fi

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages llmwb needs (when root), or prints the one command to run.
 # Idempotent and quiet when everything is present. `deps.sh fuzz` adds what `make fuzz` needs (clang, libFuzzer).
-PKGS="build-essential pkg-config libncurses-dev libopenblas-dev libyaml-dev libcjson-dev libpcre2-dev libcriterion-dev libpng-dev librsvg2-bin tmux"
+PKGS="build-essential pkg-config libncurses-dev libopenblas-dev libyaml-dev libcjson-dev libpcre2-dev libcriterion-dev libpng-dev librsvg2-bin tmux libopenmpi-dev openmpi-bin"
 [ "$1" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do

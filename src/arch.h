@@ -106,6 +106,18 @@ typedef struct ArchHyp {
     float logprob, score;
 } ArchHyp;
 
+/* The parameters as data-parallel training (dist.c) sees them: the tensor table (offsets into both blocks,
+ * trainable flags) and the parameter and gradient blocks (n_params floats each). */
+typedef struct ArchParams {
+    const GptTensor *tensors;
+    int n_tensors;
+    float *params, *grads;
+    size_t n_params;
+} ArchParams;
+
+/* Called by a backward when the gradients of stage `stage` are final (ArchOps.set_grad_hook). */
+typedef void (*ArchGradHook)(void *ctx, int stage);
+
 typedef struct ArchOps {
     const char *name;          /* model.arch value ("gpt") */
     const char *hf_model_type; /* model_type of its config.json ("gpt2"): how a checkpoint directory names it */
@@ -153,6 +165,18 @@ typedef struct ArchOps {
     /* Global L2 norm of the trainable gradients. */
     float (*grad_norm)(const void *m);
     void (*adamw_step)(void *m, const ArchAdamW *p);
+
+    /* ---- data-parallel training (dist.c) ---- */
+    /* The tensor table and the parameter and gradient blocks. */
+    void (*params)(void *m, ArchParams *out);
+    /* The backward stage after which tensor i's gradient is final: s >= 0 when the backward calls the hook with s
+     * once it is (GPT: s = L for the tensors above the blocks, s = l for block l's tensors and adapters), -1 when
+     * it is final only when backward returns (GPT: the embeddings, which a tied head also writes). May be NULL
+     * (every tensor -1: one allreduce after the backward, as bert and encdec do). */
+    int (*grad_stage)(const void *m, int i);
+    /* Later backwards call fn(ctx, s) for the stages s in descending order as they finish; fn NULL removes the hook.
+     * May be NULL (no overlap of communication with the backward). */
+    void (*set_grad_hook)(void *m, ArchGradHook fn, void *ctx);
 
     /* ---- finetuning ---- */
     /* The position of a row of len real tokens that feeds the class head (GPT: len - 1; BERT: 0). */

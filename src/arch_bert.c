@@ -288,6 +288,12 @@ static const float *bert_op_class_logits(const void *m) {
 static void bert_op_zero_grad(void *m) { bert_zero_grad(&((BertModel *)m)->bert); }
 static float bert_op_grad_norm(const void *m) { return bert_grad_norm(&((const BertModel *)m)->bert); }
 
+static void bert_op_params(void *m, ArchParams *o) {
+    Bert *x = &((BertModel *)m)->bert;
+    *o = (ArchParams){.tensors = x->tensors, .n_tensors = x->n_tensors, .params = x->params, .grads = x->grads,
+                      .n_params = x->n_params};
+}
+
 static void bert_op_adamw_step(void *m, const ArchAdamW *p) {
     bert_adamw_step(&((BertModel *)m)->bert, p->lr, p->beta1, p->beta2, p->eps, p->weight_decay, p->t, p->grad_scale);
 }
@@ -369,6 +375,9 @@ const ArchOps arch_bert = {
     .zero_grad = bert_op_zero_grad,
     .grad_norm = bert_op_grad_norm,
     .adamw_step = bert_op_adamw_step,
+    .params = bert_op_params,
+    .grad_stage = NULL, /* one allreduce after the backward */
+    .set_grad_hook = NULL,
     .pool_position = bert_op_pool_position,
     .add_class_head = bert_op_add_class_head,
     .set_trainable = bert_op_set_trainable,

@@ -401,6 +401,12 @@ static const float *ed_op_class_logits(const void *m) {
 static void ed_op_zero_grad(void *m) { encdec_zero_grad(&((EdModel *)m)->ed); }
 static float ed_op_grad_norm(const void *m) { return encdec_grad_norm(&((const EdModel *)m)->ed); }
 
+static void ed_op_params(void *m, ArchParams *o) {
+    EncDec *x = &((EdModel *)m)->ed;
+    *o = (ArchParams){.tensors = x->tensors, .n_tensors = x->n_tensors, .params = x->params, .grads = x->grads,
+                      .n_params = x->n_params};
+}
+
 static void ed_op_adamw_step(void *m, const ArchAdamW *p) {
     encdec_adamw_step(&((EdModel *)m)->ed, p->lr, p->beta1, p->beta2, p->eps, p->weight_decay, p->t, p->grad_scale);
 }
@@ -566,6 +572,9 @@ const ArchOps arch_encdec = {
     .zero_grad = ed_op_zero_grad,
     .grad_norm = ed_op_grad_norm,
     .adamw_step = ed_op_adamw_step,
+    .params = ed_op_params,
+    .grad_stage = NULL, /* one allreduce after the backward */
+    .set_grad_hook = NULL,
     .pool_position = ed_op_pool_position,
     .add_class_head = ed_op_add_class_head,
     .set_trainable = ed_op_set_trainable,

@@ -127,6 +127,28 @@ static void gpt_op_adamw_step(void *m, const ArchAdamW *p) {
     gpt_adamw_step(&((GptModel *)m)->gpt, p->lr, p->beta1, p->beta2, p->eps, p->weight_decay, p->t, p->grad_scale);
 }
 
+static void gpt_op_params(void *m, ArchParams *o) {
+    Gpt *g = &((GptModel *)m)->gpt;
+    *o = (ArchParams){.tensors = g->tensors, .n_tensors = g->n_tensors, .params = g->params, .grads = g->grads,
+                      .n_params = g->n_params};
+}
+
+/* Block l's tensors and adapters ("h.l.") are final after block l's backward; the embeddings (wte is also a tied
+ * head) when the backward returns; everything else (ln_f, lm_head, the class head, the head's adapter) first. */
+static int gpt_op_grad_stage(const void *m, int i) {
+    const Gpt *g = &((const GptModel *)m)->gpt;
+    const char *name = g->tensors[i].name;
+    if (!strcmp(name, "wte.weight") || !strcmp(name, "wpe.weight")) return -1;
+    if (name[0] == 'h' && name[1] == '.') return atoi(name + 2);
+    return g->cfg.n_layer;
+}
+
+static void gpt_op_set_grad_hook(void *m, ArchGradHook fn, void *ctx) {
+    Gpt *g = &((GptModel *)m)->gpt;
+    g->grad_hook = fn;
+    g->grad_hook_ctx = ctx;
+}
+
 /* Causal attention: the last real token has seen the whole row (the book's classifier reads it). */
 static int gpt_op_pool_position(const void *m, int len) {
     (void)m;
@@ -307,6 +329,9 @@ const ArchOps arch_gpt = {
     .zero_grad = gpt_op_zero_grad,
     .grad_norm = gpt_op_grad_norm,
     .adamw_step = gpt_op_adamw_step,
+    .params = gpt_op_params,
+    .grad_stage = gpt_op_grad_stage,
+    .set_grad_hook = gpt_op_set_grad_hook,
     .pool_position = gpt_op_pool_position,
     .add_class_head = gpt_op_add_class_head,
     .set_trainable = gpt_op_set_trainable,

@@ -17,6 +17,7 @@
 #include "bpe.h"
 #include "checkpoint.h"
 #include "config.h"
+#include "dist.h"
 #include "engine.h"
 #include "run.h"
 #include "util.h"
@@ -137,7 +138,8 @@ static const CmdSpec cli_cmds[] = {
      "pretrain (or finetune) headless; Ctrl-C saves a checkpoint and stops",
      "Pretrains (or, when the config says finetune.mode, finetunes) with a progress bar and ETA on a terminal,\n"
      "plain lines in a pipe. Writes metrics.csv, samples.txt and the newest checkpoint (latest/) in the run\n"
-     "directory (runs/NAME). Ctrl-C saves a checkpoint and stops.",
+     "directory (runs/NAME). Ctrl-C saves a checkpoint and stops. Under mpirun -np N, N processes train the\n"
+     "one model, each on its share of every batch (docs/distributed.md).",
      cmd_train,
      {{'c', "--config", "-c", "CONFIG", "the run config (YAML; keys in docs/config.md)"},
       {'n', "--steps", NULL, "N", "train up to step N in all (sets train.steps; a resumed run goes on to N)"},
@@ -600,7 +602,7 @@ static void cli_log(void *ud, int level, const char *msg) {
         fprintf(stderr, "%s\n", msg);
 }
 
-static int cmd_train(int argc, char **argv) {
+static int train_run(int argc, char **argv) {
     Opts o;
     if (parse_opts(argc - 1, argv + 1, &o)) return 2;
     if (o.n_positional) return die_usage("train: unexpected argument '%s'", o.positional[0]);
@@ -618,7 +620,12 @@ static int cmd_train(int argc, char **argv) {
     RunRequest rq = {.config_path = o.config, .cfg = cfg, .sets = o.sets, .n_sets = o.n_sets, .run_dir = o.run_dir,
                      .resume = o.resume, .fresh = o.fresh, .steps = o.steps, .strict = 1};
     RunPlan *plan = lw_malloc(sizeof *plan);
-    if (run_plan(&rq, plan, &e) || cfg_validate(&plan->cfg, &e)) {
+    /* under mpirun rank 0 prepares the run directory (recovers, sets aside) before the others look at it */
+    rc = dist_size() > 1 && dist_rank() > 0 ? dist_agree(LW_OK, &e) : LW_OK; /* waits for rank 0's plan */
+    if (!rc) rc = run_plan(&rq, plan, &e) || cfg_validate(&plan->cfg, &e) ? e.code : LW_OK;
+    if (dist_size() > 1 && dist_rank() == 0) dist_agree(rc, &e);
+    if (dist_size() > 1) rc = dist_agree(rc, &e); /* and the others' plans */
+    if (rc) {
         fprintf(stderr, "llmwb: %s\n", e.msg);
         free(plan);
         free(cfg);
@@ -629,7 +636,9 @@ static int cmd_train(int argc, char **argv) {
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     char bl[128];
-    blas_describe(cfg->train.threads > 0 ? cfg->train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN), bl, sizeof bl);
+    blas_describe(cfg->train.threads > 0 ? cfg->train.threads
+                                         : LW_MAX(1, (int)sysconf(_SC_NPROCESSORS_ONLN) / dist_local_size()),
+                  bl, sizeof bl);
     fprintf(stderr, "llmwb: %s\n", bl);
 
     SetupProgress sp = {tty, lw_now(), 0};
@@ -665,7 +674,8 @@ static int cmd_train(int argc, char **argv) {
     long first = ts.step;
     long ev_seq = 0;
     rc = 0;
-    while (ts.step < target && !g_abort) {
+    /* under mpirun an interrupted rank stops every rank after the same step (engine_train_step agrees on it) */
+    while (ts.step < target && (dist_size() > 1 || !g_abort)) {
         int st = engine_train_step(eng, &e);
         if (st == LW_ERR_DIVERGED) {
             if (tty) fputc('\n', stderr);
@@ -706,7 +716,7 @@ static int cmd_train(int argc, char **argv) {
     }
     if (tty) fputc('\n', stderr);
     engine_get_train(eng, &ts);
-    if ((rc == 0 || g_abort) && ts.step > first) {
+    if ((rc == 0 || (g_abort && dist_size() == 1)) && ts.step > first) {
         /* Interrupted or finished: keep the work. After a divergence the engine already kept the last good
          * checkpoint, so nothing is written here. */
         if (engine_save(eng, NULL, &e)) {
@@ -721,6 +731,20 @@ static int cmd_train(int argc, char **argv) {
     if (g_abort && rc == 0) rc = 130;
     engine_close(eng);
     free(cfg);
+    return rc;
+}
+
+/* `llmwb train`, also as one rank of `mpirun -np N llmwb train` (dist.h): every rank runs the same command; the
+ * ranks after 0 stay quiet (rank 0 reports their errors), unless LLMWB_DEBUG is set. */
+static int cmd_train(int argc, char **argv) {
+    LwError e = {0};
+    if (dist_init(&e)) {
+        fprintf(stderr, "llmwb: %s\n", e.msg);
+        return 2;
+    }
+    if (dist_rank() > 0 && !getenv("LLMWB_DEBUG") && !freopen("/dev/null", "w", stderr)) return 1;
+    int rc = train_run(argc, argv);
+    dist_finalize();
     return rc;
 }
 
@@ -1500,7 +1524,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "--version")) {
         char bl[128];
         blas_describe(0, bl, sizeof bl);
-        printf("llmwb %s\n%s\n", LLMWB_VERSION, bl);
+        printf("llmwb %s\n%s\n%s\n", LLMWB_VERSION, bl, dist_describe());
         return 0;
     }
     /* `llmwb --no-mouse` etc.: the tui's options without the word tui (argv[0], the program, stands for it) */

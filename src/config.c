@@ -216,7 +216,7 @@ static const CfgKey cfg_keys[] = {
             "Save a checkpoint every N steps; 0 = only at the end."),
     {"train", "seed", CFG_U64, OFF(train.seed), 0, 0, 0, "123", 0, 0, NULL, NULL,
      "Seed of the random number generator (initialisation, batches, dropout, sampling)."},
-    ROW_INT("train", "threads", train.threads, "0", 0, 1024, "CPU threads for the matrix products; 0 = all cores."),
+    ROW_INT("train", "threads", train.threads, "0", 0, 1024, "CPU threads for the matrix products; 0 = all cores (shared by the MPI ranks on one machine)."),
     ROW_PATH("train", "run_dir", train.run_dir, "",
              "Where metrics, samples and checkpoints go; empty = runs/<name>."),
 

@@ -19,6 +19,10 @@
 #define ADAM_BETA1 0.9f
 #define ADAM_BETA2 0.95f
 #define ADAM_EPS 1e-8f
+#define DIST_CHECK_EVERY 50 /* data-parallel, builds without NDEBUG: steps between weight checksums */
+
+static int engine_check_weights(Engine *g, char *all, size_t n, LwError *e);
+static int engine_save_here(Engine *g, const char *dir, LwError *e);
 
 /* ---------------------------------------------------------------- publishing */
 
@@ -210,11 +214,18 @@ long engine_total_steps(const Engine *g, double n_batches) {
 }
 
 int engine_start_run(Engine *g, int resumed, LwError *e) {
-    int rc;
-    if ((rc = g->arch->reserve(g->model, g->B, g->T, g->S, e))) return rc;
+    int rc, r0, r1;
+    /* data-parallel (dist.h): each rank computes its rows of the global batch; rank 0 alone writes the run's files
+     * and runs the task's own evaluation, at the full batch size */
+    if (dist_size() > g->B)
+        return lw_fail(e, LW_ERR_INVALID, "train.batch_size: %d rows cannot be shared by %d ranks (at least one row "
+                                          "each)", g->B, dist_size());
+    dist_rows(g->B, &r0, &r1);
+    if ((rc = g->arch->reserve(g->model, dist_rank() ? r1 - r0 : g->B, g->T, g->S, e))) return rc;
     g->inputs = lw_malloc((size_t)g->B * g->T * sizeof(int));
     g->targets = lw_malloc((size_t)g->B * g->T * sizeof(int));
-    if ((rc = open_files(g, resumed, e))) return rc;
+    g->dist = dist_open(g->arch, g->model);
+    if (dist_rank() == 0 && (rc = open_files(g, resumed, e))) return rc;
     if (g->step >= g->total_steps) g->state = ENGINE_DONE;
     return LW_OK;
 }
@@ -268,11 +279,20 @@ int engine_open(Engine **out, const Config *cfg, const EngineOpenOpts *o, LwErro
     }
     g->task = task_for_config(cfg);
     g->cfg.finetune.mode = g->task->ft_mode; /* train.task decides; finetune.mode stays readable for old configs */
-    matmul_set_threads(cfg->train.threads > 0 ? cfg->train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    /* threads 0: all cores, shared by the ranks on this machine (dist.h) */
+    matmul_set_threads(cfg->train.threads > 0 ? cfg->train.threads
+                                              : LW_MAX(1, (int)sysconf(_SC_NPROCESSORS_ONLN) / dist_local_size()));
     /* nothing a user made is lost: a fresh run never starts over a checkpoint (run.h) */
     int inference = o && o->ckpt_dir;
-    int rc = inference ? open_inference(g, o->ckpt_dir, e) : run_check_free(g->run_dir, o ? o->resume_dir : NULL, e);
+    /* data-parallel: rank 0 opens first (it trains or caches the tokenizer and the token cache), then the others */
+    int ranked = !inference && dist_size() > 1;
+    int rc = ranked && dist_rank() > 0 ? dist_agree(LW_OK, e) : LW_OK;
+    if (!rc)
+        rc = inference ? open_inference(g, o->ckpt_dir, e) : run_check_free(g->run_dir, o ? o->resume_dir : NULL, e);
     if (!rc && !inference) rc = g->task->open(g, o, e);
+    if (ranked && dist_rank() == 0) rc = dist_agree(rc, e);
+    if (ranked) rc = dist_agree(rc, e);
+    if (!rc && ranked) rc = engine_check_weights(g, NULL, 0, e); /* the same start on every rank */
     if (rc) {
         engine_close(g);
         *out = NULL;
@@ -298,6 +318,7 @@ void engine_close(Engine *g) {
     if (g->metrics_csv) fclose(g->metrics_csv);
     if (g->samples_txt) fclose(g->samples_txt);
     if (g->task && g->task->close) g->task->close(g);
+    dist_close(g->dist);
     engine_free_generation(g);
     if (g->model) g->arch->destroy(g->model);
     tok_free(g->tok);
@@ -315,6 +336,43 @@ const Config *engine_config(const Engine *g) { return &g->cfg; }
 
 /* ---------------------------------------------------------------- training */
 
+/* Data-parallel (dist.h): this rank's rows of the global batch full into *mine; returns their share of the
+ * batch's counted targets (rows for the class head), by which their mean loss and gradient are weighted, so the
+ * ranks' weighted sum is the one-process loss and gradient. One process: the whole batch, share 1. */
+static double batch_share(const ArchBatch *full, ArchBatch *mine) {
+    *mine = *full;
+    if (dist_size() == 1) return 1.0;
+    int r0, r1, B = full->B, T = full->T, S = full->S;
+    dist_rows(B, &r0, &r1);
+    long all = B, own = r1 - r0;
+    if (full->head == ARCH_HEAD_LM && full->targets) {
+        all = own = 0;
+        for (long i = 0; i < (long)B * T; i++) {
+            int counted = full->targets[i] != ARCH_IGNORE_INDEX;
+            all += counted;
+            own += counted && i >= (long)r0 * T && i < (long)r1 * T;
+        }
+    }
+    mine->B = r1 - r0;
+    mine->inputs = full->inputs + (size_t)r0 * T;
+    if (full->targets) mine->targets = full->targets + (size_t)r0 * T;
+    if (full->lengths) mine->lengths = full->lengths + r0;
+    if (full->pool) mine->pool = full->pool + r0;
+    if (full->labels) mine->labels = full->labels + r0;
+    if (full->src) mine->src = full->src + (size_t)r0 * S;
+    if (full->src_lengths) mine->src_lengths = full->src_lengths + r0;
+    return all > 0 ? (double)own / (double)all : 0.0;
+}
+
+/* Data-parallel: every rank's weights have the same checksum (dist_check_same); *all gets the checksums. One
+ * process: nothing to compare (and nothing computed). */
+static int engine_check_weights(Engine *g, char *all, size_t n, LwError *e) {
+    if (dist_size() == 1) return LW_OK;
+    ArchParams p;
+    g->arch->params(g->model, &p);
+    return dist_check_same(dist_checksum(p.params, p.n_params), g->step, all, n, e);
+}
+
 static int check_trainable(Engine *g, LwError *e) {
     if (g->inference_only) return lw_fail(e, LW_ERR_INVALID, "this engine was opened on a checkpoint for inference: no training data");
     if (g->state == ENGINE_DIVERGED) return lw_fail(e, LW_ERR_DIVERGED, "training diverged earlier: resume from the last good checkpoint");
@@ -331,12 +389,20 @@ int engine_evaluate(Engine *g, float *val_loss, LwError *e) {
     double sum = 0;
     long correct = 0, counted = 0;
     for (int i = 0; i < nb; i++) {
-        if (engine_aborted(g)) return lw_fail(e, LW_ERR_ABORTED, "evaluation interrupted");
+        /* data-parallel: each rank its rows of every batch, summed below; an interruption is agreed at step end */
+        if (dist_size() == 1 && engine_aborted(g)) return lw_fail(e, LW_ERR_ABORTED, "evaluation interrupted");
         g->task->next_batch(g, 1);
-        sum += g->arch->forward(g->model, &g->batch, 0, NULL);
-        if (g->task->val_correct) correct += g->task->val_correct(g);
-        counted += g->task->val_count ? g->task->val_count(g) : g->B;
+        ArchBatch full = g->batch;
+        double w = batch_share(&full, &g->batch); /* val_correct reads g->batch: this rank's rows */
+        if (w > 0) sum += w * g->arch->forward(g->model, &g->batch, 0, NULL);
+        if (w > 0 && g->task->val_correct) correct += g->task->val_correct(g);
+        if (dist_size() == 1) counted += g->task->val_count ? g->task->val_count(g) : g->B;
+        else counted += g->task->val_count ? (dist_rank() == 0 ? g->task->val_count(g) : 0) : g->batch.B; /* the
+                                                                                   * task counts the whole batch */
     }
+    double tot[3] = {sum, (double)correct, (double)counted};
+    if ((rc = dist_sum(tot, 3, e))) return rc;
+    sum = tot[0], correct = (long)tot[1], counted = (long)tot[2];
     float v = (float)(sum / nb);
     g->val_loss = v;
     if (v < g->best_val) g->best_val = v;
@@ -367,6 +433,17 @@ static void write_sample(Engine *g) {
     }
 }
 
+/* After a step: the sample, the probe snapshot and the task's evaluation that are due. */
+static int step_outputs(Engine *g, int ckpt_due, LwError *e) {
+    const TrainCfg *t = &g->cfg.train;
+    int rc;
+    if (t->sample_every > 0 && (g->step % t->sample_every == 0 || g->state == ENGINE_DONE)) write_sample(g);
+    if (g->cfg.probe.snapshot_every > 0 && g->step % g->cfg.probe.snapshot_every == 0 && (rc = engine_probe_now(g, e)))
+        return rc;
+    if (g->task->evaluate && (g->state == ENGINE_DONE || ckpt_due) && (rc = g->task->evaluate(g, e))) return rc;
+    return LW_OK;
+}
+
 int engine_train_step(Engine *g, LwError *e) {
     int rc = check_trainable(g, e);
     if (rc) return rc;
@@ -374,15 +451,23 @@ int engine_train_step(Engine *g, LwError *e) {
     const TrainCfg *t = &g->cfg.train;
     int accum = t->grad_accum > 0 ? t->grad_accum : 1;
     if (g->task->evaluate && !g->task_eval_done) {
-        g->task_eval_done = 1; /* the model before finetuning, for comparison */
-        if ((rc = g->task->evaluate(g, e))) return rc;
+        g->task_eval_done = 1; /* the model before finetuning, for comparison (rank 0's) */
+        if ((rc = dist_agree(dist_rank() == 0 ? g->task->evaluate(g, e) : LW_OK, e))) return rc;
     }
     double t0 = lw_now();
     g->arch->zero_grad(g->model);
     double loss = 0;
     long tokens = 0;
+    /* data-parallel: each rank its own dropout stream for the step, from the seed, the step and the rank; g->rng
+     * stays the tasks' (mlm draws its masks from it), the same on every rank */
+    Rng drop, *rng = &g->rng;
+    if (dist_size() > 1) {
+        rng_seed(&drop, g->cfg.train.seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(g->step + 1)) ^
+                            (0xc2b2ae3d27d4eb4fULL * (uint64_t)(dist_rank() + 1)));
+        rng = &drop;
+    }
     for (int a = 0; a < accum; a++) {
-        if (a > 0 && engine_aborted(g)) /* nothing applied yet: the step is simply not taken */
+        if (a > 0 && dist_size() == 1 && engine_aborted(g)) /* nothing applied yet: the step is simply not taken */
             return lw_fail(e, LW_ERR_ABORTED, "step %ld interrupted", g->step + 1);
         tokens += g->task->next_batch(g, 0);
         const ArchBatch *b = &g->batch;
@@ -394,9 +479,16 @@ int engine_train_step(Engine *g, LwError *e) {
             g->window_start = g->task->window_start(g);
             pthread_mutex_unlock(&g->mu);
         }
-        loss += g->arch->forward(g->model, b, 1, &g->rng);
-        g->arch->backward(g->model, 1.0f / accum);
+        /* data-parallel: this rank's rows; the last backward starts the gradient sums (dist.h) */
+        ArchBatch mine;
+        double w = batch_share(b, &mine);
+        if (a == accum - 1) dist_grads_begin(g->dist);
+        if (w > 0) {
+            loss += w * g->arch->forward(g->model, &mine, 1, rng);
+            g->arch->backward(g->model, (float)w / accum);
+        }
     }
+    if ((rc = dist_grads_end(g->dist, e)) || (rc = dist_sum(&loss, 1, e))) return rc;
     loss /= accum;
     float norm = g->arch->grad_norm(g->model);
     if (!isfinite(loss) || !isfinite(norm)) {
@@ -432,16 +524,34 @@ int engine_train_step(Engine *g, LwError *e) {
     MetricPoint p = {.step = g->step, .tokens = g->tokens_seen, .train_loss = g->train_loss, .val_loss = val,
                      .lr = lr, .grad_norm = norm, .tokens_per_sec = g->tps, .elapsed = g->train_time};
     publish_metric(g, &p);
-    if (t->sample_every > 0 && (g->step % t->sample_every == 0 || g->state == ENGINE_DONE)) write_sample(g);
-    if (g->cfg.probe.snapshot_every > 0 && g->step % g->cfg.probe.snapshot_every == 0 && (rc = engine_probe_now(g, e)))
-        return rc;
     int ckpt_due = t->checkpoint_every > 0 && g->step % t->checkpoint_every == 0;
-    if (g->task->evaluate && (g->state == ENGINE_DONE || ckpt_due) && (rc = g->task->evaluate(g, e))) return rc;
+    /* data-parallel: samples, probes and the task's evaluation are rank 0's; then every rank agrees on the
+     * outcome, an interruption of any rank included, so all stop after the same step */
+    rc = dist_rank() == 0 ? step_outputs(g, ckpt_due, e) : LW_OK;
+    if (dist_size() > 1) {
+        if (!rc && engine_aborted(g)) rc = lw_fail(e, LW_ERR_ABORTED, "interrupted after step %ld", g->step);
+        if ((rc = dist_agree(rc, e))) return rc;
+#ifndef NDEBUG
+        if (g->step % DIST_CHECK_EVERY == 0 && (rc = engine_check_weights(g, NULL, 0, e))) return rc;
+#endif
+    }
+    if (rc) return rc;
     if (ckpt_due && (rc = engine_save(g, NULL, e))) return rc;
     return LW_OK;
 }
 
+/* Data-parallel: every rank calls it; the weights are checked identical, rank 0 writes, all return its outcome. */
 int engine_save(Engine *g, const char *dir, LwError *e) {
+    char sums[256] = "";
+    int rc = dist_size() > 1 ? engine_check_weights(g, sums, sizeof sums, e) : LW_OK;
+    if (!rc && dist_rank() == 0) rc = engine_save_here(g, dir, e);
+    if (dist_size() == 1 || (rc = dist_agree(rc, e))) return rc;
+    g->last_ckpt_step = g->step;
+    lw_log(LW_LOG_INFO, "weights identical on %d ranks at step %ld (checksums %s)", dist_size(), g->step, sums);
+    return LW_OK;
+}
+
+static int engine_save_here(Engine *g, const char *dir, LwError *e) {
     char path[CFG_PATH_MAX + 32];
     if (!dir) {
         int rc = lw_mkdirs(g->run_dir, e);

@@ -18,6 +18,7 @@
 #include "arch.h"
 #include "bpe.h"
 #include "checkpoint.h"
+#include "dist.h"
 #include "engine.h"
 #include "rng.h"
 #include "task.h"
@@ -42,6 +43,7 @@ struct Engine {
     int S;                      /* the longest source (ArchInfo.n_source models; 0 for the others) */
     int *inputs, *targets;      /* (B, T) batch buffers (engine_alloc_batch) */
     ArchBatch batch;            /* the batch of the last task->next_batch */
+    Dist *dist;                 /* data-parallel gradient buckets (dist.h); NULL with one rank */
 
     long step, total_steps, tokens_seen;
     double train_time;          /* seconds spent in steps (saved) */

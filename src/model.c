@@ -900,6 +900,8 @@ static void gpt_backward_body(Gpt *m, int floor) {
         gpt_linear_backward(m, l, GPT_LORA_ATTN, dln1, dw.qkvw, dw.qkvb, dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
         gpt_layernorm_backward(dresidual, dw.ln1w ? dw.ln1w : S, dw.ln1b ? dw.ln1b : S, dln1, x, w.ln1w,
                                a->ln1_mean + o1, a->ln1_rstd + o1, (int)BT, C);
+
+        if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, l);
     }
     if (floor >= 0) return;
     const float *demb = a->dres;
@@ -941,6 +943,7 @@ void gpt_backward(Gpt *m, float loss_scale) {
     memset(a->dres, 0, BTC * sizeof(float));
     gpt_layernorm_backward(a->dres, dw.lnfw ? dw.lnfw : a->sink, dw.lnfb ? dw.lnfb : a->sink, a->dtmp, xL, w.lnfw,
                            a->lnf_mean, a->lnf_rstd, (int)BT, C);
+    if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, L);
     gpt_backward_body(m, floor);
 }
 
@@ -987,6 +990,7 @@ void gpt_backward_classify(Gpt *m, float loss_scale) {
         layernorm_backward(a->dres + row, dw.lnfw ? dw.lnfw : a->sink, dw.lnfb ? dw.lnfb : a->sink,
                            a->cls_dln + (size_t)b * C, xL + row, w.lnfw, a->cls_mean + b, a->cls_rstd + b, 1, C);
     }
+    if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, L);
     if (floor < L) gpt_backward_body(m, floor);
 }
 

@@ -76,6 +76,11 @@ typedef struct Gpt {
     float lora_alpha;   /* forward adds (lora_alpha / lora_rank) * x A B to each adapted product */
     int lora_targets;   /* GPT_LORA_* bits */
     int n_base_tensors; /* tensors of role BASE (the first n_base_tensors of the table) */
+    /* data-parallel training (dist.c): when set, the backwards call grad_hook(grad_hook_ctx, L) once the gradients
+     * above the blocks (ln_f, an untied lm_head, the class head and their adapters) are final, then (.., l) after
+     * block l's (its tensors and adapters); the embeddings' are final when the backward returns */
+    void (*grad_hook)(void *ctx, int stage);
+    void *grad_hook_ctx;
 } Gpt;
 
 #define GPT_IGNORE_INDEX (-100)
