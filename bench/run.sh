@@ -4,7 +4,7 @@
 #   training step ms/step and tokens/s against PyTorch (Debian's python3-torch) on the same model and batch: GPT rows,
 #   BERT (configs/bert-tiny.yaml, masked-LM step) and the encoder-decoder (configs/transformer-translate.yaml,
 #   teacher-forced step, and greedy decoding with the KV cache).
-# Usage: bench/run.sh BUILD/llmwb-bench
+# Usage: bench/run.sh BUILD/llmwb-bench     (BENCH_ROWS="bert-tiny-B32-T32 ..." runs only those training rows)
 set -u
 BENCH=${1:?usage: bench/run.sh path/to/llmwb-bench}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,8 +51,8 @@ else
 fi
 # Each row alternates the two sides (llmwb, PyTorch, llmwb, PyTorch) and keeps each side's fastest step, so load
 # from other processes on a shared machine hits both alike.
-rows="124M-B4-T64 124M-B4-T256 default-B16-T64 small-L4-C256-B4-T256 generate bert-tiny-B32-T32 encdec-B32-S15-T15
-      encdec-greedy"
+rows=${BENCH_ROWS:-124M-B4-T64 124M-B4-T256 default-B16-T64 small-L4-C256-B4-T256 generate bert-tiny-B32-T32
+      encdec-B32-S15-T15 encdec-greedy}
 for row in $rows; do
     for rep in 1 2; do
         "$BENCH" train only=$row | grep -v '^blas:\|^peak RSS' | tee -a "$OUT/c.txt"
