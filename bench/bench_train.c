@@ -430,8 +430,9 @@ void bench_train_run(int argc, char **argv) {
         if (!only || !strcmp(only, models[i].name)) bench_model(&models[i], steps);
     if (!only || !strcmp(only, "generate")) bench_generate("gpt2-124m", &gpt2, 56);
     /* configs/bert-tiny.yaml and configs/transformer-translate.yaml (the longest pair: 15 + 15 tokens) */
-    if (!only || !strcmp(only, "bert-tiny-B32-T32")) bench_bert("bert-tiny-B32-T32", 32, 32, 3, 20);
-    if (!only || !strcmp(only, "encdec-B32-S15-T15")) bench_encdec("encdec-B32-S15-T15", 32, 15, 15, 5, 40);
+    if (!only || !strcmp(only, "bert-tiny-B32-T32")) bench_bert("bert-tiny-B32-T32", 32, 32, 3, steps > 0 ? steps : 20);
+    if (!only || !strcmp(only, "encdec-B32-S15-T15"))
+        bench_encdec("encdec-B32-S15-T15", 32, 15, 15, 5, steps > 0 ? steps : 40);
     if (!only || !strcmp(only, "encdec-greedy")) bench_encdec_decode("encdec-greedy", 32, 15, 15);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
