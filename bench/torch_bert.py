@@ -7,7 +7,7 @@ run only on the masked rows, as the trainer runs it (bert.h: mlm_rows_only). No 
 
 Written for speed in PyTorch 1.13, not to read like Hugging Face's modeling_bert: query, key and value are one
 (3C, C) product, the 1/sqrt(HS) scale is folded into the score product (baddbmm with alpha), the masked rows are
-gathered before the head. check() compares its logits with tests/make_bert_ref.py, the reference the C model is
+gathered before the head. check_diff() compares its logits with tests/make_bert_ref.py, the reference the C model is
 tested against, on the same weights.
 """
 
@@ -149,6 +149,12 @@ def setup(B, T):
 
 
 def check():
+    """What check_diff() found, as a note for the train line."""
+    d = check_diff()
+    return "largest logit change vs tests/make_bert_ref.py %s" % ("-" if d is None else "%.1e" % d)
+
+
+def check_diff():
     """Largest |MLM logit difference| between this model and tests/make_bert_ref.py's on the same random weights
     and batch, or None when that file is not there."""
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests")

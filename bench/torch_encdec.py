@@ -246,6 +246,13 @@ def decode_bench(n_src, S, T, threads):
 
 
 def check():
+    """What check_diff() found, as a note for the train line."""
+    d, same = check_diff()
+    return "cached greedy decoding %s the full forward's; largest logit change vs tests/make_encdec_ref.py %s" % (
+        "matches" if same else "DIFFERS FROM", "-" if d is None else "%.1e" % d)
+
+
+def check_diff():
     """(largest |logit difference| between this model and tests/make_encdec_ref.py's on the same random weights
     and batch, dropout off, or None when that file is not there; whether decode()'s cached greedy tokens are those
     of greedy decoding by full forwards)."""

@@ -226,20 +226,11 @@ def main():
     for name, cfg, B, T, warm, steps in bench_models():
         if only is None or only == name:
             bench_model(name, cfg, B, T, warm, steps_override or steps, foreach)
-    for name, B, S, T, warm, steps in arch_rows():
+    for name, mod, shape, wd, warm, steps in arch_rows():
         if only is None or only == name:
-            mod = torch_bert if name.startswith("bert") else torch_encdec
-            model, loss_fn, flops, note = torch_bert.setup(B, T) if mod is torch_bert else torch_encdec.setup(B, S, T)
-            diff = mod.check()
-            if mod is torch_encdec:
-                diff, same = diff
-                note += ", cached greedy decoding %s the full forward's" % ("matches" if same else "DIFFERS FROM")
-            note += "; largest logit change vs tests/%s %s" % (
-                "make_bert_ref.py" if mod is torch_bert else "make_encdec_ref.py",
-                "-" if diff is None else "%.1e" % diff)
-            wd = 0.1 if mod is torch_bert else 0.01  # the configs' train.weight_decay
-            time_train(name, B, T, flops, model, model.decay_groups(wd), loss_fn, warm, steps_override or steps,
-                       foreach, note)
+            model, loss_fn, flops, note = mod.setup(*shape)
+            time_train(name, shape[0], shape[-1], flops, model, model.decay_groups(wd), loss_fn, warm,
+                       steps_override or steps, foreach, note + "; " + mod.check())
     if only is None or only == "encdec-greedy":
         tps, th = torch_encdec.decode_bench(32, 15, 15, threads)
         print("generate encdec-greedy: %.1f tok/s (32 sources of 15 tokens, 15 tokens each, greedy, KV cache, encoding "
@@ -272,8 +263,10 @@ def bench_models():
 
 
 def arch_rows():
-    """The BERT and encoder-decoder rows as bench/bench_train.c has them: (name, B, S, T, warmup, timed steps)."""
-    return [("bert-tiny-B32-T32", 32, 0, 32, 3, 20), ("encdec-B32-S15-T15", 32, 15, 15, 5, 40)]
+    """The BERT and encoder-decoder rows as bench/bench_train.c has them: (name, module, its setup() arguments (B, T)
+    or (B, S, T), the config's train.weight_decay, warmup steps, timed steps)."""
+    return [("bert-tiny-B32-T32", torch_bert, (32, 32), 0.1, 3, 20),
+            ("encdec-B32-S15-T15", torch_encdec, (32, 15, 15), 0.01, 5, 40)]
 
 
 if __name__ == "__main__":
