@@ -8,6 +8,10 @@
  *   peak RSS: X MiB
  * A step is zero_grad + forward + backward + grad norm + clip + AdamW; warmup steps, then the fastest of N (the
  * machine may be shared: the fastest step is the least disturbed one; the median is printed beside it).
+ * Besides the GPT rows: BERT (bert.h) on configs/bert-tiny.yaml's model and batch, the MLM loss on the masked
+ * positions only as the trainer runs it (mlm_rows_only), and the encoder-decoder (encdec.h) on
+ * configs/transformer-translate.yaml's, teacher-forced, plus its greedy decoding with the KV cache. tok/s counts
+ * what the Train screen counts: B*T row tokens for BERT, B*T target tokens for the encoder-decoder.
  * Usage: llmwb-bench train [threads=2] [steps=N] [only=NAME|none]  (steps overrides every model's count). */
 #include <pthread.h>
 #include <stdio.h>
@@ -15,7 +19,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include "bench.h"
+#include "bert.h"
 #include "blas.h"
+#include "encdec.h"
 #include "matmul.h"
 #include "model.h"
 
@@ -98,6 +104,21 @@ static double bench_triad(int threads) {
     return 12.0 * n / best / 1e9;
 }
 
+/* The two lines of one training row: ms (steps) step times in ms (sorted here), part the sums of forward, backward,
+ * zero_grad + norm and AdamW over them; tokens per step B*T; note is appended inside the parentheses. */
+static void bench_report(const char *name, int B, int T, double flops, double *ms, const double part[4], int steps,
+                         float loss, size_t n_params, const char *note) {
+    qsort(ms, (size_t)steps, sizeof(double), cmp_double);
+    double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]), best = ms[0];
+    printf("train %s B=%d T=%d: %.1f ms/step %.1f tok/s %.1f GFLOP/s (fastest of %d steps; median %.1f, max %.1f ms; "
+           "loss %.3f, %zu params%s)\n",
+           name, B, T, best, (double)B * T / (best / 1e3), flops / (best / 1e3) / 1e9, steps, med, ms[steps - 1],
+           (double)loss, n_params, note);
+    printf("  %s parts (mean ms): forward %.1f, backward %.1f, zero_grad+norm %.1f, AdamW %.1f\n", name,
+           part[0] / steps, part[1] / steps, part[2] / steps, part[3] / steps);
+    fflush(stdout);
+}
+
 static void bench_model(const BenchModel *bm, int steps_override) {
     Gpt m;
     LwError e = {0};
@@ -139,16 +160,8 @@ static void bench_model(const BenchModel *bm, int steps_override) {
             part[3] += (t5 - t4) * 1e3;
         }
     }
-    qsort(ms, (size_t)steps, sizeof(double), cmp_double);
-    double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]), best = ms[0];
-    double flops = bench_step_flops(&bm->cfg, bm->B, bm->T);
-    printf("train %s B=%d T=%d: %.1f ms/step %.1f tok/s %.1f GFLOP/s (fastest of %d steps; median %.1f, max %.1f ms; "
-           "loss %.3f, %zu params)\n",
-           bm->name, bm->B, bm->T, best, BT / (best / 1e3), flops / (best / 1e3) / 1e9, steps, med, ms[steps - 1],
-           (double)loss, m.n_params);
-    printf("  %s parts (mean ms): forward %.1f, backward %.1f, zero_grad+norm %.1f, AdamW %.1f\n", bm->name,
-           part[0] / steps, part[1] / steps, part[2] / steps, part[3] / steps);
-    fflush(stdout);
+    bench_report(bm->name, bm->B, bm->T, bench_step_flops(&bm->cfg, bm->B, bm->T), ms, part, steps, loss, m.n_params,
+                 "");
     free(ms);
     free(in);
     free(tg);
@@ -195,6 +208,195 @@ static void bench_generate(const char *name, const GptConfig *cfg, int n) {
     gpt_free(&m);
 }
 
+/* ---- BERT (configs/bert-tiny.yaml) and the encoder-decoder (configs/transformer-translate.yaml) ---- */
+
+/* Matmul FLOPs of one BERT MLM training step (forward x 3): L layers over N = B*T rows (fused QKV, output, the MLP of
+ * width F, attention T x T per head), the head on the n_masked scored rows only (transform C x C, decoder C x V). */
+static double bench_bert_flops(const BertConfig *c, int B, int T, int n_masked) {
+    double N = (double)B * T, C = c->d_model, F = c->d_ff, L = c->n_layer, V = c->vocab_size;
+    double fwd = L * (2.0 * N * (4 * C * C + 2 * C * F) + 4.0 * B * (double)T * T * C) + 2.0 * n_masked * (C * C + C * V);
+    return 3.0 * fwd;
+}
+
+/* Matmul FLOPs of one teacher-forced encoder-decoder step (forward x 3): Ns = B*S source and Nt = B*T target rows;
+ * encoder layers (self-attention S x S, MLP), decoder layers (self-attention T x T as computed, cross-attention: q
+ * and output on Nt rows, k|v on Ns rows, T x S scores), the tied output projection (C x V) on every target row. */
+static double bench_encdec_flops(const EncDecConfig *c, int B, int S, int T) {
+    double Ns = (double)B * S, Nt = (double)B * T, C = c->d_model, F = c->d_ff, V = c->tgt_vocab;
+    double enc = 2.0 * Ns * (4 * C * C + 2 * C * F) + 4.0 * B * (double)S * S * C;
+    double dec = 2.0 * Nt * (4 * C * C + 2 * C * F) + 4.0 * B * (double)T * T * C + 2.0 * Nt * 2 * C * C +
+                 2.0 * Ns * 2 * C * C + 4.0 * B * (double)T * S * C;
+    return 3.0 * (c->n_enc_layer * enc + c->n_dec_layer * dec + 2.0 * Nt * C * V);
+}
+
+/* configs/bert-tiny.yaml: 4 layers, 4 heads, d_model 128 (d_ff 512), 32 positions, pre-LN, no dropout, the
+ * 1,024-token BPE plus [CLS] [SEP] [MASK] [PAD]; batch 32 rows of [CLS] 30 tokens [SEP], 15% of them scored. */
+static void bench_bert(const char *name, int B, int T, int warmup, int steps) {
+    enum { V_BPE = 1024 }; /* ids 0..1023 ordinary (incl. <|endoftext|> at 1023), then the four specials */
+    BertConfig bc = bert_config_default(4, 4, 128, T, V_BPE + 4);
+    bc.pre_ln = 1;
+    bc.dropout = bc.attn_dropout = 0.0f;
+    Bert m;
+    LwError e = {0};
+    if (bert_init(&m, &bc, &e) || bert_reserve(&m, B, T, &e)) {
+        printf("train %s: skipped: %s\n", name, e.msg);
+        return;
+    }
+    m.mlm_rows_only = 1; /* as arch_bert.c trains: the head on the scored rows only */
+    Rng r;
+    rng_seed(&r, 1234);
+    bert_init_weights(&m, &r);
+    int N = B * T, cls = V_BPE, sep = V_BPE + 1, mask = V_BPE + 2, pad = V_BPE + 3;
+    int *tok = malloc((size_t)N * sizeof(int)), *in = malloc((size_t)N * sizeof(int));
+    int *lab = malloc((size_t)N * sizeof(int)), *scratch = malloc((size_t)T * sizeof(int));
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            tok[b * T + t] = t == 0 ? cls : t == T - 1 ? sep : (int)rng_below(&r, V_BPE - 1);
+    const int special[] = {cls, sep, pad, V_BPE - 1};
+    BertMaskSpec spec = {.prob = 0.15f, .mask_id = mask, .rand_lo = 0, .rand_hi = V_BPE - 1, .special = special,
+                         .n_special = 4};
+    int n_masked = bert_mlm_mask(in, lab, tok, B, T, &spec, &r, scratch);
+    double *ms = malloc((size_t)steps * sizeof(double)), part[4] = {0};
+    float loss = 0.0f;
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = lw_now();
+        bert_zero_grad(&m);
+        double t1 = lw_now();
+        loss = bert_forward(&m, in, NULL, NULL, lab, B, T, 1, &r);
+        double t2 = lw_now();
+        bert_backward(&m, 1.0f);
+        double t3 = lw_now();
+        float norm = bert_grad_norm(&m);
+        float clip = norm > 1.0f ? 1.0f / (norm + 1e-6f) : 1.0f;
+        double t4 = lw_now();
+        bert_adamw_step(&m, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, s + 1, clip);
+        double t5 = lw_now();
+        if (s >= warmup) {
+            ms[s - warmup] = (t5 - t0) * 1e3;
+            part[0] += (t2 - t1) * 1e3;
+            part[1] += (t3 - t2) * 1e3;
+            part[2] += (t1 - t0 + t4 - t3) * 1e3;
+            part[3] += (t5 - t4) * 1e3;
+        }
+    }
+    char note[64];
+    snprintf(note, sizeof note, "; %d masked positions scored", n_masked);
+    bench_report(name, B, T, bench_bert_flops(&bc, B, T, n_masked), ms, part, steps, loss, m.n_params, note);
+    free(ms);
+    free(tok);
+    free(in);
+    free(lab);
+    free(scratch);
+    bert_free(&m);
+}
+
+/* configs/transformer-translate.yaml's model: 2 + 2 layers, 4 heads, d_model 64, d_ff 256, 48 positions, the
+ * paper's post-LN, ReLU, sinusoidal positions, shared and tied 1,000-token vocabulary, dropout 0.1. */
+static EncDecConfig bench_encdec_config(void) {
+    EncDecConfig c = encdec_config_default(2, 4, 64, 48, 1000);
+    c.d_ff = 256;
+    c.dropout = c.attn_dropout = 0.1f; /* arch_encdec.c gives model.dropout to both */
+    return c;
+}
+
+/* One teacher-forced training step at (B, S, T): S and T the longest source and target of the shipped pairs (the
+ * trainer pads each batch to its longest), every position real. */
+static void bench_encdec(const char *name, int B, int S, int T, int warmup, int steps) {
+    EncDecConfig c = bench_encdec_config();
+    EncDec m;
+    LwError e = {0};
+    if (encdec_init(&m, &c, &e) || encdec_reserve(&m, B, S, T, &e)) {
+        printf("train %s: skipped: %s\n", name, e.msg);
+        return;
+    }
+    Rng r;
+    rng_seed(&r, 1234);
+    encdec_init_weights(&m, &r);
+    int V = c.tgt_vocab;
+    int *src = malloc((size_t)B * S * sizeof(int)), *tin = malloc((size_t)B * T * sizeof(int));
+    int *lab = malloc((size_t)B * T * sizeof(int));
+    for (int i = 0; i < B * S; i++) src[i] = (int)rng_below(&r, (uint32_t)V);
+    for (int i = 0; i < B * T; i++) {
+        tin[i] = (int)rng_below(&r, (uint32_t)V);
+        lab[i] = (int)rng_below(&r, (uint32_t)V);
+    }
+    double *ms = malloc((size_t)steps * sizeof(double)), part[4] = {0};
+    float loss = 0.0f;
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = lw_now();
+        encdec_zero_grad(&m);
+        double t1 = lw_now();
+        loss = encdec_forward(&m, src, NULL, tin, lab, B, S, T, 1, &r);
+        double t2 = lw_now();
+        encdec_backward(&m, 1.0f);
+        double t3 = lw_now();
+        float norm = encdec_grad_norm(&m);
+        float clip = norm > 1.0f ? 1.0f / (norm + 1e-6f) : 1.0f;
+        double t4 = lw_now();
+        encdec_adamw_step(&m, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.01f, s + 1, clip);
+        double t5 = lw_now();
+        if (s >= warmup) {
+            ms[s - warmup] = (t5 - t0) * 1e3;
+            part[0] += (t2 - t1) * 1e3;
+            part[1] += (t3 - t2) * 1e3;
+            part[2] += (t1 - t0 + t4 - t3) * 1e3;
+            part[3] += (t5 - t4) * 1e3;
+        }
+    }
+    char note[64];
+    snprintf(note, sizeof note, "; source S=%d", S);
+    bench_report(name, B, T, bench_encdec_flops(&c, B, S, T), ms, part, steps, loss, m.n_params, note);
+    free(ms);
+    free(src);
+    free(tin);
+    free(lab);
+    encdec_free(&m);
+}
+
+/* Greedy translation with the KV cache: n_src sources of S tokens, each encoded once (with every layer's cross
+ * K/V), then T tokens one at a time from the argmax (no early stop: the same work every run). tok/s counts the
+ * generated tokens over the whole time, encoding included. */
+static void bench_encdec_decode(const char *name, int n_src, int S, int T) {
+    EncDecConfig c = bench_encdec_config();
+    EncDec m;
+    LwError e = {0};
+    if (encdec_init(&m, &c, &e)) {
+        printf("generate %s: skipped: %s\n", name, e.msg);
+        return;
+    }
+    Rng r;
+    rng_seed(&r, 99);
+    encdec_init_weights(&m, &r);
+    int V = c.tgt_vocab;
+    EncDecCache *kv = encdec_cache_open(&m, 1, S, T);
+    int *src = malloc((size_t)n_src * S * sizeof(int));
+    float *logits = malloc((size_t)V * sizeof(float));
+    for (int i = 0; i < n_src * S; i++) src[i] = (int)rng_below(&r, (uint32_t)V);
+    double best = 1e30;
+    for (int rep = 0; rep < 3; rep++) { /* the first pass warms up */
+        double t0 = lw_now();
+        for (int k = 0; k < n_src; k++) {
+            encdec_cache_start(&m, kv, src + (size_t)k * S, S);
+            int tok = V - 1; /* the begin marker */
+            for (int t = 0; t < T; t++) {
+                encdec_cache_step(&m, kv, 0, tok, logits, NULL);
+                tok = 0;
+                for (int v = 1; v < V; v++)
+                    if (logits[v] > logits[tok]) tok = v;
+            }
+        }
+        double dt = lw_now() - t0;
+        if (rep > 0 && dt < best) best = dt;
+    }
+    printf("generate %s: %.1f tok/s (%d sources of %d tokens, %d tokens each, greedy, KV cache, encoding included)\n",
+           name, n_src * T / best, n_src, S, T);
+    fflush(stdout);
+    free(src);
+    free(logits);
+    encdec_cache_close(kv);
+    encdec_free(&m);
+}
+
 void bench_train_run(int argc, char **argv) {
     int threads = 2, steps = 0;
     const char *only = NULL;
@@ -227,6 +429,11 @@ void bench_train_run(int argc, char **argv) {
     for (size_t i = 0; i < LW_ARRAY_LEN(models); i++)
         if (!only || !strcmp(only, models[i].name)) bench_model(&models[i], steps);
     if (!only || !strcmp(only, "generate")) bench_generate("gpt2-124m", &gpt2, 56);
+    /* configs/bert-tiny.yaml and configs/transformer-translate.yaml (the longest pair: 15 + 15 tokens) */
+    if (!only || !strcmp(only, "bert-tiny-B32-T32")) bench_bert("bert-tiny-B32-T32", 32, 32, 3, steps > 0 ? steps : 20);
+    if (!only || !strcmp(only, "encdec-B32-S15-T15"))
+        bench_encdec("encdec-B32-S15-T15", 32, 15, 15, 5, steps > 0 ? steps : 40);
+    if (!only || !strcmp(only, "encdec-greedy")) bench_encdec_decode("encdec-greedy", 32, 15, 15);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS: %.0f MiB\n", ru.ru_maxrss / 1024.0);

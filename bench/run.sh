@@ -1,8 +1,10 @@
 #!/bin/sh
 # make bench: our figures side by side with reference implementations run in the same command, as ratios.
 #   BPE training time (1 MB, 4 MB) and encoding MB/s against npm's tiktoken (when node/npm are available);
-#   training step ms/step and tokens/s against PyTorch (Debian's python3-torch) on the same model and batch.
-# Usage: bench/run.sh BUILD/llmwb-bench
+#   training step ms/step and tokens/s against PyTorch (Debian's python3-torch) on the same model and batch: GPT rows,
+#   BERT (configs/bert-tiny.yaml, masked-LM step) and the encoder-decoder (configs/transformer-translate.yaml,
+#   teacher-forced step, and greedy decoding with the KV cache).
+# Usage: bench/run.sh BUILD/llmwb-bench     (BENCH_ROWS="bert-tiny-B32-T32 ..." runs only those training rows)
 set -u
 BENCH=${1:?usage: bench/run.sh path/to/llmwb-bench}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +51,8 @@ else
 fi
 # Each row alternates the two sides (llmwb, PyTorch, llmwb, PyTorch) and keeps each side's fastest step, so load
 # from other processes on a shared machine hits both alike.
-rows="124M-B4-T64 124M-B4-T256 default-B16-T64 small-L4-C256-B4-T256 generate"
+rows=${BENCH_ROWS:-124M-B4-T64 124M-B4-T256 default-B16-T64 small-L4-C256-B4-T256 generate bert-tiny-B32-T32
+      encdec-B32-S15-T15 encdec-greedy}
 for row in $rows; do
     for rep in 1 2; do
         "$BENCH" train only=$row | grep -v '^blas:\|^peak RSS' | tee -a "$OUT/c.txt"
@@ -65,29 +68,38 @@ awk -v have_torch=$have_torch -v core="${core:-?}" '
     /^triad:/ { if ($2 > triad) triad = $2 }
     /^train / { k = side SUBSEP $2; if (!(k in t) || $5 < t[k]) t[k] = $5
                 gf[$2] = $5 * $9 / 1e3; split($3 " " $4, q, "[= :]"); toks[$2] = q[2] * q[4] }
-    /^generate / { k = side SUBSEP "generate"; if (!(k in g) || $3 > g[k]) g[k] = $3
-                   if (side == 1) for (i = 1; i <= NF; i++) if ($i == "weights") wmb = $(i + 1) }
+    /^generate / { nm = $2; sub(/:$/, "", nm); k = side SUBSEP nm; if (!(k in g) || $3 > g[k]) g[k] = $3
+                   if (side == 1) for (i = 1; i <= NF; i++) if ($i == "weights") wmb[nm] = $(i + 1) }
+    function gen_row(label, nm, extra,    ga, gb) {
+        ga = g[1 SUBSEP nm]; gb = g[2 SUBSEP nm]
+        if (ga == "") return
+        printf "%-24s %10.2f %12s %12.1f %14s %7s %s\n", label, 1e3 / ga, gb == "" ? "-" : sprintf("%.2f", 1e3 / gb),
+               ga, gb == "" ? "-" : sprintf("%.1f", gb), gb == "" ? "-" : sprintf("%.2fx", ga / gb), extra
+    }
     END {
         printf "sgemm peak (best of every run): llmwb %.1f GFLOP/s, PyTorch %s GFLOP/s; triad %.1f GB/s; BLAS core %s\n", peak[1],
                have_torch ? sprintf("%.1f", peak[2]) : "-", triad, core
-        printf "%-24s %12s %14s %7s %10s %12s  %s\n", "config", "llmwb tok/s", "PyTorch tok/s", "ratio", "MFU llmwb",
-               "MFU PyTorch", "BLAS core"
-        n = split("124M-B4-T64 124M-B4-T256 default-B16-T64 small-L4-C256-B4-T256", order, " ")
+        printf "%-24s %10s %12s %12s %14s %7s %10s %12s  %s\n", "config", "llmwb ms", "PyTorch ms", "llmwb tok/s",
+               "PyTorch tok/s", "ratio", "MFU llmwb", "MFU PyTorch", "BLAS core"
+        n = split("124M-B4-T64 124M-B4-T256 default-B16-T64 small-L4-C256-B4-T256 bert-tiny-B32-T32 encdec-B32-S15-T15", order, " ")
         for (i = 1; i <= n; i++) {
             nm = order[i]; a = t[1 SUBSEP nm]; b = t[2 SUBSEP nm]
             if (a == "") continue
             ra = toks[nm] / (a / 1e3); rb = b == "" ? 0 : toks[nm] / (b / 1e3)
-            printf "%-24s %12.1f %14s %7s %9.0f%% %12s  %s\n", nm, ra, b == "" ? "-" : sprintf("%.1f", rb),
-                   b == "" ? "-" : sprintf("%.2fx", ra / rb), 100 * gf[nm] / (a / 1e3) / peak[1],
-                   b == "" ? "-" : sprintf("%.0f%%", 100 * gf[nm] / (b / 1e3) / peak[2]), core
+            printf "%-24s %10.1f %12s %12.1f %14s %7s %9.0f%% %12s  %s\n", nm, a, b == "" ? "-" : sprintf("%.1f", b), ra,
+                   b == "" ? "-" : sprintf("%.1f", rb), b == "" ? "-" : sprintf("%.2fx", ra / rb),
+                   100 * gf[nm] / (a / 1e3) / peak[1], b == "" ? "-" : sprintf("%.0f%%", 100 * gf[nm] / (b / 1e3) / peak[2]),
+                   core
         }
-        ga = g[1 SUBSEP "generate"]; gb = g[2 SUBSEP "generate"]
-        if (ga != "" && wmb > 0 && triad > 0) {
-            lim = triad * 1e3 / wmb
-            printf "%-24s %12.1f %14s %7s %9.0f%% of the %.1f tok/s memory-bandwidth limit (%s MB of weights per token at %.1f GB/s)\n",
-                   "generate-124M-KV", ga, gb == "" ? "-" : sprintf("%.1f", gb),
-                   gb == "" ? "-" : sprintf("%.2fx", ga / gb), 100 * ga / lim, lim, wmb, triad
+        w = wmb["gpt2-124m"]
+        if (w > 0 && triad > 0) {
+            lim = triad * 1e3 / w
+            gen_row("generate-124M-KV", "gpt2-124m", sprintf("%9.0f%% of the %.1f tok/s memory-bandwidth limit (%s MB of weights per token at %.1f GB/s)  %s",
+                    100 * g[1 SUBSEP "gpt2-124m"] / lim, lim, w, triad, core))
         }
+        gen_row("encdec-greedy-KV", "encdec-greedy", sprintf("%25s%s", "", core))
+        print "ms: per training step; per generated token for the generate rows (encdec: 32 sources of 15 tokens, 15 greedy tokens each, encoding included)."
+        print "tok/s: B*T tokens a step (BERT: whole rows, the loss on the 15% masked; encoder-decoder: target tokens, as the Train screen counts)."
         print "MFU: model FLOPs (matmuls, attention as computed) per second over the same side'"'"'s sgemm peak."
         print "Timings are the fastest step of two alternating runs per side: on a shared machine the ratio is the figure to read."
     }' "$OUT/c.txt" "$OUT/t.txt"

@@ -8,6 +8,9 @@ steps, then the fastest of N (the median beside it). Prints:
     sgemm peak: X GFLOP/s
     train NAME B=.. T=..: X ms/step Y tok/s Z GFLOP/s
     generate NAME: X tok/s          (greedy, KV cache, 8-token prompt)
+Besides the GPT rows (tests/gpt_torch.py's model): bench/torch_bert.py (configs/bert-tiny.yaml's BERT, the MLM loss
+on the masked positions) and bench/torch_encdec.py (configs/transformer-translate.yaml's encoder-decoder, teacher
+forced; and greedy decoding with a K/V cache), each checked against its tests/make_*_ref.py before it is timed.
 Usage: /usr/bin/python3 bench/torch_train.py [threads=2] [steps=N] [only=NAME|none] [fast=1] [foreach=1]
 Tuning kept because it was fastest here (bench/run.sh sets the environment): OMP_WAIT_POLICY=PASSIVE, glibc malloc
 tunables that keep freed memory, torch.set_num_threads(threads), flush-to-zero denormals, AdamW(foreach=True), the
@@ -32,6 +35,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import gpt_torch  # noqa: E402
 from gpt_torch import GPT, gpt_config, cross_entropy, decay_groups  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_bert  # noqa: E402
+import torch_encdec  # noqa: E402
 
 
 # ---- the fastest PyTorch 1.13 formulation of the same model (same modules, parameters and math) ----
@@ -92,20 +99,16 @@ def step_flops(cfg, B, T):
     return 3.0 * fwd
 
 
-def bench_model(name, cfg, B, T, warmup, steps, foreach):
-    torch.manual_seed(1234)
-    model = GPT(cfg)
-    model.train()
-    opt = torch.optim.AdamW(decay_groups(model, 0.1), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, foreach=foreach)
-    V = cfg["vocab_size"]
-    idx = torch.randint(0, V, (B, T))
-    tgt = torch.randint(0, V, (B, T))
+def time_train(name, B, T, flops, model, param_groups, loss_fn, warmup, steps, foreach, note=""):
+    """Times warmup + steps training steps of loss_fn() (zero_grad, forward + loss, backward, clip_grad_norm_(1.0),
+    AdamW lr 1e-4, betas 0.9/0.95, eps 1e-8 over param_groups) and prints the train and parts lines."""
+    opt = torch.optim.AdamW(param_groups, lr=1e-4, betas=(0.9, 0.95), eps=1e-8, foreach=foreach)
     params = [p for p in model.parameters() if p.requires_grad]
     times, parts = [], [0.0, 0.0, 0.0]
     for s in range(warmup + steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = cross_entropy(model(idx), tgt)
+        loss = loss_fn()
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()
@@ -119,10 +122,21 @@ def bench_model(name, cfg, B, T, warmup, steps, foreach):
             parts[2] += (t3 - t2) * 1e3
     med, best = statistics.median(times), min(times)
     print("train %s B=%d T=%d: %.1f ms/step %.1f tok/s %.1f GFLOP/s (fastest of %d steps; median %.1f, max %.1f ms; "
-          "loss %.3f)" % (name, B, T, best, B * T / (best / 1e3), step_flops(cfg, B, T) / (best / 1e3) / 1e9, steps,
-                          med, max(times), loss.item()))
+          "loss %.3f%s)" % (name, B, T, best, B * T / (best / 1e3), flops / (best / 1e3) / 1e9, steps, med,
+                            max(times), loss.item(), note))
     print("  %s parts (mean ms): forward %.1f, backward %.1f, clip+AdamW %.1f"
           % (name, parts[0] / steps, parts[1] / steps, parts[2] / steps), flush=True)
+
+
+def bench_model(name, cfg, B, T, warmup, steps, foreach):
+    torch.manual_seed(1234)
+    model = GPT(cfg)
+    model.train()
+    V = cfg["vocab_size"]
+    idx = torch.randint(0, V, (B, T))
+    tgt = torch.randint(0, V, (B, T))
+    time_train(name, B, T, step_flops(cfg, B, T), model, decay_groups(model, 0.1),
+               lambda: cross_entropy(model(idx), tgt), warmup, steps, foreach)
 
 
 @torch.no_grad()
@@ -212,6 +226,15 @@ def main():
     for name, cfg, B, T, warm, steps in bench_models():
         if only is None or only == name:
             bench_model(name, cfg, B, T, warm, steps_override or steps, foreach)
+    for name, mod, shape, wd, warm, steps in arch_rows():
+        if only is None or only == name:
+            model, loss_fn, flops, note = mod.setup(*shape)
+            time_train(name, shape[0], shape[-1], flops, model, model.decay_groups(wd), loss_fn, warm,
+                       steps_override or steps, foreach, note + "; " + mod.check())
+    if only is None or only == "encdec-greedy":
+        tps, th = torch_encdec.decode_bench(32, 15, 15, threads)
+        print("generate encdec-greedy: %.1f tok/s (32 sources of 15 tokens, 15 tokens each, greedy, KV cache, encoding "
+              "included, best with %d thread%s)" % (tps, th, "" if th == 1 else "s"))
     if only is None or only == "generate":
         torch.manual_seed(99)
         model = GPT(gpt_config("gpt2-124m", dropout=0.1, qkv_bias=False, tie_embeddings=False)).eval()
@@ -237,6 +260,13 @@ def bench_models():
     small = gpt_config(n_layer=4, n_head=4, d_model=256, context_length=256, vocab_size=4096, dropout=0.1)
     return [("124M-B4-T64", gpt2, 4, 64, 2, 5), ("124M-B4-T256", gpt2, 4, 256, 1, 2),
             ("default-B16-T64", default, 16, 64, 10, 40), ("small-L4-C256-B4-T256", small, 4, 256, 3, 15)]
+
+
+def arch_rows():
+    """The BERT and encoder-decoder rows as bench/bench_train.c has them: (name, module, its setup() arguments (B, T)
+    or (B, S, T), the config's train.weight_decay, warmup steps, timed steps)."""
+    return [("bert-tiny-B32-T32", torch_bert, (32, 32), 0.1, 3, 20),
+            ("encdec-B32-S15-T15", torch_encdec, (32, 15, 15), 0.01, 5, 40)]
 
 
 if __name__ == "__main__":
