@@ -38,7 +38,27 @@ static struct {
      * hit_sample >= 0, at that byte of the sample; hit_col = the match's byte offset in the event line */
     long hit_ev, hit_sample;
     int hit_col, hit_len;
+    /* --watch A --watch B ...: the other runs' metrics.csv, overlaid (index 0 unused: the engine's run) */
+    struct { RunLogCursor cur; MetricPoint *m; int n, cap; } cmp[APP_MAX_RUNS];
+    double cmp_next;           /* lw_now() of the next read of their files */
 } tr = {.hit_ev = -1, .hit_sample = -1};
+
+/* Reads what the compared runs' metrics.csv gained (twice a second); returns 1 when any grew. */
+static int tr_poll_compare(App *a) {
+    if (a->n_runs < 2 || lw_now() < tr.cmp_next) return 0;
+    tr.cmp_next = lw_now() + 0.5;
+    int changed = 0;
+    for (int i = 1; i < a->n_runs; i++) {
+        char path[1100];
+        LwError e;
+        snprintf(path, sizeof path, "%s/metrics.csv", a->runs[i]);
+        int before = tr.cmp[i].n;
+        int rc = runlog_read_metrics(path, &tr.cmp[i].cur, &tr.cmp[i].m, &tr.cmp[i].n, &tr.cmp[i].cap, &e);
+        if (rc < 0) app_status(a, 1, "compare: %s", e.msg);
+        if (rc != 0 || tr.cmp[i].n != before) changed = 1;
+    }
+    return changed;
+}
 
 /* The event log line of event i (absolute index) as drawn: "  step kind text", whitespace flattened. */
 static void tr_event_line(int i, char *line, size_t n) {
@@ -91,7 +111,7 @@ static void tr_note_accuracy(const EngineEvent *ev) {
 
 static int tr_poll(App *a) {
     if (!a->eng) return 0;
-    int changed = 0;
+    int changed = tr_poll_compare(a);
     if (tr.eng != a->eng) {
         tr.eng = a->eng;
         tr.n = 0;
@@ -144,6 +164,18 @@ static void tr_fmt_time(double s, char *buf, size_t n) {
     snprintf(buf, n, "%02ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
 }
 
+/* A run's name in the compare legend: its directory's last component (runs/gpt2-small -> gpt2-small). */
+static const char *tr_run_name(const char *dir) {
+    static char buf[4][256];
+    static int k;
+    char *b = buf[k++ % 4];
+    snprintf(b, sizeof buf[0], "%s", dir);
+    size_t l = strlen(b);
+    while (l > 1 && b[l - 1] == '/') b[--l] = '\0';
+    const char *slash = strrchr(b, '/');
+    return slash && slash[1] ? slash + 1 : b;
+}
+
 static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
     int n = tr.n;
     double *x = malloc(sizeof(double) * (size_t)(n + 1) * 6);
@@ -164,9 +196,45 @@ static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
              tr.logy ? "log" : "linear", tr.by_tokens ? "tokens" : "step");
     cb_text(cb, r.x, r.y, r.w, legend, a->th.title);
     /* legend swatches in their colours */
-    PlotSeries s[4] = {
+    PlotSeries s[4 + APP_MAX_RUNS] = {
         {x, y, n, a->th.plot_raw}, {vx, vy, nv, a->th.plot_val_raw}, {x, ye, n, a->th.plot_ema},
         {vx, ve, nv, a->th.plot_val_ema}};
+    /* compared runs (--watch A --watch B): their smoothed train curves, named B, C, D at their ends and in a
+     * legend row under the title */
+    int ns = 4, nc = a->n_runs > 1 ? a->n_runs - 1 : 0;
+    const Style cmp_st[3] = {a->th.plot_aux, a->th.warn, a->th.good};
+    double *cx[APP_MAX_RUNS] = {0}, *cy[APP_MAX_RUNS] = {0};
+    int letter_at[APP_MAX_RUNS] = {0};
+    if (nc) {
+        char row[600] = "", part[200];
+        snprintf(row, sizeof row, "A %s (train, val)", tr_run_name(a->runs[0]));
+        for (int i = 1; i <= nc; i++) {
+            int m = tr.cmp[i].n;
+            cx[i] = malloc(sizeof(double) * (size_t)(2 * m + 2));
+            if (!cx[i]) {
+                s[ns++] = (PlotSeries){NULL, NULL, 0, cmp_st[(i - 1) % 3]};
+                continue;
+            }
+            cy[i] = cx[i] + m + 1;
+            double *raw = malloc(sizeof(double) * (size_t)(m + 1));
+            for (int k = 0; k < m && raw; k++) {
+                cx[i][k] = tr.by_tokens ? (double)tr.cmp[i].m[k].tokens : (double)tr.cmp[i].m[k].step;
+                raw[k] = tr.cmp[i].m[k].train_loss;
+            }
+            if (raw) ema_debiased(raw, m, TR_EMA_TRAIN, cy[i]);
+            else m = 0;
+            free(raw);
+            s[ns++] = (PlotSeries){cx[i], cy[i], m, cmp_st[(i - 1) % 3]};
+            letter_at[i] = (int)strlen(row) + 3;
+            snprintf(part, sizeof part, "   %c %s (train)", 'A' + i, tr_run_name(a->runs[i]));
+            if (strlen(row) + strlen(part) < sizeof row) strcat(row, part);
+        }
+        cb_text(cb, r.x, r.y + 1, r.w, row, a->th.dim);
+        cb_put(cb, r.x, r.y + 1, 'A', a->th.plot_ema); /* the letters in their curves' colours */
+        for (int i = 1; i <= nc; i++)
+            if (letter_at[i] < r.w) cb_put(cb, r.x + letter_at[i], r.y + 1, (uint32_t)('A' + i), s[3 + i].st);
+        r.y++, r.h--;
+    }
     PlotOpts o;
     memset(&o, 0, sizeof o);
     o.logy = tr.logy;
@@ -177,20 +245,27 @@ static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
     /* the curves are also named at their right ends ("train", "val"), so they are told apart without colour */
     int lab_w = r.w >= 40 ? 6 : 0;
     Rect pr = {r.x, r.y + 1, r.w - lab_w, r.h - 1};
-    if (n == 0) {
+    int any = n;
+    for (int i = 4; i < ns; i++) any += s[i].n;
+    if (any == 0) {
         const char *note = a->ws.running ? "Training: the first step is running ..."
                                          : "No steps yet: press Space to train, s for one step.";
         if (a->ts.inference_only) note = "A checkpoint opened to chat with: no training curves here.";
+        if (a->ts.watching) note = "Watching: no step in the run's metrics.csv yet ...";
         cb_text(cb, r.x + 2, r.y + 2, r.w - 4, note, a->th.dim);
     } else {
-        plot_draw(cb, pr, s, 4, o);
+        plot_draw(cb, pr, s, ns, o);
         PlotOpts ro = o;
-        plot_resolve_range(s, 4, &ro);
+        plot_resolve_range(s, ns, &ro);
         int h = pr.h - 1, prev_row = -10;
-        const double *ends[2] = {n > 0 ? &ye[n - 1] : NULL, nv > 0 ? &ve[nv - 1] : NULL};
-        const char *names[2] = {"train", "val"};
-        Style sts[2] = {a->th.plot_ema, a->th.plot_val_ema};
-        for (int i = 0; lab_w && h > 1 && i < 2; i++) {
+        const double *ends[2 + APP_MAX_RUNS] = {n > 0 ? &ye[n - 1] : NULL, nv > 0 ? &ve[nv - 1] : NULL};
+        const char *names[2 + APP_MAX_RUNS] = {"train", "val", "B", "C", "D"};
+        Style sts[2 + APP_MAX_RUNS] = {a->th.plot_ema, a->th.plot_val_ema};
+        for (int i = 0; i < ns - 4; i++) {
+            ends[2 + i] = s[4 + i].n > 0 ? &s[4 + i].y[s[4 + i].n - 1] : NULL;
+            sts[2 + i] = s[4 + i].st;
+        }
+        for (int i = 0; lab_w && h > 1 && i < 2 + ns - 4; i++) {
             if (!ends[i] || !isfinite(*ends[i]) || (ro.logy && *ends[i] <= 0)) continue;
             double v = *ends[i], f;
             if (ro.logy) f = (log10(v) - log10(ro.ymin)) / (log10(ro.ymax) - log10(ro.ymin));
@@ -206,6 +281,7 @@ static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
                       names[i]);
         }
     }
+    for (int i = 1; i <= nc; i++) free(cx[i]);
     free(x);
 }
 
@@ -358,8 +434,15 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     const char *state = a->ws.running ? (t->step == 0 ? "RUN (first step running)" : "RUN") : "PAUSED";
     if (t->state == ENGINE_DONE) state = "DONE (reached train.steps)";
     if (t->state == ENGINE_DIVERGED) state = "DIVERGED (load a checkpoint)";
+    char wstate[300];
+    if (t->watching) { /* another process trains: what its files say */
+        snprintf(wstate, sizeof wstate, "%s", a->watch.ended ? "ENDED" : "WATCHING (read-only)");
+        state = wstate;
+    }
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, t->state == ENGINE_DIVERGED ? a->th.error : a->th.good, "State %s%s", state,
               a->ws.stepping ? "  (stepping)" : "");
+    if (t->watching && a->watch.ended)
+        cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.warn, "run ended: %s", a->watch.end_text);
     y++;
     double ema_last = NAN;
     if (tr.n > 0) {
@@ -385,7 +468,8 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "lr          %.3e", t->lr);
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "grad norm   %.4f", t->grad_norm);
     if (a->repro) cb_text(cb, right.x, TR_ROW(y, ybot), w, "tokens/s    - (hidden in the demo)", a->th.text);
-    else if (!a->ws.running) cb_text(cb, right.x, TR_ROW(y, ybot), w, "tokens/s    0 (not training)", a->th.text);
+    else if (!a->ws.running && !(t->watching && !a->watch.ended))
+        cb_text(cb, right.x, TR_ROW(y, ybot), w, "tokens/s    0 (not training)", a->th.text);
     else cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "tokens/s    %.0f", t->tokens_per_sec);
     char np[32], nt[32];
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "tokens seen %s", fmt_count(t->tokens_seen, np, sizeof np));
@@ -397,11 +481,15 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     /* every parameter, and the ones that train (a subset when finetuning part of the model or with LoRA) */
     fmt_count(t->n_params, np, sizeof np);
     fmt_count(t->n_trainable, nt, sizeof nt);
-    if (t->n_trainable == t->n_params) cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "params %s (all trainable)", np);
+    if (t->watching && t->n_params == 0) cb_text(cb, right.x, TR_ROW(y, ybot), w, "params - (no checkpoint yet)", a->th.dim);
+    else if (t->n_trainable == t->n_params) cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "params %s (all trainable)", np);
     else cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "params %s, trainable %s (%.1f%%)", np, nt,
                    t->n_params > 0 ? 100.0 * (double)t->n_trainable / (double)t->n_params : 0.0);
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "batch %d  vocab %d", t->batch_size, t->vocab_size);
-    cb_printf(cb, right.x, TR_ROW(y, ybot), w, t->unsaved ? a->th.warn : a->th.dim, "unsaved steps %d (S saves)", t->unsaved);
+    if (t->watching && a->watch.ckpt_step >= 0)
+        cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "checkpoint step %ld (chat uses it)", a->watch.ckpt_step);
+    else if (t->watching) cb_text(cb, right.x, TR_ROW(y, ybot), w, "no checkpoint yet (latest/)", a->th.dim);
+    else cb_printf(cb, right.x, TR_ROW(y, ybot), w, t->unsaved ? a->th.warn : a->th.dim, "unsaved steps %d (S saves)", t->unsaved);
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "run %s", t->run_dir);
     int rem = right.y + right.h - y - 1;
     if (rem >= 8) {
