@@ -192,9 +192,11 @@ static int open_files(Engine *g, int resumed, LwError *e) {
     lw_path_join(path, sizeof path, g->run_dir, "metrics.csv");
     int exists = lw_file_exists(path);
     if (resumed && exists && (rc = metrics_truncate(path, g->step, e))) return rc;
-    if (resumed && exists) { /* the history up to the checkpoint: the curves go on from step 0 */
+    if (resumed && exists) { /* the history up to the checkpoint: the curves go on from step 1 */
         RunLogCursor cur = {0, 0};
-        if ((rc = runlog_read_metrics(path, &cur, &g->metrics, &g->n_metrics, &g->cap_metrics, e)) < 0) return rc;
+        LwError me;
+        if (runlog_read_metrics(path, &cur, &g->metrics, &g->n_metrics, &g->cap_metrics, &me) < 0)
+            lw_log(LW_LOG_WARN, "%s: the loss curve shows the rows before it", me.msg); /* a damaged log is no reason to stop */
     }
     g->metrics_csv = fopen(path, resumed && exists ? "a" : "w");
     if (!g->metrics_csv) return lw_fail(e, LW_ERR_IO, "%s: cannot open for writing", path);

@@ -194,6 +194,10 @@ static int poll_events(Engine *g) {
     if (!w->have_events) lw_path_join(path, sizeof path, g->run_dir, "samples.txt");
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
+    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) < cur->offset) { /* started over (--fresh): read it again */
+        cur->offset = 0, cur->line = 0;
+        w->last_probe = -1, w->replaced_ckpt_probe = 0; /* and the new run's snapshots replace the old ones */
+    }
     if (fseek(f, cur->offset, SEEK_SET)) {
         fclose(f);
         return 0;

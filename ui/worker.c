@@ -122,6 +122,9 @@ static void wk_watch_poll(Worker *w, int *ended_said) {
     if (eng && ws.ended && !*ended_said) {
         *ended_said = 1;
         wk_msg(w, "run ended: %s", ws.end_text);
+    } else if (eng && !ws.ended && *ended_said) {
+        *ended_said = 0; /* resumed: its next end is said too */
+        wk_msg(w, "watching %s: the run goes on (a trainer resumed it)", w->watch_dir);
     }
     LwError e = {0};
     if (eng && !w->st.gen_active && ws.disk_ckpt_step >= 0 && ws.disk_ckpt_step != ws.ckpt_step) {
