@@ -201,8 +201,9 @@ Test(tui_watch, two_runs_overlaid_and_a_killed_trainer) {
     w_wait("__LLMWB_EXIT_0__");
 }
 
-Test(tui_watch, a_resumed_run_shows_its_curve_from_step_one) {
+Test(tui_watch, a_resumed_run_shows_its_curve_from_step_one_and_compares_with_another) {
     w_train(g_run, 40);
+    w_train(g_run2, 20);
     char args[600];
     snprintf(args, sizeof args, "tui -c tests/tui_scripts/e2e.yaml --run-dir '%s'", g_run);
     w_launch(args);
@@ -214,6 +215,16 @@ Test(tui_watch, a_resumed_run_shows_its_curve_from_step_one) {
     cr_assert_null(strstr(w_capture(), "No steps yet"), "the curve is not empty:\n%s", w_capture());
     cr_assert_not_null(strstr(w_capture(), "\xe2\x94\x94" "1\xe2\x94\x80"), "the x axis starts at step 1:\n%s",
                        w_capture());
+    /* c: another run's curve on the same plot */
+    w_keys("c");
+    w_wait("compare with run:");
+    w_literal(g_run2);
+    w_keys("Enter");
+    w_wait("A a (train, val)   B b (train)");
+    w_wait("\xe2\x97\x82" "B");
+    w_keys("C");
+    w_wait("compared runs removed");
+    cr_assert_null(strstr(w_capture(), "B b (train)"), "the legend went:\n%s", w_capture());
     w_keys("q");
     w_wait("__LLMWB_EXIT_0__");
 }

@@ -41,7 +41,32 @@ static struct {
     /* --watch A --watch B ...: the other runs' metrics.csv, overlaid (index 0 unused: the engine's run) */
     struct { RunLogCursor cur; MetricPoint *m; int n, cap; } cmp[APP_MAX_RUNS];
     double cmp_next;           /* lw_now() of the next read of their files */
+    int adding;                /* c: the prompt for a run directory to compare with is open */
+    LineEdit le;
+    char run_store[APP_MAX_RUNS][1024]; /* the runs added with c (App.runs points here) */
 } tr = {.hit_ev = -1, .hit_sample = -1};
+
+/* c: adds dir's loss curve to the plot (a->runs; the first entry names this session's own run). */
+static void tr_compare_add(App *a, const char *dir) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    if (!lw_file_exists(path)) {
+        app_status(a, 1, "%s: no metrics.csv there (not a run directory)", dir);
+        return;
+    }
+    if (a->n_runs == 0) { /* this session's run becomes A */
+        snprintf(tr.run_store[0], sizeof tr.run_store[0], "%s", a->ts.run_dir);
+        a->runs[0] = tr.run_store[0];
+        a->n_runs = 1;
+    }
+    int i = a->n_runs++;
+    snprintf(tr.run_store[i], sizeof tr.run_store[i], "%s", dir);
+    a->runs[i] = tr.run_store[i];
+    tr.cmp[i].cur = (RunLogCursor){0, 0};
+    tr.cmp[i].n = 0;
+    tr.cmp_next = 0;
+    app_status(a, 0, "comparing with %s (curve %c; C removes the compared runs)", dir, 'A' + i);
+}
 
 /* Reads what the compared runs' metrics.csv gained (twice a second); returns 1 when any grew. */
 static int tr_poll_compare(App *a) {
@@ -177,6 +202,7 @@ static const char *tr_run_name(const char *dir) {
 }
 
 static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
+    const Rect r0 = r;
     int n = tr.n;
     double *x = malloc(sizeof(double) * (size_t)(n + 1) * 6);
     if (!x) return;
@@ -283,6 +309,11 @@ static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
     }
     for (int i = 1; i <= nc; i++) free(cx[i]);
     free(x);
+    if (tr.adding) { /* c: the prompt over the title row */
+        cb_fill(cb, (Rect){r0.x, r0.y, r0.w, 1}, ' ', a->th.text);
+        int px = r0.x + cb_text(cb, r0.x, r0.y, r0.w, "compare with run: ", a->th.bold);
+        le_draw(&tr.le, cb, px, r0.y, r0.x + r0.w - px, a->th.text, 1);
+    }
 }
 
 static void tr_draw_small_plot(App *a, CellBuf *cb, Rect r, const char *title, int which) {
@@ -553,8 +584,32 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     }
 }
 
+static int tr_text_mode(App *a) {
+    (void)a;
+    return tr.adding;
+}
+
 static int tr_key(App *a, int key) {
+    if (tr.adding) {
+        int r = le_key(&tr.le, key);
+        if (r == LE_SUBMIT && tr.le.buf[0]) tr_compare_add(a, tr.le.buf);
+        if (r == LE_SUBMIT || r == LE_CANCEL) tr.adding = 0;
+        return 1;
+    }
+    int watching = a->ts.watching;
     switch (key) {
+    case 'c':
+        if (a->n_runs == APP_MAX_RUNS) {
+            app_status(a, 1, "at most %d runs on one plot (C removes the compared ones)", APP_MAX_RUNS);
+            return 1;
+        }
+        tr.adding = 1;
+        le_init(&tr.le);
+        return 1;
+    case 'C':
+        if (a->n_runs > 1) app_status(a, 0, "compared runs removed");
+        a->n_runs = a->n_runs > 0 && watching ? 1 : 0;
+        return 1;
     case 'L': tr.logy = !tr.logy; app_status(a, 0, "loss axis: %s", tr.logy ? "log" : "linear"); return 1;
     case 'x': tr.by_tokens = !tr.by_tokens; app_status(a, 0, "x axis: %s", tr.by_tokens ? "tokens" : "step"); return 1;
     case 'b':
@@ -631,6 +686,7 @@ static const char *const TR_HELP[] = {
     "\tcurves: raw dim, debiased EMA bright (train and val)",
     "\tthe smoothed curves are labelled train / val at their ends",
     "z\tlarge view: the loss curves alone",
+    "c\tcompare: overlay another run's loss curve (type its run directory); C removes them",
     "P\texport the curves (PNG, SVG) and the screen text",
     "/\tsearch the event log and the sample (the matching line is highlighted)",
     "n, N\tnext / previous match; Esc clears (the log follows the latest again)",
@@ -641,6 +697,7 @@ const ScreenOps screen_train = {
     .help = TR_HELP,
     .draw = tr_draw,
     .key = tr_key,
+    .text_mode = tr_text_mode,
     .poll = tr_poll,
     .export_pics = tr_export,
     .search = tr_search,

@@ -155,11 +155,12 @@ int app_draw_not_ready(App *a, CellBuf *cb, Rect r) {
     if (a->ws.phase == WK_FAILED) {
         /* the whole message, wrapped: it usually names the fix */
         Rect er = {r.x + 2, y + 1, r.w - 4, r.h - (y + 1 - r.y) - 2};
-        cb_text(cb, r.x + 2, y, r.w - 4, a->n_runs ? "Waiting for the run to watch:" : "The engine could not be opened:",
+        int watching = a->wk.watch_dir[0] != '\0';
+        cb_text(cb, r.x + 2, y, r.w - 4, watching ? "Waiting for the run to watch:" : "The engine could not be opened:",
                 a->th.error);
         int rows = cb_wrap(cb, er, a->ws.err, a->th.text);
         cb_wrap(cb, (Rect){er.x, er.y + rows + 1, er.w, 2},
-                a->n_runs ? "Tried again a few times a second; F10 quits."
+                watching ? "Tried again a few times a second; F10 quits."
                           : "Fix it and start again, or quit with F10 (nothing runs until then).",
                 a->th.dim);
         return 1;
@@ -313,7 +314,7 @@ static void tui_draw_fkeys(App *a, CellBuf *cb, Rect r) {
     const ScreenOps *s = SCREENS[a->screen];
     const char *labels[10] = {"Help", "Save", a->ws.running ? "Pause" : "Run", "Step", s->fkeys[0], s->fkeys[1],
                               s->fkeys[2], s->fkeys[3], "Mouse", "Quit"};
-    if (a->n_runs) labels[1] = labels[2] = labels[3] = NULL; /* watching: nothing to save, run or step */
+    if (a->wk.watch_dir[0]) labels[1] = labels[2] = labels[3] = NULL; /* watching: nothing to save, run or step */
     /* labels padded to 6 columns when the row has room, else packed (F10 Quit must stay visible at 80) */
     int need = 0;
     for (int i = 0; i < 10; i++)
