@@ -1182,17 +1182,18 @@ int tui_main(int argc, char **argv) {
         /* one frame: refresh state, redraw if anything changed */
         a->eng = worker_engine_acquire(&a->wk);
         worker_status(&a->wk, &a->ws);
-        if (a->ws.msg_seq != a->last_msg_seq) {
-            a->last_msg_seq = a->ws.msg_seq;
-            int err = strstr(a->ws.msg, "fail") || strstr(a->ws.msg, "cannot") || strstr(a->ws.msg, "stopped");
-            app_status(a, err, "%s", a->ws.msg);
-            dirty = 1;
-        }
+        /* the engine's log first: the worker's message that ends a command comes after it, and wins in one frame */
         if (g_log_seq != last_log) {
             pthread_mutex_lock(&g_log_mu);
             last_log = g_log_seq;
             app_status(a, 1, "%s", g_log_msg);
             pthread_mutex_unlock(&g_log_mu);
+            dirty = 1;
+        }
+        if (a->ws.msg_seq != a->last_msg_seq) {
+            a->last_msg_seq = a->ws.msg_seq;
+            int err = strstr(a->ws.msg, "fail") || strstr(a->ws.msg, "cannot") || strstr(a->ws.msg, "stopped");
+            app_status(a, err, "%s", a->ws.msg);
             dirty = 1;
         }
         if (a->eng) {
