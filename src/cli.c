@@ -73,7 +73,8 @@ typedef struct CmdSpec {
     {0, "--ckpt", NULL, "DIR", "load a checkpoint to chat with (opens on the Chat screen)"},                  \
     {0, "--script", NULL, "FILE", "play a key script headless and exit (docs/user-guide.md, Scripted mode)"}, \
     {0, "--dump-dir", NULL, "DIR", "where the script's dump and stats commands write (default .)"},          \
-    {0, "--run-dir", NULL, "DIR", "override train.run_dir"}
+    {0, "--run-dir", NULL, "DIR", "override train.run_dir"},                                                    \
+    {0, "--watch", NULL, "RUN_DIR", "watch a run another process trains, read-only; another --watch overlays its curves"}
 
 static int cmd_config(int argc, char **argv);
 static int cmd_train(int argc, char **argv);
@@ -93,7 +94,7 @@ static int cmd_export(int argc, char **argv) { return demo_export_main(argc, arg
 
 static const CmdSpec cli_cmds[] = {
     {"tui", "tui [-c CONFIG] [--train] [--fresh] [--no-mouse] [--theme dark|light] [--ascii] [--ckpt DIR] [--script FILE] "
-            "[--dump-dir DIR] [--run-dir DIR]",
+            "[--dump-dir DIR] [--run-dir DIR] [--watch RUN_DIR]...",
      "open the workbench (also what plain `llmwb` does)",
      "Opens the workbench: five screens (Tokenizer, Embed, Attention, Train, Chat) that show each stage of\n"
      "building a small GPT while it happens. Press ? on any screen for its keys; docs/user-guide.md lists them.",

@@ -26,20 +26,28 @@ static int engine_save_here(Engine *g, const char *dir, LwError *e);
 
 /* ---------------------------------------------------------------- publishing */
 
+void engine_push_event(Engine *g, long step, EventKind kind, const char *text) {
+    pthread_mutex_lock(&g->mu);
+    EngineEvent *ev = &g->events[g->ev_seq % EVENT_RING];
+    ev->seq = ++g->ev_seq;
+    ev->step = step;
+    ev->kind = kind;
+    snprintf(ev->text, sizeof ev->text, "%s", text);
+    g->seq++;
+    pthread_mutex_unlock(&g->mu);
+}
+
 void engine_publish_event(Engine *g, EventKind kind, const char *fmt, ...) {
     char text[SNAP_EVENT_TEXT];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    pthread_mutex_lock(&g->mu);
-    EngineEvent *ev = &g->events[g->ev_seq % EVENT_RING];
-    ev->seq = ++g->ev_seq;
-    ev->step = g->step;
-    ev->kind = kind;
-    memcpy(ev->text, text, sizeof text);
-    g->seq++;
-    pthread_mutex_unlock(&g->mu);
+    engine_push_event(g, g->step, kind, text);
+    if (g->events_log) { /* for a watcher (llmwb tui --watch) */
+        runlog_write_event(g->events_log, g->step, (int)kind, text);
+        fflush(g->events_log);
+    }
     if (kind == EV_WARNING || kind == EV_ERROR) lw_log(kind == EV_WARNING ? LW_LOG_WARN : LW_LOG_ERROR, "%s", text);
     else lw_log(LW_LOG_DEBUG, "%s", text);
 }
@@ -54,10 +62,7 @@ static void publish_metric(Engine *g, const MetricPoint *p) {
     g->seq++;
     pthread_mutex_unlock(&g->mu);
     if (g->metrics_csv) {
-        fprintf(g->metrics_csv, "%ld,%ld,%.6f,", p->step, p->tokens, p->train_loss);
-        if (isnan(p->val_loss)) fprintf(g->metrics_csv, ",");
-        else fprintf(g->metrics_csv, "%.6f,", p->val_loss);
-        fprintf(g->metrics_csv, "%.6g,%.6g,%.1f,%.3f\n", p->lr, p->grad_norm, p->tokens_per_sec, p->elapsed);
+        runlog_write_metric(g->metrics_csv, p);
         fflush(g->metrics_csv);
     }
 }
@@ -84,7 +89,13 @@ static float lr_at(const TrainCfg *t, long step, long total) {
 
 ArchInfo engine_model_info(const Engine *g) {
     ArchInfo mi = {0};
-    g->arch->info(g->model, &mi);
+    if (g->model) g->arch->info(g->model, &mi);
+    else { /* a watched run without a checkpoint yet: the shape its config names */
+        const ModelCfg *m = &g->cfg.model;
+        mi.n_layer = m->n_layer, mi.n_head = m->n_head, mi.d_model = m->d_model, mi.context_length = m->context_length;
+        mi.vocab_size = g->tok ? tok_vocab_size(g->tok) : m->vocab_size ? m->vocab_size : g->cfg.tokenizer.vocab_size;
+        mi.causal = 1;
+    }
     return mi;
 }
 
@@ -185,14 +196,52 @@ static int open_files(Engine *g, int resumed, LwError *e) {
     lw_path_join(path, sizeof path, g->run_dir, "metrics.csv");
     int exists = lw_file_exists(path);
     if (resumed && exists && (rc = metrics_truncate(path, g->step, e))) return rc;
+    if (resumed && exists) { /* the history up to the checkpoint: the curves go on from step 1 */
+        RunLogCursor cur = {0, 0};
+        LwError me;
+        if (runlog_read_metrics(path, &cur, &g->metrics, &g->n_metrics, &g->cap_metrics, &me) < 0)
+            lw_log(LW_LOG_WARN, "%s: the loss curve shows the rows before it", me.msg); /* a damaged log is no reason to stop */
+    }
     g->metrics_csv = fopen(path, resumed && exists ? "a" : "w");
     if (!g->metrics_csv) return lw_fail(e, LW_ERR_IO, "%s: cannot open for writing", path);
     if (!(resumed && exists))
-        fprintf(g->metrics_csv, "step,tokens,train_loss,val_loss,lr,grad_norm,tokens_per_sec,elapsed\n");
+        fprintf(g->metrics_csv, "%s\n", RUNLOG_METRICS_HEADER);
     lw_path_join(path, sizeof path, g->run_dir, "samples.txt");
     g->samples_txt = fopen(path, resumed ? "a" : "w");
     if (!g->samples_txt) return lw_fail(e, LW_ERR_IO, "%s: cannot open for writing", path);
+    lw_path_join(path, sizeof path, g->run_dir, "events.log");
+    g->events_log = fopen(path, resumed ? "a" : "w");
+    if (!g->events_log) return lw_fail(e, LW_ERR_IO, "%s: cannot open for writing", path);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    char start[SNAP_EVENT_TEXT];
+    snprintf(start, sizeof start, "pid %ld host %s steps %ld %ld", (long)getpid(), host[0] ? host : "-", g->step,
+             g->total_steps);
+    runlog_write_event(g->events_log, g->step, RUNLOG_START, start);
+    fflush(g->events_log);
+    if (!resumed) { /* the snapshots of a run that started over here are not this run's */
+        long steps[4 * RUNLOG_PROBES_MAX];
+        int n = runlog_list_probes(g->run_dir, steps, (int)LW_ARRAY_LEN(steps));
+        for (int i = 0; i < n; i++) {
+            runlog_probe_path(g->run_dir, steps[i], path, sizeof path);
+            unlink(path);
+        }
+    }
+    g->writes_probes = 1;
     return LW_OK;
+}
+
+/* The end line of events.log: a watcher knows the run ended, and how. */
+static void write_end(Engine *g) {
+    if (!g->events_log) return;
+    const char *how = g->state == ENGINE_DONE       ? "training complete"
+                      : g->state == ENGINE_DIVERGED ? "training diverged"
+                                                    : "training stopped";
+    char text[SNAP_EVENT_TEXT];
+    snprintf(text, sizeof text, "%s at step %ld of %ld", how, g->step, g->total_steps);
+    runlog_write_event(g->events_log, g->step, RUNLOG_END, text);
+    fclose(g->events_log);
+    g->events_log = NULL;
 }
 
 void engine_restore_state(Engine *g, const TrainState *st) {
@@ -315,6 +364,8 @@ int engine_open(Engine **out, const Config *cfg, const EngineOpenOpts *o, LwErro
 
 void engine_close(Engine *g) {
     if (!g) return;
+    write_end(g);
+    engine_watch_free(g->watch);
     if (g->metrics_csv) fclose(g->metrics_csv);
     if (g->samples_txt) fclose(g->samples_txt);
     if (g->task && g->task->close) g->task->close(g);
@@ -616,15 +667,16 @@ void engine_get_train(Engine *g, TrainSnapshot *o) {
     o->eta = g->step > 0 && left > 0 ? g->train_time / g->step * left : (left > 0 ? -1 : 0);
     ArchInfo mi = engine_model_info(g);
     o->n_params = (long)mi.n_params;
-    o->n_trainable = g->inference_only ? 0 : (long)mi.n_trainable;
-    o->inference_only = g->inference_only;
+    o->n_trainable = g->inference_only && !g->watch ? 0 : (long)mi.n_trainable;
+    o->inference_only = g->inference_only && !g->watch;
+    o->watching = g->watch != NULL;
     memcpy(o->last_ckpt, g->last_ckpt, sizeof o->last_ckpt);
     o->vocab_size = mi.vocab_size;
     o->n_layer = mi.n_layer;
     o->n_head = mi.n_head;
     o->d_model = mi.d_model;
     o->context_length = mi.context_length;
-    o->batch_size = g->B;
+    o->batch_size = g->watch ? g->cfg.train.batch_size : g->B; /* a watched run's, not the chat's 1 */
     snprintf(o->run_dir, sizeof o->run_dir, "%s", g->run_dir);
     o->unsaved = (int)(g->step - g->last_ckpt_step);
     o->window_len = g->window_len;

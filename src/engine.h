@@ -15,6 +15,7 @@
 #include "inspect.h" /* the logit lens and head ablation: public too */
 #include "export.h" /* PNG/SVG/text exports of metrics and probe snapshots: public too */
 #include "run.h"    /* run directories: resume, or start fresh keeping the old run aside: public too */
+#include "runlog.h" /* the growing files of a run (metrics, events, probe snapshots) and their readers: public too */
 #include "snapshot.h"
 #include "util.h"
 
@@ -40,6 +41,20 @@ int engine_open(Engine **out, const Config *cfg, const EngineOpenOpts *opts, LwE
 void engine_close(Engine *eng);
 /* The effective config. [any thread] */
 const Config *engine_config(const Engine *eng);
+
+/* ---- watching a run another process writes (llmwb tui --watch) ---- */
+/* Opens run_dir read-only, for a run that another process trains (or trained): the config in its config.yaml,
+ * the checkpoint in latest/ when there is one (chat, token queries and its probe as with ckpt_dir; without one
+ * there is no model yet and engine_gen_begin says so), then what its files hold so far (engine_watch_poll). The
+ * getters then show the run: metrics, events, samples and probe snapshots from its files, engine_get_train the
+ * latest row (TrainSnapshot.watching = 1). Nothing in run_dir is written. opts: abort_flag only. [driver] */
+int engine_open_watch(Engine **out, const char *run_dir, const EngineOpenOpts *opts, LwError *e);
+/* Reads what the run's files gained since the last call (metrics.csv, events.log, probes/, latest/, whether the
+ * trainer is still there) and publishes it. Returns 1 when anything changed, 0 when not; a file that cannot be
+ * read is named in WatchStatus.error (and an EV_WARNING once), never fatal. [driver] */
+int engine_watch_poll(Engine *eng);
+/* The watched run's status; zeros (ckpt steps -1) when eng does not watch. [any thread] */
+void engine_get_watch(Engine *eng, WatchStatus *out);
 
 /* ---- training [driver] ---- */
 /* One optimizer step (grad_accum micro-batches), then whatever is due: evaluation, a sample, a checkpoint,

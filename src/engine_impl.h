@@ -52,7 +52,9 @@ struct Engine {
     char last_ckpt[sizeof ((TrainSnapshot *)0)->last_ckpt]; /* the directory last saved to or loaded from */
     int task_eval_done;         /* task->evaluate ran on the model before the first step (or the run resumed) */
     EngineState state;
-    FILE *metrics_csv, *samples_txt;
+    FILE *metrics_csv, *samples_txt, *events_log;
+    int writes_probes;          /* a training run: probe snapshots also go to <run_dir>/probes (runlog.h) */
+    struct EngineWatch *watch;  /* engine_open_watch: the watched run's files (watch.c); NULL otherwise */
 
     /* generation (generate.c) */
     void *kv;                   /* arch->decode_open's state, NULL when the architecture does not generate */
@@ -93,6 +95,8 @@ struct Engine {
 
 /* ---- engine.c ---- */
 void engine_publish_event(Engine *g, EventKind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Puts an event of step into the ring (engine_publish_event's part under the lock; a watcher's replay). */
+void engine_push_event(Engine *g, long step, EventKind kind, const char *text);
 int engine_aborted(const Engine *g);
 void engine_progress(const EngineOpenOpts *o, const char *what, double done, double total);
 ArchInfo engine_model_info(const Engine *g);
@@ -142,5 +146,11 @@ int engine_gen_begin_text(Engine *g, const char *prompt, const SampleParams *p, 
 
 /* ---- probe.c ---- */
 void engine_free_probes(Engine *g);
+/* Publishes snapshot p (owned from then on) at the end of the history, thinning it past the memory cap. */
+void engine_probe_add(Engine *g, ProbeSnapshot *p);
+
+/* ---- watch.c ---- */
+struct EngineWatch;
+void engine_watch_free(struct EngineWatch *w);
 
 #endif

@@ -104,6 +104,9 @@ int engine_classify(Engine *g, const char *text, float *probs, int max, LwError 
 }
 
 int engine_gen_begin(Engine *g, const char *prompt, const SampleParams *p, LwError *e) {
+    if (!g->model) /* a watched run that has no checkpoint yet */
+        return lw_fail(e, LW_ERR_INVALID, "no checkpoint in %s/latest yet: chat opens on it once the trainer saves one",
+                       g->run_dir);
     return g->task->reply_begin(g, prompt, p, e);
 }
 

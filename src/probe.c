@@ -126,7 +126,20 @@ int engine_probe_now(Engine *g, LwError *e) {
         }
     }
     free(norms);
+    engine_probe_add(g, p);
+    if (g->writes_probes) { /* for a watcher: a lost snapshot is a warning, not a reason to stop training */
+        char dir[CFG_PATH_MAX + 16], path[CFG_PATH_MAX + 64];
+        LwError we;
+        snprintf(dir, sizeof dir, "%s/" RUNLOG_PROBES_DIR, g->run_dir);
+        runlog_probe_path(g->run_dir, p->step, path, sizeof path);
+        if (lw_mkdirs(dir, &we) || runlog_write_probe(path, p, &we)) lw_log(LW_LOG_WARN, "probe snapshot: %s", we.msg);
+        else runlog_thin_probes(g->run_dir);
+    }
+    (void)e;
+    return LW_OK;
+}
 
+void engine_probe_add(Engine *g, ProbeSnapshot *p) {
     pthread_mutex_lock(&g->mu);
     if (g->n_probes == g->cap_probes) {
         g->cap_probes = g->cap_probes ? g->cap_probes * 2 : 64;
@@ -149,8 +162,6 @@ int engine_probe_now(Engine *g, LwError *e) {
     }
     g->seq++;
     pthread_mutex_unlock(&g->mu);
-    (void)e;
-    return LW_OK;
 }
 
 static ProbeSnapshot *probe_copy(const ProbeSnapshot *s) {

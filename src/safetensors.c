@@ -341,6 +341,11 @@ static int cmp_entry(const void *a, const void *b) {
 }
 
 int st_write(const char *path, const StEntry *t, int n, const char *const *meta, int n_meta, LwError *e) {
+    return st_write_flags(path, t, n, meta, n_meta, 0, e);
+}
+
+int st_write_flags(const char *path, const StEntry *t, int n, const char *const *meta, int n_meta, int flags,
+                   LwError *e) {
     if (!host_is_little_endian())
         return lw_fail(e, LW_ERR_UNSUPPORTED, "%s: safetensors needs a little-endian host", path);
     const StEntry **ord = lw_malloc(sizeof(*ord) * (size_t)(n ? n : 1));
@@ -400,7 +405,7 @@ int st_write(const char *path, const StEntry *t, int n, const char *const *meta,
         for (int d = 0; d < ord[i]->ndim; d++) numel *= (size_t)ord[i]->shape[d];
         bad = write_all(fd, ord[i]->data, numel * 4);
     }
-    if (bad || fsync(fd) != 0) {
+    if (bad || (!(flags & ST_NO_SYNC) && fsync(fd) != 0)) {
         rc = lw_fail(e, LW_ERR_IO, "%s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
@@ -412,7 +417,7 @@ int st_write(const char *path, const StEntry *t, int n, const char *const *meta,
         goto done;
     }
     char dir[4096];
-    lw_fsync_dir(lw_dirname(dir, sizeof dir, path));
+    if (!(flags & ST_NO_SYNC)) lw_fsync_dir(lw_dirname(dir, sizeof dir, path));
 done:
     free(head);
     free(ord);

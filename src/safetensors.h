@@ -62,6 +62,11 @@ typedef struct StEntry {
  * spaces to a multiple of 8 bytes, optional metadata meta[0..n_meta) as key,value pairs (meta[2i], meta[2i+1]).
  * Atomic: written to path.tmp.<pid>, fsynced, renamed over path, directory fsynced. Duplicate names are an error. */
 int st_write(const char *path, const StEntry *t, int n, const char *const *meta, int n_meta, LwError *e);
+/* st_write with flags: ST_NO_SYNC skips the fsyncs (still atomic for readers: the rename; for files that can be
+ * made again, such as probe snapshots, where a training step should not wait for the disk). */
+#define ST_NO_SYNC 1
+int st_write_flags(const char *path, const StEntry *t, int n, const char *const *meta, int n_meta, int flags,
+                   LwError *e);
 
 /* Half-precision conversions (exposed for tests). */
 float st_f16_to_f32(uint16_t h);

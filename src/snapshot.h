@@ -37,6 +37,7 @@ typedef struct TrainSnapshot {
     long n_params;
     long n_trainable;             /* parameters that get gradients (all when pretraining; adapters only with LoRA) */
     int inference_only;           /* opened on a checkpoint to chat with: step is the checkpoint's, no training */
+    int watching;                 /* engine_open_watch: a read-only view of a run another process writes (WatchStatus) */
     char last_ckpt[1024];         /* the directory of the last checkpoint saved or loaded ("" = none) */
     int vocab_size, n_layer, n_head, d_model, context_length, batch_size;
     char run_dir[1024];
@@ -46,6 +47,17 @@ typedef struct TrainSnapshot {
     long window_start;            /* token offset of the window in the training split */
     int window_inputs[SNAP_MAX_WINDOW], window_targets[SNAP_MAX_WINDOW];
 } TrainSnapshot;
+
+/* A watched run (engine_open_watch): what its files say about the process that writes it. */
+typedef struct WatchStatus {
+    int ended;                    /* the run ended: an end line in events.log, or its trainer is gone */
+    char end_text[256];           /* how ("training complete at step 40 of 40", "the trainer (pid 123) is gone ...") */
+    long trainer_pid;             /* of the last start line (0 = unknown) */
+    char trainer_host[128];
+    long ckpt_step;               /* step of the checkpoint loaded from latest/ (-1 = none: chat waits for one) */
+    long disk_ckpt_step;          /* step of the checkpoint in latest/ now (-1 = none); differs: reopen to load it */
+    char error[256];              /* the last file that could not be read ("" = none) */
+} WatchStatus;
 
 typedef enum { EV_INFO, EV_EVAL, EV_SAMPLE, EV_CHECKPOINT, EV_WARNING, EV_ERROR } EventKind;
 typedef struct EngineEvent {

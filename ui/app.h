@@ -78,6 +78,12 @@ typedef struct App {
     int repro;                     /* demo: time-dependent figures (tok/s, elapsed, ETA) drawn as "-" */
     int demo_paused;               /* demo on a terminal, waiting for Space: said on the status line */
     int export_req;                /* P pressed: export after the next frame is drawn */
+    /* runs on the loss plot (--watch RUN_DIR ..., or c on the Train screen): runs[0] is the engine's (the one
+     * watched read-only with --watch), the others' loss curves are overlaid */
+#define APP_MAX_RUNS 4
+    const char *runs[APP_MAX_RUNS];
+    int n_runs;                    /* 0 = no comparison and not watching */
+    WatchStatus watch;             /* of runs[0], refreshed each frame while watching */
     /* search (/ n N) */
     int search_mode;               /* the prompt is open on the status line */
     LineEdit search_le;

@@ -120,6 +120,7 @@ static const char DEMO_SCRIPT[] =
     "key 4\n"
     "key Space\n"
     "wait-text State DONE\n"
+    "wait-text training complete\n"   /* the last step has returned: not "(stepping)" in one run only */
     "sleep-frames 3\n"
     "dump stage3-train\n"
     "key z\n"
@@ -159,6 +160,7 @@ static const char DEMO_SCRIPT[] =
     "demo-finetune\n"
     "wait-text Step 0/" DEMO_FT_STEPS_STR "\n"
     "wait-text naive Bayes\n"
+    "wait-text opened demo-finetune\n" /* the engine has opened: its last event is in the log, its note said */
     "sleep-frames 3\n"
     "dump stage6-finetune-start\n"
     "pause\n"

@@ -127,7 +127,9 @@ static void em_draw(App *a, CellBuf *cb, Rect r) {
     cb_printf(cb, r.x, wy, r.w, a->th.title, "Sliding window (first row of the batch just trained on): starts at token %ld, stride %d, %d tokens",
               ts->window_start, ts->stride, ts->window_len);
     if (ts->window_len <= 0) {
-        cb_text(cb, r.x, wy + 1, r.w, "(no batch yet: train a step)", a->th.dim);
+        cb_text(cb, r.x, wy + 1, r.w,
+                a->ts.watching ? "(watching: the trainer's batches are not in its run directory)" : "(no batch yet: train a step)",
+                a->th.dim);
         return;
     }
     for (int row = 0; row < 2; row++) {

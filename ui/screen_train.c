@@ -44,7 +44,52 @@ static struct {
      * hit_sample >= 0, at that byte of the sample; hit_col = the match's byte offset in the event line */
     long hit_ev, hit_sample;
     int hit_col, hit_len;
+    /* --watch A --watch B ...: the other runs' metrics.csv, overlaid (index 0 unused: the engine's run) */
+    struct { RunLogCursor cur; MetricPoint *m; int n, cap; } cmp[APP_MAX_RUNS];
+    double cmp_next;           /* lw_now() of the next read of their files */
+    int adding;                /* c: the prompt for a run directory to compare with is open */
+    LineEdit le;
+    char run_store[APP_MAX_RUNS][1024]; /* the runs added with c (App.runs points here) */
 } tr = {.hit_ev = -1, .hit_sample = -1, .tr_word = {-1}};
+
+/* c: adds dir's loss curve to the plot (a->runs; the first entry names this session's own run). */
+static void tr_compare_add(App *a, const char *dir) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    if (!lw_file_exists(path)) {
+        app_status(a, 1, "%s: no metrics.csv there (not a run directory)", dir);
+        return;
+    }
+    if (a->n_runs == 0) { /* this session's run becomes A */
+        snprintf(tr.run_store[0], sizeof tr.run_store[0], "%s", a->ts.run_dir);
+        a->runs[0] = tr.run_store[0];
+        a->n_runs = 1;
+    }
+    int i = a->n_runs++;
+    snprintf(tr.run_store[i], sizeof tr.run_store[i], "%s", dir);
+    a->runs[i] = tr.run_store[i];
+    tr.cmp[i].cur = (RunLogCursor){0, 0};
+    tr.cmp[i].n = 0;
+    tr.cmp_next = 0;
+    app_status(a, 0, "comparing with %s (curve %c; C removes the compared runs)", dir, 'A' + i);
+}
+
+/* Reads what the compared runs' metrics.csv gained (twice a second); returns 1 when any grew. */
+static int tr_poll_compare(App *a) {
+    if (a->n_runs < 2 || lw_now() < tr.cmp_next) return 0;
+    tr.cmp_next = lw_now() + 0.5;
+    int changed = 0;
+    for (int i = 1; i < a->n_runs; i++) {
+        char path[1100];
+        LwError e;
+        snprintf(path, sizeof path, "%s/metrics.csv", a->runs[i]);
+        int before = tr.cmp[i].n;
+        int rc = runlog_read_metrics(path, &tr.cmp[i].cur, &tr.cmp[i].m, &tr.cmp[i].n, &tr.cmp[i].cap, &e);
+        if (rc < 0) app_status(a, 1, "compare: %s", e.msg);
+        if (rc != 0 || tr.cmp[i].n != before) changed = 1;
+    }
+    return changed;
+}
 
 /* The event log line of event i (absolute index) as drawn: "  step kind text", whitespace flattened. */
 static void tr_event_line(int i, char *line, size_t n) {
@@ -117,7 +162,7 @@ static void tr_note_accuracy(const EngineEvent *ev) {
 
 static int tr_poll(App *a) {
     if (!a->eng) return 0;
-    int changed = 0;
+    int changed = tr_poll_compare(a);
     if (tr.eng != a->eng) {
         tr.eng = a->eng;
         tr.n = 0;
@@ -172,7 +217,20 @@ static void tr_fmt_time(double s, char *buf, size_t n) {
     snprintf(buf, n, "%02ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
 }
 
+/* A run's name in the compare legend: its directory's last component (runs/gpt2-small -> gpt2-small). */
+static const char *tr_run_name(const char *dir) {
+    static char buf[4][256];
+    static int k;
+    char *b = buf[k++ % 4];
+    snprintf(b, sizeof buf[0], "%s", dir);
+    size_t l = strlen(b);
+    while (l > 1 && b[l - 1] == '/') b[--l] = '\0';
+    const char *slash = strrchr(b, '/');
+    return slash && slash[1] ? slash + 1 : b;
+}
+
 static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
+    const Rect r0 = r;
     int n = tr.n;
     double *x = malloc(sizeof(double) * (size_t)(n + 1) * 6);
     if (!x) return;
@@ -192,9 +250,45 @@ static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
              tr.logy ? "log" : "linear", tr.by_tokens ? "tokens" : "step");
     cb_text(cb, r.x, r.y, r.w, legend, a->th.title);
     /* legend swatches in their colours */
-    PlotSeries s[4] = {
+    PlotSeries s[4 + APP_MAX_RUNS] = {
         {x, y, n, a->th.plot_raw}, {vx, vy, nv, a->th.plot_val_raw}, {x, ye, n, a->th.plot_ema},
         {vx, ve, nv, a->th.plot_val_ema}};
+    /* compared runs (--watch A --watch B): their smoothed train curves, named B, C, D at their ends and in a
+     * legend row under the title */
+    int ns = 4, nc = a->n_runs > 1 ? a->n_runs - 1 : 0;
+    const Style cmp_st[3] = {a->th.plot_aux, a->th.warn, a->th.good};
+    double *cx[APP_MAX_RUNS] = {0}, *cy[APP_MAX_RUNS] = {0};
+    int letter_at[APP_MAX_RUNS] = {0};
+    if (nc) {
+        char row[600] = "", part[200];
+        snprintf(row, sizeof row, "A %s (train, val)", tr_run_name(a->runs[0]));
+        for (int i = 1; i <= nc; i++) {
+            int m = tr.cmp[i].n;
+            cx[i] = malloc(sizeof(double) * (size_t)(2 * m + 2));
+            if (!cx[i]) {
+                s[ns++] = (PlotSeries){NULL, NULL, 0, cmp_st[(i - 1) % 3]};
+                continue;
+            }
+            cy[i] = cx[i] + m + 1;
+            double *raw = malloc(sizeof(double) * (size_t)(m + 1));
+            for (int k = 0; k < m && raw; k++) {
+                cx[i][k] = tr.by_tokens ? (double)tr.cmp[i].m[k].tokens : (double)tr.cmp[i].m[k].step;
+                raw[k] = tr.cmp[i].m[k].train_loss;
+            }
+            if (raw) ema_debiased(raw, m, TR_EMA_TRAIN, cy[i]);
+            else m = 0;
+            free(raw);
+            s[ns++] = (PlotSeries){cx[i], cy[i], m, cmp_st[(i - 1) % 3]};
+            letter_at[i] = (int)strlen(row) + 3;
+            snprintf(part, sizeof part, "   %c %s (train)", 'A' + i, tr_run_name(a->runs[i]));
+            if (strlen(row) + strlen(part) < sizeof row) strcat(row, part);
+        }
+        cb_text(cb, r.x, r.y + 1, r.w, row, a->th.dim);
+        cb_put(cb, r.x, r.y + 1, 'A', a->th.plot_ema); /* the letters in their curves' colours */
+        for (int i = 1; i <= nc; i++)
+            if (letter_at[i] < r.w) cb_put(cb, r.x + letter_at[i], r.y + 1, (uint32_t)('A' + i), s[3 + i].st);
+        r.y++, r.h--;
+    }
     PlotOpts o;
     memset(&o, 0, sizeof o);
     o.logy = tr.logy;
@@ -205,20 +299,27 @@ static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
     /* the curves are also named at their right ends ("train", "val"), so they are told apart without colour */
     int lab_w = r.w >= 40 ? 6 : 0;
     Rect pr = {r.x, r.y + 1, r.w - lab_w, r.h - 1};
-    if (n == 0) {
+    int any = n;
+    for (int i = 4; i < ns; i++) any += s[i].n;
+    if (any == 0) {
         const char *note = a->ws.running ? "Training: the first step is running ..."
                                          : "No steps yet: press Space to train, s for one step.";
         if (a->ts.inference_only) note = "A checkpoint opened to chat with: no training curves here.";
+        if (a->ts.watching) note = "Watching: no step in the run's metrics.csv yet ...";
         cb_text(cb, r.x + 2, r.y + 2, r.w - 4, note, a->th.dim);
     } else {
-        plot_draw(cb, pr, s, 4, o);
+        plot_draw(cb, pr, s, ns, o);
         PlotOpts ro = o;
-        plot_resolve_range(s, 4, &ro);
+        plot_resolve_range(s, ns, &ro);
         int h = pr.h - 1, prev_row = -10;
-        const double *ends[2] = {n > 0 ? &ye[n - 1] : NULL, nv > 0 ? &ve[nv - 1] : NULL};
-        const char *names[2] = {"train", "val"};
-        Style sts[2] = {a->th.plot_ema, a->th.plot_val_ema};
-        for (int i = 0; lab_w && h > 1 && i < 2; i++) {
+        const double *ends[2 + APP_MAX_RUNS] = {n > 0 ? &ye[n - 1] : NULL, nv > 0 ? &ve[nv - 1] : NULL};
+        const char *names[2 + APP_MAX_RUNS] = {"train", "val", "B", "C", "D"};
+        Style sts[2 + APP_MAX_RUNS] = {a->th.plot_ema, a->th.plot_val_ema};
+        for (int i = 0; i < ns - 4; i++) {
+            ends[2 + i] = s[4 + i].n > 0 ? &s[4 + i].y[s[4 + i].n - 1] : NULL;
+            sts[2 + i] = s[4 + i].st;
+        }
+        for (int i = 0; lab_w && h > 1 && i < 2 + ns - 4; i++) {
             if (!ends[i] || !isfinite(*ends[i]) || (ro.logy && *ends[i] <= 0)) continue;
             double v = *ends[i], f;
             if (ro.logy) f = (log10(v) - log10(ro.ymin)) / (log10(ro.ymax) - log10(ro.ymin));
@@ -234,7 +335,13 @@ static void tr_draw_plots(App *a, CellBuf *cb, Rect r) {
                       names[i]);
         }
     }
+    for (int i = 1; i <= nc; i++) free(cx[i]);
     free(x);
+    if (tr.adding) { /* c: the prompt over the title row */
+        cb_fill(cb, (Rect){r0.x, r0.y, r0.w, 1}, ' ', a->th.text);
+        int px = r0.x + cb_text(cb, r0.x, r0.y, r0.w, "compare with run: ", a->th.bold);
+        le_draw(&tr.le, cb, px, r0.y, r0.x + r0.w - px, a->th.text, 1);
+    }
 }
 
 static void tr_draw_small_plot(App *a, CellBuf *cb, Rect r, const char *title, int which) {
@@ -446,8 +553,15 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     const char *state = a->ws.running ? (t->step == 0 ? "RUN (first step running)" : "RUN") : "PAUSED";
     if (t->state == ENGINE_DONE) state = "DONE (reached train.steps)";
     if (t->state == ENGINE_DIVERGED) state = "DIVERGED (load a checkpoint)";
+    char wstate[300];
+    if (t->watching) { /* another process trains: what its files say */
+        snprintf(wstate, sizeof wstate, "%s", a->watch.ended ? "ENDED" : "WATCHING (read-only)");
+        state = wstate;
+    }
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, t->state == ENGINE_DIVERGED ? a->th.error : a->th.good, "State %s%s", state,
               a->ws.stepping ? "  (stepping)" : "");
+    if (t->watching && a->watch.ended)
+        cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.warn, "run ended: %s", a->watch.end_text);
     y++;
     double ema_last = NAN;
     if (tr.n > 0) {
@@ -488,7 +602,8 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "lr          %.3e", t->lr);
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "grad norm   %.4f", t->grad_norm);
     if (a->repro) cb_text(cb, right.x, TR_ROW(y, ybot), w, "tokens/s    - (hidden in the demo)", a->th.text);
-    else if (!a->ws.running) cb_text(cb, right.x, TR_ROW(y, ybot), w, "tokens/s    0 (not training)", a->th.text);
+    else if (!a->ws.running && !(t->watching && !a->watch.ended))
+        cb_text(cb, right.x, TR_ROW(y, ybot), w, "tokens/s    0 (not training)", a->th.text);
     else cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "tokens/s    %.0f", t->tokens_per_sec);
     char np[32], nt[32];
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "tokens seen %s", fmt_count(t->tokens_seen, np, sizeof np));
@@ -501,11 +616,15 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     /* every parameter, and the ones that train (a subset when finetuning part of the model or with LoRA) */
     fmt_count(t->n_params, np, sizeof np);
     fmt_count(t->n_trainable, nt, sizeof nt);
-    if (t->n_trainable == t->n_params) cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "params %s (all trainable)", np);
+    if (t->watching && t->n_params == 0) cb_text(cb, right.x, TR_ROW(y, ybot), w, "params - (no checkpoint yet)", a->th.dim);
+    else if (t->n_trainable == t->n_params) cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "params %s (all trainable)", np);
     else cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "params %s, trainable %s (%.1f%%)", np, nt,
                    t->n_params > 0 ? 100.0 * (double)t->n_trainable / (double)t->n_params : 0.0);
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "batch %d  vocab %d", t->batch_size, t->vocab_size);
-    cb_printf(cb, right.x, TR_ROW(y, ybot), w, t->unsaved ? a->th.warn : a->th.dim, "unsaved steps %d (S saves)", t->unsaved);
+    if (t->watching && a->watch.ckpt_step >= 0)
+        cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "checkpoint step %ld (chat uses it)", a->watch.ckpt_step);
+    else if (t->watching) cb_text(cb, right.x, TR_ROW(y, ybot), w, "no checkpoint yet (latest/)", a->th.dim);
+    else cb_printf(cb, right.x, TR_ROW(y, ybot), w, t->unsaved ? a->th.warn : a->th.dim, "unsaved steps %d (S saves)", t->unsaved);
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.dim, "run %s", t->run_dir);
     int rem = right.y + right.h - y - 1;
     if (rem >= 8) {
@@ -573,8 +692,32 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     }
 }
 
+static int tr_text_mode(App *a) {
+    (void)a;
+    return tr.adding;
+}
+
 static int tr_key(App *a, int key) {
+    if (tr.adding) {
+        int r = le_key(&tr.le, key);
+        if (r == LE_SUBMIT && tr.le.buf[0]) tr_compare_add(a, tr.le.buf);
+        if (r == LE_SUBMIT || r == LE_CANCEL) tr.adding = 0;
+        return 1;
+    }
+    int watching = a->ts.watching;
     switch (key) {
+    case 'c':
+        if (a->n_runs == APP_MAX_RUNS) {
+            app_status(a, 1, "at most %d runs on one plot (C removes the compared ones)", APP_MAX_RUNS);
+            return 1;
+        }
+        tr.adding = 1;
+        le_init(&tr.le);
+        return 1;
+    case 'C':
+        if (a->n_runs > 1) app_status(a, 0, "compared runs removed");
+        a->n_runs = a->n_runs > 0 && watching ? 1 : 0;
+        return 1;
     case 'L': tr.logy = !tr.logy; app_status(a, 0, "loss axis: %s", tr.logy ? "log" : "linear"); return 1;
     case 'x': tr.by_tokens = !tr.by_tokens; app_status(a, 0, "x axis: %s", tr.by_tokens ? "tokens" : "step"); return 1;
     case 'b':
@@ -652,6 +795,7 @@ static const char *const TR_HELP[] = {
     "\tthe smoothed curves are labelled train / val at their ends",
     "\ta translator: BLEU, chrF, exact match per evaluation under the word-by-word baseline",
     "z\tlarge view: the loss curves alone",
+    "c\tcompare: overlay another run's loss curve (type its run directory); C removes them",
     "P\texport the curves (PNG, SVG) and the screen text",
     "/\tsearch the event log and the sample (the matching line is highlighted)",
     "n, N\tnext / previous match; Esc clears (the log follows the latest again)",
@@ -662,6 +806,7 @@ const ScreenOps screen_train = {
     .help = TR_HELP,
     .draw = tr_draw,
     .key = tr_key,
+    .text_mode = tr_text_mode,
     .poll = tr_poll,
     .export_pics = tr_export,
     .search = tr_search,

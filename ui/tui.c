@@ -155,10 +155,14 @@ int app_draw_not_ready(App *a, CellBuf *cb, Rect r) {
     if (a->ws.phase == WK_FAILED) {
         /* the whole message, wrapped: it usually names the fix */
         Rect er = {r.x + 2, y + 1, r.w - 4, r.h - (y + 1 - r.y) - 2};
-        cb_text(cb, r.x + 2, y, r.w - 4, "The engine could not be opened:", a->th.error);
+        int watching = a->wk.watch_dir[0] != '\0';
+        cb_text(cb, r.x + 2, y, r.w - 4, watching ? "Waiting for the run to watch:" : "The engine could not be opened:",
+                a->th.error);
         int rows = cb_wrap(cb, er, a->ws.err, a->th.text);
         cb_wrap(cb, (Rect){er.x, er.y + rows + 1, er.w, 2},
-                "Fix it and start again, or quit with F10 (nothing runs until then).", a->th.dim);
+                watching ? "Tried again a few times a second; F10 quits."
+                          : "Fix it and start again, or quit with F10 (nothing runs until then).",
+                a->th.dim);
         return 1;
     }
     char line[256];
@@ -273,13 +277,15 @@ static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
     } else {
         const TrainSnapshot *t = &a->ts;
         if (t->inference_only) state = "CHECKPOINT";
+        else if (t->watching) state = a->watch.ended ? "ENDED" : "WATCHING";
         else if (t->state == ENGINE_DONE) state = "DONE";
         else if (t->state == ENGINE_DIVERGED) state = "DIVERGED";
         char loss[32] = "-", tps[32] = "0", total[32] = "";
         if (t->step > 0 && isfinite(t->train_loss)) snprintf(loss, sizeof loss, "%.3f", t->train_loss);
         /* tokens/s of the step in flight: 0 while nothing trains, "-" when hidden (demo) */
         if (a->repro) snprintf(tps, sizeof tps, "-");
-        else if (a->ws.running && t->tokens_per_sec > 0) snprintf(tps, sizeof tps, "%.0f", t->tokens_per_sec);
+        else if ((a->ws.running || (t->watching && !a->watch.ended)) && t->tokens_per_sec > 0)
+            snprintf(tps, sizeof tps, "%.0f", t->tokens_per_sec);
         /* a checkpoint opened to chat with has its step, not a run's total */
         if (!t->inference_only) snprintf(total, sizeof total, "/%ld", t->total_steps);
         /* the longest form that fits (narrow terminals drop tok/s, then the total and the loss label) */
@@ -308,6 +314,7 @@ static void tui_draw_fkeys(App *a, CellBuf *cb, Rect r) {
     const ScreenOps *s = SCREENS[a->screen];
     const char *labels[10] = {"Help", "Save", a->ws.running ? "Pause" : "Run", "Step", s->fkeys[0], s->fkeys[1],
                               s->fkeys[2], s->fkeys[3], "Mouse", "Quit"};
+    if (a->wk.watch_dir[0]) labels[1] = labels[2] = labels[3] = NULL; /* watching: nothing to save, run or step */
     /* labels padded to 6 columns when the row has room, else packed (F10 Quit must stay visible at 80) */
     int need = 0;
     for (int i = 0; i < 10; i++)
@@ -817,6 +824,8 @@ static void tui_usage(FILE *f) {
           "  --train             start training at once, on the Train screen (what `make run` does)\n"
           "  --fresh             start the run over; a run with a checkpoint is kept aside (runs/NAME.1)\n"
           "                      (without it a run with a checkpoint is resumed, after asking)\n"
+          "  --watch RUN_DIR     watch a run another process trains, read-only (a second --watch overlays\n"
+          "                      another run's loss curves; up to 4)\n"
           "  --help              this text\n"
           "usage: llmwb lesson [NAME|all] [--restart] [--lessons-dir DIR] [tui options]\n"
           "  walk through docs/lessons/ in a side panel (C-n next, C-p back, C-o hide); resumes where you left\n"
@@ -942,7 +951,8 @@ static const char *tui_default_config(char *buf, size_t n) {
 int tui_main(int argc, char **argv) {
     const char *cfg_path = NULL, *theme = "dark", *script_path = NULL, *dump_dir = ".", *run_dir = NULL,
                *ckpt = NULL, *lesson_name = NULL, *lessons_dir = NULL, *seed_arg = NULL;
-    int mouse = 1, ascii = 0, start_training = 0, restart = 0, headless_demo = 0, fresh = 0;
+    int mouse = 1, ascii = 0, start_training = 0, restart = 0, headless_demo = 0, fresh = 0, n_watch = 0;
+    const char *watch[APP_MAX_RUNS];
     int lesson_mode = argc > 0 && !strcmp(argv[0], "lesson"), demo_mode = argc > 0 && !strcmp(argv[0], "demo");
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -962,6 +972,15 @@ int tui_main(int argc, char **argv) {
         else if (!strcmp(o, "--dump-dir")) TAKE(dump_dir);
         else if (!strcmp(o, "--run-dir")) TAKE(run_dir);
         else if (!strcmp(o, "--ckpt")) TAKE(ckpt);
+        else if (!strcmp(o, "--watch") && !lesson_mode && !demo_mode) {
+            const char *dir = NULL;
+            TAKE(dir);
+            if (n_watch == APP_MAX_RUNS) {
+                fprintf(stderr, "llmwb tui: --watch: at most %d runs at once\n", APP_MAX_RUNS);
+                return 2;
+            }
+            watch[n_watch++] = dir;
+        }
         else if (!strcmp(o, "--no-mouse")) mouse = 0;
         else if (!strcmp(o, "--ascii")) ascii = 1;
         else if (!strcmp(o, "--train")) start_training = 1;
@@ -986,6 +1005,11 @@ int tui_main(int argc, char **argv) {
     }
     if (demo_mode && (cfg_path || script_path || ckpt || start_training)) {
         fprintf(stderr, "llmwb demo: -c, --script, --ckpt and --train do not apply (the demo has its own)\n");
+        return 2;
+    }
+    if (n_watch && (cfg_path || ckpt || start_training || fresh || run_dir)) {
+        fprintf(stderr, "llmwb tui: --watch opens a run read-only: -c, --ckpt, --train, --fresh and --run-dir do not "
+                        "apply\n");
         return 2;
     }
     uint64_t demo_seed = 123;
@@ -1023,6 +1047,7 @@ int tui_main(int argc, char **argv) {
     a->mouse = mouse;
     a->headless = script_path != NULL || headless_demo;
     if (course.n) a->course = &course;
+    for (int i = 0; i < n_watch; i++) a->runs[a->n_runs++] = watch[i];
     a->repro = demo_mode;
 
     /* config: errors are shown in the status line and the session continues on the built-in defaults */
@@ -1031,7 +1056,7 @@ int tui_main(int argc, char **argv) {
     char defbuf[1200];
     char cfg_err[LW_ERRLEN + 64] = "";
     const char *user_cfg = cfg_path; /* -c as given: a resumed run keeps its own config unless -c names one */
-    if (!cfg_path) cfg_path = tui_default_config(defbuf, sizeof defbuf);
+    if (!cfg_path && !n_watch) cfg_path = tui_default_config(defbuf, sizeof defbuf);
     if (demo_mode) {
         LwError e = {0};
         if (demo_config(&cfg, demo_seed, run_dir, &e) || cfg_validate(&cfg, &e)) {
@@ -1112,7 +1137,7 @@ int tui_main(int argc, char **argv) {
 
     static RunPlan plan;
     const char *resume = NULL;
-    if (!ckpt && !cfg_err[0]) {
+    if (!ckpt && !cfg_err[0] && !n_watch) {
         int pr = tui_prepare_run(a, &cb, &cfg, user_cfg, run_dir, fresh, demo_mode, &plan);
         if (pr == 'q') {
             if (!a->headless) term_close();
@@ -1131,14 +1156,19 @@ int tui_main(int argc, char **argv) {
             if (a->headless || pr) fprintf(stderr, "llmwb: %s\n", plan.note);
         }
     }
-    if (cfg_err[0] && !ckpt ? worker_start_idle(&a->wk, &cfg, cfg_err)
-                            : worker_start_run(&a->wk, &cfg, ckpt, run_dir, resume)) {
+    if (n_watch ? worker_start_watch(&a->wk, watch[0])
+        : cfg_err[0] && !ckpt ? worker_start_idle(&a->wk, &cfg, cfg_err)
+                              : worker_start_run(&a->wk, &cfg, ckpt, run_dir, resume)) {
         if (!a->headless) term_close();
         fprintf(stderr, "llmwb tui: cannot start the worker thread\n");
         cb_free(&cb);
         return 1;
     }
     if (ckpt) a->screen = 4;
+    if (n_watch) {
+        a->screen = 3;
+        app_status(a, 0, "watching %s read-only: keys that would change the run say so", watch[0]);
+    }
     int script_ended_msg = 0;
     if (start_training && !ckpt) {
         a->screen = 3;
@@ -1152,12 +1182,7 @@ int tui_main(int argc, char **argv) {
         /* one frame: refresh state, redraw if anything changed */
         a->eng = worker_engine_acquire(&a->wk);
         worker_status(&a->wk, &a->ws);
-        if (a->ws.msg_seq != a->last_msg_seq) {
-            a->last_msg_seq = a->ws.msg_seq;
-            int err = strstr(a->ws.msg, "fail") || strstr(a->ws.msg, "cannot") || strstr(a->ws.msg, "stopped");
-            app_status(a, err, "%s", a->ws.msg);
-            dirty = 1;
-        }
+        /* the engine's log first: the worker's message that ends a command comes after it, and wins in one frame */
         if (g_log_seq != last_log) {
             pthread_mutex_lock(&g_log_mu);
             last_log = g_log_seq;
@@ -1165,10 +1190,17 @@ int tui_main(int argc, char **argv) {
             pthread_mutex_unlock(&g_log_mu);
             dirty = 1;
         }
+        if (a->ws.msg_seq != a->last_msg_seq) {
+            a->last_msg_seq = a->ws.msg_seq;
+            int err = strstr(a->ws.msg, "fail") || strstr(a->ws.msg, "cannot") || strstr(a->ws.msg, "stopped");
+            app_status(a, err, "%s", a->ws.msg);
+            dirty = 1;
+        }
         if (a->eng) {
             uint64_t es = engine_seq(a->eng);
             if (es != last_eseq) dirty = 1, last_eseq = es;
             engine_get_train(a->eng, &a->ts);
+            if (a->ts.watching) engine_get_watch(a->eng, &a->watch);
         }
         if (a->ws.seq != last_wseq) dirty = 1, last_wseq = a->ws.seq;
         for (int i = 0; i < 5; i++)

@@ -51,7 +51,7 @@ static int wk_open(Worker *w, const char *ckpt, LwError *e) {
     o.progress = wk_progress;
     o.progress_ud = w;
     Engine *eng = NULL;
-    int rc = engine_open(&eng, &w->cfg, &o, e);
+    int rc = w->watch_dir[0] ? engine_open_watch(&eng, w->watch_dir, &o, e) : engine_open(&eng, &w->cfg, &o, e);
     w->resume_dir[0] = '\0'; /* only the first open resumes */
     if (rc) return rc;
     pthread_rwlock_wrlock(&w->eng_lock);
@@ -121,6 +121,53 @@ static void wk_beam(Worker *w, Engine *eng, const WorkerCmd *c) {
     }
     for (int i = 0; i < WORKER_BEAM; i++) free(hyps[i]);
     wk_gen_end(w);
+}
+
+/* The commands that change a run: refused while watching one. */
+static const WorkerCmdKind WK_WRITES[] = {WC_RUN,  WC_PAUSE, WC_TOGGLE,    WC_STEP,     WC_SAVE,
+                                          WC_PROBE, WC_SET_PROBE, WC_LOAD_CKPT, WC_OPEN_CONFIG};
+
+int worker_is_readonly(WorkerCmdKind kind) {
+    for (size_t i = 0; i < sizeof WK_WRITES / sizeof WK_WRITES[0]; i++)
+        if (WK_WRITES[i] == kind) return 1;
+    return 0;
+}
+
+/* Watching: what the run's files gained, the end of the run said once, a newer checkpoint loaded. Called with
+ * w->mu held, and returns with it held. */
+static void wk_watch_poll(Worker *w, int *ended_said) {
+    Engine *eng = w->eng;
+    pthread_mutex_unlock(&w->mu);
+    if (!eng) { /* the run directory is not there yet (or not a run): try again */
+        LwError oe = {0};
+        if (wk_open(w, NULL, &oe)) {
+            pthread_mutex_lock(&w->mu);
+            if (strcmp(w->st.err, oe.msg)) snprintf(w->st.err, sizeof w->st.err, "%s", oe.msg), w->st.seq++;
+            return;
+        }
+        eng = w->eng;
+    }
+    if (eng && engine_watch_poll(eng)) {
+        pthread_mutex_lock(&w->mu);
+        w->st.seq++;
+        pthread_mutex_unlock(&w->mu);
+    }
+    WatchStatus ws;
+    if (eng) engine_get_watch(eng, &ws);
+    if (eng && ws.ended && !*ended_said) {
+        *ended_said = 1;
+        wk_msg(w, "run ended: %s", ws.end_text);
+    } else if (eng && !ws.ended && *ended_said) {
+        *ended_said = 0; /* resumed: its next end is said too */
+        wk_msg(w, "watching %s: the run goes on (a trainer resumed it)", w->watch_dir);
+    }
+    LwError e = {0};
+    if (eng && !w->st.gen_active && ws.disk_ckpt_step >= 0 && ws.disk_ckpt_step != ws.ckpt_step) {
+        if (wk_open(w, NULL, &e)) wk_msg(w, "cannot load the run's new checkpoint: %s", e.msg);
+        else if (!*ended_said) wk_msg(w, "watching %s: chat now uses its checkpoint of step %ld", w->watch_dir, ws.disk_ckpt_step);
+        *ended_said = 0; /* the new engine read the run again: say its end again */
+    }
+    pthread_mutex_lock(&w->mu);
 }
 
 /* Runs one command; returns 1 when the thread should exit. */
@@ -245,7 +292,14 @@ static void *wk_main(void *arg) {
         pthread_mutex_unlock(&w->mu);
     }
     pthread_mutex_lock(&w->mu);
+    int ended_said = 0;
+    double next_poll = 0;
     for (;;) {
+        if (w->watch_dir[0] && !w->abort_flag && wk_now() >= next_poll) { /* between commands and replies */
+            wk_watch_poll(w, &ended_said);
+            next_poll = wk_now() + 0.25;
+            continue;
+        }
         if (w->q_len > 0) {
             WorkerCmd c = w->queue[w->q_head];
             w->q_head = (w->q_head + 1) % WORKER_QUEUE;
@@ -318,6 +372,14 @@ static void *wk_main(void *arg) {
             w->st.seq++;
             continue;
         }
+        if (w->watch_dir[0]) { /* until the next poll, or a command */
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_nsec += 250 * 1000 * 1000;
+            if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+            continue;
+        }
         pthread_cond_wait(&w->cv, &w->mu);
     }
     pthread_mutex_unlock(&w->mu);
@@ -339,6 +401,22 @@ int worker_start_run(Worker *w, const Config *cfg, const char *ckpt_dir, const c
     snprintf(w->resume_dir, sizeof w->resume_dir, "%s", resume_dir ? resume_dir : "");
     w->st.phase = WK_OPENING;
     snprintf(w->st.what, sizeof w->st.what, "opening the engine");
+    if (pthread_create(&w->thread, NULL, wk_main, w) != 0) return -1;
+    w->started = 1;
+    return 0;
+}
+
+int worker_start_watch(Worker *w, const char *run_dir) {
+    Config cfg;
+    cfg_defaults(&cfg);
+    memset(w, 0, sizeof *w);
+    snprintf(w->watch_dir, sizeof w->watch_dir, "%s", run_dir);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_rwlock_init(&w->eng_lock, NULL);
+    w->cfg = cfg;
+    w->st.phase = WK_OPENING;
+    snprintf(w->st.what, sizeof w->st.what, "opening %s (read-only)", run_dir);
     if (pthread_create(&w->thread, NULL, wk_main, w) != 0) return -1;
     w->started = 1;
     return 0;
@@ -398,6 +476,14 @@ int worker_stop(Worker *w, double max_wait) {
 
 void worker_send(Worker *w, const WorkerCmd *c) {
     pthread_mutex_lock(&w->mu);
+    if (w->watch_dir[0] && worker_is_readonly(c->kind)) {
+        free(c->cfg); /* owned by the queue, which does not take it */
+        snprintf(w->st.msg, sizeof w->st.msg, "read-only: watching %.400s", w->watch_dir);
+        w->st.msg_seq++;
+        w->st.seq++;
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
     if (w->q_len == WORKER_QUEUE) {
         /* full: drop the oldest (key repeat of steps can flood the queue) */
         free(w->queue[w->q_head].cfg);

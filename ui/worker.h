@@ -74,6 +74,7 @@ typedef struct Worker {
     int started;
     int busy_cmd;                   /* a command is being handled (under mu) */
     int no_open;                    /* worker_start_idle: do not open an engine at start */
+    char watch_dir[1024];           /* worker_start_watch: the run watched read-only ("" = none) */
     long bpe_rate;                  /* merges per second while BPE runs (0 = as fast as it goes) */
     double bpe_next;                /* CLOCK_MONOTONIC time of the next merge when rate-limited */
 } Worker;
@@ -83,6 +84,13 @@ typedef struct Worker {
 int worker_start(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir);
 /* worker_start whose first open resumes the checkpoint resume_dir (NULL or "": none), as run_plan decided. */
 int worker_start_run(Worker *w, const Config *cfg, const char *ckpt_dir, const char *run_dir, const char *resume_dir);
+/* Starts the thread on run_dir, another process's run, read-only (engine_open_watch): it follows the run's files
+ * (engine_watch_poll, a few times a second), says when the run ended, and reopens the engine when latest/ holds a
+ * newer checkpoint (not while a reply is being generated). Commands that would change the run (worker_is_readonly)
+ * are not queued: the status message says "read-only: watching RUN_DIR" instead. */
+int worker_start_watch(Worker *w, const char *run_dir);
+/* Whether kind would change the run (train, step, save, probe, load or open another run). */
+int worker_is_readonly(WorkerCmdKind kind);
 /* Starts the thread without opening an engine: phase WK_FAILED with err = why (e.g. the config's error), so the
  * screens show it instead of running something else; WC_LOAD_CKPT and WC_OPEN_CONFIG still open one. */
 int worker_start_idle(Worker *w, const Config *cfg, const char *why);
