@@ -313,6 +313,7 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     if (at.layer >= p->L) at.layer = p->L - 1;
     if (at.head >= p->NH) at.head = p->NH - 1;
     int idx = at.replay < 0 ? count - 1 : at.replay;
+    int causal = p->causal && p->kind != SNAP_MAP_BIDIRECTIONAL;   /* an encoder-decoder's encoder is not */
     char head[256], which[32];
     if (at.avg) snprintf(which, sizeof which, "average of heads");
     else snprintf(which, sizeof which, "head %d", at.head);
@@ -320,7 +321,7 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     snprintf(head, sizeof head, "%s  step %ld  snapshot %d/%d  %s  layer %d %s  T=%d  %s  resid std %.2f->%.2f%s",
              at.replay < 0 ? "LIVE" : "REPLAY", p->step, idx + 1, count,
              at.replay < 0 ? "(<- older)" : "(<- -> scrub, End = live)", at.layer, which, p->T,
-             p->causal ? "causal" : "bidirectional", p->act_std ? p->act_std[0] : 0.0f, p->act_std ? p->act_std[at.layer + 1] : 0.0f,
+             causal ? "causal" : "bidirectional", p->act_std ? p->act_std[0] : 0.0f, p->act_std ? p->act_std[at.layer + 1] : 0.0f,
              p->nonfinite ? "  NaN/Inf in the forward!" : "");
     Style hs = at.replay < 0 ? a->th.good : a->th.warn;
     cb_text(cb, r.x, r.y, r.w, head, hs);
@@ -334,7 +335,7 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     float *buf = malloc(sizeof(float) * TT);
     uint8_t *mask = malloc(TT);
     if (!buf || !mask) { free(buf); free(mask); return; }
-    at_mask(mask, p->T, p->causal && p->kind != SNAP_MAP_BIDIRECTIONAL);
+    at_mask(mask, p->T, causal);
     if (a->large) {
         at_draw_large(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 1}, p, buf, mask);
         free(buf);
