@@ -109,15 +109,18 @@ static const CmdSpec cli_cmds[] = {
      {{0, "--restart", NULL, NULL, "start from the first lesson instead of where you left"},
       {0, "--lessons-dir", NULL, "DIR", "read the lessons from DIR (default docs/lessons)"},
       OPT_HELP}},
-    {"demo", "demo [--headless] [--seed N] [--dump-dir DIR] [--run-dir DIR] [--theme dark|light] [--no-mouse] [--ascii]",
+    {"demo", "demo [--headless] [--seed N] [--until N] [--dump-dir DIR] [--run-dir DIR] [--theme dark|light] [--no-mouse] [--ascii]",
      "play the fixed-seed classroom demo, stage by stage (Space continues)",
      "Plays a scripted session with a fixed seed, pausing after each stage until Space is pressed:\n"
      "1 a tokenizer learns merges, 2 tokens become vectors, 3 pretraining a tiny GPT, 4 attention forms,\n"
-     "5 talking to the model, 6 finetuning a classifier (word order), 7 the classifier answers.\n"
-     "The same seed gives the same screens.",
+     "5 talking to the model, 6 finetuning a classifier (word order), 7 the classifier answers,\n"
+     "8 an encoder sees both ways (GPT's causal maps, then BERT's full squares), 9 an encoder fills blanks,\n"
+     "10 the original Transformer (an encoder-decoder learns to translate: its encoder, decoder and cross-attention\n"
+     "maps), 11 the translator answers. The same seed gives the same screens.",
      tui_main,
      {{0, "--headless", NULL, NULL, "play without a terminal and without pauses, writing each stage's screen"},
       {0, "--seed", NULL, "N", "the demo's seed (default 123)"},
+      {0, "--until", NULL, "N", "end the demo after stage N (default 11, all of them)"},
       {0, "--dump-dir", NULL, "DIR", "where --headless writes the stages' screens (default .)"},
       {0, "--run-dir", NULL, "DIR", "where the demo's runs go"},
       {0, "--theme", NULL, "dark|light", "colour theme; light is a high-contrast theme for projectors"},

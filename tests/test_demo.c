@@ -1,7 +1,8 @@
 /* test_demo.c — classroom mode through the real binary (LLMWB_BIN; skipped when unset): `llmwb demo --headless`
  * twice with the same seed gives identical screen dumps that show every stage (finetuning a classifier and its
- * answers included) and the large views of the screens; `llmwb lesson` draws its panel,
- * steps with C-n and resumes from the progress file; P exports from the Train screen; `llmwb export` writes the
+ * answers, the GPT's causal maps beside a BERT-style encoder's full squares and its filled blank, the
+ * encoder-decoder's three kinds of map and a translation included; --until ends it early) and the large views of
+ * the screens; `llmwb lesson` draws its panel, steps with C-n and resumes from the progress file; P exports from the Train screen; `llmwb export` writes the
  * pictures of a run. Runs from the repo root; all output under a per-process /tmp directory. */
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -52,7 +53,23 @@ static const char *const DUMPS[] = {"stage1-tokenizer.txt",         "stage1-toke
                                     "stage4-attention-trained.txt", "stage4-attention-zoom.txt",
                                     "stage5-chat.txt",              "stage5-chat-large.txt",
                                     "stage6-finetune-start.txt",    "stage6-finetune.txt",
-                                    "stage7-classify.txt"};
+                                    "stage7-classify.txt",          "stage8-gpt-causal.txt",
+                                    "stage8-bert-start.txt",        "stage8-bert.txt",
+                                    "stage8-bert-bidirectional.txt", "stage8-bert-zoom.txt",
+                                    "stage9-fill.txt",              "stage9-fill-in.txt",
+                                    "stage10-translate-start.txt",  "stage10-translate.txt",
+                                    "stage10-encoder.txt",          "stage10-decoder.txt",
+                                    "stage10-cross.txt",            "stage11-translate.txt"};
+/* How many times the UTF-8 text needle occurs in the dump name. */
+static int dm_count(const char *dir, const char *name, const char *needle) {
+    char *t = dm_read(dir, name);
+    int n = 0;
+    for (const char *p = t; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    free(t);
+    return n;
+}
+
+
 
 /* Asserts that the dump name holds every string of the NULL-terminated list (present = 1) or none (0). */
 static void dm_expect(const char *dir, const char *name, int present, ...) {
@@ -67,7 +84,7 @@ static void dm_expect(const char *dir, const char *name, int present, ...) {
     free(t);
 }
 
-Test(classroom, demo_headless_is_reproducible_and_shows_every_stage) {
+Test(classroom, demo_headless_is_reproducible_and_shows_every_stage, .timeout = 400) {
     const char *bin = dm_bin();
     char run[512], d1[512], d2[512];
     snprintf(run, sizeof run, "%s/run", g_tmp);
@@ -81,13 +98,17 @@ Test(classroom, demo_headless_is_reproducible_and_shows_every_stage) {
     cr_assert(lw_file_exists(p0), "%s missing", p0);
     snprintf(p0, sizeof p0, "%s/finetune/classify-step150.txt", run);
     cr_assert(lw_file_exists(p0), "%s missing", p0);
+    snprintf(p0, sizeof p0, "%s/bert/mlm-step" DEMO_BERT_STEPS_STR ".txt", run);   /* the later stages: their own runs */
+    cr_assert(lw_file_exists(p0), "%s missing", p0);
+    snprintf(p0, sizeof p0, "%s/translate/hypotheses-step" DEMO_TR_STEPS_STR ".jsonl", run);
+    cr_assert(lw_file_exists(p0), "%s missing", p0);
     char all[1 << 12] = "";
-    cr_assert_eq(DEMO_N_STAGES, 7);
+    cr_assert_eq(DEMO_N_STAGES, 11);
     for (size_t i = 0; i < sizeof DUMPS / sizeof *DUMPS; i++) {
         char *a = dm_read(d1, DUMPS[i]), *b = dm_read(d2, DUMPS[i]);
         cr_assert_str_eq(a, b, "%s differs between two runs with the same seed", DUMPS[i]);
         /* the stage title of the dump is in the panel */
-        int stage = DUMPS[i][5] - '1';
+        int stage = atoi(DUMPS[i] + 5) - 1;
         cr_assert(strstr(a, DEMO_STAGE_TITLES[stage]), "%s lacks \"%s\"", DUMPS[i], DEMO_STAGE_TITLES[stage]);
         free(a);
         free(b);
@@ -126,15 +147,55 @@ Test(classroom, demo_headless_is_reproducible_and_shows_every_stage) {
     /* the demo's story (its fixed seed): the sentence as written is classed original, its shuffle shuffled */
     cr_assert(m1 && m2 && m1 < m2, "classes of the two sentences:\n%s", c);
     free(c);
+    /* the encoder: the GPT reopened on the same sentence (the masked triangle hatched in every tile), then BERT's
+     * full squares (no hatch but the legend's two cells), trained for its fixed steps from its unigram baseline */
+    dm_expect(d1, "stage8-gpt-causal.txt", 1, "Step 300  CHECKPOINT", "step 300  snapshot 1/1", "causal  resid", NULL);
+    cr_assert_gt(dm_count(d1, "stage8-gpt-causal.txt", "\xe2\x95\xb1"), 200, "the causal mask is hatched");
+    dm_expect(d1, "stage8-bert-start.txt", 1, "Step 0/" DEMO_BERT_STEPS_STR, "unigram baseline", NULL);
+    dm_expect(d1, "stage8-bert.txt", 1, "Step " DEMO_BERT_STEPS_STR "/" DEMO_BERT_STEPS_STR "  DONE",
+              "step " DEMO_BERT_STEPS_STR ": masked", NULL);
+    dm_expect(d1, "stage8-bert-bidirectional.txt", 1, "  bidirectional  resid", "H3", "L1", NULL);
+    dm_expect(d1, "stage8-bert-bidirectional.txt", 0, "  causal  resid", NULL);
+    cr_assert_eq(dm_count(d1, "stage8-bert-bidirectional.txt", "\xe2\x95\xb1"), 2, "nothing masked but the legend");
+    dm_expect(d1, "stage8-bert-zoom.txt", 1, "[CLS]", "[SEP]", "query 0 ", NULL);
+    cr_assert_eq(dm_count(d1, "stage8-bert-zoom.txt", "\xe2\x95\xb1"), 2, "the zoomed map is a full square");
+    /* the blank filled: candidates, then the first written into the sentence */
+    dm_expect(d1, "stage9-fill.txt", 1, "you: " DEMO_BERT_FILL, "[MASK] 1 of 1", "filled: 1 mask", NULL);
+    dm_expect(d1, "stage9-fill-in.txt", 1, "> It is a truth universally ", NULL);
+    dm_expect(d1, "stage9-fill-in.txt", 0, "> " DEMO_BERT_FILL, NULL);
+    /* the translator: trained for its fixed steps, its BLEU above the word-by-word dictionary; the three maps;
+     * a translation with its alignment */
+    dm_expect(d1, "stage10-translate-start.txt", 1, "Step 0/" DEMO_TR_STEPS_STR, "baseline on ", NULL);
+    dm_expect(d1, "stage10-translate.txt", 1, "Step " DEMO_TR_STEPS_STR "/" DEMO_TR_STEPS_STR "  DONE", NULL);
+    dm_expect(d1, "stage10-encoder.txt", 1, "x: encoder self-attention (bidirectional: full squares)",
+              "  bidirectional  resid", NULL);
+    dm_expect(d1, "stage10-decoder.txt", 1, "x: decoder self-attention (causal)", "  causal  resid", NULL);
+    dm_expect(d1, "stage10-cross.txt", 1, "x: cross-attention: target rows x source columns", "jeune", "lapin",
+              "maison", NULL);
+    cr_assert_eq(dm_count(d1, "stage10-encoder.txt", "\xe2\x95\xb1"), 2, "the encoder's maps are full squares");
+    cr_assert_gt(dm_count(d1, "stage10-decoder.txt", "\xe2\x95\xb1"), 20, "the decoder's are causal");
+    dm_expect(d1, "stage11-translate.txt", 1, "source: " DEMO_TR_SENTENCE, "translation: ", "Alignment (target",
+              "Cross-attention of", NULL);
+    /* the demo's story: BLEU from 0 at step 0 to above the word-by-word dictionary's 28.8 on the same test pairs
+     * (tests/test_translate_data.c pins that baseline) */
+    char *csv = dm_read(run, "translate/translate.csv");
+    const char *last = strstr(csv, "\n" DEMO_TR_STEPS_STR ",");
+    double bleu = -1;
+    cr_assert(last && sscanf(last + 1, "%*d,%*d,%lf", &bleu) == 1, "translate.csv:\n%s", csv);
+    cr_assert_gt(bleu, 28.8, "the translator's BLEU at step " DEMO_TR_STEPS_STR ": %.1f", bleu);
+    free(csv);
     /* another seed gives another run */
     char d3[512];
     snprintf(d3, sizeof d3, "%s/dumps3", g_tmp);
     lw_rmtree(run);
-    cr_assert_eq(dm_sh("%s demo --headless --seed 7 --run-dir %s --dump-dir %s", bin, run, d3), 0);
+    cr_assert_eq(dm_sh("%s demo --headless --seed 7 --until 3 --run-dir %s --dump-dir %s", bin, run, d3), 0);
     char *a = dm_read(d1, "stage3-train.txt"), *b = dm_read(d3, "stage3-train.txt");
     cr_assert_str_neq(a, b);
     free(a);
     free(b);
+    snprintf(p0, sizeof p0, "%s/stage4-attention-step0.txt", d3);
+    cr_assert(!lw_file_exists(p0), "--until 3 ends the demo after stage 3");
+    cr_assert_eq(dm_sh("%s demo --headless --until 12 2>/dev/null", bin), 2);
     /* llmwb export from the demo's run (no checkpoint: the loss only) */
     char out[512];
     snprintf(out, sizeof out, "%s/exports", g_tmp);
@@ -147,6 +208,37 @@ Test(classroom, demo_headless_is_reproducible_and_shows_every_stage) {
     cr_assert_eq(dm_sh("%s export --out %s 2>/dev/null", bin, out), 2, "--run is required");
     cr_assert_eq(dm_sh("%s export --run %s/nothing 2>/dev/null", bin, g_tmp), 1);
     cr_assert_eq(dm_sh("%s demo --headless -c x.yaml 2>/dev/null", bin), 2);
+}
+
+/* Every stage of the demo is named, as its title says, by `llmwb demo --help`, the man page, the user guide and
+ * classroom.md (the man page spells '-' as '\-'). */
+Test(classroom, demo_stages_agree_in_help_and_docs) {
+    const char *bin = dm_bin();
+    char path[512];
+    snprintf(path, sizeof path, "%s/help.txt", g_tmp);
+    LwError e;
+    cr_assert_eq(lw_mkdirs(g_tmp, &e), LW_OK);
+    cr_assert_eq(dm_sh("%s demo --help > %s", bin, path), 0);
+    const char *root = getenv("LLMWB_ROOT") ? getenv("LLMWB_ROOT") : ".";
+    char docs[4][512];
+    snprintf(docs[0], sizeof docs[0], "%s", path);
+    snprintf(docs[1], sizeof docs[1], "%s/docs/llmwb.1", root);
+    snprintf(docs[2], sizeof docs[2], "%s/docs/user-guide.md", root);
+    snprintf(docs[3], sizeof docs[3], "%s/docs/classroom.md", root);
+    for (int d = 0; d < 4; d++) {
+        char *t = NULL;
+        cr_assert_eq(lw_read_file(docs[d], &t, NULL, NULL), LW_OK, "%s", docs[d]);
+        for (char *r = t, *w = t;; r++) {   /* "\-" -> "-", and a run of blanks (a wrapped line) -> " " */
+            if (r[0] == '\\' && r[1] == '-') r++;
+            if ((*r == ' ' || *r == '\n') && w > t && w[-1] == ' ') continue;
+            if (!(*w++ = *r == '\n' ? ' ' : *r)) break;
+        }
+        for (int i = 0; i < DEMO_N_STAGES; i++) {
+            const char *title = strchr(DEMO_STAGE_TITLES[i], ':') + 2;   /* "Stage N: what" */
+            cr_expect(strstr(t, title), "%s does not name stage %d, \"%s\"", docs[d], i + 1, title);
+        }
+        free(t);
+    }
 }
 
 static void dm_write(const char *path, const char *text) {

@@ -62,6 +62,7 @@ typedef struct App {
     WorkerStatus ws;
     TrainSnapshot ts;         /* refreshed each frame when eng != NULL */
     const Config *cfg;        /* the config the session started with */
+    char run_dir[CFG_PATH_MAX]; /* its run directory (the demo's later stages run in directories under it) */
     int screen;               /* 0..4 */
     int help, confirm_quit, quit, save_on_quit;
     char status[LW_ERRLEN];
@@ -93,6 +94,10 @@ typedef struct App {
     int fkey_x0[10], fkey_x1[10];
 } App;
 
+/* Whether training is over: the engine reached train.steps (DONE) and the worker has finished that last step.
+ * The engine says DONE as its last step begins its evaluations, samples and snapshots; the screens say so only
+ * once they are published, so what a DONE screen shows does not depend on when it was drawn (the demo). */
+int app_training_done(const App *a);
 /* Sets the status line message (also used for errors: err = 1). */
 void app_status(App *a, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* One search move over a screen's flat text s[0..n) (search_next from cur, dir 0 = the first match): sets the

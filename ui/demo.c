@@ -13,7 +13,9 @@
 const char *const DEMO_STAGE_TITLES[DEMO_N_STAGES] = {
     "Stage 1: a tokenizer learns merges", "Stage 2: tokens become vectors", "Stage 3: pretraining a tiny GPT",
     "Stage 4: attention forms",           "Stage 5: talking to the model",  "Stage 6: finetuning a classifier",
-    "Stage 7: the classifier answers"};
+    "Stage 7: the classifier answers",    "Stage 8: an encoder sees both ways",
+    "Stage 9: an encoder fills blanks", "Stage 10: the original Transformer",
+    "Stage 11: the translator answers"};
 
 /* The stage texts are a lesson file: the panel code (lesson.c) draws them. Headings = DEMO_STAGE_TITLES. */
 static const char DEMO_STAGES[] =
@@ -82,12 +84,55 @@ static const char DEMO_STAGES[] =
     "\n"
     "The model reads the whole sentence and the head scores the two labels from its last token.\n"
     "\n"
+    "Bigger runs: llmwb tui -c configs/finetune-word-order.yaml or finetune-instruct.yaml.\n"
+    "## Stage 8: an encoder sees both ways\n"
+    "screen: attention\n"
+    "try: compare the GPT's maps with the encoder's on the same sentence\n"
+    "look for: a hatched upper triangle (causal), then full squares (bidirectional)\n"
+    "\n"
+    "First the pretrained GPT again: a token may only look back, so the future half of every map is masked.\n"
+    "\n"
+    "Then a BERT-style encoder trains on the same text for " DEMO_BERT_STEPS_STR " steps, predicting hidden "
+    "tokens from both sides: nothing is masked, every map is a full square (its rows still nearly even this "
+    "early).\n"
+    "\n"
+    "Its probe is the same sentence between BERT's markers [CLS] and [SEP].\n"
+    "## Stage 9: an encoder fills blanks\n"
+    "screen: chat\n"
+    "try: send a sentence with a blank (_) and read the candidates\n"
+    "look for: the bars of the tokens that could fill the blank\n"
+    "\n"
+    "An encoder does not continue text: it fills each [MASK] with the tokens it finds most probable on both "
+    "sides. Esc, Up/Down and Enter write one in.\n"
+    "\n"
+    "After " DEMO_BERT_STEPS_STR " steps it knows only which pieces are frequent (stage 8's unigram baseline); "
+    "configs/bert-tiny.yaml trains long enough to read the context.\n"
+    "## Stage 10: the original Transformer\n"
+    "screen: train\n"
+    "try: watch the loss fall and the sample translations improve; then the three kinds of map\n"
+    "look for: English -> French in the Sample box; x: encoder self, decoder self, cross-attention\n"
+    "\n"
+    "An encoder reads the English sentence, a decoder writes the French one token by token: " DEMO_TR_STEPS_STR
+    " steps on the shipped pairs.\n"
+    "\n"
+    "The encoder's maps are full squares, the decoder's causal; the cross-attention grid (French rows, English "
+    "columns) is the alignment it found itself.\n"
+    "## Stage 11: the translator answers\n"
+    "screen: chat\n"
+    "try: send an English sentence and watch the French stream in\n"
+    "look for: the cross-attention bars of the last token and one alignment line per token\n"
+    "\n"
+    "The source is encoded once; each French token is decoded from the tokens already written and the "
+    "encoder's output.\n"
+    "\n"
     "That is the end of the demo; the workbench stays open to explore. Bigger runs: "
-    "llmwb tui -c configs/finetune-word-order.yaml or finetune-instruct.yaml.\n";
+    "llmwb tui -c configs/transformer-translate.yaml, configs/bert-tiny.yaml.\n";
 
 /* Same screens every time: train.steps ends training at a fixed step (DONE), sampling is seeded, and the
- * screens hide wall-clock figures (App.repro). Dumps name the stage. `demo-finetune` saves the pretrained
- * model and reopens the engine on demo_finetune_config (tui.c). */
+ * screens hide wall-clock figures (App.repro). Dumps name the stage. `demo-open NAME` reopens the engine on a
+ * row of DEMO_MODELS (tui.c): `finetune` saves the pretrained model and finetunes a classifier from it, `gpt`
+ * reopens that model, `bert` and `translate` train their own. A stage that trains waits for its model's new
+ * run ("Step 0/N") before its pause, and starts it with the script's own Space after the pause. */
 static const char DEMO_SCRIPT[] =
     "# llmwb demo: plays each stage, pauses for the presenter (Space continues); headless: no pauses\n"
     "timeout 300\n"
@@ -110,7 +155,7 @@ static const char DEMO_SCRIPT[] =
     "pause\n"
     "stage 2\n"
     "key 2\n"
-    "wait-text wte row (token)\n"
+    "wait-text dims; blue\n"
     "dump stage2-embed\n"
     "key z\n"
     "dump stage2-embed-large\n"
@@ -179,6 +224,75 @@ static const char DEMO_SCRIPT[] =
     "key Enter\n"
     "wait-text predicted:\n"
     "dump stage7-classify\n"
+    "pause\n"
+    "stage 8\n"
+    "key Esc\n"
+    "demo-open gpt\n"
+    "key 3\n"
+    "wait-text step 300  snapshot 1/1\n"
+    "dump stage8-gpt-causal\n"
+    "pause\n"
+    "key 4\n"
+    "demo-open bert\n"
+    "wait-text Step 0/" DEMO_BERT_STEPS_STR "\n"
+    "sleep-frames 3\n"
+    "dump stage8-bert-start\n"
+    "key Space\n"
+    "wait-text State DONE\n"
+    "sleep-frames 3\n"
+    "dump stage8-bert\n"
+    "key 3\n"
+    "wait-text LIVE  step " DEMO_BERT_STEPS_STR "  snapshot\n"
+    "dump stage8-bert-bidirectional\n"
+    "key Enter\n"
+    "wait-text query 0\n"
+    "dump stage8-bert-zoom\n"
+    "key Esc\n"
+    "pause\n"
+    "stage 9\n"
+    "key 5\n"
+    "key i\n"
+    "type " DEMO_BERT_FILL "\n"
+    "key Enter\n"
+    "wait-text filled:\n"
+    "dump stage9-fill\n"
+    "key Esc\n"
+    "key Enter\n"
+    "sleep-frames 3\n"
+    "dump stage9-fill-in\n"
+    "key Esc\n"
+    "pause\n"
+    "stage 10\n"
+    "key 4\n"
+    "demo-open translate\n"
+    "wait-text Step 0/" DEMO_TR_STEPS_STR "\n"
+    "sleep-frames 3\n"
+    "dump stage10-translate-start\n"
+    "pause\n"
+    "key Space\n"
+    "wait-text State DONE\n"
+    "sleep-frames 3\n"
+    "dump stage10-translate\n"
+    "pause\n"
+    "key 3\n"
+    "wait-text encoder self-attention\n"
+    "dump stage10-encoder\n"
+    "key x\n"
+    "wait-text decoder self-attention\n"
+    "dump stage10-decoder\n"
+    "key x\n"
+    "wait-text cross-attention: target rows\n"
+    "dump stage10-cross\n"
+    "pause\n"
+    "stage 11\n"
+    "key 5\n"
+    "key i\n"
+    "key C-u\n"
+    "type " DEMO_TR_SENTENCE "\n"
+    "key Enter\n"
+    "wait-text reply:\n"
+    "sleep-frames 3\n"
+    "dump stage11-translate\n"
     "pause\n";
 
 const char *demo_stages_text(void) { return DEMO_STAGES; }
@@ -241,6 +355,93 @@ int demo_finetune_config(Config *c, const Config *demo, const char *init_from, c
     }
     snprintf(c->name, sizeof c->name, "demo-finetune");
     return LW_OK;
+}
+
+int demo_bert_config(Config *c, const Config *demo, const char *run_dir, LwError *e) {
+    *c = *demo;
+    char rd[1300];
+    snprintf(rd, sizeof rd, "train.run_dir=%s", run_dir);
+    /* pre-LN: a post-LN encoder this small stays on the unigram plateau (configs/bert-tiny.yaml) */
+    const char *sets[] = {
+        rd, "model.arch=bert", "model.layer_norm=pre", "model.dropout=0", "train.task=mlm",
+        "train.batch_size=32", "train.grad_accum=1", "train.steps=" DEMO_BERT_STEPS_STR, "train.lr=0.003",
+        "train.min_lr=0.0003", "train.warmup=20", "train.eval_every=50", "train.eval_batches=4",
+        "train.sample_every=0", "train.checkpoint_every=100000", "probe.snapshot_every=50",
+        "probe.text=" DEMO_BERT_PROBE};
+    for (size_t i = 0; i < LW_ARRAY_LEN(sets); i++) {
+        int rc = cfg_set(c, sets[i], e);
+        if (rc) return rc;
+    }
+    snprintf(c->name, sizeof c->name, "demo-bert");
+    return LW_OK;
+}
+
+int demo_translate_config(Config *c, const Config *demo, const char *run_dir, LwError *e) {
+    *c = *demo;
+    char data[1200], set[1400], rd[1300];
+    const char *rel = "corpora/translate/en_fr.tsv", *path = rel;
+    if (!lw_file_exists(rel)) {
+#ifdef LLMWB_SHARE
+        snprintf(data, sizeof data, "%s/%s", LLMWB_SHARE, rel);
+        if (lw_file_exists(data)) path = data;
+#endif
+    }
+    snprintf(set, sizeof set, "data.paths=%s", path);
+    snprintf(rd, sizeof rd, "train.run_dir=%s", run_dir);
+    /* configs/transformer-translate.yaml, shorter and without dropout: BLEU passes word-by-word within the run */
+    const char *sets[] = {
+        set, rd, "model.arch=encdec", "model.n_layer=2", "model.encoder_layers=2", "model.decoder_layers=2",
+        "model.n_head=4", "model.d_model=64", "model.d_ff=256", "model.context_length=48", "model.dropout=0",
+        "model.positions=sinusoidal", "model.norm=post", "model.shared_vocab=true", "model.tie_embeddings=true",
+        "model.beam=1", "tokenizer.kind=bpe", "tokenizer.vocab_size=1000", "model.vocab_size=1000",
+        "data.max_chars=0", "data.val_fraction=0.05", "data.test_fraction=0", "train.task=translate",
+        "train.batch_size=32", "train.grad_accum=1", "train.steps=" DEMO_TR_STEPS_STR, "train.lr=0.002",
+        "train.min_lr=0.0002", "train.warmup=50", "train.weight_decay=0.01", "train.eval_every=100",
+        "train.eval_batches=4", "train.sample_every=100", "train.checkpoint_every=100000",
+        "probe.snapshot_every=50", "probe.text=" DEMO_TR_PROBE};
+    for (size_t i = 0; i < LW_ARRAY_LEN(sets); i++) {
+        int rc = cfg_set(c, sets[i], e);
+        if (rc) return rc;
+    }
+    snprintf(c->name, sizeof c->name, "demo-translate");
+    return LW_OK;
+}
+
+static int demo_model_finetune(Config *c, const Config *demo, const char *run, const char *run_dir, LwError *e) {
+    char init[1200];
+    snprintf(init, sizeof init, "%s/pretrained", run);
+    return demo_finetune_config(c, demo, init, run_dir, e);
+}
+static int demo_model_bert(Config *c, const Config *demo, const char *run, const char *run_dir, LwError *e) {
+    (void)run;
+    return demo_bert_config(c, demo, run_dir, e);
+}
+static int demo_model_translate(Config *c, const Config *demo, const char *run, const char *run_dir, LwError *e) {
+    (void)run;
+    return demo_translate_config(c, demo, run_dir, e);
+}
+
+static const DemoModel DEMO_MODELS[] = {
+    {"finetune", "finetune", 1, demo_model_finetune},
+    {"gpt", "pretrained", 0, NULL},
+    {"bert", "bert", 0, demo_model_bert},
+    {"translate", "translate", 0, demo_model_translate},
+};
+
+const DemoModel *demo_model(const char *name) {
+    for (size_t i = 0; i < LW_ARRAY_LEN(DEMO_MODELS); i++)
+        if (!strcmp(DEMO_MODELS[i].name, name)) return &DEMO_MODELS[i];
+    return NULL;
+}
+
+int demo_run_has_checkpoint(const char *run) {
+    char p[1400];
+    if (lw_is_dir(lw_path_join(p, sizeof p, run, "latest"))) return 1;
+    for (size_t i = 0; i < LW_ARRAY_LEN(DEMO_MODELS); i++) {
+        snprintf(p, sizeof p, "%s/%s/latest", run, DEMO_MODELS[i].dir);
+        if (DEMO_MODELS[i].config && lw_is_dir(p)) return 1;
+    }
+    return 0;
 }
 
 /* ---- llmwb export ---- */

@@ -551,7 +551,7 @@ static void tr_draw(App *a, CellBuf *cb, Rect r) {
     tr_fmt_time(a->repro ? -1 : t->elapsed, el, sizeof el);
     cb_printf(cb, right.x, TR_ROW(y, ybot), w, a->th.text, "ETA %s   elapsed %s", eta, el);
     const char *state = a->ws.running ? (t->step == 0 ? "RUN (first step running)" : "RUN") : "PAUSED";
-    if (t->state == ENGINE_DONE) state = "DONE (reached train.steps)";
+    if (app_training_done(a)) state = "DONE (reached train.steps)";
     if (t->state == ENGINE_DIVERGED) state = "DIVERGED (load a checkpoint)";
     char wstate[300];
     if (t->watching) { /* another process trains: what its files say */

@@ -10,8 +10,9 @@
 #include <sys/stat.h>
 
 #include "app.h"
+#include "demo.h"
 
-typedef enum { ARG_NONE, ARG_KEY, ARG_TEXT, ARG_NAME, ARG_INT, ARG_SECS, ARG_SIZE } ArgKind;
+typedef enum { ARG_NONE, ARG_KEY, ARG_TEXT, ARG_NAME, ARG_INT, ARG_SECS, ARG_SIZE, ARG_DEMO } ArgKind;
 
 /* One row per command: its word, what its argument is, and the bounds of a number. */
 static const struct {
@@ -31,7 +32,8 @@ static const struct {
     {"resize", SC_RESIZE, ARG_SIZE, 1, SCRIPT_MAX_SIZE},
     {"quit", SC_QUIT, ARG_NONE, 0, 0},
     {"stage", SC_STAGE, ARG_INT, 1, SCRIPT_MAX_STAGE},
-    {"demo-finetune", SC_DEMO_FINETUNE, ARG_NONE, 0, 0},
+    {"demo-finetune", SC_DEMO_OPEN, ARG_NONE, 0, 0},   /* = demo-open finetune */
+    {"demo-open", SC_DEMO_OPEN, ARG_DEMO, 0, 0},
     {"pause", SC_PAUSE, ARG_NONE, 0, 0},
 };
 
@@ -93,7 +95,7 @@ static int parse_line(ScriptCmd *c, const char *src, int lineno, const char *lin
         k++;
     if (k == sizeof COMMANDS / sizeof COMMANDS[0])
         return fail(err, errn, src, lineno, ccol, "unknown command '%.*s' (key, type, wait-text, wait-steps, timeout, "
-                    "sleep-frames, dump, stats, resize, quit, stage, pause, demo-finetune)", (int)LW_MIN(wl, 40), p);
+                    "sleep-frames, dump, stats, resize, quit, stage, pause, demo-finetune, demo-open)", (int)LW_MIN(wl, 40), p);
     const char *name = COMMANDS[k].name;
     const char *arg = p + wl;
     arg += strspn(arg, " \t");
@@ -131,6 +133,11 @@ static int parse_line(ScriptCmd *c, const char *src, int lineno, const char *lin
             if ((unsigned char)word[i] < 0x20)
                 return fail(err, errn, src, lineno, acol + i, "%s: control character in the file name", name);
         break;
+    case ARG_DEMO:
+        if (!demo_model(word))
+            return fail(err, errn, src, lineno, acol, "%s: unknown demo model '%.40s' (finetune, gpt, bert, translate)",
+                        name, word);
+        break;
     case ARG_INT:
         if (parse_long(word, &c->n, &range) != 0)
             return fail(err, errn, src, lineno, acol, "%s: expected a whole number, got '%.40s'", name, word);
@@ -161,9 +168,10 @@ static int parse_line(ScriptCmd *c, const char *src, int lineno, const char *lin
         break;
     }
     }
-    c->text = lw_malloc(COMMANDS[k].arg == ARG_TEXT || COMMANDS[k].arg == ARG_NAME ? al + 1 : 1);
-    memcpy(c->text, arg, COMMANDS[k].arg == ARG_TEXT || COMMANDS[k].arg == ARG_NAME ? al : 0);
-    c->text[COMMANDS[k].arg == ARG_TEXT || COMMANDS[k].arg == ARG_NAME ? al : 0] = 0;
+    int keep = COMMANDS[k].arg == ARG_TEXT || COMMANDS[k].arg == ARG_NAME || COMMANDS[k].arg == ARG_DEMO;
+    c->text = lw_malloc(keep ? al + 1 : 1);
+    memcpy(c->text, arg, keep ? al : 0);
+    c->text[keep ? al : 0] = 0;
     return 0;
 }
 

@@ -4,7 +4,8 @@
  *
  * One command per line, `#` starts a comment line, blank lines are ignored:
  *   key NAME | type TEXT | wait-text TEXT | wait-steps N | timeout S | sleep-frames N | dump NAME | stats NAME |
- *   resize W H | quit | stage N | demo-finetune | pause
+ *   resize W H | quit | stage N | demo-finetune | demo-open NAME | pause
+ * (demo-open NAME: a row of demo.h's DEMO_MODELS; demo-finetune = demo-open finetune)
  * Every number is checked against its bounds (SCRIPT_MAX_*); a line longer than SCRIPT_MAX_LINE bytes, a NUL
  * byte, text that is not UTF-8, an unknown command or key name is an error "file:line:col: what". */
 #ifndef LLMWB_UI_SCRIPT_H
@@ -22,7 +23,7 @@
 
 typedef enum {
     SC_KEY, SC_TYPE, SC_WAIT_TEXT, SC_WAIT_STEPS, SC_TIMEOUT, SC_SLEEP_FRAMES, SC_DUMP, SC_STATS, SC_RESIZE,
-    SC_QUIT, SC_STAGE, SC_DEMO_FINETUNE, SC_PAUSE
+    SC_QUIT, SC_STAGE, SC_DEMO_OPEN, SC_PAUSE
 } ScriptOp;
 
 typedef struct ScriptCmd {
@@ -30,7 +31,7 @@ typedef struct ScriptCmd {
     int line;      /* 1-based line in the script */
     long n, m;     /* key code; N of wait-steps, sleep-frames, stage; W and H of resize */
     double secs;   /* timeout */
-    char *text;    /* type, wait-text, dump and stats: the argument (owned); "" otherwise */
+    char *text;    /* type, wait-text, dump, stats and demo-open: the argument (owned); "" otherwise */
     const char *name; /* the command word, for messages */
 } ScriptCmd;
 
@@ -47,6 +48,7 @@ typedef struct Script {
     int failed;
     int resize_w, resize_h;  /* pending resize */
     int interactive;         /* demo on a terminal: `pause` waits for Space */
+    int last_stage;          /* `stage N` with N above it ends the script (llmwb demo --until); 0 = none */
     int paused;
 } Script;
 

@@ -36,16 +36,30 @@ static void tui_on_sigint(int sig) { g_sigint = sig; }
 
 static void tui_fatal_hook(void) { term_close(); }
 
-/* The engine logs through lw_log; inside the TUI its messages go to the status line (last one wins). */
+/* The engine logs through lw_log; inside the TUI its messages go to the status line (last one wins). Most come
+ * from the worker thread between two of its own status messages (e.g. a warning while opening, then "opened
+ * X"), so each line is stamped with the worker's message count: the frame shows the two kinds in the order they
+ * happened, not in the order it polls them (which would make the status line depend on the frame timing). */
 static char g_log_msg[LW_ERRLEN];
 static volatile int g_log_seq;
+static uint64_t g_log_after;     /* the worker's msg_seq when g_log_msg was logged */
+static Worker *g_log_worker;     /* the running worker (NULL before it starts and once it stops) */
 static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
 static void tui_log(void *ud, int level, const char *msg) {
     (void)ud;
     if (level < LW_LOG_WARN) return;
     pthread_mutex_lock(&g_log_mu);
+    WorkerStatus ws;
+    if (g_log_worker) worker_status(g_log_worker, &ws);
+    g_log_after = g_log_worker ? ws.msg_seq : 0;
     snprintf(g_log_msg, sizeof g_log_msg, "%s", msg);
     g_log_seq++;
+    pthread_mutex_unlock(&g_log_mu);
+}
+
+static void tui_log_worker(Worker *w) {
+    pthread_mutex_lock(&g_log_mu);
+    g_log_worker = w;
     pthread_mutex_unlock(&g_log_mu);
 }
 
@@ -54,6 +68,8 @@ static double tui_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+
+int app_training_done(const App *a) { return a->ts.state == ENGINE_DONE && !a->ws.stepping; }
 
 void app_status(App *a, int err, const char *fmt, ...) {
     va_list ap;
@@ -278,7 +294,7 @@ static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
         const TrainSnapshot *t = &a->ts;
         if (t->inference_only) state = "CHECKPOINT";
         else if (t->watching) state = a->watch.ended ? "ENDED" : "WATCHING";
-        else if (t->state == ENGINE_DONE) state = "DONE";
+        else if (app_training_done(a)) state = "DONE";
         else if (t->state == ENGINE_DIVERGED) state = "DIVERGED";
         char loss[32] = "-", tps[32] = "0", total[32] = "";
         if (t->step > 0 && isfinite(t->train_loss)) snprintf(loss, sizeof loss, "%.3f", t->train_loss);
@@ -437,8 +453,9 @@ static void tui_draw(App *a, CellBuf *cb) {
     if (a->search_mode) {
         cb_text(cb, l.status.x + 1, l.status.y, 1, "/", a->th.bold);
         le_draw(&a->search_le, cb, l.status.x + 2, l.status.y, l.status.w - 3, a->th.text, 1);
-    } else if (a->status[0] && a->status_err && utf8_cols(a->status) > l.status.w - 2) {
-        /* an error longer than the status line: all of it, wrapped in a box above it, until Esc */
+    } else if (a->status[0] && a->status_err && (a->demo_paused || utf8_cols(a->status) > l.status.w - 2)) {
+        /* an error longer than the status line (or beside the demo's pause, which keeps the line): all of it,
+         * wrapped in a box above it, until Esc */
         int w = l.body.w - 4, rows = 0;
         size_t n = strlen(a->status);
         for (size_t at = 0, next; at < n; at += next > 0 ? next : 1, rows++) wrap_row(a->status + at, n - at, w, &next);
@@ -447,8 +464,9 @@ static void tui_draw(App *a, CellBuf *cb) {
         cb_fill(cb, er, ' ', a->th.text);
         cb_box(cb, er, "Error (Esc dismisses)", a->th.error, a->caps.unicode);
         cb_wrap(cb, (Rect){er.x + 2, er.y + 1, w, rows}, a->status, a->th.error);
-        cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, "error above: Esc dismisses it", a->th.error);
-    } else if (a->demo_paused && !a->status_err) {   /* above any later message: the presenter must see it */
+        if (a->demo_paused) cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, DEMO_PAUSED_MSG, a->th.warn);
+        else cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, "error above: Esc dismisses it", a->th.error);
+    } else if (a->demo_paused) {   /* above any later message, errors too: the presenter must see it */
         cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, DEMO_PAUSED_MSG, a->th.warn);
     } else if (a->status[0]) cb_text(cb, l.status.x + 1, l.status.y, l.status.w - 2, a->status, st);
     else {
@@ -676,38 +694,57 @@ static void tui_stats_text(char *buf, size_t n, int w, int h) {
              g_flush_n ? 1e3 * g_flush_sum / (double)g_flush_n : 0.0, 1e3 * g_flush_max, w, h);
 }
 
-/* Script command demo-finetune: queues a save of the current model to <run dir>/pretrained, then reopens the
- * worker's engine on the demo's classification config finetuned from it, running in <run dir>/finetune
- * (demo_finetune_config). The worker runs the two in order; the UI keeps drawing the old engine until the swap.
- * Returns 0, or -1 with err set. */
-static int tui_demo_finetune(App *a, char *err, size_t n) {
-    const char *run = a->ts.run_dir[0] ? a->ts.run_dir : a->cfg->train.run_dir;
-    if (!run[0]) run = "runs/demo";
-    char ck[sizeof ((WorkerCmd *)0)->text], rd[1200];
-    if (snprintf(ck, sizeof ck, "%s/pretrained", run) >= (int)sizeof ck) {
+/* Script command demo-open NAME (demo-finetune = demo-open finetune): reopens the worker's engine on the demo's
+ * model NAME (demo.h, DemoModel): pauses training, saves the current model to <run>/pretrained first when the row
+ * says so, then opens its run in <run>/<dir> (its config from the session's demo config) or loads the checkpoint
+ * <run>/<dir> with the demo's probe sentence. <run> is the session's run directory (App.run_dir). The
+ * worker runs the commands in order; the UI keeps drawing the old engine until the swap. Returns 0, or -1 with err
+ * set. */
+static int tui_demo_open(App *a, const char *name, char *err, size_t n) {
+    const DemoModel *m = demo_model(name);
+    if (!m) { snprintf(err, n, "unknown demo model '%s'", name); return -1; }
+    const char *run = a->run_dir;
+    char ck[sizeof ((WorkerCmd *)0)->text], dir[sizeof ((WorkerCmd *)0)->text];
+    if (snprintf(ck, sizeof ck, "%s/pretrained", run) >= (int)sizeof ck ||
+        snprintf(dir, sizeof dir, "%s/%s", run, m->dir) >= (int)sizeof dir) {
         snprintf(err, n, "the run directory name is too long");
         return -1;
     }
-    snprintf(rd, sizeof rd, "%s/finetune", run);
-    Config *fc = malloc(sizeof *fc);
-    if (!fc) { snprintf(err, n, "out of memory"); return -1; }
+    Config *fc = NULL;
     LwError e;
-    if (demo_finetune_config(fc, a->cfg, ck, rd, &e)) {
-        snprintf(err, n, "%s", e.msg);
-        free(fc);
-        return -1;
+    if (m->config) {
+        fc = malloc(sizeof *fc);
+        if (!fc) { snprintf(err, n, "out of memory"); return -1; }
+        if (m->config(fc, a->cfg, run, dir, &e)) {
+            snprintf(err, n, "%s", e.msg);
+            free(fc);
+            return -1;
+        }
     }
     WorkerCmd c;
     memset(&c, 0, sizeof c);
     c.kind = WC_PAUSE;
     worker_send(&a->wk, &c);
-    c.kind = WC_SAVE;
-    snprintf(c.text, sizeof c.text, "%s", ck);
-    worker_send(&a->wk, &c);
+    if (m->save_first) {
+        c.kind = WC_SAVE;
+        snprintf(c.text, sizeof c.text, "%s", ck);
+        worker_send(&a->wk, &c);
+    }
+    if (!fc) {
+        c.kind = WC_LOAD_CKPT;
+        snprintf(c.text, sizeof c.text, "%s", dir);
+        worker_send(&a->wk, &c);
+        c.kind = WC_SET_PROBE;
+        snprintf(c.text, sizeof c.text, "%s", a->cfg->probe.text);
+        worker_send(&a->wk, &c);
+        app_status(a, 0, "reopening %s", dir);
+        return 0;
+    }
     int rc = worker_open_config(&a->wk, fc);
     free(fc);
     if (rc) { snprintf(err, n, "out of memory"); return -1; }
-    app_status(a, 0, "saving the pretrained model to %s, then finetuning from it", ck);
+    if (m->save_first) app_status(a, 0, "saving the pretrained model to %s, then finetuning from it", ck);
+    else app_status(a, 0, "opening %s", dir);
     return 0;
 }
 
@@ -785,14 +822,19 @@ static int script_next(App *a, Script *sc, const CellBuf *cb) {
             a->quit = 1;
             sc->pos++;
             return -1;
-        case SC_STAGE:   /* show step N (1-based) of the course in the panel */
+        case SC_STAGE:   /* show step N (1-based) of the course in the panel; past --until: the end */
+            if (sc->last_stage > 0 && c->n > sc->last_stage) {
+                sc->pos = sc->n;
+                continue;
+            }
             if (a->course) a->lesson_step = (int)c->n - 1;
             sc->pos++;
             return K_CTRL_L;            /* a key that only redraws */
-        case SC_DEMO_FINETUNE: {   /* save, then reopen as the demo's classifier (demo.c) */
+        case SC_DEMO_OPEN: {   /* reopen the engine on one of the demo's models (demo.h) */
             char err[LW_ERRLEN];
             sc->pos++;
-            if (tui_demo_finetune(a, err, sizeof err)) return script_stop(a, sc, c, "demo-finetune: %s", err);
+            if (tui_demo_open(a, c->text[0] ? c->text : "finetune", err, sizeof err))
+                return script_stop(a, sc, c, "%s: %s", c->name, err);
             return K_CTRL_L;
         }
         case SC_PAUSE:   /* interactive: wait for Space; headless: go on */
@@ -829,10 +871,13 @@ static void tui_usage(FILE *f) {
           "  --help              this text\n"
           "usage: llmwb lesson [NAME|all] [--restart] [--lessons-dir DIR] [tui options]\n"
           "  walk through docs/lessons/ in a side panel (C-n next, C-p back, C-o hide); resumes where you left\n"
-          "usage: llmwb demo [--headless] [--seed N] [--dump-dir DIR] [--run-dir DIR] [--theme dark|light]\n"
+          "usage: llmwb demo [--headless] [--seed N] [--until N] [--dump-dir DIR] [--run-dir DIR] [--theme dark|light]\n"
           "  a fixed-seed scripted session in stages; Space continues after each stage:\n"
           "  1 a tokenizer learns merges, 2 tokens become vectors, 3 pretraining a tiny GPT, 4 attention forms,\n"
-          "  5 talking to the model, 6 finetuning a classifier (word order), 7 the classifier answers\n",
+          "  5 talking to the model, 6 finetuning a classifier (word order), 7 the classifier answers,\n"
+          "  8 an encoder sees both ways (GPT's causal maps, then BERT's full squares),\n"
+          "  9 an encoder fills blanks, 10 the original Transformer (an encoder-decoder learns to translate:\n"
+          "  its encoder, decoder and cross-attention maps), 11 the translator answers\n",
           f);
 }
 
@@ -876,13 +921,11 @@ static int tui_ask_resume(App *a, CellBuf *cb, const char *dir, long step, const
  * 'q' to quit, or -1 with the error in plan->note (the engine then refuses to open and says why). */
 static int tui_prepare_run(App *a, CellBuf *cb, const Config *cfg, const char *cfg_path, const char *run_dir,
                            int fresh, int demo, RunPlan *plan) {
-    char dir[CFG_PATH_MAX], p[CFG_PATH_MAX + 32];
+    char dir[CFG_PATH_MAX];
     run_dir_for(cfg, run_dir, dir, sizeof dir);
     long step = run_checkpoint_step(dir);
-    if (demo) { /* the demo always starts over: a checkpoint someone saved in its directory is kept aside */
-        snprintf(p, sizeof p, "%s/finetune/latest", dir);
-        fresh = step >= 0 || lw_is_dir(p) || lw_is_dir(lw_path_join(p, sizeof p, dir, "latest"));
-    }
+    if (demo) /* the demo always starts over: a checkpoint someone saved in its directory is kept aside */
+        fresh = step >= 0 || demo_run_has_checkpoint(dir);
     RunRequest rq = {.config_path = cfg_path, .cfg = cfg, .run_dir = run_dir, .fresh = fresh, .steps = -1};
     LwError e = {0};
     if (!fresh && step >= 0 && !a->headless) {
@@ -950,7 +993,7 @@ static const char *tui_default_config(char *buf, size_t n) {
 
 int tui_main(int argc, char **argv) {
     const char *cfg_path = NULL, *theme = "dark", *script_path = NULL, *dump_dir = ".", *run_dir = NULL,
-               *ckpt = NULL, *lesson_name = NULL, *lessons_dir = NULL, *seed_arg = NULL;
+               *ckpt = NULL, *lesson_name = NULL, *lessons_dir = NULL, *seed_arg = NULL, *until_arg = NULL;
     int mouse = 1, ascii = 0, start_training = 0, restart = 0, headless_demo = 0, fresh = 0, n_watch = 0;
     const char *watch[APP_MAX_RUNS];
     int lesson_mode = argc > 0 && !strcmp(argv[0], "lesson"), demo_mode = argc > 0 && !strcmp(argv[0], "demo");
@@ -990,6 +1033,7 @@ int tui_main(int argc, char **argv) {
         else if (lesson_mode && o[0] != '-' && !lesson_name) lesson_name = o;
         else if (demo_mode && !strcmp(o, "--headless")) headless_demo = 1;
         else if (demo_mode && !strcmp(o, "--seed")) TAKE(seed_arg);
+        else if (demo_mode && !strcmp(o, "--until")) TAKE(until_arg);
         else if (!strcmp(o, "--help") || !strcmp(o, "-h")) { tui_usage(stdout); return 0; }
         else if (!strcmp(o, "tui")) continue;
         else {
@@ -1018,6 +1062,15 @@ int tui_main(int argc, char **argv) {
         demo_seed = strtoull(seed_arg, &end, 10);
         if (end == seed_arg || *end) {
             fprintf(stderr, "llmwb demo: --seed needs a whole number, not '%s'\n", seed_arg);
+            return 2;
+        }
+    }
+    long demo_until = DEMO_N_STAGES;
+    if (until_arg) {
+        char *end;
+        demo_until = strtol(until_arg, &end, 10);
+        if (end == until_arg || *end || demo_until < 1 || demo_until > DEMO_N_STAGES) {
+            fprintf(stderr, "llmwb demo: --until needs a stage from 1 to %d, not '%s'\n", DEMO_N_STAGES, until_arg);
             return 2;
         }
     }
@@ -1096,6 +1149,7 @@ int tui_main(int argc, char **argv) {
         LW_ASSERT(script_parse(&sc, "demo", text, strlen(text), err, sizeof err) == 0); /* ours: a bug if not */
         sc.dump_dir = dump_dir;
         sc.interactive = !headless_demo;
+        sc.last_stage = (int)demo_until;
     }
     int scripted = script_path != NULL || demo_mode;
 
@@ -1164,6 +1218,8 @@ int tui_main(int argc, char **argv) {
         cb_free(&cb);
         return 1;
     }
+    tui_log_worker(&a->wk);
+    run_dir_for(&cfg, run_dir, a->run_dir, sizeof a->run_dir);
     if (ckpt) a->screen = 4;
     if (n_watch) {
         a->screen = 3;
@@ -1181,25 +1237,24 @@ int tui_main(int argc, char **argv) {
     while (!a->quit && !g_sigint) {
         /* one frame: refresh state, redraw if anything changed */
         a->eng = worker_engine_acquire(&a->wk);
+        if (a->eng) engine_get_train(a->eng, &a->ts);   /* before the worker's status: app_training_done */
         worker_status(&a->wk, &a->ws);
-        /* the engine's log first: the worker's message that ends a command comes after it, and wins in one frame */
-        if (g_log_seq != last_log) {
-            pthread_mutex_lock(&g_log_mu);
-            last_log = g_log_seq;
-            app_status(a, 1, "%s", g_log_msg);
-            pthread_mutex_unlock(&g_log_mu);
-            dirty = 1;
-        }
+        /* the worker's message and the log line, the older first: the newer stays on the status line */
+        pthread_mutex_lock(&g_log_mu);
+        int new_log = g_log_seq != last_log, log_newer = new_log && g_log_after >= a->ws.msg_seq;
+        if (new_log && !log_newer) app_status(a, 1, "%s", g_log_msg);
         if (a->ws.msg_seq != a->last_msg_seq) {
             a->last_msg_seq = a->ws.msg_seq;
             int err = strstr(a->ws.msg, "fail") || strstr(a->ws.msg, "cannot") || strstr(a->ws.msg, "stopped");
             app_status(a, err, "%s", a->ws.msg);
             dirty = 1;
         }
+        if (log_newer) app_status(a, 1, "%s", g_log_msg);
+        if (new_log) last_log = g_log_seq, dirty = 1;
+        pthread_mutex_unlock(&g_log_mu);
         if (a->eng) {
             uint64_t es = engine_seq(a->eng);
             if (es != last_eseq) dirty = 1, last_eseq = es;
-            engine_get_train(a->eng, &a->ts);
             if (a->ts.watching) engine_get_watch(a->eng, &a->watch);
         }
         if (a->ws.seq != last_wseq) dirty = 1, last_wseq = a->ws.seq;
@@ -1309,6 +1364,7 @@ int tui_main(int argc, char **argv) {
         worker_status(&a->wk, &ws);
         if (ws.msg[0]) fprintf(stderr, "llmwb: %s\n", ws.msg);
     }
+    tui_log_worker(NULL);
     if (worker_stop(&a->wk, a->save_on_quit ? -1.0 : 1.0)) {
         /* A long step (big model) is still running and does not poll the abort flag. Returning would make
          * exit() wait for it (OpenBLAS joins its threads in a destructor), so end the process here. */
