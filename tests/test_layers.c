@@ -430,6 +430,23 @@ static void attention_case(int B, int T, int C, int NH, int with_dropout, int do
     attention_backward(d1, dout, qkv, a1, mask, p, scratch, B, T, C, NH);
     attention_backward_naive(d2, dout, qkv, a2, mask, p, B, T, C, NH);
     expect_close("att dqkv", d1, d2, nqkv, 1e-5, 1e-4);
+    { /* the (batch, head) pairs in uneven shares, each with its own scratch (as the threads run them): the same
+       * bits as one call */
+        int n = B * NH, cut[4] = {0, n / 3, n / 3 + (n > 1), n};
+        memset(o2, 0xff, nout * 4);
+        memset(a2, 0xff, natt * 4);
+        memset(d2, 0, nqkv * 4);
+        for (int s = 0; s < 3; s++) {
+            float *sc = malloc(2 * (size_t)T * T * 4);
+            memset(sc, 0xff, 2 * (size_t)T * T * 4); /* scratch holds garbage: the kernel must not read it */
+            attention_forward_heads(o2, a2, qkv, mask, p, sc, B, T, C, NH, cut[s], cut[s + 1]);
+            attention_backward_heads(d2, dout, qkv, a1, mask, p, sc, B, T, C, NH, cut[s], cut[s + 1]);
+            free(sc);
+        }
+        cr_assert_eq(memcmp(o1, o2, nout * 4), 0, "att out in shares");
+        cr_assert_eq(memcmp(a1, a2, natt * 4), 0, "att weights in shares");
+        cr_assert_eq(memcmp(d1, d2, nqkv * 4), 0, "att dqkv in shares");
+    }
     if (do_fd) {
         AttCtx ctx = {to_double(qkv, nqkv), mask, p, B, T, C, NH};
         double *wd = to_double(dout, nout), *g = malloc(nqkv * sizeof(double));
@@ -525,6 +542,21 @@ Test(layers_optim, adamw_update_vs_naive_and_sumsq) {
     double want = 0.0;
     for (int i = 0; i < N; i++) want += (double)g[i] * g[i];
     cr_assert(fabs(vec_sumsq(g, N) - want) < 1e-6 * want);
+    /* the fused sweep: the same update, and the gradients are 0 after it */
+    static float p3[N], m3[N], v3[N], g3[N];
+    memcpy(p3, p0, sizeof p0);
+    memcpy(p1, p0, sizeof p0);
+    memcpy(m3, m2, sizeof m2);
+    memcpy(m1, m2, sizeof m2);
+    memcpy(v3, v2, sizeof v2);
+    memcpy(v1, v2, sizeof v2);
+    memcpy(g3, g, sizeof g);
+    adamw_update_zero(p3, g3, m3, v3, N, &c);
+    adamw_update_naive(p1, g, m1, v1, N, &c);
+    expect_close("fused p", p3, p1, N, 1e-7, 1e-6);
+    expect_close("fused m", m3, m1, N, 0.0, 1e-6);
+    expect_close("fused v", v3, v1, N, 0.0, 1e-6);
+    for (int i = 0; i < N; i++) cr_assert_eq(g3[i], 0.0f, "g[%d] not cleared", i);
 }
 
 /* A diverging model must stay visible: NaN inputs give NaN through the vectorized exponentials. */
