@@ -515,6 +515,39 @@ Test(layers_crossentropy, forward_and_fused_backward) {
     free(ctx.logits);
 }
 
+/* Every row length mixes the wide exponentials (8 lanes on AVX2, else 4) and the scalar tail: lse and the fused
+ * softmax * dloss against double for V = 1..41. */
+Test(layers_crossentropy, all_lengths_vs_double) {
+    enum { VMAX = 41 };
+    Rng r;
+    rng_seed(&r, 12);
+    for (int V = 1; V <= VMAX; V++) {
+        float logits[2 * VMAX], lse[2];
+        fill(logits, 2 * (size_t)V, &r, 4.0f);
+        int targets[2] = {V - 1, V / 2}, count = 0;
+        crossentropy_forward(lse, logits, targets, -100, 2, V, &count);
+        cr_assert_eq(count, 2);
+        double want_lse[2];
+        for (int n = 0; n < 2; n++) {
+            double mx = -INFINITY, s = 0.0;
+            for (int i = 0; i < V; i++) mx = fmax(mx, logits[n * V + i]);
+            for (int i = 0; i < V; i++) s += exp(logits[n * V + i] - mx);
+            want_lse[n] = mx + log(s);
+            cr_assert(fabs(lse[n] - want_lse[n]) <= 1e-5 * (1.0 + fabs(want_lse[n])), "V %d lse %.9g vs %.9g", V,
+                      (double)lse[n], want_lse[n]);
+        }
+        float keep[2 * VMAX];
+        memcpy(keep, logits, sizeof keep);
+        crossentropy_backward_inplace(logits, lse, targets, -100, 2, V, 0.5f);
+        for (int n = 0; n < 2; n++)
+            for (int i = 0; i < V; i++) {
+                double want = 0.5 * (exp(keep[n * V + i] - want_lse[n]) - (i == targets[n]));
+                cr_assert(fabs(logits[n * V + i] - want) <= 1e-6, "V %d d[%d][%d] %.9g vs %.9g", V, n, i,
+                          (double)logits[n * V + i], want);
+            }
+    }
+}
+
 /* ---- optimizer kernels ---- */
 
 Test(layers_optim, adamw_update_vs_naive_and_sumsq) {
