@@ -904,6 +904,78 @@ void mha_backward_heads(float *dq, float *dk, float *dv, const float *dout, cons
     }
 }
 
+/* ---- attention split across threads ----
+ * The (batch, head) pairs go to up to `parts` threads in contiguous shares (lw_parallel), each with its own share
+ * of scratch. The per-head products are too small for the BLAS to thread well (at T = 64 it does not thread them at
+ * all), so during the split it runs one thread inside each of ours. */
+typedef struct AttJob {
+    int backward;
+    const MhaShape *s;                     /* NULL: the causal GPT kernel on fused qkv */
+    float *out, *att, *dq, *dk, *dv;       /* forward: out, att; backward: dq, dk, dv (dq = dqkv for GPT's) */
+    const float *q, *k, *v, *dout, *saved; /* GPT's: q = qkv; backward: dout and the saved weights */
+    const uint8_t *kpad, *drop;
+    float p, *scratch;
+    size_t share;                          /* floats of scratch per part */
+    int B, T, C, NH;                       /* GPT's */
+} AttJob;
+
+static void att_part(void *ctx, int part, size_t lo, size_t hi) {
+    AttJob *j = ctx;
+    float *sc = j->scratch + (size_t)part * j->share;
+    int b0 = (int)lo, b1 = (int)hi;
+    if (!j->s && !j->backward)
+        attention_forward_heads(j->out, j->att, j->q, j->drop, j->p, sc, j->B, j->T, j->C, j->NH, b0, b1);
+    else if (!j->s)
+        attention_backward_heads(j->dq, j->dout, j->q, j->saved, j->drop, j->p, sc, j->B, j->T, j->C, j->NH, b0, b1);
+    else if (!j->backward)
+        mha_forward_heads(j->out, j->att, j->q, j->k, j->v, j->kpad, j->drop, j->p, sc, j->s, b0, b1);
+    else
+        mha_backward_heads(j->dq, j->dk, j->dv, j->dout, j->q, j->k, j->v, j->saved, j->drop, j->p, sc, j->s, b0, b1);
+}
+
+static void att_run(AttJob *j, int parts, int n_pairs) {
+    int nt = LW_MIN(matmul_get_threads(), parts);
+    if (nt <= 1 || n_pairs < 2) {
+        att_part(j, 0, 0, (size_t)n_pairs);
+        return;
+    }
+    int blas = matmul_get_threads();
+    matmul_set_threads(1);
+    lw_parallel(nt, (size_t)n_pairs, 1, att_part, j);
+    matmul_set_threads(blas);
+}
+
+void attention_forward_threads(float *out, float *att, const float *qkv, const uint8_t *mask, float p,
+                               float *scratch, int parts, int B, int T, int C, int NH) {
+    AttJob j = {.out = out, .att = att, .q = qkv, .drop = mask, .p = p, .scratch = scratch,
+                .share = 2 * (size_t)T * T, .B = B, .T = T, .C = C, .NH = NH};
+    att_run(&j, parts, B * NH);
+}
+
+void attention_backward_threads(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                const uint8_t *mask, float p, float *scratch, int parts, int B, int T, int C,
+                                int NH) {
+    AttJob j = {.backward = 1, .dq = dqkv, .dout = dout, .q = qkv, .saved = att, .drop = mask, .p = p,
+                .scratch = scratch, .share = 2 * (size_t)T * T, .B = B, .T = T, .C = C, .NH = NH};
+    att_run(&j, parts, B * NH);
+}
+
+void mha_forward_threads(float *out, float *att, const float *q, const float *k, const float *v,
+                         const uint8_t *kpad, const uint8_t *drop, float p, float *scratch, int parts,
+                         const MhaShape *s) {
+    AttJob j = {.s = s, .out = out, .att = att, .q = q, .k = k, .v = v, .kpad = kpad, .drop = drop, .p = p,
+                .scratch = scratch, .share = 2 * (size_t)s->Tq * s->Tk};
+    att_run(&j, parts, s->B * s->NH);
+}
+
+void mha_backward_threads(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                          const float *v, const float *att, const uint8_t *drop, float p, float *scratch, int parts,
+                          const MhaShape *s) {
+    AttJob j = {.backward = 1, .s = s, .dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
+                .saved = att, .drop = drop, .p = p, .scratch = scratch, .share = 2 * (size_t)s->Tq * s->Tk};
+    att_run(&j, parts, s->B * s->NH);
+}
+
 /* Whether key j is visible to query i of batch b. */
 static int mha_sees(const MhaShape *s, const uint8_t *kpad, int b, int i, int j) {
     return j < mha_visible(s, i) && !(kpad && kpad[(size_t)b * s->Tk + j]);

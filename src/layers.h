@@ -78,6 +78,13 @@ void attention_backward_naive(float *dqkv, const float *dout, const float *qkv, 
 void attention_backward_heads(float *dqkv, const float *dout, const float *qkv, const float *att,
                               const uint8_t *mask, float p, float *scratch, int B, int T, int C, int NH, int bh0,
                               int bh1);
+/* attention_forward / attention_backward with the pairs split across up to min(parts, matmul_get_threads())
+ * threads, the BLAS on one thread meanwhile; scratch: parts * 2*T*T floats. Same results as one call. */
+void attention_forward_threads(float *out, float *att, const float *qkv, const uint8_t *mask, float p,
+                               float *scratch, int parts, int B, int T, int C, int NH);
+void attention_backward_threads(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                const uint8_t *mask, float p, float *scratch, int parts, int B, int T, int C,
+                                int NH);
 
 /* Cross-entropy of logits (N, V) against targets (N); rows whose target is ignore_index are skipped.
  * Saves lse (N) = logsumexp of each row for the backward. Returns the sum of the per-row losses (double) and
@@ -154,5 +161,12 @@ void mha_backward_naive(float *dq, float *dk, float *dv, const float *dout, cons
 void mha_backward_heads(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
                         const float *v, const float *att, const uint8_t *drop, float p, float *scratch,
                         const MhaShape *s, int bh0, int bh1);
+/* mha_forward / mha_backward split across threads as attention_forward_threads; scratch: parts * 2*Tq*Tk. */
+void mha_forward_threads(float *out, float *att, const float *q, const float *k, const float *v,
+                         const uint8_t *kpad, const uint8_t *drop, float p, float *scratch, int parts,
+                         const MhaShape *s);
+void mha_backward_threads(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                          const float *v, const float *att, const uint8_t *drop, float p, float *scratch, int parts,
+                          const MhaShape *s);
 
 #endif

@@ -514,64 +514,31 @@ static void gpt_lora_backward(Gpt *m, int l, int bit, float *dinp, const float *
 }
 
 /* Self-attention of qkv (B, T, 3C) into out (B, T, C): causal (attention_forward) unless the model is
- * bidirectional (the general kernel with no mask); att (B, NH, T, T) as both save it.
- * The (batch, head) pairs are split across the threads, each with its own share of scratch (parts shares of
- * 2 T T floats); the per-head products are too small for the BLAS to thread well (at T = 64 it does not thread them
- * at all), so during the split it runs one thread inside each of ours. */
-typedef struct GptAttJob {
-    const Gpt *m;
-    int backward;
-    float *out, *att, *dqkv;             /* forward: out, att; backward: dqkv */
-    const float *qkv, *dout, *att_saved; /* backward: dout, att_saved */
-    const uint8_t *drop;
-    float p, *scratch;
-    size_t share;                        /* floats of scratch per part */
-    int B, T;
-} GptAttJob;
-
-static void gpt_att_part(void *ctx, int part, size_t lo, size_t hi) {
-    GptAttJob *j = ctx;
-    int C = j->m->cfg.d_model, NH = j->m->cfg.n_head, B = j->B, T = j->T, b0 = (int)lo, b1 = (int)hi;
-    float *sc = j->scratch + (size_t)part * j->share;
-    const float *qkv = j->qkv;
-    MhaShape s = {.B = B, .Tq = T, .Tk = T, .C = C, .NH = NH, .ldq = 3 * C, .ldk = 3 * C, .ldv = 3 * C, .ldo = C,
-                  .causal = 0};
-    if (!j->backward && !j->m->cfg.bidirectional)
-        attention_forward_heads(j->out, j->att, qkv, j->drop, j->p, sc, B, T, C, NH, b0, b1);
-    else if (!j->backward)
-        mha_forward_heads(j->out, j->att, qkv, qkv + C, qkv + 2 * C, NULL, j->drop, j->p, sc, &s, b0, b1);
-    else if (!j->m->cfg.bidirectional)
-        attention_backward_heads(j->dqkv, j->dout, qkv, j->att_saved, j->drop, j->p, sc, B, T, C, NH, b0, b1);
-    else
-        mha_backward_heads(j->dqkv, j->dqkv + C, j->dqkv + 2 * C, j->dout, qkv, qkv + C, qkv + 2 * C, j->att_saved,
-                           j->drop, j->p, sc, &s, b0, b1);
-}
-
-static void gpt_att_run(GptAttJob *j, int parts) {
-    int nt = LW_MIN(matmul_get_threads(), parts), bh = j->B * j->m->cfg.n_head;
-    j->share = 2 * (size_t)j->T * j->T;
-    if (nt <= 1 || bh < 2) {
-        gpt_att_part(j, 0, 0, (size_t)bh);
-        return;
-    }
-    int blas = matmul_get_threads();
-    matmul_set_threads(1);
-    lw_parallel(nt, (size_t)bh, 1, gpt_att_part, j);
-    matmul_set_threads(blas);
-}
-
+ * bidirectional (the general kernel with no mask); att (B, NH, T, T) as both save it. Split across the threads
+ * (layers.h), each on its own share of scratch (parts shares of 2 T T floats). */
 static void gpt_attention_forward(const Gpt *m, float *out, float *att, const float *qkv, const uint8_t *drop,
                                   float p, float *scratch, int parts, int B, int T) {
-    GptAttJob j = {.m = m, .out = out, .att = att, .qkv = qkv, .drop = drop, .p = p, .scratch = scratch, .B = B,
-                   .T = T};
-    gpt_att_run(&j, parts);
+    int C = m->cfg.d_model, NH = m->cfg.n_head;
+    if (!m->cfg.bidirectional) {
+        attention_forward_threads(out, att, qkv, drop, p, scratch, parts, B, T, C, NH);
+        return;
+    }
+    MhaShape s = {.B = B, .Tq = T, .Tk = T, .C = C, .NH = NH, .ldq = 3 * C, .ldk = 3 * C, .ldv = 3 * C, .ldo = C,
+                  .causal = 0};
+    mha_forward_threads(out, att, qkv, qkv + C, qkv + 2 * C, NULL, drop, p, scratch, parts, &s);
 }
 
 static void gpt_attention_backward(const Gpt *m, float *dqkv, const float *dout, const float *qkv, const float *att,
                                    const uint8_t *drop, float p, float *scratch, int parts, int B, int T) {
-    GptAttJob j = {.m = m, .backward = 1, .dqkv = dqkv, .dout = dout, .qkv = qkv, .att_saved = att, .drop = drop,
-                   .p = p, .scratch = scratch, .B = B, .T = T};
-    gpt_att_run(&j, parts);
+    int C = m->cfg.d_model, NH = m->cfg.n_head;
+    if (!m->cfg.bidirectional) {
+        attention_backward_threads(dqkv, dout, qkv, att, drop, p, scratch, parts, B, T, C, NH);
+        return;
+    }
+    MhaShape s = {.B = B, .Tq = T, .Tk = T, .C = C, .NH = NH, .ldq = 3 * C, .ldk = 3 * C, .ldv = 3 * C, .ldo = C,
+                  .causal = 0};
+    mha_backward_threads(dqkv, dqkv + C, dqkv + 2 * C, dout, qkv, qkv + C, qkv + 2 * C, att, drop, p, scratch, parts,
+                         &s);
 }
 
 /* A Conv1D product of block l with its adapter: out = inp W + b [+ LoRA]; xa as gpt_lora_forward. */

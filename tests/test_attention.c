@@ -125,6 +125,17 @@ static void run_case(MhaShape s, int pad_keys, int with_drop, int do_fd, uint64_
         cr_assert_eq(memcmp(o1, o3, no * 4), 0, "out in shares");
         cr_assert_eq(memcmp(a1, a3, na * 4), 0, "att in shares");
         cr_assert_eq(memcmp(g1, g3, (nq + nk + nv) * 4), 0, "grad in shares");
+        int blas = matmul_get_threads(); /* on real threads */
+        matmul_set_threads(3);
+        float *sc = malloc(3 * 2 * (size_t)s.Tq * s.Tk * 4);
+        memset(g3, 0, (nq + nk + nv) * 4);
+        mha_forward_threads(o3, a3, q, k, v, kpad, drop, p, sc, 3, &s);
+        mha_backward_threads(g3, g3 + nq, g3 + nq + nk, dout, q, k, v, a1, drop, p, sc, 3, &s);
+        matmul_set_threads(blas);
+        free(sc);
+        cr_assert_eq(memcmp(o1, o3, no * 4), 0, "out on threads");
+        cr_assert_eq(memcmp(a1, a3, na * 4), 0, "att on threads");
+        cr_assert_eq(memcmp(g1, g3, (nq + nk + nv) * 4), 0, "grad on threads");
         free(o3); free(a3); free(g3);
     }
     if (do_fd) {

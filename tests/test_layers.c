@@ -446,6 +446,19 @@ static void attention_case(int B, int T, int C, int NH, int with_dropout, int do
         cr_assert_eq(memcmp(o1, o2, nout * 4), 0, "att out in shares");
         cr_assert_eq(memcmp(a1, a2, natt * 4), 0, "att weights in shares");
         cr_assert_eq(memcmp(d1, d2, nqkv * 4), 0, "att dqkv in shares");
+        /* and on real threads (3 of them, the BLAS on one meanwhile and on 3 again after) */
+        int blas = matmul_get_threads();
+        matmul_set_threads(3);
+        float *sc = malloc(3 * 2 * (size_t)T * T * 4);
+        memset(d2, 0, nqkv * 4);
+        attention_forward_threads(o2, a2, qkv, mask, p, sc, 3, B, T, C, NH);
+        attention_backward_threads(d2, dout, qkv, a1, mask, p, sc, 3, B, T, C, NH);
+        cr_assert_eq(matmul_get_threads(), 3, "BLAS threads restored");
+        matmul_set_threads(blas);
+        cr_assert_eq(memcmp(o1, o2, nout * 4), 0, "att out on threads");
+        cr_assert_eq(memcmp(a1, a2, natt * 4), 0, "att weights on threads");
+        cr_assert_eq(memcmp(d1, d2, nqkv * 4), 0, "att dqkv on threads");
+        free(sc);
     }
     if (do_fd) {
         AttCtx ctx = {to_double(qkv, nqkv), mask, p, B, T, C, NH};
