@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "layers.h"
+#include "optim.h"
 
 enum { BERT_LAYER_TENSORS = 16 }; /* per encoder layer, in the order bert_init adds them */
 
@@ -448,6 +449,7 @@ void bert_backward(Bert *m, float loss_scale) {
     BertActs *a = m->acts;
     LW_ASSERT(a && !a->classify && m->loss >= 0.0f);
     if (m->n_loss_tokens == 0) return;
+    m->grads_zero = 0;
     int C = c->d_model, V = c->vocab_size, n = m->n_rows, h = bert_head0(c);
     size_t nC = (size_t)n * C;
     crossentropy_backward_inplace(m->logits, a->lse, a->tsel, GPT_IGNORE_INDEX, n, V,
@@ -495,6 +497,7 @@ void bert_backward_classify(Bert *m, float loss_scale) {
     BertActs *a = m->acts;
     LW_ASSERT(a && a->classify && m->loss >= 0.0f);
     if (m->n_loss_tokens == 0) return;
+    m->grads_zero = 0;
     int B = m->B, T = m->T, C = c->d_model, K = c->n_classes, k0 = bert_class0(c);
     size_t BC = (size_t)B * C;
     crossentropy_backward_inplace(m->class_logits, a->cls_lse, a->cls_labels, GPT_IGNORE_INDEX, B, K,
@@ -510,29 +513,28 @@ void bert_backward_classify(Bert *m, float loss_scale) {
     bert_encode_backward(m);
 }
 
-void bert_zero_grad(Bert *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+/* The optimizer's view (optim.h): the backward writes every tensor's gradient, frozen ones too, so zero_grad
+ * clears them all. */
+static OptimTable bert_optim(Bert *m) {
+    return (OptimTable){.tensors = m->tensors, .n_tensors = m->n_tensors, .n_params = m->n_params,
+                        .params = m->params, .grads = m->grads, .m = m->adam_m, .v = m->adam_v, .zero_frozen = 1,
+                        .grads_zero = &m->grads_zero};
+}
+
+void bert_zero_grad(Bert *m) {
+    OptimTable t = bert_optim(m);
+    optim_zero_grad(&t);
+}
 
 float bert_grad_norm(const Bert *m) {
-    double s = 0.0;
-    for (int i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].trainable) s += vec_sumsq(m->grads + m->tensors[i].offset, m->tensors[i].numel);
-    return (float)sqrt(s);
+    OptimTable t = bert_optim((Bert *)m); /* only read */
+    return optim_grad_norm(&t);
 }
 
 void bert_adamw_step(Bert *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
                      float grad_scale) {
-    LW_ASSERT(t >= 1);
-    AdamwCoeffs k = {.beta1 = beta1, .beta2 = beta2, .eps = eps, .grad_scale = grad_scale};
-    k.step_size = (float)(lr / (1.0 - pow((double)beta1, t)));
-    k.bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, t));
-    float decay_mul = (float)(1.0 - (double)lr * weight_decay);
-    for (int i = 0; i < m->n_tensors; i++) {
-        const GptTensor *tn = &m->tensors[i];
-        if (!tn->trainable) continue;
-        k.decay_mul = tn->decay ? decay_mul : 1.0f;
-        size_t o = tn->offset;
-        adamw_update(m->params + o, m->grads + o, m->adam_m + o, m->adam_v + o, tn->numel, &k);
-    }
+    OptimTable o = bert_optim(m);
+    optim_adamw_step(&o, lr, beta1, beta2, eps, weight_decay, t, grad_scale);
 }
 
 int bert_mlm_mask(int *inputs, int *labels, const int *tokens, int B, int T, const BertMaskSpec *spec, Rng *r,

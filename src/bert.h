@@ -52,6 +52,8 @@ typedef struct Bert {
     int n_tensors;
     size_t n_params;
     float *params, *grads, *adam_m, *adam_v;
+    int grads_zero;     /* 1 while the gradients are known to be 0 (optim.h): set by AdamW and zero_grad, cleared
+                         * by every backward */
     BertActs *acts;
     int B, T;            /* of the last forward */
     float *att;          /* (L, B, NH, T, T) attention weights of the last forward (after softmax) */
@@ -110,7 +112,8 @@ void bert_set_trainable(Bert *m, int mode, int last_blocks);
 
 void bert_zero_grad(Bert *m);
 float bert_grad_norm(const Bert *m);
-/* torch.optim.AdamW step t (1-based) as gpt_adamw_step: decay on tensors with decay = 1, gradients scaled first. */
+/* torch.optim.AdamW step t (1-based) as gpt_adamw_step: decay on tensors with decay = 1, gradients scaled first,
+ * and 0 afterwards. */
 void bert_adamw_step(Bert *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
                      float grad_scale);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "layers.h"
+#include "optim.h"
 #include "sampler.h"
 
 enum { ED_ENC_LAYER = 16, ED_DEC_LAYER = 26 }; /* tensors per layer, in the order encdec_init adds them */
@@ -574,6 +575,7 @@ void encdec_backward(EncDec *m, float loss_scale) {
     EncDecActs *a = m->acts;
     LW_ASSERT(a && m->loss >= 0.0f);
     if (m->n_loss_tokens == 0) return;
+    m->grads_zero = 0;
     int B = m->B, S = m->S, T = m->T, C = c->d_model, Nt = B * T, Vt = c->tgt_vocab;
     crossentropy_backward_inplace(m->logits, a->lse, a->labels, GPT_IGNORE_INDEX, Nt, Vt,
                                   loss_scale / (float)m->n_loss_tokens);
@@ -598,29 +600,28 @@ const float *encdec_residual(const EncDec *m, int side, int l) {
 
 const float *encdec_memory(const EncDec *m) { return m->acts ? m->acts->enc.out : NULL; }
 
-void encdec_zero_grad(EncDec *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+/* The optimizer's view (optim.h): the backward writes every tensor's gradient, frozen ones too, so zero_grad
+ * clears them all. */
+static OptimTable encdec_optim(EncDec *m) {
+    return (OptimTable){.tensors = m->tensors, .n_tensors = m->n_tensors, .n_params = m->n_params,
+                        .params = m->params, .grads = m->grads, .m = m->adam_m, .v = m->adam_v, .zero_frozen = 1,
+                        .grads_zero = &m->grads_zero};
+}
+
+void encdec_zero_grad(EncDec *m) {
+    OptimTable t = encdec_optim(m);
+    optim_zero_grad(&t);
+}
 
 float encdec_grad_norm(const EncDec *m) {
-    double s = 0.0;
-    for (int i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].trainable) s += vec_sumsq(m->grads + m->tensors[i].offset, m->tensors[i].numel);
-    return (float)sqrt(s);
+    OptimTable t = encdec_optim((EncDec *)m); /* only read */
+    return optim_grad_norm(&t);
 }
 
 void encdec_adamw_step(EncDec *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
                        float grad_scale) {
-    LW_ASSERT(t >= 1);
-    AdamwCoeffs k = {.beta1 = beta1, .beta2 = beta2, .eps = eps, .grad_scale = grad_scale};
-    k.step_size = (float)(lr / (1.0 - pow((double)beta1, t)));
-    k.bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, t));
-    float decay_mul = (float)(1.0 - (double)lr * weight_decay);
-    for (int i = 0; i < m->n_tensors; i++) {
-        const GptTensor *tn = &m->tensors[i];
-        if (!tn->trainable) continue;
-        k.decay_mul = tn->decay ? decay_mul : 1.0f;
-        size_t o = tn->offset;
-        adamw_update(m->params + o, m->grads + o, m->adam_m + o, m->adam_v + o, tn->numel, &k);
-    }
+    OptimTable o = encdec_optim(m);
+    optim_adamw_step(&o, lr, beta1, beta2, eps, weight_decay, t, grad_scale);
 }
 
 /* ---- incremental decoding ---- */

@@ -56,6 +56,8 @@ typedef struct EncDec {
     int n_tensors;
     size_t n_params;
     float *params, *grads, *adam_m, *adam_v;
+    int grads_zero;     /* 1 while the gradients are known to be 0 (optim.h): set by AdamW and zero_grad, cleared
+                         * by every backward */
     float *pos_table;            /* sinusoidal (max(max_src, max_tgt), C), or NULL for learned positions */
     EncDecActs *acts;
     int B, S, T;                 /* of the last forward */

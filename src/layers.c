@@ -254,7 +254,8 @@ static inline F4 v4_gelu_sigmoid(F4 x) {
 }
 
 
-/* ---- GELU 8 lanes wide on CPUs with AVX2 (chosen at run time; the build itself targets baseline x86-64) ----
+/* ---- GELU and softmax exponentials 8 lanes wide on CPUs with AVX2 (chosen at run time; the build itself targets
+ * baseline x86-64) ----
  * The same operations as the 4-lane code in the same order (the build does not contract a*b+c into FMA); tested
  * against the naive twins like the 4-lane code. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -322,6 +323,21 @@ static AVX2_FN size_t gelu8(int mode, float *out, const float *inp, const float 
         else if (mode == 1) v8_store(out + i, v8_load(out + i) + v8_gelu_grad(x, v8_load(dout + i)));
         else v8_store(out + i, v8_gelu_grad(x, v8_load(out + i)));
     }
+    return i;
+}
+
+/* The exponentials of a softmax row, 8 lanes at a time over the first multiple of 8: x[i] = exp(x[i] - sub) * mul
+ * when write (mul 1: plain), else only summed. Returns how many were done; *sum gets their sum (of the unscaled
+ * exponentials). */
+static AVX2_FN size_t exp8_row(float *x, size_t n, float sub, float mul, int write, float *sum) {
+    size_t i = 0;
+    F8 acc = V8(0.0f), vs = V8(sub), vm = V8(mul);
+    for (; i + 8 <= n; i += 8) {
+        F8 e = v8_exp(v8_load(x + i) - vs);
+        if (write) v8_store(x + i, mul == 1.0f ? e : e * vm);
+        acc += e;
+    }
+    *sum = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
     return i;
 }
 
@@ -441,23 +457,31 @@ static float row_max(const float *x, size_t n) {
     return mx;
 }
 
-/* x[i] = exp(x[i] - sub) in place when write, else only summed; returns the sum of the exponentials. */
-static float row_exp_sum(float *x, size_t n, float sub, int write) {
+/* x[i] = exp(x[i] - sub) * mul in place when write, else only summed; returns the sum of the (unscaled)
+ * exponentials. 8 lanes wide where the CPU has AVX2, then 4. */
+static float row_exp_scale(float *x, size_t n, float sub, float mul, int write) {
     size_t i = 0;
-    F4 acc = v4_set(0.0f), vs = v4_set(sub);
+    float s8 = 0.0f;
+#ifdef LW_GELU8
+    if (gelu8_ok()) i = exp8_row(x, n, sub, mul, write, &s8);
+#endif
+    F4 acc = v4_set(0.0f), vs = v4_set(sub), vm = v4_set(mul);
     for (; i + VL <= n; i += VL) {
         F4 e = v4_exp(v4_load(x + i) - vs);
-        if (write) v4_store(x + i, e);
+        if (write) v4_store(x + i, mul == 1.0f ? e : e * vm);
         acc += e;
     }
-    float s = v4_hsum(acc);
+    float s = s8 + v4_hsum(acc);
     for (; i < n; i++) {
         float e = s_exp(x[i] - sub);
-        if (write) x[i] = e;
+        if (write) x[i] = mul == 1.0f ? e : e * mul;
         s += e;
     }
     return s;
 }
+
+/* x[i] = exp(x[i] - sub) in place when write, else only summed; returns the sum of the exponentials. */
+static float row_exp_sum(float *x, size_t n, float sub, int write) { return row_exp_scale(x, n, sub, 1.0f, write); }
 
 /* x[0..n) *= a. */
 static void row_scale(float *x, size_t n, float a) {
@@ -493,62 +517,75 @@ static void attention_softmax_rows(float *att, int T) {
 
 void attention_forward(float *out, float *att, const float *qkv, const uint8_t *mask, float p, float *scratch,
                        int B, int T, int C, int NH) {
+    attention_forward_heads(out, att, qkv, mask, p, scratch, B, T, C, NH, 0, B * NH);
+}
+
+void attention_forward_heads(float *out, float *att, const float *qkv, const uint8_t *mask, float p, float *scratch,
+                             int B, int T, int C, int NH, int bh0, int bh1) {
     int HS = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)HS);
     size_t TT = (size_t)T * T;
+    LW_ASSERT(0 <= bh0 && bh0 <= bh1 && bh1 <= B * NH);
     if (mask) memset(scratch, 0, TT * sizeof(float)); /* only lower triangles are written below */
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            const float *q = qkv + (size_t)b * T * C3 + (size_t)h * HS;
-            const float *k = q + C;
-            const float *v = q + 2 * C;
-            float *a = att + ((size_t)b * NH + h) * TT;
-            matmul_gemm(0, 1, T, T, HS, scale, q, C3, k, C3, 0.0f, a, T);
-            attention_softmax_rows(a, T);
-            const float *src = a;
-            if (mask) {
-                const uint8_t *mk = mask + ((size_t)b * NH + h) * TT;
-                for (size_t i = 0; i < (size_t)T; i++) dropout_forward(scratch + i * T, a + i * T, mk + i * T, i + 1, p);
-                src = scratch;
-            }
-            matmul_gemm(0, 0, T, HS, T, 1.0f, src, T, v, C3, 0.0f, out + (size_t)b * T * C + (size_t)h * HS, C);
+    for (int bh = bh0; bh < bh1; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const float *q = qkv + (size_t)b * T * C3 + (size_t)h * HS;
+        const float *k = q + C;
+        const float *v = q + 2 * C;
+        float *a = att + ((size_t)b * NH + h) * TT;
+        matmul_gemm(0, 1, T, T, HS, scale, q, C3, k, C3, 0.0f, a, T);
+        attention_softmax_rows(a, T);
+        const float *src = a;
+        if (mask) {
+            const uint8_t *mk = mask + ((size_t)b * NH + h) * TT;
+            for (size_t i = 0; i < (size_t)T; i++) dropout_forward(scratch + i * T, a + i * T, mk + i * T, i + 1, p);
+            src = scratch;
         }
+        matmul_gemm(0, 0, T, HS, T, 1.0f, src, T, v, C3, 0.0f, out + (size_t)b * T * C + (size_t)h * HS, C);
+    }
 }
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, const uint8_t *mask,
                         float p, float *scratch, int B, int T, int C, int NH) {
+    attention_backward_heads(dqkv, dout, qkv, att, mask, p, scratch, B, T, C, NH, 0, B * NH);
+}
+
+void attention_backward_heads(float *dqkv, const float *dout, const float *qkv, const float *att,
+                              const uint8_t *mask, float p, float *scratch, int B, int T, int C, int NH, int bh0,
+                              int bh1) {
     int HS = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)HS);
     size_t TT = (size_t)T * T;
     float *datt = scratch, *dropped = scratch + TT;
+    LW_ASSERT(0 <= bh0 && bh0 <= bh1 && bh1 <= B * NH);
     if (mask) memset(dropped, 0, TT * sizeof(float)); /* only lower triangles are written below */
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            size_t qo = (size_t)b * T * C3 + (size_t)h * HS;
-            const float *q = qkv + qo, *k = q + C, *v = q + 2 * C;
-            float *dq = dqkv + qo, *dk = dq + C, *dv = dq + 2 * C;
-            const float *a = att + ((size_t)b * NH + h) * TT;
-            const uint8_t *mk = mask ? mask + ((size_t)b * NH + h) * TT : NULL;
-            const float *dO = dout + (size_t)b * T * C + (size_t)h * HS;
-            const float *src = a;
-            if (mk) {
-                for (size_t i = 0; i < (size_t)T; i++) dropout_forward(dropped + i * T, a + i * T, mk + i * T, i + 1, p);
-                src = dropped;
-            }
-            /* d(weights used) = dO v^T; dv += weights^T dO */
-            matmul_gemm(0, 1, T, T, HS, 1.0f, dO, C, v, C3, 0.0f, datt, T);
-            matmul_gemm(1, 0, T, HS, T, 1.0f, src, T, dO, C, 1.0f, dv, C3);
-            /* back through the dropout on the weights (in place, keys 0..i of row i), then the softmax backward
-             * with the 1/sqrt(HS) of the scores folded in; zero above the diagonal */
-            for (size_t i = 0; i < (size_t)T; i++) {
-                float *dr = datt + i * T;
-                if (mk) dropout_forward(dr, dr, mk + i * T, i + 1, p);
-                softmax_row_backward(dr, a + i * T, i + 1, (size_t)T, scale);
-            }
-            /* scores = q k^T: dq += dS k; dk += dS^T q */
-            matmul_gemm(0, 0, T, HS, T, 1.0f, datt, T, k, C3, 1.0f, dq, C3);
-            matmul_gemm(1, 0, T, HS, T, 1.0f, datt, T, q, C3, 1.0f, dk, C3);
+    for (int bh = bh0; bh < bh1; bh++) {
+        int b = bh / NH, h = bh % NH;
+        size_t qo = (size_t)b * T * C3 + (size_t)h * HS;
+        const float *q = qkv + qo, *k = q + C, *v = q + 2 * C;
+        float *dq = dqkv + qo, *dk = dq + C, *dv = dq + 2 * C;
+        const float *a = att + ((size_t)b * NH + h) * TT;
+        const uint8_t *mk = mask ? mask + ((size_t)b * NH + h) * TT : NULL;
+        const float *dO = dout + (size_t)b * T * C + (size_t)h * HS;
+        const float *src = a;
+        if (mk) {
+            for (size_t i = 0; i < (size_t)T; i++) dropout_forward(dropped + i * T, a + i * T, mk + i * T, i + 1, p);
+            src = dropped;
         }
+        /* d(weights used) = dO v^T; dv += weights^T dO */
+        matmul_gemm(0, 1, T, T, HS, 1.0f, dO, C, v, C3, 0.0f, datt, T);
+        matmul_gemm(1, 0, T, HS, T, 1.0f, src, T, dO, C, 1.0f, dv, C3);
+        /* back through the dropout on the weights (in place, keys 0..i of row i), then the softmax backward
+         * with the 1/sqrt(HS) of the scores folded in; zero above the diagonal */
+        for (size_t i = 0; i < (size_t)T; i++) {
+            float *dr = datt + i * T;
+            if (mk) dropout_forward(dr, dr, mk + i * T, i + 1, p);
+            softmax_row_backward(dr, a + i * T, i + 1, (size_t)T, scale);
+        }
+        /* scores = q k^T: dq += dS k; dk += dS^T q */
+        matmul_gemm(0, 0, T, HS, T, 1.0f, datt, T, k, C3, 1.0f, dq, C3);
+        matmul_gemm(1, 0, T, HS, T, 1.0f, datt, T, q, C3, 1.0f, dk, C3);
+    }
 }
 
 void attention_forward_naive(float *out, float *att, const float *qkv, const uint8_t *mask, float p, int B, int T,
@@ -663,8 +700,7 @@ void crossentropy_backward_inplace(float *logits, const float *lse, const int *t
             memset(row, 0, (size_t)V * sizeof(float));
             continue;
         }
-        row_exp_sum(row, (size_t)V, lse[n], 1);
-        row_scale(row, (size_t)V, dloss);
+        row_exp_scale(row, (size_t)V, lse[n], dloss, 1); /* softmax * dloss in one sweep */
         row[t] -= dloss;
     }
 }
@@ -697,13 +733,15 @@ static inline F4 v4_sqrt(F4 x) {
 }
 #endif
 
-void adamw_update(float *p, const float *g, float *m, float *v, size_t n, const AdamwCoeffs *c) {
+/* One AdamW sweep; zero_g also clears each gradient after reading it. */
+static inline void adamw_sweep(float *p, float *g, float *m, float *v, size_t n, const AdamwCoeffs *c, int zero_g) {
     size_t i = 0;
     F4 b1 = v4_set(c->beta1), b2 = v4_set(c->beta2), omb1 = v4_set(1.0f - c->beta1), omb2 = v4_set(1.0f - c->beta2);
     F4 gs = v4_set(c->grad_scale), ss = v4_set(c->step_size), bc2 = v4_set(c->bc2_sqrt), eps = v4_set(c->eps);
     F4 dm = v4_set(c->decay_mul);
     for (; i + VL <= n; i += VL) {
         F4 gi = v4_load(g + i) * gs;
+        if (zero_g) v4_store(g + i, v4_set(0.0f));
         F4 mi = b1 * v4_load(m + i) + omb1 * gi;
         F4 vi = b2 * v4_load(v + i) + omb2 * gi * gi;
         v4_store(m + i, mi);
@@ -712,6 +750,15 @@ void adamw_update(float *p, const float *g, float *m, float *v, size_t n, const 
         v4_store(p + i, v4_load(p + i) * dm - ss * (mi / denom));
     }
     adamw_update_naive(p + i, g + i, m + i, v + i, n - i, c);
+    if (zero_g) memset(g + i, 0, (n - i) * sizeof(float));
+}
+
+void adamw_update(float *p, const float *g, float *m, float *v, size_t n, const AdamwCoeffs *c) {
+    adamw_sweep(p, (float *)g, m, v, n, c, 0); /* g is only read when zero_g is 0 */
+}
+
+void adamw_update_zero(float *p, float *g, float *m, float *v, size_t n, const AdamwCoeffs *c) {
+    adamw_sweep(p, g, m, v, n, c, 1);
 }
 
 void adamw_update_naive(float *p, const float *g, float *m, float *v, size_t n, const AdamwCoeffs *c) {
@@ -791,59 +838,142 @@ static void mha_softmax_rows(float *a, const uint8_t *kpad, const MhaShape *s) {
 
 void mha_forward(float *out, float *att, const float *q, const float *k, const float *v, const uint8_t *kpad,
                  const uint8_t *drop, float p, float *scratch, const MhaShape *s) {
+    mha_forward_heads(out, att, q, k, v, kpad, drop, p, scratch, s, 0, s->B * s->NH);
+}
+
+void mha_forward_heads(float *out, float *att, const float *q, const float *k, const float *v, const uint8_t *kpad,
+                       const uint8_t *drop, float p, float *scratch, const MhaShape *s, int bh0, int bh1) {
     int Tq = s->Tq, Tk = s->Tk, HS = s->C / s->NH;
     float scale = 1.0f / sqrtf((float)HS);
     size_t TT = (size_t)Tq * Tk;
-    for (int b = 0; b < s->B; b++)
-        for (int h = 0; h < s->NH; h++) {
-            const float *qb = q + (size_t)b * Tq * s->ldq + (size_t)h * HS;
-            const float *kb = k + (size_t)b * Tk * s->ldk + (size_t)h * HS;
-            const float *vb = v + (size_t)b * Tk * s->ldv + (size_t)h * HS;
-            float *a = att + ((size_t)b * s->NH + h) * TT;
-            matmul_gemm(0, 1, Tq, Tk, HS, scale, qb, s->ldq, kb, s->ldk, 0.0f, a, Tk);
-            mha_softmax_rows(a, kpad ? kpad + (size_t)b * Tk : NULL, s);
-            const float *src = a;
-            if (drop) {
-                dropout_forward(scratch, a, drop + ((size_t)b * s->NH + h) * TT, TT, p);
-                src = scratch;
-            }
-            matmul_gemm(0, 0, Tq, HS, Tk, 1.0f, src, Tk, vb, s->ldv, 0.0f, out + (size_t)b * Tq * s->ldo + (size_t)h * HS,
-                        s->ldo);
+    for (int bh = bh0; bh < bh1; bh++) {
+        int b = bh / s->NH, h = bh % s->NH;
+        const float *qb = q + (size_t)b * Tq * s->ldq + (size_t)h * HS;
+        const float *kb = k + (size_t)b * Tk * s->ldk + (size_t)h * HS;
+        const float *vb = v + (size_t)b * Tk * s->ldv + (size_t)h * HS;
+        float *a = att + ((size_t)b * s->NH + h) * TT;
+        matmul_gemm(0, 1, Tq, Tk, HS, scale, qb, s->ldq, kb, s->ldk, 0.0f, a, Tk);
+        mha_softmax_rows(a, kpad ? kpad + (size_t)b * Tk : NULL, s);
+        const float *src = a;
+        if (drop) {
+            dropout_forward(scratch, a, drop + ((size_t)b * s->NH + h) * TT, TT, p);
+            src = scratch;
         }
+        matmul_gemm(0, 0, Tq, HS, Tk, 1.0f, src, Tk, vb, s->ldv, 0.0f, out + (size_t)b * Tq * s->ldo + (size_t)h * HS,
+                    s->ldo);
+    }
 }
 
 void mha_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
                   const float *v, const float *att, const uint8_t *drop, float p, float *scratch,
                   const MhaShape *s) {
+    mha_backward_heads(dq, dk, dv, dout, q, k, v, att, drop, p, scratch, s, 0, s->B * s->NH);
+}
+
+void mha_backward_heads(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                        const float *v, const float *att, const uint8_t *drop, float p, float *scratch,
+                        const MhaShape *s, int bh0, int bh1) {
     int Tq = s->Tq, Tk = s->Tk, HS = s->C / s->NH;
     float scale = 1.0f / sqrtf((float)HS);
     size_t TT = (size_t)Tq * Tk;
     float *datt = scratch, *dropped = scratch + TT;
-    for (int b = 0; b < s->B; b++)
-        for (int h = 0; h < s->NH; h++) {
-            size_t qo = (size_t)b * Tq * s->ldq + (size_t)h * HS, ko = (size_t)b * Tk * s->ldk + (size_t)h * HS;
-            size_t vo = (size_t)b * Tk * s->ldv + (size_t)h * HS;
-            const float *a = att + ((size_t)b * s->NH + h) * TT;
-            const uint8_t *mk = drop ? drop + ((size_t)b * s->NH + h) * TT : NULL;
-            const float *dO = dout + (size_t)b * Tq * s->ldo + (size_t)h * HS;
-            const float *src = a;
-            if (mk) {
-                dropout_forward(dropped, a, mk, TT, p);
-                src = dropped;
-            }
-            /* d(weights used) = dO v^T; dv += weights^T dO */
-            matmul_gemm(0, 1, Tq, Tk, HS, 1.0f, dO, s->ldo, v + vo, s->ldv, 0.0f, datt, Tk);
-            matmul_gemm(1, 0, Tk, HS, Tq, 1.0f, src, Tk, dO, s->ldo, 1.0f, dv + vo, s->ldv);
-            /* through the dropout, then the softmax (hidden keys have weight 0, so they get 0), scale folded in */
-            if (mk) dropout_forward(datt, datt, mk, TT, p);
-            for (int i = 0; i < Tq; i++) {
-                int n = mha_visible(s, i);
-                softmax_row_backward(datt + (size_t)i * Tk, a + (size_t)i * Tk, (size_t)n, (size_t)Tk, scale);
-            }
-            /* scores = q k^T: dq += dS k; dk += dS^T q */
-            matmul_gemm(0, 0, Tq, HS, Tk, 1.0f, datt, Tk, k + ko, s->ldk, 1.0f, dq + qo, s->ldq);
-            matmul_gemm(1, 0, Tk, HS, Tq, 1.0f, datt, Tk, q + qo, s->ldq, 1.0f, dk + ko, s->ldk);
+    for (int bh = bh0; bh < bh1; bh++) {
+        int b = bh / s->NH, h = bh % s->NH;
+        size_t qo = (size_t)b * Tq * s->ldq + (size_t)h * HS, ko = (size_t)b * Tk * s->ldk + (size_t)h * HS;
+        size_t vo = (size_t)b * Tk * s->ldv + (size_t)h * HS;
+        const float *a = att + ((size_t)b * s->NH + h) * TT;
+        const uint8_t *mk = drop ? drop + ((size_t)b * s->NH + h) * TT : NULL;
+        const float *dO = dout + (size_t)b * Tq * s->ldo + (size_t)h * HS;
+        const float *src = a;
+        if (mk) {
+            dropout_forward(dropped, a, mk, TT, p);
+            src = dropped;
         }
+        /* d(weights used) = dO v^T; dv += weights^T dO */
+        matmul_gemm(0, 1, Tq, Tk, HS, 1.0f, dO, s->ldo, v + vo, s->ldv, 0.0f, datt, Tk);
+        matmul_gemm(1, 0, Tk, HS, Tq, 1.0f, src, Tk, dO, s->ldo, 1.0f, dv + vo, s->ldv);
+        /* through the dropout, then the softmax (hidden keys have weight 0, so they get 0), scale folded in */
+        if (mk) dropout_forward(datt, datt, mk, TT, p);
+        for (int i = 0; i < Tq; i++) {
+            int n = mha_visible(s, i);
+            softmax_row_backward(datt + (size_t)i * Tk, a + (size_t)i * Tk, (size_t)n, (size_t)Tk, scale);
+        }
+        /* scores = q k^T: dq += dS k; dk += dS^T q */
+        matmul_gemm(0, 0, Tq, HS, Tk, 1.0f, datt, Tk, k + ko, s->ldk, 1.0f, dq + qo, s->ldq);
+        matmul_gemm(1, 0, Tk, HS, Tq, 1.0f, datt, Tk, q + qo, s->ldq, 1.0f, dk + ko, s->ldk);
+    }
+}
+
+/* ---- attention split across threads ----
+ * The (batch, head) pairs go to up to `parts` threads in contiguous shares (lw_parallel), each with its own share
+ * of scratch. The per-head products are too small for the BLAS to thread well (at T = 64 it does not thread them at
+ * all), so during the split it runs one thread inside each of ours. */
+typedef struct AttJob {
+    int backward;
+    const MhaShape *s;                     /* NULL: the causal GPT kernel on fused qkv */
+    float *out, *att, *dq, *dk, *dv;       /* forward: out, att; backward: dq, dk, dv (dq = dqkv for GPT's) */
+    const float *q, *k, *v, *dout, *saved; /* GPT's: q = qkv; backward: dout and the saved weights */
+    const uint8_t *kpad, *drop;
+    float p, *scratch;
+    size_t share;                          /* floats of scratch per part */
+    int B, T, C, NH;                       /* GPT's */
+} AttJob;
+
+static void att_part(void *ctx, int part, size_t lo, size_t hi) {
+    AttJob *j = ctx;
+    float *sc = j->scratch + (size_t)part * j->share;
+    int b0 = (int)lo, b1 = (int)hi;
+    if (!j->s && !j->backward)
+        attention_forward_heads(j->out, j->att, j->q, j->drop, j->p, sc, j->B, j->T, j->C, j->NH, b0, b1);
+    else if (!j->s)
+        attention_backward_heads(j->dq, j->dout, j->q, j->saved, j->drop, j->p, sc, j->B, j->T, j->C, j->NH, b0, b1);
+    else if (!j->backward)
+        mha_forward_heads(j->out, j->att, j->q, j->k, j->v, j->kpad, j->drop, j->p, sc, j->s, b0, b1);
+    else
+        mha_backward_heads(j->dq, j->dk, j->dv, j->dout, j->q, j->k, j->v, j->saved, j->drop, j->p, sc, j->s, b0, b1);
+}
+
+static void att_run(AttJob *j, int parts, int n_pairs) {
+    int nt = LW_MIN(matmul_get_threads(), parts);
+    if (nt <= 1 || n_pairs < 2) {
+        att_part(j, 0, 0, (size_t)n_pairs);
+        return;
+    }
+    int blas = matmul_get_threads();
+    matmul_set_threads(1);
+    lw_parallel(nt, (size_t)n_pairs, 1, att_part, j);
+    matmul_set_threads(blas);
+}
+
+void attention_forward_threads(float *out, float *att, const float *qkv, const uint8_t *mask, float p,
+                               float *scratch, int parts, int B, int T, int C, int NH) {
+    AttJob j = {.out = out, .att = att, .q = qkv, .drop = mask, .p = p, .scratch = scratch,
+                .share = 2 * (size_t)T * T, .B = B, .T = T, .C = C, .NH = NH};
+    att_run(&j, parts, B * NH);
+}
+
+void attention_backward_threads(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                const uint8_t *mask, float p, float *scratch, int parts, int B, int T, int C,
+                                int NH) {
+    AttJob j = {.backward = 1, .dq = dqkv, .dout = dout, .q = qkv, .saved = att, .drop = mask, .p = p,
+                .scratch = scratch, .share = 2 * (size_t)T * T, .B = B, .T = T, .C = C, .NH = NH};
+    att_run(&j, parts, B * NH);
+}
+
+void mha_forward_threads(float *out, float *att, const float *q, const float *k, const float *v,
+                         const uint8_t *kpad, const uint8_t *drop, float p, float *scratch, int parts,
+                         const MhaShape *s) {
+    AttJob j = {.s = s, .out = out, .att = att, .q = q, .k = k, .v = v, .kpad = kpad, .drop = drop, .p = p,
+                .scratch = scratch, .share = 2 * (size_t)s->Tq * s->Tk};
+    att_run(&j, parts, s->B * s->NH);
+}
+
+void mha_backward_threads(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                          const float *v, const float *att, const uint8_t *drop, float p, float *scratch, int parts,
+                          const MhaShape *s) {
+    AttJob j = {.backward = 1, .s = s, .dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
+                .saved = att, .drop = drop, .p = p, .scratch = scratch, .share = 2 * (size_t)s->Tq * s->Tk};
+    att_run(&j, parts, s->B * s->NH);
 }
 
 /* Whether key j is visible to query i of batch b. */

@@ -65,11 +65,26 @@ void attention_forward(float *out, float *att, const float *qkv, const uint8_t *
                        int B, int T, int C, int NH);
 void attention_forward_naive(float *out, float *att, const float *qkv, const uint8_t *mask, float p, int B, int T,
                              int C, int NH);
+/* Only the (batch, head) pairs bh0 <= b * NH + h < bh1 of attention_forward (a thread's share: the pairs write
+ * disjoint parts of out and att; each share needs its own scratch). */
+void attention_forward_heads(float *out, float *att, const float *qkv, const uint8_t *mask, float p, float *scratch,
+                             int B, int T, int C, int NH, int bh0, int bh1);
 /* dqkv (B, T, 3C) += d/dqkv from dout (B, T, C); att and mask as saved by the forward. */
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, const uint8_t *mask,
                         float p, float *scratch, int B, int T, int C, int NH);
 void attention_backward_naive(float *dqkv, const float *dout, const float *qkv, const float *att,
                               const uint8_t *mask, float p, int B, int T, int C, int NH);
+/* Pairs bh0 <= b * NH + h < bh1 of attention_backward (disjoint columns of dqkv per head). */
+void attention_backward_heads(float *dqkv, const float *dout, const float *qkv, const float *att,
+                              const uint8_t *mask, float p, float *scratch, int B, int T, int C, int NH, int bh0,
+                              int bh1);
+/* attention_forward / attention_backward with the pairs split across up to min(parts, matmul_get_threads())
+ * threads, the BLAS on one thread meanwhile; scratch: parts * 2*T*T floats. Same results as one call. */
+void attention_forward_threads(float *out, float *att, const float *qkv, const uint8_t *mask, float p,
+                               float *scratch, int parts, int B, int T, int C, int NH);
+void attention_backward_threads(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                const uint8_t *mask, float p, float *scratch, int parts, int B, int T, int C,
+                                int NH);
 
 /* Cross-entropy of logits (N, V) against targets (N); rows whose target is ignore_index are skipped.
  * Saves lse (N) = logsumexp of each row for the backward. Returns the sum of the per-row losses (double) and
@@ -97,6 +112,9 @@ typedef struct AdamwCoeffs {
 } AdamwCoeffs;
 void adamw_update(float *p, const float *g, float *m, float *v, size_t n, const AdamwCoeffs *c);
 void adamw_update_naive(float *p, const float *g, float *m, float *v, size_t n, const AdamwCoeffs *c);
+/* adamw_update, then g = 0, in the same sweep over memory (the gradients are cleared for the next step while they
+ * are in cache: no separate zeroing pass). */
+void adamw_update_zero(float *p, float *g, float *m, float *v, size_t n, const AdamwCoeffs *c);
 
 /* ---- encoder and encoder-decoder kernels (BERT, "Attention Is All You Need") ---- */
 
@@ -130,6 +148,9 @@ void mha_forward(float *out, float *att, const float *q, const float *k, const f
                  const uint8_t *drop, float p, float *scratch, const MhaShape *s);
 void mha_forward_naive(float *out, float *att, const float *q, const float *k, const float *v, const uint8_t *kpad,
                        const uint8_t *drop, float p, const MhaShape *s);
+/* Pairs bh0 <= b * NH + h < bh1 of mha_forward / mha_backward (a thread's share, its own scratch). */
+void mha_forward_heads(float *out, float *att, const float *q, const float *k, const float *v, const uint8_t *kpad,
+                       const uint8_t *drop, float p, float *scratch, const MhaShape *s, int bh0, int bh1);
 /* dq, dk, dv (strides ldq, ldk, ldv) += gradients from dout (B, Tq, C; ldo); att and drop as saved by the forward.
  * Hidden keys get no gradient. */
 void mha_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
@@ -137,5 +158,15 @@ void mha_backward(float *dq, float *dk, float *dv, const float *dout, const floa
                   const MhaShape *s);
 void mha_backward_naive(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
                         const float *v, const float *att, const uint8_t *drop, float p, const MhaShape *s);
+void mha_backward_heads(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                        const float *v, const float *att, const uint8_t *drop, float p, float *scratch,
+                        const MhaShape *s, int bh0, int bh1);
+/* mha_forward / mha_backward split across threads as attention_forward_threads; scratch: parts * 2*Tq*Tk. */
+void mha_forward_threads(float *out, float *att, const float *q, const float *k, const float *v,
+                         const uint8_t *kpad, const uint8_t *drop, float p, float *scratch, int parts,
+                         const MhaShape *s);
+void mha_backward_threads(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                          const float *v, const float *att, const uint8_t *drop, float p, float *scratch, int parts,
+                          const MhaShape *s);
 
 #endif

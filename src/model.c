@@ -16,51 +16,24 @@
 #include "model.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "layers.h"
 #include "matmul.h"
+#include "optim.h"
 
 /* ---- splitting row-wise kernels across threads ----
  * The BLAS runs its GEMMs on matmul_get_threads() threads; the element- and row-wise kernels between them
- * (GELU, LayerNorm forward, cross-entropy, AdamW) would otherwise run on one core. gpt_parallel splits [0, n)
- * into one contiguous part per thread: the caller runs part 0, short-lived pthreads run the rest (creating a
- * thread costs ~20 us against the milliseconds each call takes). Kernels only ever write their own rows (LayerNorm's
+ * (GELU, LayerNorm, cross-entropy, attention's per-head work) would otherwise run on one core. gpt_parallel splits
+ * them with lw_parallel, one contiguous part per thread. Kernels only ever write their own rows (LayerNorm's
  * backward: its own rows of dinp and its own columns of the parameter gradients), so results do not depend on the
- * split, except the order in which the partial sums of the loss and of the gradient norm are added. */
-#define GPT_MAX_THREADS 8
-typedef void (*GptRangeFn)(void *ctx, int part, size_t lo, size_t hi);
-typedef struct GptRangeJob {
-    GptRangeFn fn;
-    void *ctx;
-    int part;
-    size_t lo, hi;
-} GptRangeJob;
+ * split, except the order in which the partial sums of the loss are added. */
+#define GPT_MAX_THREADS LW_MAX_THREADS
+typedef LwRangeFn GptRangeFn;
 
-static void *gpt_range_thread(void *arg) {
-    GptRangeJob *j = arg;
-    j->fn(j->ctx, j->part, j->lo, j->hi);
-    return NULL;
-}
-
-/* Runs fn over [0, n) in up to matmul_get_threads() parts of at least min_chunk items; returns the part count. */
+/* lw_parallel on matmul_get_threads() parts. */
 static int gpt_parallel(size_t n, size_t min_chunk, GptRangeFn fn, void *ctx) {
-    int nt = matmul_get_threads();
-    if (nt > GPT_MAX_THREADS) nt = GPT_MAX_THREADS;
-    if (nt < 1) nt = 1;
-    while (nt > 1 && n / (size_t)nt < min_chunk) nt--;
-    GptRangeJob jobs[GPT_MAX_THREADS];
-    pthread_t th[GPT_MAX_THREADS];
-    int started[GPT_MAX_THREADS] = {0};
-    for (int t = 0; t < nt; t++) jobs[t] = (GptRangeJob){fn, ctx, t, n * (size_t)t / nt, n * (size_t)(t + 1) / nt};
-    for (int t = 1; t < nt; t++) started[t] = pthread_create(&th[t], NULL, gpt_range_thread, &jobs[t]) == 0;
-    fn(ctx, 0, jobs[0].lo, jobs[0].hi);
-    for (int t = 1; t < nt; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else fn(ctx, t, jobs[t].lo, jobs[t].hi); /* could not start a thread: run the part here */
-    }
-    return nt;
+    return lw_parallel(matmul_get_threads(), n, min_chunk, fn, ctx);
 }
 
 typedef struct GeluJob {
@@ -176,7 +149,8 @@ struct GptActs {
     float *dres, *dtmp, *dtmp2;   /* (B, T, C) */
     float *dbig;                  /* (B, T, 4C) */
     float *dqkv;                  /* (B, T, 3C) */
-    float *att_scratch;           /* 2 T T */
+    float *att_scratch;           /* (att_parts, 2 T T): one share per attention thread */
+    int att_parts;
     /* dropout masks (NULL when cfg.dropout == 0) */
     uint8_t *mask_emb;            /* (B, T, C) */
     uint8_t *mask_att;            /* (L, B, NH, T, T) */
@@ -409,7 +383,8 @@ static size_t gpt_acts_layout(GptActs *a, char *base, const Gpt *m, int B, int T
     a->dtmp2 = gpt_carve(base, &off, BT * C, f);
     a->dbig = gpt_carve(base, &off, BT * 4 * C, f);
     a->dqkv = gpt_carve(base, &off, BT * 3 * C, f);
-    a->att_scratch = gpt_carve(base, &off, 2 * TT, f);
+    a->att_parts = LW_MAX(1, LW_MIN(matmul_get_threads(), GPT_MAX_THREADS));
+    a->att_scratch = gpt_carve(base, &off, (size_t)a->att_parts * 2 * TT, f);
     size_t R = (size_t)m->lora_rank, NC = (size_t)m->n_classes;
     a->n_classes = m->n_classes;
     a->lora_rank = m->lora_rank;
@@ -539,29 +514,31 @@ static void gpt_lora_backward(Gpt *m, int l, int bit, float *dinp, const float *
 }
 
 /* Self-attention of qkv (B, T, 3C) into out (B, T, C): causal (attention_forward) unless the model is
- * bidirectional (the general kernel with no mask); att (B, NH, T, T) as both save it. */
+ * bidirectional (the general kernel with no mask); att (B, NH, T, T) as both save it. Split across the threads
+ * (layers.h), each on its own share of scratch (parts shares of 2 T T floats). */
 static void gpt_attention_forward(const Gpt *m, float *out, float *att, const float *qkv, const uint8_t *drop,
-                                  float p, float *scratch, int B, int T) {
+                                  float p, float *scratch, int parts, int B, int T) {
     int C = m->cfg.d_model, NH = m->cfg.n_head;
     if (!m->cfg.bidirectional) {
-        attention_forward(out, att, qkv, drop, p, scratch, B, T, C, NH);
+        attention_forward_threads(out, att, qkv, drop, p, scratch, parts, B, T, C, NH);
         return;
     }
     MhaShape s = {.B = B, .Tq = T, .Tk = T, .C = C, .NH = NH, .ldq = 3 * C, .ldk = 3 * C, .ldv = 3 * C, .ldo = C,
                   .causal = 0};
-    mha_forward(out, att, qkv, qkv + C, qkv + 2 * C, NULL, drop, p, scratch, &s);
+    mha_forward_threads(out, att, qkv, qkv + C, qkv + 2 * C, NULL, drop, p, scratch, parts, &s);
 }
 
 static void gpt_attention_backward(const Gpt *m, float *dqkv, const float *dout, const float *qkv, const float *att,
-                                   const uint8_t *drop, float p, float *scratch, int B, int T) {
+                                   const uint8_t *drop, float p, float *scratch, int parts, int B, int T) {
     int C = m->cfg.d_model, NH = m->cfg.n_head;
     if (!m->cfg.bidirectional) {
-        attention_backward(dqkv, dout, qkv, att, drop, p, scratch, B, T, C, NH);
+        attention_backward_threads(dqkv, dout, qkv, att, drop, p, scratch, parts, B, T, C, NH);
         return;
     }
     MhaShape s = {.B = B, .Tq = T, .Tk = T, .C = C, .NH = NH, .ldq = 3 * C, .ldk = 3 * C, .ldv = 3 * C, .ldo = C,
                   .causal = 0};
-    mha_backward(dqkv, dqkv + C, dqkv + 2 * C, dout, qkv, qkv + C, qkv + 2 * C, att, drop, p, scratch, &s);
+    mha_backward_threads(dqkv, dqkv + C, dqkv + 2 * C, dout, qkv, qkv + C, qkv + 2 * C, att, drop, p, scratch, parts,
+                         &s);
 }
 
 /* A Conv1D product of block l with its adapter: out = inp W + b [+ LoRA]; xa as gpt_lora_forward. */
@@ -699,7 +676,7 @@ static void gpt_batch_attention(void *ctx, int l, const float *qkv, float *atty)
     float *att = b->a->att + (size_t)l * BTT;
     uint8_t *matt = b->drop ? b->a->mask_att + (size_t)l * BTT : NULL;
     if (b->drop) dropout_mask(matt, BTT, b->p, b->r);
-    gpt_attention_forward(b->m, atty, att, qkv, matt, b->p, b->a->att_scratch, b->B, b->T);
+    gpt_attention_forward(b->m, atty, att, qkv, matt, b->p, b->a->att_scratch, b->a->att_parts, b->B, b->T);
 }
 
 /* Embedding and blocks; returns the final residual (B, T, C) (before ln_f). */
@@ -895,7 +872,7 @@ static void gpt_backward_body(Gpt *m, int floor) {
         gpt_linear_backward(m, l, GPT_LORA_PROJ, datty, dw.attprojw, dw.attprojb, dproj, atty, w.attprojw, (int)BT,
                             C, C);
         memset(dqkv, 0, BT * 3 * C * sizeof(float));
-        gpt_attention_backward(m, dqkv, datty, qkv, att, matt, p, a->att_scratch, B, T);
+        gpt_attention_backward(m, dqkv, datty, qkv, att, matt, p, a->att_scratch, a->att_parts, B, T);
         memset(dln1, 0, BTC * sizeof(float)); /* dbranch is consumed: dln1 takes its buffer */
         gpt_linear_backward(m, l, GPT_LORA_ATTN, dln1, dw.qkvw, dw.qkvb, dqkv, ln1, w.qkvw, (int)BT, C, 3 * C);
         gpt_layernorm_backward(dresidual, dw.ln1w ? dw.ln1w : S, dw.ln1b ? dw.ln1b : S, dln1, x, w.ln1w,
@@ -919,6 +896,7 @@ void gpt_backward(Gpt *m, float loss_scale) {
     GptActs *a = m->acts;
     LW_ASSERT(a && a->has_targets && !a->classify);
     a->has_targets = 0; /* the logits are consumed below: one backward per forward */
+    m->grads_zero = 0;
     if (a->n_count == 0) return;
     const GptConfig *c = &m->cfg;
     int L = c->n_layer, C = c->d_model, V = c->vocab_size;
@@ -951,6 +929,7 @@ void gpt_backward_classify(Gpt *m, float loss_scale) {
     GptActs *a = m->acts;
     LW_ASSERT(a && a->has_targets && a->classify);
     a->has_targets = 0;
+    m->grads_zero = 0;
     const GptConfig *c = &m->cfg;
     int L = c->n_layer, C = c->d_model, B = a->B, T = a->T, NC = m->n_classes;
     size_t BTC = (size_t)B * T * C;
@@ -994,72 +973,28 @@ void gpt_backward_classify(Gpt *m, float loss_scale) {
     if (floor < L) gpt_backward_body(m, floor);
 }
 
-typedef struct GradJob {
-    const Gpt *m;
-    int norm;                      /* 0: zero the gradients; 1: sum their squares */
-    double sumsq[GPT_MAX_THREADS]; /* per part */
-} GradJob;
-
-/* The trainable gradients inside the parameter range [lo, hi), tensor by tensor (frozen ones are skipped). */
-static void gpt_grad_part(void *ctx, int part, size_t lo, size_t hi) {
-    GradJob *j = ctx;
-    const Gpt *m = j->m;
-    double s = 0.0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const GptTensor *t = &m->tensors[i];
-        size_t a = LW_MAX(lo, t->offset), b = LW_MIN(hi, t->offset + t->numel);
-        if (!t->trainable || a >= b) continue;
-        if (j->norm) s += vec_sumsq(m->grads + a, b - a);
-        else memset(m->grads + a, 0, (b - a) * sizeof(float));
-    }
-    j->sumsq[part] = s;
+/* The optimizer's view of the model (optim.h): only trainable tensors' gradients are ever written (frozen ones
+ * go to the sink or are skipped), so only those are cleared. */
+static OptimTable gpt_optim(Gpt *m) {
+    return (OptimTable){.tensors = m->tensors, .n_tensors = m->n_tensors, .n_params = m->n_params,
+                        .params = m->params, .grads = m->grads, .m = m->adam_m, .v = m->adam_v,
+                        .grads_zero = &m->grads_zero};
 }
 
 void gpt_zero_grad(Gpt *m) {
-    GradJob j = {.m = m, .norm = 0};
-    gpt_parallel(m->n_params, 1 << 18, gpt_grad_part, &j);
+    OptimTable t = gpt_optim(m);
+    optim_zero_grad(&t);
 }
 
 float gpt_grad_norm(const Gpt *m) {
-    GradJob j = {.m = m, .norm = 1};
-    int parts = gpt_parallel(m->n_params, 1 << 18, gpt_grad_part, &j);
-    double s = 0.0;
-    for (int p = 0; p < parts; p++) s += j.sumsq[p];
-    return (float)sqrt(s);
-}
-
-typedef struct AdamJob {
-    Gpt *m;
-    AdamwCoeffs c;
-    float decay_mul;
-} AdamJob;
-
-/* AdamW over the parameter range [lo, hi), tensor by tensor (each tensor has its own decay flag); frozen tensors
- * are skipped. */
-static void gpt_adamw_part(void *ctx, int part, size_t lo, size_t hi) {
-    AdamJob *j = ctx;
-    (void)part;
-    Gpt *m = j->m;
-    AdamwCoeffs c = j->c;
-    for (int ti = 0; ti < m->n_tensors; ti++) {
-        const GptTensor *tn = &m->tensors[ti];
-        if (!tn->trainable) continue;
-        size_t a = LW_MAX(lo, tn->offset), b = LW_MIN(hi, tn->offset + tn->numel);
-        if (a >= b) continue;
-        c.decay_mul = tn->decay ? j->decay_mul : 1.0f;
-        adamw_update(m->params + a, m->grads + a, m->adam_m + a, m->adam_v + a, b - a, &c);
-    }
+    OptimTable t = gpt_optim((Gpt *)m); /* only read */
+    return optim_grad_norm(&t);
 }
 
 void gpt_adamw_step(Gpt *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
                     float grad_scale) {
-    LW_ASSERT(t >= 1);
-    /* torch.optim.AdamW (single-tensor path); the step's constants are computed in double as Python does */
-    AdamJob j = {.m = m, .c = {.beta1 = beta1, .beta2 = beta2, .eps = eps, .grad_scale = grad_scale}};
-    j.c.step_size = (float)(lr / (1.0 - pow((double)beta1, t)));
-    j.c.bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, t));
-    j.decay_mul = (float)(1.0 - (double)lr * weight_decay);
-    gpt_parallel(m->n_params, 1 << 16, gpt_adamw_part, &j);
+    OptimTable o = gpt_optim(m);
+    optim_adamw_step(&o, lr, beta1, beta2, eps, weight_decay, t, grad_scale);
 }
 
 /* ---- finetuning setup: class head, trainable sets, LoRA ---- */

@@ -63,6 +63,8 @@ typedef struct Gpt {
     int n_tensors;
     size_t n_params;
     float *params, *grads, *adam_m, *adam_v; /* each n_params floats; grads/m/v allocated by gpt_init too */
+    int grads_zero;     /* 1 while the gradients are known to be 0 (optim.h): set by AdamW and zero_grad, cleared
+                         * by every backward */
     int B, T;           /* sizes the activations were reserved for */
     GptActs *acts;
     float *logits;      /* (B, T, V) after gpt_forward */
@@ -108,7 +110,7 @@ void gpt_zero_grad(Gpt *m);
 /* Global L2 norm of the gradients. */
 float gpt_grad_norm(const Gpt *m);
 /* One AdamW step (decoupled decay on tensors with decay=1) at step t (1-based), gradients first scaled by
- * grad_scale (clipping factor). */
+ * grad_scale (clipping factor). The gradients are 0 afterwards (cleared in the same sweep, see optim.h). */
 void gpt_adamw_step(Gpt *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t,
                     float grad_scale);
 

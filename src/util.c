@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,36 @@ int lw_fail(LwError *e, int code, const char *fmt, ...) {
         e->code = code;
     }
     return code;
+}
+
+typedef struct LwRangeJob {
+    LwRangeFn fn;
+    void *ctx;
+    int part;
+    size_t lo, hi;
+} LwRangeJob;
+
+static void *lw_range_thread(void *arg) {
+    LwRangeJob *j = arg;
+    j->fn(j->ctx, j->part, j->lo, j->hi);
+    return NULL;
+}
+
+int lw_parallel(int nt, size_t n, size_t min_chunk, LwRangeFn fn, void *ctx) {
+    if (nt > LW_MAX_THREADS) nt = LW_MAX_THREADS;
+    if (nt < 1) nt = 1;
+    while (nt > 1 && n / (size_t)nt < min_chunk) nt--;
+    LwRangeJob jobs[LW_MAX_THREADS];
+    pthread_t th[LW_MAX_THREADS];
+    int started[LW_MAX_THREADS] = {0};
+    for (int t = 0; t < nt; t++) jobs[t] = (LwRangeJob){fn, ctx, t, n * (size_t)t / nt, n * (size_t)(t + 1) / nt};
+    for (int t = 1; t < nt; t++) started[t] = pthread_create(&th[t], NULL, lw_range_thread, &jobs[t]) == 0;
+    fn(ctx, 0, jobs[0].lo, jobs[0].hi);
+    for (int t = 1; t < nt; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else fn(ctx, t, jobs[t].lo, jobs[t].hi);
+    }
+    return nt;
 }
 
 static void (*fatal_hook)(void);

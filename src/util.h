@@ -70,6 +70,14 @@ int lw_fsync_dir(const char *dir);
 /* Monotonic seconds. */
 double lw_now(void);
 
+/* Splits [0, n) into up to nt (at most LW_MAX_THREADS) contiguous parts of at least min_chunk items and runs
+ * fn(ctx, part, lo, hi) on each: the caller runs part 0, short-lived pthreads the rest (creating one costs ~20 us,
+ * against the milliseconds each call is meant for); a part whose thread cannot start runs on the caller. Returns
+ * the part count. fn must only write what its own range owns. */
+#define LW_MAX_THREADS 8
+typedef void (*LwRangeFn)(void *ctx, int part, size_t lo, size_t hi);
+int lw_parallel(int nt, size_t n, size_t min_chunk, LwRangeFn fn, void *ctx);
+
 /* 64-bit FNV-1a, for cache keys. */
 uint64_t lw_hash64(const void *data, size_t n, uint64_t h);
 #define LW_HASH_INIT 0xcbf29ce484222325ULL

@@ -3,6 +3,10 @@
 
 #include <string.h>
 #include "layers.h"
+#include "util.h"
+
+/* Threads the attention of a sublayer may split its (batch, head) pairs across: scratch holds one share each. */
+#define XF_ATT_PARTS LW_MAX_THREADS
 
 const float *xf_attn_out(const XfCfg *c, const XfAttnActs *a) { return c->pre_ln ? a->r : a->ln; }
 const float *xf_mlp_out(const XfCfg *c, const XfMlpActs *a) { return c->pre_ln ? a->r : a->ln; }
@@ -27,7 +31,7 @@ void xf_act_backward(int act, float *dx, const float *x, const float *dy, size_t
 
 size_t xf_scratch_floats(const XfCfg *c, int N, int M, int Tq, int Tk) {
     size_t NC = (size_t)N * c->C;
-    size_t attn = 7 * NC + 2 * (size_t)M * c->C + 2 * (size_t)Tq * Tk;
+    size_t attn = 7 * NC + 2 * (size_t)M * c->C + XF_ATT_PARTS * 2 * (size_t)Tq * Tk;
     size_t mlp = 3 * NC + 2 * (size_t)N * c->F;
     return attn > mlp ? attn : mlp;
 }
@@ -69,7 +73,8 @@ void xf_attn_forward(const XfCfg *c, const XfAttn *w, XfAttnActs *a, const float
     }
     int drop_att = r && c->p_att > 0.0f;
     if (drop_att) dropout_mask(a->drop_att, (size_t)B * c->NH * Tq * Tk, c->p_att, r);
-    mha_forward(a->y, a->att, q, k, v, kpad, drop_att ? a->drop_att : NULL, c->p_att, scratch, &s);
+    mha_forward_threads(a->y, a->att, q, k, v, kpad, drop_att ? a->drop_att : NULL, c->p_att, scratch, XF_ATT_PARTS,
+                        &s);
     linear_forward(a->r, a->y, w->wo, w->bo, N, C, C);
     a->dropped = xf_residual_drop(a->r, x, a->drop_r, c->p_hidden, NC, r) || drop_att;
     if (!c->pre_ln) layernorm_forward_eps(a->ln, a->mean, a->rstd, a->r, w->ln_w, w->ln_b, N, C, c->ln_eps);
@@ -108,14 +113,15 @@ void xf_attn_backward(const XfCfg *c, const XfAttn *w, const XfAttn *g, const Xf
         memset(dkv, 0, 2 * (size_t)M * C * sizeof(float));
         s.ldq = C;
         s.ldk = s.ldv = 2 * C;
-        mha_backward(dq, dkv, dkv + C, dy, a->q, a->kv, a->kv + C, a->att, drop_att, c->p_att, mscratch, &s);
+        mha_backward_threads(dq, dkv, dkv + C, dy, a->q, a->kv, a->kv + C, a->att, drop_att, c->p_att, mscratch,
+                             XF_ATT_PARTS, &s);
         linear_backward(dain, g->wq, g->bq, dq, ain, w->wq, N, C, C);
         linear_backward(dmem, g->wkv, g->bkv, dkv, mem, w->wkv, M, C, 2 * C);
     } else {
         memset(dq, 0, 3 * NC * sizeof(float));
         s.ldq = s.ldk = s.ldv = 3 * C;
-        mha_backward(dq, dq + C, dq + 2 * C, dy, a->q, a->q + C, a->q + 2 * C, a->att, drop_att, c->p_att,
-                     mscratch, &s);
+        mha_backward_threads(dq, dq + C, dq + 2 * C, dy, a->q, a->q + C, a->q + 2 * C, a->att, drop_att, c->p_att,
+                             mscratch, XF_ATT_PARTS, &s);
         linear_backward(dain, g->wq, g->bq, dq, ain, w->wq, N, C, 3 * C);
     }
     if (c->pre_ln) layernorm_backward(dx, g->ln_w, g->ln_b, dln, x, w->ln_w, a->mean, a->rstd, N, C);

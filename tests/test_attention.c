@@ -112,6 +112,32 @@ static void run_case(MhaShape s, int pad_keys, int with_drop, int do_fd, uint64_
     mha_backward(g1, g1 + nq, g1 + nq + nk, dout, q, k, v, a1, drop, p, scratch, &s);
     mha_backward_naive(g2, g2 + nq, g2 + nq + nk, dout, q, k, v, a2, drop, p, &s);
     expect_close("grad", g1, g2, nq + nk + nv, 1e-5, 1e-4);
+    { /* the (batch, head) pairs in uneven shares with their own scratch, as threads run them: the same bits */
+        int n = s.B * s.NH, cut[4] = {0, n / 3, n / 3 + (n > 1), n};
+        float *o3 = calloc(no, 4), *a3 = malloc(na * 4), *g3 = calloc(nq + nk + nv, 4);
+        for (int sh = 0; sh < 3; sh++) {
+            float *sc = malloc(2 * (size_t)s.Tq * s.Tk * 4);
+            memset(sc, 0xff, 2 * (size_t)s.Tq * s.Tk * 4);
+            mha_forward_heads(o3, a3, q, k, v, kpad, drop, p, sc, &s, cut[sh], cut[sh + 1]);
+            mha_backward_heads(g3, g3 + nq, g3 + nq + nk, dout, q, k, v, a1, drop, p, sc, &s, cut[sh], cut[sh + 1]);
+            free(sc);
+        }
+        cr_assert_eq(memcmp(o1, o3, no * 4), 0, "out in shares");
+        cr_assert_eq(memcmp(a1, a3, na * 4), 0, "att in shares");
+        cr_assert_eq(memcmp(g1, g3, (nq + nk + nv) * 4), 0, "grad in shares");
+        int blas = matmul_get_threads(); /* on real threads */
+        matmul_set_threads(3);
+        float *sc = malloc(3 * 2 * (size_t)s.Tq * s.Tk * 4);
+        memset(g3, 0, (nq + nk + nv) * 4);
+        mha_forward_threads(o3, a3, q, k, v, kpad, drop, p, sc, 3, &s);
+        mha_backward_threads(g3, g3 + nq, g3 + nq + nk, dout, q, k, v, a1, drop, p, sc, 3, &s);
+        matmul_set_threads(blas);
+        free(sc);
+        cr_assert_eq(memcmp(o1, o3, no * 4), 0, "out on threads");
+        cr_assert_eq(memcmp(a1, a3, na * 4), 0, "att on threads");
+        cr_assert_eq(memcmp(g1, g3, (nq + nk + nv) * 4), 0, "grad on threads");
+        free(o3); free(a3); free(g3);
+    }
     if (do_fd) {
         Case c = {s, kpad, drop, p, malloc((nq + nk + nv) * sizeof(double)), nq, nk, nv};
         for (size_t i = 0; i < nq + nk + nv; i++) c.x[i] = x[i];

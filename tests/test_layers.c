@@ -430,6 +430,36 @@ static void attention_case(int B, int T, int C, int NH, int with_dropout, int do
     attention_backward(d1, dout, qkv, a1, mask, p, scratch, B, T, C, NH);
     attention_backward_naive(d2, dout, qkv, a2, mask, p, B, T, C, NH);
     expect_close("att dqkv", d1, d2, nqkv, 1e-5, 1e-4);
+    { /* the (batch, head) pairs in uneven shares, each with its own scratch (as the threads run them): the same
+       * bits as one call */
+        int n = B * NH, cut[4] = {0, n / 3, n / 3 + (n > 1), n};
+        memset(o2, 0xff, nout * 4);
+        memset(a2, 0xff, natt * 4);
+        memset(d2, 0, nqkv * 4);
+        for (int s = 0; s < 3; s++) {
+            float *sc = malloc(2 * (size_t)T * T * 4);
+            memset(sc, 0xff, 2 * (size_t)T * T * 4); /* scratch holds garbage: the kernel must not read it */
+            attention_forward_heads(o2, a2, qkv, mask, p, sc, B, T, C, NH, cut[s], cut[s + 1]);
+            attention_backward_heads(d2, dout, qkv, a1, mask, p, sc, B, T, C, NH, cut[s], cut[s + 1]);
+            free(sc);
+        }
+        cr_assert_eq(memcmp(o1, o2, nout * 4), 0, "att out in shares");
+        cr_assert_eq(memcmp(a1, a2, natt * 4), 0, "att weights in shares");
+        cr_assert_eq(memcmp(d1, d2, nqkv * 4), 0, "att dqkv in shares");
+        /* and on real threads (3 of them, the BLAS on one meanwhile and on 3 again after) */
+        int blas = matmul_get_threads();
+        matmul_set_threads(3);
+        float *sc = malloc(3 * 2 * (size_t)T * T * 4);
+        memset(d2, 0, nqkv * 4);
+        attention_forward_threads(o2, a2, qkv, mask, p, sc, 3, B, T, C, NH);
+        attention_backward_threads(d2, dout, qkv, a1, mask, p, sc, 3, B, T, C, NH);
+        cr_assert_eq(matmul_get_threads(), 3, "BLAS threads restored");
+        matmul_set_threads(blas);
+        cr_assert_eq(memcmp(o1, o2, nout * 4), 0, "att out on threads");
+        cr_assert_eq(memcmp(a1, a2, natt * 4), 0, "att weights on threads");
+        cr_assert_eq(memcmp(d1, d2, nqkv * 4), 0, "att dqkv on threads");
+        free(sc);
+    }
     if (do_fd) {
         AttCtx ctx = {to_double(qkv, nqkv), mask, p, B, T, C, NH};
         double *wd = to_double(dout, nout), *g = malloc(nqkv * sizeof(double));
@@ -498,6 +528,39 @@ Test(layers_crossentropy, forward_and_fused_backward) {
     free(ctx.logits);
 }
 
+/* Every row length mixes the wide exponentials (8 lanes on AVX2, else 4) and the scalar tail: lse and the fused
+ * softmax * dloss against double for V = 1..41. */
+Test(layers_crossentropy, all_lengths_vs_double) {
+    enum { VMAX = 41 };
+    Rng r;
+    rng_seed(&r, 12);
+    for (int V = 1; V <= VMAX; V++) {
+        float logits[2 * VMAX], lse[2];
+        fill(logits, 2 * (size_t)V, &r, 4.0f);
+        int targets[2] = {V - 1, V / 2}, count = 0;
+        crossentropy_forward(lse, logits, targets, -100, 2, V, &count);
+        cr_assert_eq(count, 2);
+        double want_lse[2];
+        for (int n = 0; n < 2; n++) {
+            double mx = -INFINITY, s = 0.0;
+            for (int i = 0; i < V; i++) mx = fmax(mx, logits[n * V + i]);
+            for (int i = 0; i < V; i++) s += exp(logits[n * V + i] - mx);
+            want_lse[n] = mx + log(s);
+            cr_assert(fabs(lse[n] - want_lse[n]) <= 1e-5 * (1.0 + fabs(want_lse[n])), "V %d lse %.9g vs %.9g", V,
+                      (double)lse[n], want_lse[n]);
+        }
+        float keep[2 * VMAX];
+        memcpy(keep, logits, sizeof keep);
+        crossentropy_backward_inplace(logits, lse, targets, -100, 2, V, 0.5f);
+        for (int n = 0; n < 2; n++)
+            for (int i = 0; i < V; i++) {
+                double want = 0.5 * (exp(keep[n * V + i] - want_lse[n]) - (i == targets[n]));
+                cr_assert(fabs(logits[n * V + i] - want) <= 1e-6, "V %d d[%d][%d] %.9g vs %.9g", V, n, i,
+                          (double)logits[n * V + i], want);
+            }
+    }
+}
+
 /* ---- optimizer kernels ---- */
 
 Test(layers_optim, adamw_update_vs_naive_and_sumsq) {
@@ -525,6 +588,21 @@ Test(layers_optim, adamw_update_vs_naive_and_sumsq) {
     double want = 0.0;
     for (int i = 0; i < N; i++) want += (double)g[i] * g[i];
     cr_assert(fabs(vec_sumsq(g, N) - want) < 1e-6 * want);
+    /* the fused sweep: the same update, and the gradients are 0 after it */
+    static float p3[N], m3[N], v3[N], g3[N];
+    memcpy(p3, p0, sizeof p0);
+    memcpy(p1, p0, sizeof p0);
+    memcpy(m3, m2, sizeof m2);
+    memcpy(m1, m2, sizeof m2);
+    memcpy(v3, v2, sizeof v2);
+    memcpy(v1, v2, sizeof v2);
+    memcpy(g3, g, sizeof g);
+    adamw_update_zero(p3, g3, m3, v3, N, &c);
+    adamw_update_naive(p1, g, m1, v1, N, &c);
+    expect_close("fused p", p3, p1, N, 1e-7, 1e-6);
+    expect_close("fused m", m3, m1, N, 0.0, 1e-6);
+    expect_close("fused v", v3, v1, N, 0.0, 1e-6);
+    for (int i = 0; i < N; i++) cr_assert_eq(g3[i], 0.0f, "g[%d] not cleared", i);
 }
 
 /* A diverging model must stay visible: NaN inputs give NaN through the vectorized exponentials. */
