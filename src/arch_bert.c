@@ -63,8 +63,12 @@ static int bert_op_reserve(void *m, int B, int T, int S, LwError *e) {
 }
 
 static void bert_op_info(const void *m, ArchInfo *o) {
-    const BertConfig *c = &((const BertModel *)m)->bert.cfg;
-    *o = (ArchInfo){.n_params = ((const BertModel *)m)->bert.n_params, .vocab_size = c->vocab_size,
+    const Bert *b = &((const BertModel *)m)->bert;
+    const BertConfig *c = &b->cfg;
+    size_t n_train = 0;
+    for (int i = 0; i < b->n_tensors; i++)
+        if (b->tensors[i].trainable) n_train += b->tensors[i].numel;
+    *o = (ArchInfo){.n_params = b->n_params, .n_trainable = n_train, .vocab_size = c->vocab_size,
                     .n_layer = c->n_layer, .n_head = c->n_head, .d_model = c->d_model,
                     .context_length = c->max_position, .n_classes = c->n_classes, .lora_rank = 0, .causal = 0,
                     .n_source = 0};

@@ -99,8 +99,11 @@ static int ed_op_reserve(void *m, int B, int T, int S, LwError *e) {
 
 static void ed_op_info(const void *m, ArchInfo *o) {
     const EncDec *d = &((const EdModel *)m)->ed;
+    size_t n_train = 0;
+    for (int i = 0; i < d->n_tensors; i++)
+        if (d->tensors[i].trainable) n_train += d->tensors[i].numel;
     /* n_layer: the encoder's, whose maps the Attention screen draws first */
-    *o = (ArchInfo){.n_params = d->n_params, .vocab_size = d->cfg.tgt_vocab, .n_layer = d->cfg.n_enc_layer,
+    *o = (ArchInfo){.n_params = d->n_params, .n_trainable = n_train, .vocab_size = d->cfg.tgt_vocab, .n_layer = d->cfg.n_enc_layer,
                     .n_head = d->cfg.n_head, .d_model = d->cfg.d_model,
                     .context_length = LW_MIN(d->cfg.max_src, d->cfg.max_tgt), .causal = 1, .n_source = 1,
                     .n_dec_layer = d->cfg.n_dec_layer};
