@@ -2,6 +2,7 @@
 #include "arch.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,4 +47,32 @@ int arch_for_checkpoint(const char *dir, const ArchOps **out, LwError *e) {
     }
     cJSON_Delete(j);
     return rc;
+}
+
+void arch_probe_fill(ProbeSnapshot *p, const ArchProbeFill *f) {
+    int T = f->T, C = f->C;
+    memcpy(p->att, f->att, (size_t)f->L * f->NH * T * T * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        memcpy(p->tok_emb + (size_t)t * C, f->wte + (size_t)f->ids[t] * C, (size_t)C * sizeof(float));
+        if (f->wpe) memcpy(p->pos_emb + (size_t)t * C, f->wpe + (size_t)t * C, (size_t)C * sizeof(float));
+        else memset(p->pos_emb + (size_t)t * C, 0, (size_t)C * sizeof(float));
+    }
+    int bad = 0;
+    for (int l = 0; l <= f->L; l++) {
+        const float *r = f->residual(f->m, l);
+        if (!r) continue;
+        double sum = 0, sum2 = 0;
+        for (size_t i = 0; i < (size_t)T * C; i++) {
+            if (!isfinite(r[i])) {
+                bad++;
+                continue;
+            }
+            sum += r[i], sum2 += (double)r[i] * r[i];
+        }
+        double n = (double)T * C, mean = sum / n;
+        p->act_mean[l] = (float)mean;
+        p->act_std[l] = (float)sqrt(fmax(0, sum2 / n - mean * mean));
+    }
+    for (size_t i = 0; i < f->n_logits; i++) bad += !isfinite(f->logits[i]);
+    p->nonfinite = bad;
 }

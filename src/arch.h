@@ -255,6 +255,23 @@ const ArchOps *arch_find(const char *name);
  * checkpoints of ours and OpenAI's downloads). LW_ERR_IO/LW_ERR_INVALID naming the file when unreadable or unknown. */
 int arch_for_checkpoint(const char *dir, const ArchOps **out, LwError *e);
 
+/* What every architecture's probe copies after its forward (ArchOps.probe), for arch_probe_fill. */
+typedef struct ArchProbeFill {
+    const float *att;         /* (L, NH, T, T) the maps for p->att (encdec: the encoder's, T = S) */
+    const float *wte;         /* (V, C) the token embedding */
+    const float *wpe;         /* (>= T, C) the position rows, learned or a fixed table; NULL = none (zeros) */
+    const int *ids;           /* (T) the probe tokens (encdec: the source) */
+    int T, L, NH, C;
+    /* the residual stream (T, C) after the embeddings (l = 0) and after block l of m, or NULL when not kept */
+    const float *(*residual)(const void *m, int l);
+    const void *m;
+    const float *logits;      /* (n_logits) the forward's logits, counted in p->nonfinite */
+    size_t n_logits;
+} ArchProbeFill;
+/* Into p (arrays allocated by probe.c): att, the embedding rows of the probe tokens, the mean and standard deviation
+ * of residual(m, 0..L), and the NaN/Inf count of those streams and the logits. */
+void arch_probe_fill(ProbeSnapshot *p, const ArchProbeFill *f);
+
 extern const ArchOps arch_gpt, arch_bert, arch_encdec;
 
 #endif

@@ -318,40 +318,20 @@ static void bert_op_set_trainable(void *m, int mode, int last_blocks) {
 
 /* ---------------------------------------------------------------- probe */
 
+static const float *bert_probe_residual(const void *m, int l) { return bert_residual(m, l); }
+
 static void bert_op_probe(void *mm, const ArchBatch *b, ProbeSnapshot *p) {
-    const int *ids = b->inputs;
-    int T = b->T;
     BertModel *w = mm;
     Bert *m = &w->bert;
-    int L = m->cfg.n_layer, NH = m->cfg.n_head, C = m->cfg.d_model, V = m->cfg.vocab_size;
     m->mlm_rows_only = 0;
-    bert_forward(m, ids, NULL, NULL, NULL, 1, T, 0, NULL);
+    bert_forward(m, b->inputs, NULL, NULL, NULL, 1, b->T, 0, NULL);
     w->head = ARCH_HEAD_LM;
-    memcpy(p->att, m->att, (size_t)L * NH * T * T * sizeof(float)); /* (L, 1, NH, T, T): full squares */
-    const float *wte = m->params + bert_find(m, "bert.embeddings.word_embeddings.weight")->offset;
-    const float *wpe = m->params + bert_find(m, "bert.embeddings.position_embeddings.weight")->offset;
-    for (int t = 0; t < T; t++) {
-        memcpy(p->tok_emb + (size_t)t * C, wte + (size_t)ids[t] * C, (size_t)C * sizeof(float));
-        memcpy(p->pos_emb + (size_t)t * C, wpe + (size_t)t * C, (size_t)C * sizeof(float));
-    }
-    int bad = 0;
-    for (int l = 0; l <= L; l++) {
-        const float *r = bert_residual(m, l);
-        if (!r) continue;
-        double sum = 0, sum2 = 0;
-        for (size_t i = 0; i < (size_t)T * C; i++) {
-            if (!isfinite(r[i])) {
-                bad++;
-                continue;
-            }
-            sum += r[i], sum2 += (double)r[i] * r[i];
-        }
-        double n = (double)T * C, mean = sum / n;
-        p->act_mean[l] = (float)mean;
-        p->act_std[l] = (float)sqrt(fmax(0, sum2 / n - mean * mean));
-    }
-    for (size_t i = 0; i < (size_t)T * V; i++) bad += !isfinite(m->logits[i]);
-    p->nonfinite = bad;
+    arch_probe_fill(p, &(ArchProbeFill){
+        .att = m->att, /* (L, 1, NH, T, T): full squares */
+        .wte = m->params + bert_find(m, "bert.embeddings.word_embeddings.weight")->offset,
+        .wpe = m->params + bert_find(m, "bert.embeddings.position_embeddings.weight")->offset, .ids = b->inputs,
+        .T = b->T, .L = m->cfg.n_layer, .NH = m->cfg.n_head, .C = m->cfg.d_model, .residual = bert_probe_residual,
+        .m = m, .logits = m->logits, .n_logits = (size_t)b->T * m->cfg.vocab_size});
 }
 
 static const float *bert_op_token_embedding(const void *m) {

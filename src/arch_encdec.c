@@ -45,7 +45,7 @@ static EncDecConfig ed_config_of(const ModelCfg *mc, int vocab) {
     if (mc->decoder_layers > 0) c.n_dec_layer = mc->decoder_layers;
     if (mc->d_ff > 0) c.d_ff = mc->d_ff;
     c.learned_pos = mc->positions == 1;
-    c.pre_ln = mc->norm == 1;
+    c.pre_ln = mc->layer_norm == NORM_PRE;
     c.shared_vocab = mc->shared_vocab;
     c.tie_output = mc->tie_embeddings;
     c.dropout = mc->dropout;
@@ -127,7 +127,7 @@ static void ed_op_to_config(const void *m, ModelCfg *o) {
     o->context_length = LW_MIN(c->max_src, c->max_tgt);
     o->vocab_size = c->tgt_vocab;
     o->positions = c->learned_pos;
-    o->norm = c->pre_ln;
+    o->layer_norm = c->pre_ln ? NORM_PRE : NORM_POST;
     o->shared_vocab = c->shared_vocab;
     o->tie_embeddings = c->tie_output;
     o->dropout = c->dropout;
@@ -509,19 +509,7 @@ static void ed_op_decode_settings(const void *m, int *beam, float *len_alpha) {
 
 /* ---------------------------------------------------------------- probe */
 
-static void ed_stats(const float *r, size_t n, float *mean_out, float *std_out, int *bad) {
-    double sum = 0, sum2 = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(r[i])) {
-            (*bad)++;
-            continue;
-        }
-        sum += r[i], sum2 += (double)r[i] * r[i];
-    }
-    double mean = n ? sum / (double)n : 0;
-    *mean_out = (float)mean;
-    *std_out = (float)sqrt(fmax(0, n ? sum2 / (double)n - mean * mean : 0));
-}
+static const float *ed_probe_residual(const void *m, int l) { return encdec_residual(m, 0, l); }
 
 /* b->src (S) is the probe sentence; b->inputs (T) the decoder input (BOS + the model's translation, probe.c). */
 static void ed_op_probe(void *mm, const ArchBatch *b, ProbeSnapshot *p) {
@@ -529,25 +517,15 @@ static void ed_op_probe(void *mm, const ArchBatch *b, ProbeSnapshot *p) {
     EncDec *m = &w->ed;
     const EncDecConfig *c = &m->cfg;
     LW_ASSERT(b->B == 1 && b->src);
-    int S = b->S, T = b->T, Le = c->n_enc_layer, Ld = c->n_dec_layer, NH = c->n_head, C = c->d_model;
+    int S = b->S, T = b->T, Ld = c->n_dec_layer, NH = c->n_head;
     encdec_forward(m, b->src, NULL, b->inputs, NULL, 1, S, T, 0, NULL);
-    /* p->att: the encoder's (Le, NH, S, S); p->T is S here (probe.c sized it so) */
-    memcpy(p->att, m->enc_att, (size_t)Le * NH * S * S * sizeof(float));
     if (p->dec_att) memcpy(p->dec_att, m->dec_att, (size_t)Ld * NH * T * T * sizeof(float));
     if (p->cross_att) memcpy(p->cross_att, m->cross_att, (size_t)Ld * NH * T * S * sizeof(float));
-    const float *E = m->params + m->tensors[0].offset; /* the source (or shared) embedding */
-    for (int s = 0; s < S; s++) {
-        memcpy(p->tok_emb + (size_t)s * C, E + (size_t)b->src[s] * C, (size_t)C * sizeof(float));
-        if (m->pos_table) memcpy(p->pos_emb + (size_t)s * C, m->pos_table + (size_t)s * C, (size_t)C * sizeof(float));
-        else memset(p->pos_emb + (size_t)s * C, 0, (size_t)C * sizeof(float));
-    }
-    int bad = 0;
-    for (int l = 0; l <= Le; l++) {
-        const float *r = encdec_residual(m, 0, l);
-        if (r) ed_stats(r, (size_t)S * C, &p->act_mean[l], &p->act_std[l], &bad);
-    }
-    for (size_t i = 0; i < (size_t)T * c->tgt_vocab; i++) bad += !isfinite(m->logits[i]);
-    p->nonfinite = bad;
+    /* p->att: the encoder's (Le, NH, S, S); p->T is S here (probe.c sized it so); the source (or shared) embedding */
+    arch_probe_fill(p, &(ArchProbeFill){.att = m->enc_att, .wte = m->params + m->tensors[0].offset,
+                                        .wpe = m->pos_table, .ids = b->src, .T = S, .L = c->n_enc_layer, .NH = NH,
+                                        .C = c->d_model, .residual = ed_probe_residual, .m = m, .logits = m->logits,
+                                        .n_logits = (size_t)T * c->tgt_vocab});
 }
 
 static const float *ed_op_token_embedding(const void *m) {

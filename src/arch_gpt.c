@@ -167,42 +167,20 @@ static int gpt_op_enable_lora(void *m, int rank, float alpha, const char *target
     return gpt_enable_lora(&((GptModel *)m)->gpt, rank, alpha, targets, r, e);
 }
 
+static const float *gpt_probe_residual(const void *m, int l) { return gpt_residual(m, l); }
+
 static void gpt_op_probe(void *mm, const ArchBatch *b, ProbeSnapshot *p) {
     GptModel *w = mm;
-    const int *ids = b->inputs;
-    int T = b->T;
     LW_ASSERT(b->B == 1 && !b->src);
     Gpt *m = &w->gpt;
-    int L = m->cfg.n_layer, NH = m->cfg.n_head, C = m->cfg.d_model, V = m->cfg.vocab_size;
-    gpt_forward(m, ids, NULL, 1, T, 0, NULL);
+    gpt_forward(m, b->inputs, NULL, 1, b->T, 0, NULL);
     w->head = ARCH_HEAD_LM;
     /* m->att is (L, B, NH, T, T) with B = 1 */
-    memcpy(p->att, m->att, (size_t)L * NH * T * T * sizeof(float));
-    const float *wte = m->params + gpt_find(m, "wte.weight")->offset;
-    const float *wpe = m->params + gpt_find(m, "wpe.weight")->offset;
-    for (int t = 0; t < T; t++) {
-        memcpy(p->tok_emb + (size_t)t * C, wte + (size_t)ids[t] * C, (size_t)C * sizeof(float));
-        memcpy(p->pos_emb + (size_t)t * C, wpe + (size_t)t * C, (size_t)C * sizeof(float));
-    }
-    /* residual-stream statistics after the embeddings and after each block, and NaN/Inf counts */
-    int bad = 0;
-    for (int l = 0; l <= L; l++) {
-        const float *r = gpt_residual(m, l);
-        if (!r) continue;
-        double sum = 0, sum2 = 0;
-        for (size_t i = 0; i < (size_t)T * C; i++) {
-            if (!isfinite(r[i])) {
-                bad++;
-                continue;
-            }
-            sum += r[i], sum2 += (double)r[i] * r[i];
-        }
-        double n = (double)T * C, mean = sum / n;
-        p->act_mean[l] = (float)mean;
-        p->act_std[l] = (float)sqrt(fmax(0, sum2 / n - mean * mean));
-    }
-    for (size_t i = 0; i < (size_t)T * V; i++) bad += !isfinite(m->logits[i]);
-    p->nonfinite = bad;
+    arch_probe_fill(p, &(ArchProbeFill){.att = m->att, .wte = m->params + gpt_find(m, "wte.weight")->offset,
+                                        .wpe = m->params + gpt_find(m, "wpe.weight")->offset, .ids = b->inputs,
+                                        .T = b->T, .L = m->cfg.n_layer, .NH = m->cfg.n_head, .C = m->cfg.d_model,
+                                        .residual = gpt_probe_residual, .m = m, .logits = m->logits,
+                                        .n_logits = (size_t)b->T * m->cfg.vocab_size});
 }
 
 static const float *gpt_op_token_embedding(const void *m) {

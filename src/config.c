@@ -52,6 +52,8 @@ typedef struct CfgKey {
     const char *const *names; /* enum values, NULL-terminated */
     int (*check)(const char *value, char *why, size_t n); /* extra check for a string, or NULL */
     const char *help;
+    int old_name;             /* an old name, still read because every checkpoint stores every key: neither
+                               * dumped nor documented; layer_end moves its value to the new key */
 } CfgKey;
 
 static const char *const tok_kind_names[] = {"bpe", "gpt2", "bytes", "words", NULL};
@@ -64,7 +66,6 @@ static const char *const arch_names[] = {"gpt", "bert", "encdec", NULL}; /* the 
 static const char *const attention_names[] = {"causal", "bidirectional", NULL};
 static const char *const layer_norm_names[] = {"auto", "post", "pre", NULL};
 static const char *const position_names[] = {"sinusoidal", "learned", NULL};
-static const char *const norm_names[] = {"post", "pre", NULL};
 static const char *const lora_target_names[] = {"attn", "proj", "fc", "fcproj", "head", NULL};
 
 static int cfg_check_lora_targets(const char *s, char *why, size_t n);
@@ -73,21 +74,21 @@ static int cfg_check_tsv_columns(const char *s, char *why, size_t n);
 #define OFF(field) offsetof(Config, field)
 #define FSIZE(field) sizeof(((Config *)0)->field)
 #define ROW_INT(sec, k, field, def, lo, hi, help) \
-    {sec, k, CFG_INT, OFF(field), 0, 0, 0, def, lo, hi, NULL, NULL, help}
+    {sec, k, CFG_INT, OFF(field), 0, 0, 0, def, lo, hi, NULL, NULL, help, 0}
 #define ROW_FLOAT(sec, k, field, def, lo, hi, help) \
-    {sec, k, CFG_FLOAT, OFF(field), 0, 0, 0, def, lo, hi, NULL, NULL, help}
-#define ROW_BOOL(sec, k, field, def, help) {sec, k, CFG_BOOL, OFF(field), 0, 0, 0, def, 0, 1, NULL, NULL, help}
+    {sec, k, CFG_FLOAT, OFF(field), 0, 0, 0, def, lo, hi, NULL, NULL, help, 0}
+#define ROW_BOOL(sec, k, field, def, help) {sec, k, CFG_BOOL, OFF(field), 0, 0, 0, def, 0, 1, NULL, NULL, help, 0}
 #define ROW_STR(sec, k, field, def, check, help) \
-    {sec, k, CFG_STRING, OFF(field), FSIZE(field), 0, 0, def, 0, 0, NULL, check, help}
+    {sec, k, CFG_STRING, OFF(field), FSIZE(field), 0, 0, def, 0, 0, NULL, check, help, 0}
 #define ROW_PATH(sec, k, field, def, help) \
-    {sec, k, CFG_PATH, OFF(field), FSIZE(field), 0, 0, def, 0, 0, NULL, NULL, help}
+    {sec, k, CFG_PATH, OFF(field), FSIZE(field), 0, 0, def, 0, 0, NULL, NULL, help, 0}
 #define ROW_ENUM(sec, k, field, def, names, help) \
-    {sec, k, CFG_ENUM, OFF(field), 0, 0, 0, def, 0, 0, names, NULL, help}
+    {sec, k, CFG_ENUM, OFF(field), 0, 0, 0, def, 0, 0, names, NULL, help, 0}
 #define ROW_ENUM_STR(sec, k, field, def, names, help) \
-    {sec, k, CFG_ENUM, OFF(field), FSIZE(field), 0, 0, def, 0, 0, names, NULL, help}
+    {sec, k, CFG_ENUM, OFF(field), FSIZE(field), 0, 0, def, 0, 0, names, NULL, help, 0}
 #define ROW_LIST(sec, k, type, field, count, def, help) \
     {sec, k, type, OFF(field), FSIZE(field[0]), OFF(count), (int)LW_ARRAY_LEN(((Config *)0)->field), def, 0, 0, \
-     NULL, NULL, help}
+     NULL, NULL, help, 0}
 
 static const CfgKey cfg_keys[] = {
     ROW_STR("", "name", name, "default", NULL,
@@ -96,7 +97,7 @@ static const CfgKey cfg_keys[] = {
     {"", "base", CFG_PATH, CFG_NOT_STORED, 0, 0, 0, "", 0, 0, NULL, NULL,
      "Another config to start from: a preset name such as `default` or `gpt2-small` (the file <name>.yaml next to "
      "this one, else configs/<name>.yaml under the current directory) or a path. "
-     "The base is loaded first and this file overrides its keys."},
+     "The base is loaded first and this file overrides its keys.", 0},
 
     ROW_ENUM_STR("model", "arch", model.arch, "gpt", arch_names,
                  "The architecture: gpt = GPT-2, a decoder with causal self-attention (the book's GPTModel); bert = BERT, "
@@ -130,7 +131,9 @@ static const CfgKey cfg_keys[] = {
     ROW_ENUM("model", "layer_norm", model.layer_norm, "auto", layer_norm_names,
              "Where each block normalises: post = LN(x + sublayer(x)), the original Transformer's and BERT's; pre = "
              "x + sublayer(LN(x)) with a final LayerNorm, GPT-2's, which trains from scratch more easily (no long "
-             "plateau at a high learning rate). auto = the architecture's own (gpt pre, bert post). GPT is always pre."),
+             "plateau at a high learning rate). auto = the architecture's own: gpt pre (GPT is always pre), bert "
+             "post, encdec post (the paper's LayerNorm after each residual add; pre adds a final LayerNorm per "
+             "stack). The old name model.norm (encdec) is still read, so older checkpoints load."),
     ROW_BOOL("model", "tie_embeddings", model.tie_embeddings, "true",
              "Share the token embedding with the output head (GPT-2 does; the book's GPTModel keeps a separate "
              "head: 163M instead of 124M parameters)."),
@@ -144,9 +147,9 @@ static const CfgKey cfg_keys[] = {
     ROW_ENUM("model", "positions", model.positions, "sinusoidal", position_names,
              "encdec: sinusoidal = the paper's fixed sine/cosine table (not a parameter); learned = a position "
              "embedding per side."),
-    ROW_ENUM("model", "norm", model.norm, "post", norm_names,
-             "encdec: post = LayerNorm after each residual add (the paper); pre = LayerNorm before each sublayer "
-             "plus a final LayerNorm per stack (as GPT-2)."),
+    /* model.norm: the old name of model.layer_norm for encdec, written into every checkpoint before */
+    {"model", "norm", CFG_ENUM, OFF(model.old_norm), 0, 0, 0, "auto", 0, 0, layer_norm_names, NULL,
+     "The old name of model.layer_norm (read, never written).", 1},
     ROW_BOOL("model", "shared_vocab", model.shared_vocab, "true",
              "encdec: one token embedding for source and target (the paper); false = one per side. "
              "model.tie_embeddings ties the output projection to the target embedding."),
@@ -215,7 +218,7 @@ static const CfgKey cfg_keys[] = {
     ROW_INT("train", "checkpoint_every", train.checkpoint_every, "500", 0, 1000000000,
             "Save a checkpoint every N steps; 0 = only at the end."),
     {"train", "seed", CFG_U64, OFF(train.seed), 0, 0, 0, "123", 0, 0, NULL, NULL,
-     "Seed of the random number generator (initialisation, batches, dropout, sampling)."},
+     "Seed of the random number generator (initialisation, batches, dropout, sampling).", 0},
     ROW_INT("train", "threads", train.threads, "0", 0, 1024, "CPU threads for the matrix products; 0 = all cores (shared by the MPI ranks on one machine)."),
     ROW_PATH("train", "run_dir", train.run_dir, "",
              "Where metrics, samples and checkpoints go; empty = runs/<name>."),
@@ -530,17 +533,24 @@ typedef struct Layer {
     char dir[CFG_PATH_MAX]; /* absolute directory that relative paths resolve against; "" = leave them as given */
     int from_file;     /* a YAML file (else a --set) */
     int follows;       /* model.vocab_size equalled the derived value before this layer */
-    int set_vocab, set_preset, set_name;
+    int set_vocab, set_preset, set_name, set_layer_norm;
 } Layer;
 
 static void layer_begin(Layer *L, const Config *c) {
     L->follows = c->model.vocab_size == derived_vocab(c);
-    L->set_vocab = L->set_preset = L->set_name = 0;
+    L->set_vocab = L->set_preset = L->set_name = L->set_layer_norm = 0;
 }
 
 /* After a layer: model.vocab_size follows the tokenizer unless this layer set it; the GPT-2 tokenizer directory
  * defaults to <config dir>/../corpora/gpt2 (or ./corpora/gpt2 with no config file). */
 static void layer_end(Layer *L, Config *c) {
+    /* model.norm, the old name of model.layer_norm, meant encdec's only; checkpoints written before hold both
+     * keys (layer_norm auto), so it counts where this layer left model.layer_norm unset or auto */
+    if (c->model.old_norm != NORM_AUTO) {
+        if (!strcmp(c->model.arch, "encdec") && (!L->set_layer_norm || c->model.layer_norm == NORM_AUTO))
+            c->model.layer_norm = c->model.old_norm;
+        c->model.old_norm = NORM_AUTO;
+    }
     if (!L->set_vocab && (L->follows || L->set_preset)) c->model.vocab_size = derived_vocab(c);
     if (c->tokenizer.kind == TOK_GPT2 && !c->tokenizer.path[0]) {
         char guess[CFG_PATH_MAX], dir[CFG_PATH_MAX], *real = NULL;
@@ -670,6 +680,7 @@ static int cfg_apply_scalar(Config *c, const CfgKey *k, const char *s, Layer *L,
     }
     if (k->off == OFF(model.vocab_size)) L->set_vocab = 1;
     if (k->off == OFF(name)) L->set_name = 1;
+    if (k->off == OFF(model.layer_norm)) L->set_layer_norm = 1;
     return 0;
 }
 
@@ -787,7 +798,7 @@ static void suggest_key(const char *section, const char *key, char *out, size_t 
     size_t j = (size_t)snprintf(out, n, " (valid: ");
     int first = 1;
     for (size_t i = 0; i < LW_ARRAY_LEN(cfg_keys) && j < n; i++) {
-        if (strcmp(cfg_keys[i].section, section) != 0) continue;
+        if (strcmp(cfg_keys[i].section, section) != 0 || cfg_keys[i].old_name) continue;
         j += (size_t)snprintf(out + j, n - j, "%s%s", first ? "" : ", ", cfg_keys[i].key);
         first = 0;
     }
@@ -1453,8 +1464,8 @@ static int validate(const Config *c, Sink *sink, LwError *e) {
         vfail(&v, LW_ERR_INVALID, OFF(model.attention), "bidirectional needs train.task mlm (got %s): a model that "
               "sees the next token cannot learn to predict it", c->train.task))
         return v.rc;
-    if (!bert && m->layer_norm == NORM_POST &&
-        vfail(&v, LW_ERR_INVALID, OFF(model.layer_norm), "post is for model.arch bert (GPT-2 is pre-LN)"))
+    if (!strcmp(m->arch, "gpt") && m->layer_norm == NORM_POST &&
+        vfail(&v, LW_ERR_INVALID, OFF(model.layer_norm), "post is for model.arch bert and encdec (GPT-2 is pre-LN)"))
         return v.rc;
     if (bert && !mlm && mode != FT_CLASSIFY &&
         vfail(&v, LW_ERR_INVALID, OFF(model.arch), "bert does not predict the next token: use train.task mlm or "
@@ -1629,7 +1640,7 @@ void cfg_dump(const Config *c, FILE *f) {
         fprintf(f, "%s:\n", section_names[s]);
         for (size_t i = 0; i < LW_ARRAY_LEN(cfg_keys); i++) {
             const CfgKey *k = &cfg_keys[i];
-            if (strcmp(k->section, section_names[s]) != 0) continue;
+            if (strcmp(k->section, section_names[s]) != 0 || k->old_name) continue;
             fprintf(f, "  %s: ", k->key);
             dump_value(f, c, k);
             fputc('\n', f);
@@ -1735,7 +1746,7 @@ void cfg_write_docs(FILE *f) {
         fputs("| key | type | default | range / values | description |\n|---|---|---|---|---|\n", f);
         for (size_t i = 0; i < LW_ARRAY_LEN(cfg_keys); i++) {
             const CfgKey *k = &cfg_keys[i];
-            if (strcmp(k->section, sec) != 0) continue;
+            if (strcmp(k->section, sec) != 0 || k->old_name) continue;
             char range[256] = "", def[300];
             switch (k->type) {
             case CFG_INT: snprintf(range, sizeof range, "%.0f to %.0f", k->min, k->max); break;

@@ -23,12 +23,12 @@ typedef struct ModelCfg {
     float dropout;
     int qkv_bias, tie_embeddings; /* booleans */
     int attention;         /* ModelAttention: GPT's self-attention, causal (default) or bidirectional (mlm only) */
-    int layer_norm;        /* ModelNorm: auto (the architecture's own: GPT pre, BERT post), post, pre */
+    int layer_norm;        /* ModelNorm: auto (the architecture's own: GPT pre, BERT and encdec post), post, pre */
+    int old_norm;          /* ModelNorm: model.norm, the old name, read only (config.c's layer_end consumes it) */
     /* encdec (arch.h): the encoder-decoder Transformer */
     int encoder_layers, decoder_layers; /* 0 = n_layer */
     int d_ff;                  /* 0 = 4 d_model */
     int positions;             /* 0 sinusoidal (the paper), 1 learned */
-    int norm;                  /* 0 post-LN (the paper), 1 pre-LN */
     int shared_vocab;          /* boolean: one embedding for source and target */
     int beam;                  /* decoding: 1 = greedy, > 1 = beam width */
     float length_penalty;      /* beam scores are sum(log p) / len^length_penalty */

@@ -2,7 +2,8 @@
  * once and cut into windows of T - 2 tokens, each row [CLS] window [SEP]; per row 15% of the ordinary positions
  * are chosen (bert_mlm_mask: 80% become [MASK], 10% a random token, 10% stay) and only they carry a loss. The
  * validation masks are drawn from a fixed seed, so every evaluation scores the same positions. Evaluation:
- * masked-token accuracy beside the unigram baseline (always answering the most frequent training token). A chat
+ * masked-token accuracy beside the unigram baseline: always answering the token most frequent among the very blanks
+ * scored (the best any constant answer can do there, so the model's lead over it is not flattered). A chat
  * reply, `llmwb fill` and engine_fill fill the [MASK]s of the user's text. */
 #include <ctype.h>
 #include <math.h>
@@ -25,8 +26,9 @@ typedef struct MlmState {
     int special[4];           /* never masked: [CLS] [SEP] [PAD] <|endoftext|> */
     BertMaskSpec spec;
     Rng val_rng;
-    int top_id;               /* the most frequent token of the training split (the unigram baseline) */
+    int top_id;               /* the most frequent ordinary token of the training split (reported at the start) */
     double top_share;         /* its share of the training tokens */
+    long *blank_count;        /* (V) how often each token is the answer of a scored blank, in one evaluation */
     int n_masked;             /* positions of the last batch shown as [MASK] (the blanks that are scored) */
     /* the chat reply being read out (engine_fill's result): the input ids and the next position */
     FillResult reply;
@@ -95,6 +97,7 @@ static int mlm_open(Engine *g, const EngineOpenOpts *o, LwError *e) {
         if (count[v] > count[s->top_id]) s->top_id = v;
     s->top_share = s->data.n_train ? (double)count[s->top_id] / (double)s->data.n_train : 0;
     free(count);
+    s->blank_count = lw_calloc((size_t)V, sizeof(long));
 
     rng_seed(&g->rng, c->train.seed);
     int resumed = 0;
@@ -134,6 +137,7 @@ static void mlm_close(Engine *g) {
     free(s->window);
     free(s->dummy);
     free(s->scratch);
+    free(s->blank_count);
     free(s);
     g->task_state = NULL;
 }
@@ -163,10 +167,10 @@ static void mlm_rewind_val(Engine *g) {
 
 static int mlm_n_val_batches(const Engine *g) { return (int)loader_n_batches(&((const MlmState *)g->task_state)->val); }
 
-/* [MASK] positions of the last (validation) batch whose most probable token is the original one; with baseline,
- * those whose original token is the unigram baseline's. Only the blanks count: at the 10% of chosen positions left
- * unchanged the answer is in the input, and copying it is no evidence of reading the context. */
-static int mlm_count_correct(const Engine *g, int baseline) {
+/* [MASK] positions of the last (validation) batch whose most probable token is the original one; with blanks,
+ * each one's answer is also counted there. Only the blanks count: at the 10% of chosen positions left unchanged the
+ * answer is in the input, and copying it is no evidence of reading the context. */
+static int mlm_count_correct(const Engine *g, long *blanks) {
     const MlmState *s = g->task_state;
     const float *z = g->arch->logits(g->model);
     int V = engine_model_info(g).vocab_size, ok = 0;
@@ -174,10 +178,7 @@ static int mlm_count_correct(const Engine *g, int baseline) {
     for (size_t i = 0; i < N; i++) {
         int y = g->batch.targets[i];
         if (y == ARCH_IGNORE_INDEX || g->batch.inputs[i] != s->spec.mask_id) continue;
-        if (baseline) {
-            ok += y == s->top_id;
-            continue;
-        }
+        if (blanks) blanks[y]++;
         const float *row = z + i * V;
         int best = 0;
         for (int v = 1; v < V; v++)
@@ -187,42 +188,47 @@ static int mlm_count_correct(const Engine *g, int baseline) {
     return ok;
 }
 
-static int mlm_val_correct(const Engine *g) { return g->arch->logits(g->model) ? mlm_count_correct(g, 0) : 0; }
+static int mlm_val_correct(const Engine *g) { return g->arch->logits(g->model) ? mlm_count_correct(g, NULL) : 0; }
 static int mlm_val_count(const Engine *g) { return ((const MlmState *)g->task_state)->n_masked; }
 
 /* Masked-token accuracy on the validation batches of engine_evaluate beside the unigram baseline on the same
- * positions; written to <run_dir>/mlm-step<N>.txt and published. */
+ * blanks (the answer most frequent among them); written to <run_dir>/mlm-step<N>.txt and published. */
 static int mlm_evaluate(Engine *g, LwError *e) {
     MlmState *s = g->task_state;
     if (!g->has_val) return LW_OK;
     int nb = LW_MIN(g->cfg.train.eval_batches > 0 ? g->cfg.train.eval_batches : 1, mlm_n_val_batches(g));
     mlm_rewind_val(g);
-    long ok = 0, base = 0, n = 0;
+    int V = engine_model_info(g).vocab_size;
+    long ok = 0, n = 0;
     double loss = 0;
+    memset(s->blank_count, 0, (size_t)V * sizeof(long));
     for (int i = 0; i < nb; i++) {
         if (engine_aborted(g)) return lw_fail(e, LW_ERR_ABORTED, "evaluation interrupted");
         mlm_next_batch(g, 1);
         loss += g->arch->forward(g->model, &g->batch, 0, NULL);
-        ok += mlm_count_correct(g, 0);
-        base += mlm_count_correct(g, 1);
+        ok += mlm_count_correct(g, s->blank_count);
         n += s->n_masked;
     }
+    int top = 0; /* the unigram baseline: always answering the most frequent answer of these blanks */
+    for (int v = 1; v < V; v++)
+        if (s->blank_count[v] > s->blank_count[top]) top = v;
+    long base = s->blank_count[top];
     double acc = n ? 100.0 * ok / n : 0, bacc = n ? 100.0 * base / n : 0;
-    char top[64], name[64], path[CFG_PATH_MAX + 64];
-    mlm_token_label(g, s->top_id, top, sizeof top);
+    char top_text[64], name[64], path[CFG_PATH_MAX + 64];
+    mlm_token_label(g, top, top_text, sizeof top_text);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     fprintf(f, "step %ld\n[MASK] positions scored: %ld (%d validation batches)\nMLM loss: %.4f\n", g->step, n, nb,
             nb ? loss / nb : 0);
-    fprintf(f, "masked-token accuracy: %.2f%%\nunigram baseline (always \"%s\"): %.2f%%\n", acc, top, bacc);
+    fprintf(f, "masked-token accuracy: %.2f%%\nunigram baseline (always \"%s\"): %.2f%%\n", acc, top_text, bacc);
     fclose(f);
     snprintf(name, sizeof name, "mlm-step%ld.txt", g->step);
     int rc = lw_write_file_atomic(lw_path_join(path, sizeof path, g->run_dir, name), text, len, e);
     free(text);
     if (rc) return rc;
     engine_publish_event(g, EV_EVAL, "masked accuracy %.1f%%, unigram baseline %.1f%% (always \"%s\"), MLM loss %.4f",
-                         acc, bacc, top, nb ? loss / nb : 0);
+                         acc, bacc, top_text, nb ? loss / nb : 0);
     return LW_OK;
 }
 

@@ -32,6 +32,23 @@ Test(arch, every_architecture_table_is_complete_and_found_by_name) {
     cr_assert_null(arch_find(NULL));
 }
 
+/* A fresh model of every architecture trains all its parameters, and says so (the Train screen's count). */
+Test(arch, a_fresh_model_counts_every_parameter_trainable) {
+    for (int i = 0; i < arch_count; i++) {
+        const ArchOps *a = arch_list[i];
+        ModelCfg mc = {.n_layer = 2, .n_head = 2, .d_model = 16, .context_length = 12, .tie_embeddings = 1};
+        void *m = NULL;
+        LwError e = {0};
+        cr_assert_eq(a->create(&m, &mc, 40, &e), LW_OK, "%s: %s", a->name, e.msg);
+        ArchInfo in;
+        a->info(m, &in);
+        cr_assert_gt(in.n_params, 0, "%s", a->name);
+        cr_assert_eq(in.n_trainable, in.n_params, "%s: %zu of %zu parameters trainable", a->name, in.n_trainable,
+                     in.n_params);
+        a->destroy(m);
+    }
+}
+
 Test(arch, every_task_table_is_complete_and_found_by_name) {
     for (int i = 0; i < task_count; i++) {
         const TaskOps *t = task_list[i];

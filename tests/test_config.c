@@ -517,6 +517,58 @@ Test(cfg_set, errors_name_the_assignment) {
     }
 }
 
+/* One key says where the LayerNorm goes for every architecture; model.norm, its old name for encdec, is still read
+ * because every checkpoint written before stores both keys (layer_norm auto and norm post for gpt and bert). */
+Test(cfg_set, layer_norm_is_one_key_and_model_norm_its_old_name, .init = make_tmpdir, .fini = remove_tmpdir) {
+    Config c;
+    LwError e = {0};
+    load_ok(&c, "configs/transformer-translate.yaml");
+    cr_assert_eq(c.model.layer_norm, NORM_POST, "encdec names post");
+    cr_assert_eq(cfg_set(&c, "model.layer_norm=pre", &e), 0, "%s", e.msg);
+    cr_assert_eq(c.model.layer_norm, NORM_PRE);
+    cr_assert_eq(cfg_set(&c, "model.norm=post", &e), 0, "%s", e.msg);
+    cr_assert_eq(c.model.layer_norm, NORM_POST, "the old name sets the key on encdec");
+    cr_assert_eq(c.model.old_norm, NORM_AUTO, "and is consumed");
+    cr_assert_eq(cfg_validate(&c, &e), 0, "%s", e.msg);
+    cr_assert_neq(cfg_set(&c, "model.norm=sideways", &e), 0);
+    cr_assert_not_null(strstr(e.msg, "auto, post, pre"), "%s", e.msg);
+    /* the dump and the reference hold the new name only */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cfg_dump(&c, f);
+    fclose(f);
+    cr_assert_not_null(strstr(text, "\n  layer_norm: post\n"), "%s", text);
+    cr_assert_null(strstr(text, "\n  norm:"), "the old name is not written");
+    free(text);
+    text = NULL;
+    f = open_memstream(&text, &len);
+    cfg_write_docs(f);
+    fclose(f);
+    cr_assert_null(strstr(text, "| `norm` |"), "the old name is not documented as a key");
+    free(text);
+    /* checkpoints written before: an encdec one keeps its pre-LN, a gpt or bert one ignores norm: post */
+    static const struct { const char *yaml; int want; } old[] = {
+        {"model:\n  arch: encdec\n  layer_norm: auto\n  norm: pre\ntrain:\n  task: translate\n", NORM_PRE},
+        {"model:\n  arch: encdec\n  layer_norm: auto\n  norm: post\ntrain:\n  task: translate\n", NORM_POST},
+        {"model:\n  arch: gpt\n  layer_norm: auto\n  norm: post\n", NORM_AUTO},
+        {"model:\n  arch: bert\n  layer_norm: pre\n  norm: post\ntrain:\n  task: mlm\n", NORM_PRE},
+    };
+    for (size_t i = 0; i < LW_ARRAY_LEN(old); i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/old%zu.yaml", tmpdir, i);
+        write_text(path, old[i].yaml, strlen(old[i].yaml));
+        load_ok(&c, path);
+        cr_assert_eq(c.model.layer_norm, old[i].want, "%s", old[i].yaml);
+        cr_assert_eq(c.model.old_norm, NORM_AUTO);
+    }
+    /* post is for the post-LN architectures only */
+    cfg_defaults(&c);
+    cr_assert_eq(cfg_set(&c, "model.layer_norm=post", &e), 0, "%s", e.msg);
+    cr_assert_neq(cfg_validate(&c, &e), 0);
+    cr_assert_not_null(strstr(e.msg, "model.layer_norm: post is for model.arch bert and encdec"), "%s", e.msg);
+}
+
 /* ---------------------------------------------------------------------------------------------------------- */
 
 static void roundtrip(const Config *c, const char *what) {

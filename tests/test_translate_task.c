@@ -162,7 +162,7 @@ static void translate_config(Config *c, const char *sub, int steps) {
     snprintf(c->model.arch, sizeof c->model.arch, "encdec");
     snprintf(c->train.task, sizeof c->train.task, "translate");
     c->model.n_layer = 2, c->model.n_head = 2, c->model.d_model = 32, c->model.d_ff = 64;
-    c->model.norm = 1; /* pre-LN: trains at a high learning rate without warmup troubles */
+    c->model.layer_norm = NORM_PRE; /* pre-LN: trains at a high learning rate without warmup troubles */
     c->model.context_length = 40;
     c->model.dropout = 0.0f;
     c->train.batch_size = 16;
