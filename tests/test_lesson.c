@@ -12,8 +12,6 @@
 
 TestSuite(lesson, .timeout = 20);
 
-static const ScreenOps *const LS_SCREENS[5] = {&screen_tokenizer, &screen_embed, &screen_attention, &screen_train,
-                                               &screen_chat};
 
 Test(lesson, shipped_lessons_load_and_reference_real_screens) {
     Course c;
@@ -36,7 +34,7 @@ Test(lesson, shipped_lessons_load_and_reference_real_screens) {
         const LessonStep *s = course_step(&c, i, &l, &in);
         cr_assert_not_null(s);
         cr_assert(s->screen >= 0 && s->screen < 5, "%s step %d: bad screen %d", l->name, in, s->screen);
-        cr_assert_not_null(LS_SCREENS[s->screen]->title);
+        cr_assert_not_null(SCREENS[s->screen]->title);
         cr_assert(s->try_[0] && s->look[0], "%s: step '%s' lacks try/look for", l->name, s->title);
         cr_assert(strlen(s->body) > 40, "%s: step '%s' has no explanation", l->name, s->title);
         cr_assert_null(strstr(s->body, "try:"), "%s: a try: line leaked into the body", l->name);
@@ -47,12 +45,12 @@ Test(lesson, shipped_lessons_load_and_reference_real_screens) {
 }
 
 Test(lesson, screen_names_match_the_tab_titles) {
-    for (int i = 0; i < 5; i++) {
-        cr_assert_eq(lesson_screen_index(LS_SCREENS[i]->title), i, "%s", LS_SCREENS[i]->title);
+    for (int i = 0; i < N_SCREENS; i++) {
+        cr_assert_eq(screen_index(SCREENS[i]->title), i, "%s", SCREENS[i]->title);
         char num[2] = {(char)('1' + i), 0};
-        cr_assert_eq(lesson_screen_index(num), i);
+        cr_assert_eq(screen_index(num), i);
     }
-    cr_assert_eq(lesson_screen_index("loss"), -1);
+    cr_assert_eq(screen_index("loss"), -1);
 }
 
 Test(lesson, one_lesson_by_name_number_or_stem) {

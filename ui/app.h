@@ -54,6 +54,15 @@ typedef struct ScreenOps {
 
 extern const ScreenOps screen_tokenizer, screen_embed, screen_attention, screen_train, screen_chat;
 
+/* The screens in tab order (screens.c), N_SCREENS of them; keys 1..9 reach the first nine. */
+#define APP_MAX_SCREENS 9
+extern const ScreenOps *const SCREENS[];
+extern const int N_SCREENS;
+/* The index of a screen by its title (any case: "tokenizer", "embed", ...) or its number "1".."N", or -1. */
+int screen_index(const char *name);
+/* The screens' names for messages: "tokenizer, embed, attention, train, chat". */
+const char *screen_names(void);
+
 typedef struct App {
     RenderCaps caps;
     Theme th;
@@ -63,7 +72,7 @@ typedef struct App {
     TrainSnapshot ts;         /* refreshed each frame when eng != NULL */
     const Config *cfg;        /* the config the session started with */
     char run_dir[CFG_PATH_MAX]; /* its run directory (the demo's later stages run in directories under it) */
-    int screen;               /* 0..4 */
+    int screen;               /* 0..N_SCREENS-1 */
     int help, confirm_quit, quit, save_on_quit;
     char status[LW_ERRLEN];
     int status_err;
@@ -90,7 +99,7 @@ typedef struct App {
     LineEdit search_le;
     char search_pat[SEARCH_MAX];   /* the last searched pattern ("" = none: n and N go to the screen) */
     /* clickable regions of the last frame */
-    int tab_x0[5], tab_x1[5];
+    int tab_x0[APP_MAX_SCREENS], tab_x1[APP_MAX_SCREENS];
     int fkey_x0[10], fkey_x1[10];
 } App;
 

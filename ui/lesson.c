@@ -10,14 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const SCREEN_NAMES[5] = {"tokenizer", "embed", "attention", "train", "chat"};
-
-int lesson_screen_index(const char *name) {
-    for (int i = 0; i < 5; i++)
-        if (!strcasecmp(name, SCREEN_NAMES[i])) return i;
-    if (name[0] >= '1' && name[0] <= '5' && !name[1]) return name[0] - '1';
-    return -1;
-}
 
 /* ---- growable text ---- */
 
@@ -102,10 +94,10 @@ int lesson_parse(Lesson *l, const char *src, const char *text, char *err, size_t
             if ((v = field(line, "title"))) snprintf(l->title, sizeof l->title, "%s", v);
             else if ((v = field(line, "config"))) snprintf(l->config, sizeof l->config, "%s", v);
             else if ((v = field(line, "screen"))) {
-                default_screen = lesson_screen_index(v);
+                default_screen = screen_index(v);
                 if (default_screen < 0)
                     rc = fail_at(err, errn, src, lineno, (int)(v - raw) + 1,
-                                 "screen: unknown screen '%s' (tokenizer, embed, attention, train, chat)", v);
+                                 "screen: unknown screen '%s' (%s)", v, screen_names());
             } else {
                 char *colon = strchr(line, ':');
                 rc = fail_at(err, errn, src, lineno, (int)(line - raw) + 1,
@@ -135,10 +127,10 @@ int lesson_parse(Lesson *l, const char *src, const char *text, char *err, size_t
         LessonStep *s = &l->steps[l->n_steps - 1];
         char *v;
         if ((v = field(line, "screen"))) {
-            s->screen = lesson_screen_index(v);
+            s->screen = screen_index(v);
             if (s->screen < 0)
                 rc = fail_at(err, errn, src, lineno, (int)(v - raw) + 1,
-                             "screen: unknown screen '%s' (tokenizer, embed, attention, train, chat)", v);
+                             "screen: unknown screen '%s' (%s)", v, screen_names());
         } else if ((v = field(line, "try"))) {
             snprintf(s->try_, sizeof s->try_, "%s", v);
         } else if ((v = field(line, "look for"))) {
@@ -427,7 +419,7 @@ void lesson_draw_panel(const App *a, const Course *c, int i, CellBuf *cb, Rect r
     int li = (int)(l - c->lessons);
     cb_text(cb, x, y++, w, l->title, a->th.bold);
     cb_printf(cb, x, y++, w, a->th.dim, "step %d/%d%s  screen [%d]%s", i + 1, total,
-              c->n > 1 ? "" : "", s->screen + 1, SCREEN_NAMES[s->screen]);
+              c->n > 1 ? "" : "", s->screen + 1, SCREENS[s->screen]->title);
     if (c->n > 1) cb_printf(cb, x, y++, w, a->th.dim, "lesson %d/%d, step %d/%d", li + 1, c->n, in + 1, l->n_steps);
     y++;
     cb_text(cb, x, y++, w, s->title, a->th.title);

@@ -31,7 +31,7 @@
 
 typedef struct LessonStep {
     char title[LESSON_TEXT];
-    int screen;                 /* 0..4 (SCREEN order: tokenizer, embed, attention, train, chat) */
+    int screen;                 /* an index of SCREENS (app.h) */
     char try_[LESSON_TEXT * 2]; /* the action to try */
     char look[LESSON_TEXT * 2]; /* what to look for */
     char *body;                 /* explanation (owned; paragraphs separated by "\n\n") */
@@ -53,8 +53,6 @@ typedef struct Course {
     char key[64];               /* name under which progress is saved ("all" or the lesson's name) */
 } Course;
 
-/* The screen index of a name ("tokenizer", "embed", "attention", "train", "chat"; also "1".."5"), or -1. */
-int lesson_screen_index(const char *name);
 
 /* Parses one lesson from text (src names it in errors). Returns 0, or -1 with err = "src:line:col: ...". */
 int lesson_parse(Lesson *l, const char *src, const char *text, char *err, size_t errn);

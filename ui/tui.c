@@ -25,8 +25,6 @@
 
 #define DEMO_PAUSED_MSG "demo paused: Space continues (other keys work as usual, q quits)"
 
-static const ScreenOps *const SCREENS[5] = {&screen_tokenizer, &screen_embed, &screen_attention, &screen_train,
-                                            &screen_chat};
 
 /* The signal that ends the session (0 = none). SIGINT (Ctrl-C) quits at once; SIGTERM, SIGHUP (the terminal
  * went away) and SIGQUIT (Ctrl-\) also save unsaved training first. Either way the terminal is restored. */
@@ -224,15 +222,16 @@ static void gk_quit(App *a, int key) { (void)key; tui_request_quit(a); }
 static void gk_esc(App *a, int key) { (void)key; a->status[0] = '\0'; }
 
 typedef struct GlobalKey {
-    int keys[6];             /* the key codes it runs on (0 ends; none = handled before the table, see tui_key) */
-    const char *name;        /* as the help box shows it */
+    int keys[APP_MAX_SCREENS + 1]; /* the key codes it runs on (0 ends; none = handled before the table, see
+                                    * tui_key; the screen keys' entry runs on '1'..N_SCREENS) */
+    const char *name;        /* as the help box shows it (NULL: the screen keys, "1-N") */
     const char *help;
     const char *brief;       /* its part of the short help ("" = none) */
     void (*run)(App *a, int key);
 } GlobalKey;
 
 static const GlobalKey GLOBAL_KEYS[] = {
-    {{'1', '2', '3', '4', '5'}, "1-5", "switch screen", "1-5 screen", gk_screen},
+    {{'1', '2', '3', '4', '5', '6', '7', '8', '9'}, NULL, "switch screen", NULL, gk_screen},
     {{K_TAB, K_BTAB}, "Tab, S-Tab", "next / previous screen", "Tab/S-Tab next/prev", gk_tab},
     {{' '}, "Space", "run / pause training (Tokenizer: merges)", "Space run/pause", gk_toggle},
     {{'s'}, "s", "single training step (Tokenizer: one merge)", "s step", gk_step},
@@ -256,9 +255,27 @@ static const GlobalKey GLOBAL_KEYS[] = {
 /* The global key entry that runs on key, or NULL. */
 static const GlobalKey *tui_global_key(int key) {
     for (int i = 0; i < N_GLOBAL_KEYS; i++)
-        for (int j = 0; j < 6 && GLOBAL_KEYS[i].keys[j]; j++)
-            if (GLOBAL_KEYS[i].keys[j] == key && GLOBAL_KEYS[i].run) return &GLOBAL_KEYS[i];
+        for (int j = 0; j < APP_MAX_SCREENS + 1 && GLOBAL_KEYS[i].keys[j]; j++)
+            if (GLOBAL_KEYS[i].keys[j] == key && GLOBAL_KEYS[i].run) {
+                if (!GLOBAL_KEYS[i].name && key - '1' >= N_SCREENS) return NULL; /* a number with no screen */
+                return &GLOBAL_KEYS[i];
+            }
     return NULL;
+}
+
+/* The name of global key entry i as the help box shows it, and its part of the short help. */
+static const char *gk_name(int i) {
+    static char screens[16];
+    if (GLOBAL_KEYS[i].name) return GLOBAL_KEYS[i].name;
+    snprintf(screens, sizeof screens, "1-%d", N_SCREENS);
+    return screens;
+}
+
+static const char *gk_brief(int i) {
+    static char screens[24];
+    if (GLOBAL_KEYS[i].brief) return GLOBAL_KEYS[i].brief;
+    snprintf(screens, sizeof screens, "1-%d screen", N_SCREENS);
+    return screens;
 }
 
 /* The short help: the briefs joined by " · " (built once). */
@@ -266,9 +283,9 @@ static const char *tui_global_short(void) {
     static char buf[1024];
     if (buf[0]) return buf;
     for (int i = 0; i < N_GLOBAL_KEYS; i++) {
-        if (!GLOBAL_KEYS[i].brief[0]) continue;
+        if (!gk_brief(i)[0]) continue;
         size_t l = strlen(buf);
-        snprintf(buf + l, sizeof buf - l, "%s%s", l ? " \xc2\xb7 " : "", GLOBAL_KEYS[i].brief);
+        snprintf(buf + l, sizeof buf - l, "%s%s", l ? " \xc2\xb7 " : "", gk_brief(i));
     }
     return buf;
 }
@@ -276,7 +293,7 @@ static const char *tui_global_short(void) {
 static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
     cb_fill(cb, r, ' ', a->th.header);
     int x = r.x;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < N_SCREENS; i++) {
         char t[32];
         snprintf(t, sizeof t, "[%d]%s", i + 1, SCREENS[i]->title);
         Style st = i == a->screen ? a->th.tab_active : a->th.tab;
@@ -381,7 +398,7 @@ static void tui_draw_help(App *a, CellBuf *cb, Rect body) {
     if (y < bottom) cb_text(cb, r.x + 2, y++, w - 4, "Global keys", a->th.bold);
     if (!compact) {
         for (int i = 0; i < N_GLOBAL_KEYS && y < bottom; i++, y++) {
-            cb_text(cb, r.x + 3, y, 14, GLOBAL_KEYS[i].name, a->th.good);
+            cb_text(cb, r.x + 3, y, 14, gk_name(i), a->th.good);
             cb_text(cb, r.x + 18, y, w - 20, GLOBAL_KEYS[i].help, a->th.text);
         }
         return;
@@ -497,7 +514,7 @@ static int vim_alias(int key) {
 }
 
 static void tui_switch(App *a, int screen) {
-    a->screen = (screen + 5) % 5;
+    a->screen = (screen + N_SCREENS) % N_SCREENS;
     a->status[0] = '\0';
 }
 
@@ -597,7 +614,7 @@ static void tui_key(App *a, int key, int mx, int my) {
     if (!a->status_err) a->status[0] = '\0';   /* a message lasts until the next key */
     if (key == K_MOUSE) {
         if (my == 0) {
-            for (int i = 0; i < 5; i++)
+            for (int i = 0; i < N_SCREENS; i++)
                 if (mx >= a->tab_x0[i] && mx < a->tab_x1[i]) tui_switch(a, i);
         } else {
             for (int i = 0; i < 10; i++)
@@ -647,7 +664,7 @@ static void tui_key(App *a, int key, int mx, int my) {
     }
     if (key == K_ESC && a->search_pat[0]) {
         a->search_pat[0] = '\0';
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < N_SCREENS; i++)
             if (SCREENS[i]->search) SCREENS[i]->search(a, "", 0);
         a->status[0] = '\0';
         return;
@@ -1258,7 +1275,7 @@ int tui_main(int argc, char **argv) {
             if (a->ts.watching) engine_get_watch(a->eng, &a->watch);
         }
         if (a->ws.seq != last_wseq) dirty = 1, last_wseq = a->ws.seq;
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < N_SCREENS; i++)
             if (SCREENS[i]->poll && SCREENS[i]->poll(a)) dirty = 1;
         if (dirty) {
             double t0 = tui_now();

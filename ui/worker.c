@@ -170,6 +170,61 @@ static void wk_watch_poll(Worker *w, int *ended_said) {
     pthread_mutex_lock(&w->mu);
 }
 
+static void wk_inspect_clear(WorkerInspect *r) {
+    engine_lens_free(&r->lens);
+    engine_ablate_free(&r->ablate);
+    engine_head_roles_free(&r->roles);
+    engine_embed_map_free(&r->map);
+}
+
+/* WC_INSPECT: computes into a fresh result outside the lock, then swaps it in. */
+static void wk_inspect(Worker *w, Engine *eng, const WorkerCmd *c) {
+    WorkerInspectKind k = (WorkerInspectKind)c->n;
+    WorkerInspect r;
+    memset(&r, 0, sizeof r);
+    LwError e = {0};
+    TrainSnapshot ts;
+    engine_get_train(eng, &ts);
+    r.step = ts.step;
+    r.arg = c->target;
+    snprintf(r.text, sizeof r.text, "%s", c->text);
+    wk_set(w, &w->st.stepping, 1);
+    int rc = 0;
+    switch (k) {
+    case WI_LENS: {
+        const char *text = c->text;
+        ProbeSnapshot *p = NULL;
+        char probe[SNAP_MAX_PROBE * SNAP_TOKTEXT];
+        if (!text[0] && (p = engine_get_probe(eng, -1))) { /* the probe sentence, as its tokens spell it */
+            probe[0] = '\0';
+            size_t len = 0;
+            for (int t = 0; t < p->T; t++) len += (size_t)snprintf(probe + len, sizeof probe - len, "%s", p->tok[t]);
+            text = probe;
+        }
+        rc = engine_lens(eng, text, &r.lens, &e);
+        engine_probe_free(p);
+        break;
+    }
+    case WI_ABLATE: rc = engine_ablate(eng, c->text, &r.ablate, &e); break;
+    case WI_ROLES: rc = engine_head_roles(eng, 4, c->target > 0 ? c->target : 16, 1, &r.roles, &e); break;
+    case WI_EMBED_MAP: rc = engine_embed_map(eng, &r.map, &e); break;
+    default: rc = lw_fail(&e, LW_ERR_INVALID, "unknown inspection %d", (int)k); break;
+    }
+    wk_set(w, &w->st.stepping, 0);
+    if (rc) {
+        wk_inspect_clear(&r);
+        snprintf(r.err, sizeof r.err, "%s", e.msg[0] ? e.msg : "failed");
+    }
+    if (k < 0 || k >= WI_N) return;
+    pthread_mutex_lock(&w->mu);
+    WorkerInspect *dst = &w->insp[k];
+    wk_inspect_clear(dst);
+    r.seq = dst->seq + 1;
+    *dst = r;
+    w->st.seq++;
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* Runs one command; returns 1 when the thread should exit. */
 static int wk_handle(Worker *w, const WorkerCmd *c) {
     LwError e = {0};
@@ -205,6 +260,15 @@ static int wk_handle(Worker *w, const WorkerCmd *c) {
         return 0;
     }
     if (!eng) {
+        if (c->kind == WC_INSPECT && c->n >= 0 && c->n < WI_N) { /* nothing to look at: said, not pending */
+            pthread_mutex_lock(&w->mu);
+            w->insp[c->n].pending = 0;
+            w->insp[c->n].seq++;
+            snprintf(w->insp[c->n].err, sizeof w->insp[c->n].err, "the engine is not open");
+            w->st.seq++;
+            pthread_mutex_unlock(&w->mu);
+            return 0;
+        }
         wk_msg(w, "the engine is not open");
         return 0;
     }
@@ -276,6 +340,7 @@ static int wk_handle(Worker *w, const WorkerCmd *c) {
         break;
     }
     case WC_GEN_STOP: if (w->st.gen_active) wk_gen_end(w); break;
+    case WC_INSPECT: wk_inspect(w, eng, c); break;
     default: break;
     }
     return 0;
@@ -468,6 +533,7 @@ int worker_stop(Worker *w, double max_wait) {
     w->eng = NULL;
     free(w->chat);
     w->chat = NULL;
+    for (int k = 0; k < WI_N; k++) wk_inspect_clear(&w->insp[k]);
     pthread_rwlock_destroy(&w->eng_lock);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
@@ -486,8 +552,10 @@ void worker_send(Worker *w, const WorkerCmd *c) {
     }
     if (w->q_len == WORKER_QUEUE) {
         /* full: drop the oldest (key repeat of steps can flood the queue) */
-        free(w->queue[w->q_head].cfg);
-        w->queue[w->q_head].cfg = NULL;
+        WorkerCmd *old = &w->queue[w->q_head];
+        free(old->cfg);
+        old->cfg = NULL;
+        if (old->kind == WC_INSPECT && old->n >= 0 && old->n < WI_N) w->insp[old->n].pending = 0; /* ask again */
         w->q_head = (w->q_head + 1) % WORKER_QUEUE;
         w->q_len--;
     }
@@ -558,6 +626,29 @@ int worker_beam_read(Worker *w, uint64_t chat_id, char (*text)[WORKER_BEAM_TEXT]
     pthread_mutex_unlock(&w->mu);
     return n;
 }
+
+void worker_inspect(Worker *w, WorkerInspectKind k, const char *text, int arg) {
+    if (k < 0 || k >= WI_N) return;
+    pthread_mutex_lock(&w->mu);
+    int pending = w->insp[k].pending;
+    if (!pending) w->insp[k].pending = 1;
+    pthread_mutex_unlock(&w->mu);
+    if (pending) return;
+    WorkerCmd c;
+    memset(&c, 0, sizeof c);
+    c.kind = WC_INSPECT;
+    c.n = k;
+    c.target = arg;
+    snprintf(c.text, sizeof c.text, "%s", text ? text : "");
+    worker_send(w, &c);
+}
+
+const WorkerInspect *worker_inspect_lock(Worker *w, WorkerInspectKind k) {
+    pthread_mutex_lock(&w->mu);
+    return &w->insp[k >= 0 && k < WI_N ? k : 0];
+}
+
+void worker_inspect_unlock(Worker *w) { pthread_mutex_unlock(&w->mu); }
 
 int worker_chat_read(Worker *w, int from, GenToken *out, int max, int *done, uint64_t *chat_id) {
     pthread_mutex_lock(&w->mu);

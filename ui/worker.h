@@ -15,17 +15,17 @@
 typedef enum {
     WC_RUN, WC_PAUSE, WC_TOGGLE, WC_STEP, WC_SAVE, WC_PROBE,
     WC_BPE_BEGIN, WC_BPE_STEP, WC_BPE_BACK, WC_BPE_RUN, WC_BPE_PAUSE, WC_BPE_GOTO, WC_BPE_RATE,
-    WC_GEN, WC_GEN_STOP, WC_SET_PROBE, WC_LOAD_CKPT, WC_OPEN_CONFIG, WC_QUIT
+    WC_GEN, WC_GEN_STOP, WC_SET_PROBE, WC_INSPECT, WC_LOAD_CKPT, WC_OPEN_CONFIG, WC_QUIT
 } WorkerCmdKind;
 
 typedef struct WorkerCmd {
     WorkerCmdKind kind;
     long n;                  /* BPE_BEGIN: max bytes; BPE_GOTO: merge count; BPE_RATE: merges/s (0 = no limit);
                               * GEN to a translator: beam width (> 1: beam search, the candidates kept; else greedy,
-                              * token by token) */
-    int target;              /* BPE_BEGIN: target vocab */
+                              * token by token); INSPECT: the WorkerInspectKind */
+    int target;              /* BPE_BEGIN: target vocab; INSPECT: the kind's parameter (worker_inspect) */
     SampleParams sp;         /* GEN */
-    char text[512];          /* GEN prompt, SET_PROBE sentence, LOAD_CKPT / SAVE directory ("" = default) */
+    char text[512];          /* GEN prompt, SET_PROBE sentence, INSPECT text, LOAD_CKPT / SAVE directory ("" = default) */
     Config *cfg;             /* OPEN_CONFIG: a heap copy owned by the queue (worker_open_config makes it) */
 } WorkerCmd;
 
@@ -45,6 +45,29 @@ typedef struct WorkerStatus {
     uint64_t msg_seq;
     uint64_t seq;            /* increments on any change of this struct or of the chat stream */
 } WorkerStatus;
+
+/* What the screens ask the model about (inspect.h), computed on the worker thread between training steps (the
+ * engine's [driver] calls), the newest result of each kind kept for the screens to read. */
+typedef enum {
+    WI_LENS,        /* engine_lens of the text ("" = the probe sentence) */
+    WI_ABLATE,      /* engine_ablate of the text ("" = the validation text the engine scores) */
+    WI_ROLES,       /* engine_head_roles: arg = sequence length (0 = 16), 4 sequences, seed 1 */
+    WI_EMBED_MAP,   /* engine_embed_map */
+    WI_N
+} WorkerInspectKind;
+
+typedef struct WorkerInspect {
+    uint64_t seq;            /* increments with each result (0 = none yet); a failure counts as one */
+    long step;               /* the training step of the weights it was computed on */
+    int pending;             /* a request of this kind is queued or running */
+    char err[LW_ERRLEN];     /* why the last request failed ("" = it did not; the result below is then empty) */
+    char text[512];          /* the text asked about ("" = the default) */
+    int arg;
+    LensResult lens;         /* WI_LENS */
+    AblateResult ablate;     /* WI_ABLATE */
+    HeadRoles roles;         /* WI_ROLES */
+    EmbedMap map;            /* WI_EMBED_MAP */
+} WorkerInspect;
 
 #define WORKER_QUEUE 64
 #define WORKER_BEAM 16            /* beam candidates kept (the chat's widest beam) */
@@ -77,6 +100,7 @@ typedef struct Worker {
     char watch_dir[1024];           /* worker_start_watch: the run watched read-only ("" = none) */
     long bpe_rate;                  /* merges per second while BPE runs (0 = as fast as it goes) */
     double bpe_next;                /* CLOCK_MONOTONIC time of the next merge when rate-limited */
+    WorkerInspect insp[WI_N];       /* under mu */
 } Worker;
 
 /* Starts the thread, which opens the engine for cfg (copied); ckpt_dir / run_dir may be NULL or "".
@@ -114,6 +138,13 @@ void worker_status(Worker *w, WorkerStatus *out);
 /* The engine (read-locked) or NULL when not open; release with worker_engine_release in the same thread. */
 Engine *worker_engine_acquire(Worker *w);
 void worker_engine_release(Worker *w);
+/* Asks for a result of kind k on text (NULL or "" = the kind's default) with the kind's parameter arg; nothing is
+ * queued while a request of that kind is pending (so a screen may ask every frame it finds the result stale). */
+void worker_inspect(Worker *w, WorkerInspectKind k, const char *text, int arg);
+/* The newest result of kind k, valid until worker_inspect_unlock (which must follow soon, on the same thread:
+ * it holds the worker's lock). Never NULL; seq 0 = nothing computed yet. */
+const WorkerInspect *worker_inspect_lock(Worker *w, WorkerInspectKind k);
+void worker_inspect_unlock(Worker *w);
 /* Copies generated tokens [from, from+max) of generation *chat_id; returns how many; *done = generation ended. */
 int worker_chat_read(Worker *w, int from, GenToken *out, int max, int *done, uint64_t *chat_id);
 /* The beam candidates of generation chat_id (best first, at most max, texts of WORKER_BEAM_TEXT bytes) and their
