@@ -173,7 +173,8 @@ Test(classroom, demo_headless_is_reproducible_and_shows_every_stage, .timeout = 
     dm_expect(d1, "stage10-decoder.txt", 1, "x: decoder self-attention (causal)", "T=8  causal", NULL);
     /* the residual-stream statistics are the encoder's: not shown beside the decoder's maps */
     dm_expect(d1, "stage10-decoder.txt", 0, "resid std", NULL);
-    dm_expect(d1, "stage10-cross.txt", 1, "x: cross-attention: target rows x source columns", "jeune", "lapin",
+    dm_expect(d1, "stage10-cross.txt", 1, "x: cross-attention (alignment)",
+              "rows: target tokens", "jeune", "lapin",
               "maison", NULL);
     cr_assert_eq(dm_count(d1, "stage10-encoder.txt", "\xe2\x95\xb1"), 0, "the encoder's maps are full squares");
     cr_assert_gt(dm_count(d1, "stage10-decoder.txt", "\xe2\x95\xb1"), 20, "the decoder's are causal");
