@@ -228,6 +228,7 @@ static const char DEMO_SCRIPT[] =
     "stage 8\n"
     "key Esc\n"
     "demo-open gpt\n"
+    "wait-text probe sentence set\n" /* the worker's last message, before a key would clear it: the same dump */
     "key 3\n"
     "wait-text step 300  snapshot 1/1\n"
     "dump stage8-gpt-causal\n"
