@@ -52,7 +52,10 @@ typedef struct ScreenOps {
     void (*search)(struct App *a, const char *pat, int dir);
 } ScreenOps;
 
-extern const ScreenOps screen_tokenizer, screen_embed, screen_attention, screen_train, screen_chat;
+extern const ScreenOps screen_tokenizer, screen_embed, screen_attention, screen_train, screen_chat, screen_lens;
+/* Lens (screen_lens.c): shows the logit lens of text (the Chat's last prompt and reply; cut to 511 bytes) instead of
+ * the probe sentence, until its p key returns to the probe sentence, and switches to the Lens screen. */
+void lens_show_text(struct App *a, const char *text);
 
 /* The screens in tab order (screens.c), N_SCREENS of them; keys 1..9 reach the first nine. */
 #define APP_MAX_SCREENS 9

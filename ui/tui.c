@@ -290,19 +290,27 @@ static const char *tui_global_short(void) {
     return buf;
 }
 
-static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
-    cb_fill(cb, r, ' ', a->th.header);
-    int x = r.x;
+/* Tab i as the header shows it: "[n]Title", an inactive tab's title cut to its first keep characters (keep < 0:
+ * whole). */
+static void tui_tab_text(const App *a, int i, int keep, char *t, size_t n) {
+    int len = (int)strlen(SCREENS[i]->title);
+    if (i == a->screen || keep < 0 || keep > len) keep = len;
+    snprintf(t, n, "[%d]%.*s", i + 1, keep, SCREENS[i]->title);
+}
+
+/* Columns of the tabs (each followed by a space) with inactive titles cut to keep characters. */
+static int tui_tabs_cols(const App *a, int keep) {
+    int w = 0;
     for (int i = 0; i < N_SCREENS; i++) {
-        char t[32];
-        snprintf(t, sizeof t, "[%d]%s", i + 1, SCREENS[i]->title);
-        Style st = i == a->screen ? a->th.tab_active : a->th.tab;
-        a->tab_x0[i] = x;
-        x += cb_text(cb, x, r.y, r.x + r.w - x, t, st);
-        a->tab_x1[i] = x;
-        x += cb_text(cb, x, r.y, 1, " ", a->th.header);
+        char t[48];
+        tui_tab_text(a, i, keep, t, sizeof t);
+        w += (int)strlen(t) + 1;
     }
-    char right[4][160];
+    return w;
+}
+
+/* The header's right part in its forms, longest first (at most 4); returns how many. */
+static int tui_header_right(App *a, char right[4][160]) {
     const char *state = a->ws.running ? "RUN" : "PAUSED";
     int nr = 1;
     if (!a->eng) {
@@ -332,6 +340,29 @@ static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
         snprintf(right[2], sizeof right[2], " Step %ld %s loss %s ", t->step, state, loss);
         snprintf(right[3], sizeof right[3], " Step %ld %s ", t->step, state);
         nr = 4;
+    }
+    return nr;
+}
+
+/* The tabs on the left, the training status on the right. The tabs keep their whole titles while the status's
+ * shortest form still fits beside them; else the inactive tabs' titles get shorter, down to "[n]". */
+static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
+    cb_fill(cb, r, ' ', a->th.header);
+    char right[4][160];
+    int nr = tui_header_right(a, right);
+    int need = (int)strlen(right[nr - 1]), keep = -1, longest = 0;
+    for (int i = 0; i < N_SCREENS; i++) longest = LW_MAX(longest, (int)strlen(SCREENS[i]->title));
+    if (tui_tabs_cols(a, -1) + need > r.w)
+        for (keep = longest - 1; keep > 0 && tui_tabs_cols(a, keep) + need > r.w; keep--) {}
+    int x = r.x;
+    for (int i = 0; i < N_SCREENS; i++) {
+        char t[48];
+        tui_tab_text(a, i, keep, t, sizeof t);
+        Style st = i == a->screen ? a->th.tab_active : a->th.tab;
+        a->tab_x0[i] = x;
+        x += cb_text(cb, x, r.y, r.x + r.w - x, t, st);
+        a->tab_x1[i] = x;
+        x += cb_text(cb, x, r.y, 1, " ", a->th.header);
     }
     int pick = 0;
     while (pick + 1 < nr && (int)strlen(right[pick]) > r.x + r.w - x) pick++;
