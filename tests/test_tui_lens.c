@@ -223,6 +223,12 @@ Test(tui_lens, the_grid_follows_training_the_cursor_box_chat_reply_and_kv_cache)
     lt_wait("p back to the probe sentence");
     lt_keys("p");
     lt_wait("the probe sentence  positions 0-11 of 29");
+    /* / searches the column tokens: the cursor goes to the first one containing the text */
+    lt_keys("/");
+    lt_literal("ver");
+    lt_keys("Enter");
+    lt_wait("token 1/1 containing 'ver'");
+    lt_wait("L1 after ver (position 14)");
     /* the KV cache off: the same screen says so, and the reply's speed is measured again */
     lt_keys("5");
     lt_wait("(C-t) KV cache   on");
