@@ -354,5 +354,31 @@ Test(lens_screen, the_cells_it_draws_are_engine_lens_of_the_same_weights) {
     engine_lens_free(&r);
     engine_close(g);
     free(dump);
+
+    /* six tabs and a checkpoint's status do not fit 80 columns whole: the inactive tabs' titles get shorter (a cut
+     * one ends in "."), the active tab and the status stay whole */
+    f = fopen(script, "w");   /* a checkpoint past step 100: "Step NNN CHECKPOINT" */
+    cr_assert_not_null(f);
+    fputs("timeout 60\nwait-text bytes/token\nkey 4\nkey Space\nwait-steps 150\nkey Space\nwait-text PAUSED\nkey S\n"
+          "wait-text checkpoint saved\nquit\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "cd '%s' && LANG=C.UTF-8 '%s' tui -c tests/tui_scripts/e2e.yaml --run-dir '%s/run2' "
+             "--script '%s' --dump-dir '%s' >/dev/null 2>&1", root, bin, dir, script, dir);
+    cr_assert_eq(lt_sh("%s", cmd), 0, "%s", cmd);
+    f = fopen(script, "w");
+    cr_assert_not_null(f);
+    fputs("timeout 30\nresize 80 24\nwait-text CHECKPOINT\nsleep-frames 2\ndump ck\nquit\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "cd '%s' && LANG=C.UTF-8 '%s' tui --ascii --ckpt '%s/run2/latest' --script '%s' "
+             "--dump-dir '%s' >/dev/null 2>&1", root, bin, dir, script, dir);
+    cr_assert_eq(lt_sh("%s", cmd), 0, "%s", cmd);
+    snprintf(path, sizeof path, "%s/ck.txt", dir);
+    const char *ck = lt_read(path);
+    char head[256];
+    snprintf(head, sizeof head, "%.*s", (int)strcspn(ck, "\n"), ck);
+    cr_assert(strlen(head) <= 80, "[%s]", head);
+    cr_assert(strstr(head, "[1]Tokeniz. [2]Embed [3]Attenti. [4]Train [5]Chat [6]Lens"), "[%s]", head);
+    const char *st = strstr(head, "Step ");
+    cr_assert(st && strtol(st + 5, NULL, 10) >= 150 && strstr(st, " CHECKPOINT"), "[%s]", head);
     lt_sh("rm -rf '%s'", dir);
 }

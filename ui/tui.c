@@ -290,21 +290,22 @@ static const char *tui_global_short(void) {
     return buf;
 }
 
-/* Tab i as the header shows it: "[n]Title", an inactive tab's title cut to its first keep characters (keep < 0:
- * whole). */
+/* Tab i as the header shows it: "[n]Title", an inactive tab's title cut to keep columns, "…" (ASCII ".") ending a
+ * cut one (keep < 0: whole; 0: "[n]" alone). */
 static void tui_tab_text(const App *a, int i, int keep, char *t, size_t n) {
     int len = (int)strlen(SCREENS[i]->title);
-    if (i == a->screen || keep < 0 || keep > len) keep = len;
-    snprintf(t, n, "[%d]%.*s", i + 1, keep, SCREENS[i]->title);
+    if (i == a->screen || keep < 0 || keep >= len) snprintf(t, n, "[%d]%s", i + 1, SCREENS[i]->title);
+    else if (keep <= 1) snprintf(t, n, "[%d]%.*s", i + 1, keep, SCREENS[i]->title);
+    else snprintf(t, n, "[%d]%.*s%s", i + 1, keep - 1, SCREENS[i]->title, a->caps.unicode ? "\xe2\x80\xa6" : ".");
 }
 
-/* Columns of the tabs (each followed by a space) with inactive titles cut to keep characters. */
+/* Columns of the tabs (each followed by a space) with inactive titles cut to keep columns. */
 static int tui_tabs_cols(const App *a, int keep) {
     int w = 0;
     for (int i = 0; i < N_SCREENS; i++) {
         char t[48];
         tui_tab_text(a, i, keep, t, sizeof t);
-        w += (int)strlen(t) + 1;
+        w += utf8_cols(t) + 1;
     }
     return w;
 }
