@@ -297,7 +297,7 @@ Test(lens_screen, the_cells_it_draws_are_engine_lens_of_the_same_weights) {
     fputs("timeout 60\nwait-text bytes/token\nkey 4\n", f);
     for (int i = 0; i < 10; i++) fputs("key s\n", f);
     fputs("wait-steps 10\nkey 6\nwait-text step 10  the probe sentence\nwait-text true next\nkey Right\nkey Right\n"
-          "key Down\nwait-text L1 after\ndump lens\nkey S\nwait-text checkpoint saved\nquit\n", f);
+          "key Down\nwait-text L1 after\ndump lens\nkey P\nwait-text exported\nkey S\nwait-text checkpoint saved\nquit\n", f);
     fclose(f);
     snprintf(cmd, sizeof cmd, "cd '%s' && LANG=C.UTF-8 '%s' tui -c tests/tui_scripts/e2e.yaml --ascii --run-dir '%s' "
              "--script '%s' --dump-dir '%s' >/dev/null 2>&1", root, bin, run, script, dir);
@@ -316,7 +316,8 @@ Test(lens_screen, the_cells_it_draws_are_engine_lens_of_the_same_weights) {
     cr_assert_eq(engine_open(&g, cfg, &o, &e), LW_OK, "%s", e.msg);
     free(cfg);
     LensResult r;
-    cr_assert_eq(engine_lens(g, engine_config(g)->probe.text, &r, &e), LW_OK, "%s", e.msg);
+    /* the probe sentence of e2e.yaml (a checkpoint opened to chat with takes the default probe instead) */
+    cr_assert_eq(engine_lens(g, "It is a truth universally acknowledged", &r, &e), LW_OK, "%s", e.msg);
     cr_assert_eq(r.n_rows, 3);
     /* every probability the grid shows (two rows a layer: the top token, then its probability), left to right */
     static const char *const labels[] = {"emb ", "L1  ", "L2  "};
@@ -351,6 +352,18 @@ Test(lens_screen, the_cells_it_draws_are_engine_lens_of_the_same_weights) {
     snprintf(want, sizeof want, ": rank %d p %.1f%%", c->rank_next, 100.0 * c->p_next);
     lt_dump_row(dump, "| true next ", row, sizeof row);
     cr_assert(strstr(row, want), "%s in [%s]", want, row);
+    /* P: the text and the whole grid as an SVG heatmap, named by the step of the weights */
+    snprintf(path, sizeof path, "%s/exports/lens-step10.txt", run);
+    cr_assert(strstr(lt_read(path), "L1 after . (position 2)"), "the screen text");
+    snprintf(path, sizeof path, "%s/exports/lens-step10.svg", run);
+    const char *svg = lt_read(path);
+    cr_assert(strstr(svg, "logit lens, step 10: the probe sentence") && strstr(svg, "</svg>"), "%.300s", svg);
+    int rects = 0;
+    for (const char *q = svg; (q = strstr(q, "<rect")); q++) rects++;
+    cr_assert_eq(rects, 1 + r.n_rows * r.T, "the background and a cell per layer and position: %d, T %d", rects, r.T);
+    char pct0[32];
+    snprintf(pct0, sizeof pct0, ">%.0f%%</text>", 100.0 * r.cells[0].probs[0]);
+    cr_assert(strstr(svg, pct0), "%s", pct0);
     engine_lens_free(&r);
     engine_close(g);
     free(dump);

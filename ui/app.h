@@ -41,7 +41,7 @@ typedef struct ScreenOps {
     const char *fkeys[4];                    /* labels of F5..F8 (NULL = unused) */
     /* Optional (P key): writes the screen's plot or heatmap as base + ".png" and ".svg" (base is a path without
      * extension, its directory exists); returns the number of files written (0 = nothing to export, with no
-     * message) or -1 with msg set. NULL = the screen has only its text to export. */
+     * message; 1 = the SVG alone) or -1 with msg set. NULL = the screen has only its text to export. */
     int (*export_pics)(struct App *a, const char *base, char *msg, size_t n);
     /* Optional: the training step of what the screen shows (a replayed snapshot), which names the export files
      * and titles its pictures; NULL or < 0 = the current training step. */

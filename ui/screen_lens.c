@@ -5,6 +5,7 @@
  * next; a cursor selects a cell and a box lists its top 5, and the true next token's rank and probability. It
  * follows training (LIVE only): the worker computes the lens (WI_LENS) again whenever the engine has recorded a newer
  * probe snapshot than the lens shown, once per snapshot. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -433,6 +434,74 @@ static int ln_key(App *a, int key) {
     }
 }
 
+/* Text for SVG: &, <, > and " escaped. */
+static void ln_svg_text(FILE *f, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f); break;
+        }
+    }
+}
+
+/* P: the whole grid (every layer and position) as an SVG heatmap: each cell the top guess and its probability on
+ * the colour ramp, a check mark where it is the true next token. Returns 1 (the SVG; there is no PNG). */
+static int ln_export(App *a, const char *base, char *msg, size_t n) {
+    if (!ln_shows_want() || ln.n_rows == 0) return 0;
+    char path[1500];
+    snprintf(path, sizeof path, "%s.svg", base);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(msg, n, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    const int cw = 76, chh = 40, lab = 44, top = 64;
+    int W = lab + ln.T * cw + 12, H = top + ln.n_rows * chh + 36;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"DejaVu Sans Mono, "
+               "monospace\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"8\" y=\"20\" font-size=\"15\">logit lens, step %ld: %s (a cell: the layer's top guess for the "
+               "token after the column's; &#x2713; = the true next token)</text>\n",
+            ln.step, ln.chat ? "the Chat's prompt and reply" : "the probe sentence");
+    char vis[SNAP_TOKTEXT * 4 + 8];
+    for (int t = 0; t < ln.T; t++) {
+        tok_visible(ln.tok[t], (int)strlen(ln.tok[t]), 1, vis, sizeof vis);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"#444\">", lab + t * cw + 4, top - 10);
+        ln_svg_text(f, vis);
+        fputs("</text>\n", f);
+    }
+    for (int l = 0; l < ln.n_rows; l++) {
+        char lb[16];
+        ln_row_label(l, lb, sizeof lb);
+        int y = top + l * chh;
+        fprintf(f, "<text x=\"6\" y=\"%d\">%s</text>\n", y + chh / 2 + 4, lb);
+        for (int t = 0; t < ln.T; t++) {
+            const LensCell *c = ln_cell(l, t);
+            float p = c->n > 0 ? c->probs[0] : 0.0f;
+            int col = ramp_color(p, 0, 1, 0, CM_TRUE), rr = (col >> 16) & 255, gg = (col >> 8) & 255, bb = col & 255;
+            const char *fg = ramp_index(p, 0, 1, 12) > 6 ? "black" : "white";
+            int x = lab + t * cw;
+            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#%02x%02x%02x\"/>\n", x, y, cw - 2, chh - 2,
+                    rr, gg, bb);
+            if (c->n > 0) ln_tok_vis(a, c->ids[0], vis, sizeof vis);
+            else snprintf(vis, sizeof vis, "-");
+            fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"%s\">", x + 4, y + 15, fg);
+            ln_svg_text(f, vis);
+            fprintf(f, "%s</text>\n", ln_hit(l, t) ? " &#x2713;" : "");
+            fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"%s\" font-size=\"10\">%.0f%%</text>\n", x + 4, y + 31, fg,
+                    100.0 * p);
+        }
+    }
+    fputs("</svg>\n", f);
+    if (fclose(f)) {
+        snprintf(msg, n, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 1;
+}
+
 static long ln_shown_step(App *a) {
     (void)a;
     return ln_shows_want() && ln.n_rows > 0 ? ln.step : -1;
@@ -459,7 +528,7 @@ static const char *const LN_HELP[] = {
     "p\tback to the probe sentence (after Chat's C-g showed a reply)",
     "g\tglyph ramp \" .:-=+*#%@\" instead of colour (projectors)",
     "/\tthe cursor to the first column token containing the text; n, N next / previous",
-    "P\texport the screen text",
+    "P\texport the screen text and the whole grid as an SVG heatmap",
     "\tLIVE only: recomputed at each new probe snapshot while training runs",
     NULL};
 
@@ -468,6 +537,7 @@ const ScreenOps screen_lens = {
     .help = LN_HELP,
     .draw = ln_draw,
     .key = ln_key,
+    .export_pics = ln_export,
     .shown_step = ln_shown_step,
     .search = ln_search,
 };

@@ -611,7 +611,7 @@ static void tui_export(App *a, const CellBuf *cb) {
     char msg[LW_ERRLEN] = "";
     int n = s->export_pics && a->eng ? s->export_pics(a, base, msg, sizeof msg) : 0;
     if (n < 0) app_status(a, 1, "export: %s (the text went to %s)", msg, path);
-    else if (n > 0) app_status(a, 0, "exported %s.{png,svg,txt}", base);
+    else if (n > 0) app_status(a, 0, "exported %s.{%stxt}", base, n == 1 ? "svg," : "png,svg,");
     else app_status(a, 0, "exported %s", path);
 }
 
