@@ -33,7 +33,7 @@ Test(lesson, shipped_lessons_load_and_reference_real_screens) {
         int in;
         const LessonStep *s = course_step(&c, i, &l, &in);
         cr_assert_not_null(s);
-        cr_assert(s->screen >= 0 && s->screen < 5, "%s step %d: bad screen %d", l->name, in, s->screen);
+        cr_assert(s->screen >= 0 && s->screen < N_SCREENS, "%s step %d: bad screen %d", l->name, in, s->screen);
         cr_assert_not_null(SCREENS[s->screen]->title);
         cr_assert(s->try_[0] && s->look[0], "%s: step '%s' lacks try/look for", l->name, s->title);
         cr_assert(strlen(s->body) > 40, "%s: step '%s' has no explanation", l->name, s->title);

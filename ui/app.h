@@ -41,7 +41,7 @@ typedef struct ScreenOps {
     const char *fkeys[4];                    /* labels of F5..F8 (NULL = unused) */
     /* Optional (P key): writes the screen's plot or heatmap as base + ".png" and ".svg" (base is a path without
      * extension, its directory exists); returns the number of files written (0 = nothing to export, with no
-     * message) or -1 with msg set. NULL = the screen has only its text to export. */
+     * message; 1 = the SVG alone) or -1 with msg set. NULL = the screen has only its text to export. */
     int (*export_pics)(struct App *a, const char *base, char *msg, size_t n);
     /* Optional: the training step of what the screen shows (a replayed snapshot), which names the export files
      * and titles its pictures; NULL or < 0 = the current training step. */
@@ -52,7 +52,10 @@ typedef struct ScreenOps {
     void (*search)(struct App *a, const char *pat, int dir);
 } ScreenOps;
 
-extern const ScreenOps screen_tokenizer, screen_embed, screen_attention, screen_train, screen_chat;
+extern const ScreenOps screen_tokenizer, screen_embed, screen_attention, screen_train, screen_chat, screen_lens;
+/* Lens (screen_lens.c): shows the logit lens of text (the Chat's last prompt and reply; cut to 511 bytes) instead of
+ * the probe sentence, until its p key returns to the probe sentence, and switches to the Lens screen. */
+void lens_show_text(struct App *a, const char *text);
 
 /* The screens in tab order (screens.c), N_SCREENS of them; keys 1..9 reach the first nine. */
 #define APP_MAX_SCREENS 9

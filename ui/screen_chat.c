@@ -50,7 +50,15 @@ static struct {
     GenToken masks[16];
     int n_masks, sel_mask, sel_cand;
     char sent[1024];           /* the sentence of the last reply, as typed */
+    /* the last reply's text (for the Lens, C-g) and speed: its tokens / s from the first token to the last (the
+     * worker's clock), with the KV cache on or off (C-t, SampleParams.no_cache) */
+    char reply[1024];
+    int reply_len;
+    double tps;                /* 0 = none yet (or a reply of one token) */
+    int tps_tokens, tps_no_cache;
 } ch = {.hit = -1};
+
+enum { CH_KEY_LENS = 7, CH_KEY_CACHE = 20 }; /* C-g: the last prompt and reply to the Lens; C-t: KV cache on/off */
 
 /* The engine fills masks (train.task mlm) rather than continuing text. */
 static int ch_fill_mode(const App *a) { return a->eng && !strcmp(engine_config(a->eng)->train.task, "mlm"); }
@@ -94,6 +102,17 @@ static void ch_append(const char *s) {
     ch.text[ch.len] = '\0';
 }
 
+/* The last reply's tokens per second: "-" when hidden (the demo's reproducible figures) or not measured (one token). */
+static void ch_tps_text(const App *a, char *buf, size_t n) {
+    if (a->repro || ch.tps <= 0) snprintf(buf, n, "-");
+    else snprintf(buf, n, "%.0f", ch.tps);
+}
+
+/* The model continues text (not a classifier, a translator or a mask filler): the KV cache switch applies. */
+static int ch_plain_lm(const App *a) {
+    return a->eng && engine_n_classes(a->eng) == 0 && !ch_translator(a) && !ch_fill_mode(a);
+}
+
 static int ch_poll(App *a) {
     ch_init(a);
     if (!ch.streaming) return 0;
@@ -104,6 +123,11 @@ static int ch_poll(App *a) {
     if (id != ch.chat_id) return 0;   /* the worker has not started this generation yet */
     for (int i = 0; i < n; i++) {
         ch_append(buf[i].text);
+        int tl = (int)strlen(buf[i].text);
+        if (ch.reply_len + tl < (int)sizeof ch.reply) {
+            memcpy(ch.reply + ch.reply_len, buf[i].text, (size_t)tl + 1);
+            ch.reply_len += tl;
+        }
         ch_align_push(&buf[i]);
         ch.last = buf[i];
         ch.have_last = 1;
@@ -115,6 +139,10 @@ static int ch_poll(App *a) {
     if (done) {
         ch.streaming = 0;
         ch_append("\n");
+        double secs = 0;
+        ch.tps_tokens = worker_chat_timing(&a->wk, ch.chat_id, &secs);
+        ch.tps = ch.tps_tokens > 1 && secs > 0 ? (double)(ch.tps_tokens - 1) / secs : 0;
+        ch.tps_no_cache = ch.sp.no_cache;
         ch.n_beam = 0;
         if (ch.beam_used > 1) {   /* the candidates under the chosen translation, best first */
             char (*text)[WORKER_BEAM_TEXT] = ch.beam_text;
@@ -135,8 +163,12 @@ static int ch_poll(App *a) {
                        ch.n_masks, ch.n_masks == 1 ? "" : "s");
         else if (ch.n_beam > 0)
             app_status(a, 0, "reply: beam search, %d candidate%s", ch.n_beam, ch.n_beam == 1 ? "" : "s");
-        else if (ch.n_tokens > 0)
-            app_status(a, 0, "reply: %d token%s", ch.n_tokens, ch.n_tokens == 1 ? "" : "s");
+        else if (ch.n_tokens > 0) {
+            char tps[32];
+            ch_tps_text(a, tps, sizeof tps);
+            app_status(a, 0, "reply: %d token%s, %s tok/s (KV cache %s)", ch.n_tokens, ch.n_tokens == 1 ? "" : "s", tps,
+                       ch.tps_no_cache ? "off" : "on");
+        }
     }
     return n > 0 || done;
 }
@@ -167,6 +199,7 @@ static void ch_submit(App *a) {
     ch.n_beam = 0;
     c.n = ch.beam_used;
     ch.n_masks = ch.sel_mask = ch.sel_cand = 0;
+    ch.reply[0] = '\0', ch.reply_len = 0, ch.tps = 0, ch.tps_tokens = 0;
     worker_send(&a->wk, &c);
     ch.chat_id++;   /* the worker numbers generations the same way */
     ch.read = 0;
@@ -474,6 +507,19 @@ static void ch_draw(App *a, CellBuf *cb, Rect r) {
         ch_draw_cross(a, cb, right, x, y + 1, cw);
         return;
     }
+    if (ch_plain_lm(a)) {   /* the KV cache switch and the last reply's speed */
+        char tps[32], f_tps[48], f_n[32], last[96];
+        cb_printf(cb, x, y++, cw, ch.sp.no_cache ? a->th.warn : a->th.text, " %-16s %s", "(C-t) KV cache",
+                  ch.sp.no_cache ? "off" : "on");
+        ch_tps_text(a, tps, sizeof tps);
+        snprintf(f_tps, sizeof f_tps, "%s tok/s", tps);
+        snprintf(f_n, sizeof f_n, "%d tok", ch.tps_tokens);
+        FitField lf[] = {{ch.tps_tokens > 0 ? f_tps : "-", NULL, 0}, {ch.tps_tokens > 0 ? f_n : NULL, NULL, 2},
+                         {ch.tps_tokens > 0 ? (ch.tps_no_cache ? "(cache off)" : "(cache on)") : NULL, NULL, 1}};
+        fit_line(lf, 3, " ", cw - 18, a->caps.unicode, last, sizeof last);
+        cb_printf(cb, x, y++, cw, a->th.text, " %-16s %s", "last reply", last);
+        cb_text(cb, x, y++, cw, " (C-g) show it in the Lens", a->th.dim);
+    }
     ch_draw_bars(a, cb, x, y + 1, cw, bottom, 0);
 }
 
@@ -482,8 +528,30 @@ static int ch_text_mode(App *a) {
     return !ch.control || ch.loading;
 }
 
+/* C-g: the last prompt and its reply to the Lens screen. */
+static void ch_to_lens(App *a) {
+    if (!ch.sent[0]) { app_status(a, 1, "no reply yet: send a prompt first, then C-g shows it in the Lens"); return; }
+    if (ch.streaming) { app_status(a, 1, "still generating: C-g when the reply has ended (F8 stops it)"); return; }
+    char text[sizeof ch.sent + sizeof ch.reply];
+    /* a language model's reply continues its prompt; a classifier's or a mask filler's is not text that follows */
+    snprintf(text, sizeof text, "%s%s", ch.sent, ch_plain_lm(a) ? ch.reply : "");
+    lens_show_text(a, text);
+}
+
 static int ch_key(App *a, int key) {
     ch_init(a);
+    if (key == CH_KEY_LENS && !ch.loading) { ch_to_lens(a); return 1; }
+    if (key == CH_KEY_CACHE && !ch.loading) {
+        if (!ch_plain_lm(a)) {
+            app_status(a, 1, "the KV cache switch is for a model that continues text");
+            return 1;
+        }
+        ch.sp.no_cache = !ch.sp.no_cache;
+        app_status(a, 0, "KV cache %s: %s", ch.sp.no_cache ? "off" : "on",
+                   ch.sp.no_cache ? "every token recomputes the whole sequence (slower, the same tokens)"
+                                  : "each token reuses the keys and values of the ones before");
+        return 1;
+    }
     if (key == K_F(5)) { ch.param = (ch.param + 1) % ch_n_params(a); return 1; }
     if (key == K_F(6)) { ch_adjust(a, -1); return 1; }
     if (key == K_F(7)) { ch_adjust(a, +1); return 1; }
@@ -564,6 +632,8 @@ static const char *const CH_HELP[] = {
     "+ -  <- ->\tchange the selected control (control keys)",
     "F5 F6 F7\tnext control / decrease / increase (also typing)",
     "F8\tstop the reply being generated",
+    "C-t\tKV cache on / off (off: every token recomputes the sequence; the same tokens, slower); tok/s of the reply",
+    "C-g\tthe last prompt and reply in the Lens (what each layer predicts at each token)",
     "o\tload a checkpoint to chat with (type its directory)",
     "z\tlarge view (control keys): the transcript alone",
     "/\tsearch the transcript (control keys; while typing / is a character: Esc first)",

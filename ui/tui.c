@@ -290,19 +290,28 @@ static const char *tui_global_short(void) {
     return buf;
 }
 
-static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
-    cb_fill(cb, r, ' ', a->th.header);
-    int x = r.x;
+/* Tab i as the header shows it: "[n]Title", an inactive tab's title cut to keep columns, "…" (ASCII ".") ending a
+ * cut one (keep < 0: whole; 0: "[n]" alone). */
+static void tui_tab_text(const App *a, int i, int keep, char *t, size_t n) {
+    int len = (int)strlen(SCREENS[i]->title);
+    if (i == a->screen || keep < 0 || keep >= len) snprintf(t, n, "[%d]%s", i + 1, SCREENS[i]->title);
+    else if (keep <= 1) snprintf(t, n, "[%d]%.*s", i + 1, keep, SCREENS[i]->title);
+    else snprintf(t, n, "[%d]%.*s%s", i + 1, keep - 1, SCREENS[i]->title, a->caps.unicode ? "\xe2\x80\xa6" : ".");
+}
+
+/* Columns of the tabs (each followed by a space) with inactive titles cut to keep columns. */
+static int tui_tabs_cols(const App *a, int keep) {
+    int w = 0;
     for (int i = 0; i < N_SCREENS; i++) {
-        char t[32];
-        snprintf(t, sizeof t, "[%d]%s", i + 1, SCREENS[i]->title);
-        Style st = i == a->screen ? a->th.tab_active : a->th.tab;
-        a->tab_x0[i] = x;
-        x += cb_text(cb, x, r.y, r.x + r.w - x, t, st);
-        a->tab_x1[i] = x;
-        x += cb_text(cb, x, r.y, 1, " ", a->th.header);
+        char t[48];
+        tui_tab_text(a, i, keep, t, sizeof t);
+        w += utf8_cols(t) + 1;
     }
-    char right[4][160];
+    return w;
+}
+
+/* The header's right part in its forms, longest first (at most 4); returns how many. */
+static int tui_header_right(App *a, char right[4][160]) {
     const char *state = a->ws.running ? "RUN" : "PAUSED";
     int nr = 1;
     if (!a->eng) {
@@ -332,6 +341,29 @@ static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
         snprintf(right[2], sizeof right[2], " Step %ld %s loss %s ", t->step, state, loss);
         snprintf(right[3], sizeof right[3], " Step %ld %s ", t->step, state);
         nr = 4;
+    }
+    return nr;
+}
+
+/* The tabs on the left, the training status on the right. The tabs keep their whole titles while the status's
+ * shortest form still fits beside them; else the inactive tabs' titles get shorter, down to "[n]". */
+static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
+    cb_fill(cb, r, ' ', a->th.header);
+    char right[4][160];
+    int nr = tui_header_right(a, right);
+    int need = (int)strlen(right[nr - 1]), keep = -1, longest = 0;
+    for (int i = 0; i < N_SCREENS; i++) longest = LW_MAX(longest, (int)strlen(SCREENS[i]->title));
+    if (tui_tabs_cols(a, -1) + need > r.w)
+        for (keep = longest - 1; keep > 0 && tui_tabs_cols(a, keep) + need > r.w; keep--) {}
+    int x = r.x;
+    for (int i = 0; i < N_SCREENS; i++) {
+        char t[48];
+        tui_tab_text(a, i, keep, t, sizeof t);
+        Style st = i == a->screen ? a->th.tab_active : a->th.tab;
+        a->tab_x0[i] = x;
+        x += cb_text(cb, x, r.y, r.x + r.w - x, t, st);
+        a->tab_x1[i] = x;
+        x += cb_text(cb, x, r.y, 1, " ", a->th.header);
     }
     int pick = 0;
     while (pick + 1 < nr && (int)strlen(right[pick]) > r.x + r.w - x) pick++;
@@ -579,7 +611,7 @@ static void tui_export(App *a, const CellBuf *cb) {
     char msg[LW_ERRLEN] = "";
     int n = s->export_pics && a->eng ? s->export_pics(a, base, msg, sizeof msg) : 0;
     if (n < 0) app_status(a, 1, "export: %s (the text went to %s)", msg, path);
-    else if (n > 0) app_status(a, 0, "exported %s.{png,svg,txt}", base);
+    else if (n > 0) app_status(a, 0, "exported %s.{%stxt}", base, n == 1 ? "svg," : "png,svg,");
     else app_status(a, 0, "exported %s", path);
 }
 

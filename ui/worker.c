@@ -68,7 +68,10 @@ static int wk_open(Worker *w, const char *ckpt, LwError *e) {
 }
 
 static void wk_chat_push(Worker *w, const GenToken *t) {
+    double now = wk_now();
     pthread_mutex_lock(&w->mu);
+    if (w->chat_n == 0) w->chat_t_first = now;
+    w->chat_t_last = now;
     if (w->chat_n == w->chat_cap) {
         int cap = w->chat_cap ? 2 * w->chat_cap : 256;
         GenToken *c = realloc(w->chat, sizeof(GenToken) * (size_t)cap);
@@ -649,6 +652,14 @@ const WorkerInspect *worker_inspect_lock(Worker *w, WorkerInspectKind k) {
 }
 
 void worker_inspect_unlock(Worker *w) { pthread_mutex_unlock(&w->mu); }
+
+int worker_chat_timing(Worker *w, uint64_t chat_id, double *seconds) {
+    pthread_mutex_lock(&w->mu);
+    int same = chat_id == w->chat_id, n = same ? w->chat_n : 0;
+    *seconds = same && n > 0 ? w->chat_t_last - w->chat_t_first : 0;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
 
 int worker_chat_read(Worker *w, int from, GenToken *out, int max, int *done, uint64_t *chat_id) {
     pthread_mutex_lock(&w->mu);

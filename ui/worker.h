@@ -90,6 +90,7 @@ typedef struct Worker {
     GenToken *chat;
     int chat_n, chat_cap, chat_done;
     uint64_t chat_id;               /* increments at each WC_GEN */
+    double chat_t_first, chat_t_last; /* CLOCK_MONOTONIC seconds of its first and latest token (the Chat's tok/s) */
     /* a translation by beam search (WC_GEN with n > 1): its candidates best first, scores sum(log p) / len^alpha */
     int beam_n;
     float beam_score[WORKER_BEAM];
@@ -150,5 +151,8 @@ int worker_chat_read(Worker *w, int from, GenToken *out, int max, int *done, uin
 /* The beam candidates of generation chat_id (best first, at most max, texts of WORKER_BEAM_TEXT bytes) and their
  * scores; returns how many (0: not a beam search, or another generation). */
 int worker_beam_read(Worker *w, uint64_t chat_id, char (*text)[WORKER_BEAM_TEXT], float *score, int max);
+/* The tokens of generation chat_id so far and, in *seconds, the wall time from its first token to its latest (the
+ * worker's clock, so the figure does not depend on how often the UI looks); 0 (and *seconds 0) for another one. */
+int worker_chat_timing(Worker *w, uint64_t chat_id, double *seconds);
 
 #endif
