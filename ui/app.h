@@ -53,6 +53,7 @@ typedef struct ScreenOps {
 } ScreenOps;
 
 extern const ScreenOps screen_tokenizer, screen_embed, screen_attention, screen_train, screen_chat;
+extern const ScreenOps screen_health;
 
 /* The screens in tab order (screens.c), N_SCREENS of them; keys 1..9 reach the first nine. */
 #define APP_MAX_SCREENS 9
