@@ -298,7 +298,7 @@ static void em_draw_map(App *a, CellBuf *cb, Rect r) {
     Rect box = {pl.x, pl.y, pl.w, pl.h - 1};
     char btitle[96];
     if (em.zoom > 0) snprintf(btitle, sizeof btitle, "zoom x%d around the selected token (+ -)", 1 << em.zoom);
-    else snprintf(btitle, sizeof btitle, "every token a dot; labels where they fit (+ zooms)");
+    else snprintf(btitle, sizeof btitle, "%s", box.w >= 60 ? "every token a dot; labels where they fit (+ zooms)" : "every token a dot (+ zooms)");
     cb_box(cb, box, btitle, a->th.dim, a->caps.unicode);
     int w = box.w - 2, h = box.h - 2;
     if (w < 4 || h < 2) return;

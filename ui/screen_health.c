@@ -294,7 +294,7 @@ static int hl_key(App *a, int key) {
         hl_name(hl.sel, nm, sizeof nm);
         app_status(a, 0, "selected %s (Home: none)", nm);
     } else {
-        app_status(a, 0, "no group selected: all lines alike");
+        app_status(a, 0, "no group selected (all lines alike)");
     }
     return 1;
 }
