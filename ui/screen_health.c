@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "engine.h" /* export_* (export.h, part of the public API) */
 #include "probe_cache.h"
 
 static struct {
@@ -299,6 +300,20 @@ static int hl_key(App *a, int key) {
     return 1;
 }
 
+/* P: the ratio plot as PNG and SVG. */
+static int hl_export(App *a, const char *base, char *msg, size_t n) {
+    (void)a;
+    if (hl.n == 0) return 0;
+    ExportPlotOpts o = {0, 0, 0, 0, "Update/weight ratio per group (log10)"};
+    char path[1500];
+    LwError e;
+    snprintf(path, sizeof path, "%s.png", base);
+    if (export_health_png(path, hl.h, hl.n, &o, &e)) { snprintf(msg, n, "%s", e.msg); return -1; }
+    snprintf(path, sizeof path, "%s.svg", base);
+    if (export_health_svg(path, hl.h, hl.n, &o, &e)) { snprintf(msg, n, "%s", e.msg); return -1; }
+    return 2;
+}
+
 static const char *const HL_HELP[] = {
     "\tupdate/weight ratio: log10(|AdamW change| / |w|) per group, one line each",
     "\tthe dashed line is the 1e-3 guideline (-3); HIGH above 10^-1, LOW below 10^-6",
@@ -307,7 +322,7 @@ static const char *const HL_HELP[] = {
     "Up Down\tselect a group: its line on top, bold; the others dimmed",
     "Home\tno group selected",
     "z\tlarge view: the ratio plot alone",
-    "P\texport the screen text",
+    "P\texport the ratio plot (PNG, SVG) and the screen text",
     NULL};
 
 const ScreenOps screen_health = {
@@ -316,4 +331,5 @@ const ScreenOps screen_health = {
     .draw = hl_draw,
     .key = hl_key,
     .poll = hl_poll,
+    .export_pics = hl_export,
 };
