@@ -391,6 +391,23 @@ void engine_health_record(Engine *g, const ArchAdamW *p) {
     }
 }
 
+void attention_saturation(const float *att, int L, int NH, int T, int causal, float thresh, float *out) {
+    for (int l = 0; l < L; l++) {
+        long rows = 0, sat = 0;
+        for (int h = 0; h < NH; h++)
+            for (int t = causal ? 1 : 0; t < T; t++) {
+                const float *row = att + (((size_t)l * NH + h) * T + t) * T;
+                int n = causal ? t + 1 : T;
+                if (n < 2) continue;
+                float mx = 0;
+                for (int j = 0; j < n; j++) mx = fmaxf(mx, row[j]);
+                rows++;
+                sat += mx >= thresh;
+            }
+        out[l] = rows ? (float)((double)sat / (double)rows) : 0.0f;
+    }
+}
+
 int engine_n_health(Engine *g) {
     pthread_mutex_lock(&g->mu);
     int n = g->n_health;

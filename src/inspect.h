@@ -107,6 +107,13 @@ void engine_health_group_name(int group, int n_groups, char *buf, size_t n);
  * encoder-decoder do not (yet). [any thread] */
 int engine_has_health(const Engine *eng);
 
+/* Saturated attention per layer from attention maps att (L, NH, T, T), rows = queries: the share of query rows
+ * (over the heads) whose largest weight is at least thresh, i.e. softmaxes all but one-hot (their gradient all but
+ * gone). Rows that can see one key only (the first query of a causal map) are not counted: they are one-hot by
+ * construction. Writes out (L); a layer with no row to count gets 0. */
+#define HEALTH_ATT_SATURATED 0.95f
+void attention_saturation(const float *att, int L, int NH, int T, int causal, float thresh, float *out);
+
 /* ---- where tokens live: a 2-D map of the token embeddings ---- */
 
 /* The first two principal components of the rows of x (n, d): the mean row is subtracted, then the top two

@@ -200,7 +200,14 @@ Test(tui_health, ratio_plot_legend_guideline_and_the_latest_values_at_80x24) {
     }
     ht_wait("Activations (probe, step");
     cr_assert(strstr(ht_line_with("Activations"), "Activations"), "");
-    cr_assert(strstr(s, "after      mean     std"), "the activation table's header:\n%s", s);
+    cr_assert(strstr(s, "after      mean     std  att"), "the activation table's header:\n%s", s);
+    cr_assert(strstr(s, "att: rows >= 95% on one key"), "what the att column counts:\n%s", s);
+    float am, as, ap;
+    char pc = 0;
+    const char *b2 = s;   /* the activation row: mean, std, a percentage (the table's row ends without one) */
+    while ((b2 = strstr(b2 + 1, "block 2 ")) && !(sscanf(b2 + 7, "%f %f %f%c", &am, &as, &ap, &pc) == 4 && pc == '%')) {}
+    cr_assert(b2, "block 2's activations:\n%s", s);
+    cr_assert(as > 0 && ap >= 0 && ap <= 100, "std %f, saturated %f%%", as, ap);
     /* Up/Down select a group: named in the header and the status line; Home clears it */
     ht_keys("Down");
     ht_wait("selected: embed");
@@ -223,6 +230,18 @@ Test(tui_health_160, the_wide_screen_keeps_the_long_titles_and_explains_the_rati
     ht_wait("Gradient norm per group (log scale)");
     ht_wait("About 1e-3 (-3) is");
     ht_wait("━━ embed      ");                        /* a swatch before each table row */
+    ht_keys("P");                                     /* the ratio plot as PNG and SVG, and the text */
+    ht_wait("exported ");
+    const char *ex = strstr(ht_line_with("exported "), "exported ") + 9;
+    char base[512];
+    snprintf(base, sizeof base, "%.*s", (int)strcspn(ex, "{"), ex);
+    cr_assert(strstr(base, "/exports/health-step"), "[%s]", base);
+    static const char *ext[] = {"png", "svg", "txt"};
+    for (int i = 0; i < 3; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s%s", base, ext[i]);
+        cr_assert_eq(access(path, R_OK), 0, "%s was not written", path);
+    }
     ht_keys("z");                                     /* the large view: the ratio plot alone */
     ht_wait("1e-3 guide");
     cr_assert_null(strstr(ht_capture(), "Gradient norm"), "the large view is the ratio plot alone:\n%s", ht_capture());
