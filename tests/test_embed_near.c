@@ -1,5 +1,6 @@
 /* test_embed_near.c — the Embed screen's token map (inspect.h): nearest_rows and engine_nearest_tokens against a
- * naive cosine search (every pair, sorted), the map's neighbours of a query, and engine_has_health. */
+ * naive cosine search (every pair, sorted), the map's neighbours of a query, engine_has_health, and the probe's
+ * GELU saturation against a naive count. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "engine_impl.h"
+#include "model.h"
 
 /* The naive reference: cosine of q with every other row in double precision, ids sorted by falling similarity
  * (ties: the lower index), zero rows similar 0. */
@@ -139,6 +141,22 @@ Test(embed_near_engine, the_engine_neighbours_are_the_naive_ones_of_its_embeddin
     engine_embed_map_free(&m);
     int ids[EMBED_NN];
     float sims[EMBED_NN];
+    /* the probe's GELU saturation: each block's share of GELU inputs below -3, counted naively on the probe's own
+     * forward (the model's activations right after it) */
+    cr_assert_eq(engine_probe_now(g, &e), LW_OK, "%s", e.msg);
+    ProbeSnapshot *p = engine_get_probe(g, -1);
+    cr_assert_not_null(p);
+    cr_assert_eq(p->n_gelu, mi.n_layer);
+    for (int l = 1; l <= mi.n_layer; l++) {
+        size_t n = 0, dead = 0;
+        const float *x = gpt_gelu_input((const Gpt *)g->model, l, &n);
+        cr_assert_not_null(x);
+        cr_assert_eq(n, (size_t)p->T * 4 * mi.d_model, "the probe's forward: T x 4C inputs (%zu)", n);
+        for (size_t i = 0; i < n; i++) dead += x[i] < -3.0f;
+        cr_assert_float_eq(p->gelu_dead[l - 1], (float)dead / (float)n, 1e-6, "block %d: %f vs %zu/%zu", l,
+                           p->gelu_dead[l - 1], dead, n);
+    }
+    engine_probe_free(p);
     cr_assert_eq(engine_nearest_tokens(g, mi.vocab_size, ids, sims, EMBED_NN, &e), -1);
     cr_assert(strstr(e.msg, "not in the vocabulary"), "%s", e.msg);
     free(ref);

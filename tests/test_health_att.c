@@ -1,10 +1,11 @@
-/* test_health_att.c — attention_saturation (inspect.h), the Health screen's saturated-attention column, on
- * hand-built maps whose answers are known, and against a naive count on random ones. */
+/* test_health_att.c — the Health screen's saturation columns: attention_saturation (inspect.h) on hand-built maps
+ * whose answers are known and against a naive count on random ones; arch_probe_fill's GELU count on known inputs. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "inspect.h"
 
 enum { L = 3, NH = 2, T = 5 };
@@ -65,4 +66,36 @@ Test(health_att, agrees_with_a_naive_count_on_random_maps) {
             }
         cr_assert_float_eq(out[l], (float)sat / (float)rows, 1e-6, "layer %d: %f vs %d/%d", l, out[l], sat, rows);
     }
+}
+
+/* arch_probe_fill's GELU saturation from an architecture's gelu_input: block 1 has 3 of 8 inputs below -3 (one
+ * exactly -3, which is not below), block 2 none; without gelu_input nothing is measured. */
+static const float G1[8] = {-5, -3.01f, -3, -2, 0, 1, -10, 4}, G2[4] = {-2.9f, 0, 1, 2};
+static const float *fake_gelu(const void *m, int l, size_t *n) {
+    (void)m;
+    *n = l == 1 ? 8 : 4;
+    return l == 1 ? G1 : G2;
+}
+static const float *fake_residual(const void *m, int l) {
+    (void)m, (void)l;
+    return NULL;
+}
+
+Test(health_att, probe_fill_counts_gelu_inputs_below_minus_3) {
+    enum { PT = 2, PC = 2, PL = 2, PNH = 1 };
+    static float att[PL * PNH * PT * PT], wte[4 * PC], logits[PT * 4];
+    static float tok[PT * PC], pos[PT * PC], am[PL + 1], as[PL + 1];
+    int ids[PT] = {1, 2};
+    ProbeSnapshot p;
+    memset(&p, 0, sizeof p);
+    p.att = att, p.tok_emb = tok, p.pos_emb = pos, p.act_mean = am, p.act_std = as;
+    ArchProbeFill f = {.att = att, .wte = wte, .ids = ids, .T = PT, .L = PL, .NH = PNH, .C = PC,
+                       .residual = fake_residual, .logits = logits, .n_logits = PT * 4, .gelu_input = fake_gelu};
+    arch_probe_fill(&p, &f);
+    cr_assert_eq(p.n_gelu, 2);
+    cr_assert_float_eq(p.gelu_dead[0], 3.0f / 8.0f, 1e-6, "%f", p.gelu_dead[0]);
+    cr_assert_float_eq(p.gelu_dead[1], 0.0f, 1e-6);
+    f.gelu_input = NULL;
+    arch_probe_fill(&p, &f);
+    cr_assert_eq(p.n_gelu, 0, "not measured without gelu_input");
 }

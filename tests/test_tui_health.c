@@ -200,14 +200,16 @@ Test(tui_health, ratio_plot_legend_guideline_and_the_latest_values_at_80x24) {
     }
     ht_wait("Activations (probe, step");
     cr_assert(strstr(ht_line_with("Activations"), "Activations"), "");
-    cr_assert(strstr(s, "after      mean     std  att"), "the activation table's header:\n%s", s);
+    cr_assert(strstr(s, "after      mean     std  att gelu"), "the activation table's header:\n%s", s);
     cr_assert(strstr(s, "att: rows >= 95% on one key"), "what the att column counts:\n%s", s);
-    float am, as, ap;
-    char pc = 0;
-    const char *b2 = s;   /* the activation row: mean, std, a percentage (the table's row ends without one) */
-    while ((b2 = strstr(b2 + 1, "block 2 ")) && !(sscanf(b2 + 7, "%f %f %f%c", &am, &as, &ap, &pc) == 4 && pc == '%')) {}
+    cr_assert(strstr(s, "gelu: MLP inputs < -3"), "what the gelu column counts:\n%s", s);
+    float am, as, ap, gp;
+    char pc = 0, pg = 0;
+    const char *b2 = s;   /* the activation row: mean, std, two percentages (the table's row ends without one) */
+    while ((b2 = strstr(b2 + 1, "block 2 ")) &&
+           !(sscanf(b2 + 7, "%f %f %f%c %f%c", &am, &as, &ap, &pc, &gp, &pg) == 6 && pc == '%' && pg == '%')) {}
     cr_assert(b2, "block 2's activations:\n%s", s);
-    cr_assert(as > 0 && ap >= 0 && ap <= 100, "std %f, saturated %f%%", as, ap);
+    cr_assert(as > 0 && ap >= 0 && ap <= 100 && gp >= 0 && gp <= 100, "std %f, saturated %f%%, gelu %f%%", as, ap, gp);
     /* Up/Down select a group: named in the header and the status line; Home clears it */
     ht_keys("Down");
     ht_wait("selected: embed");

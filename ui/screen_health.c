@@ -201,8 +201,9 @@ static void hl_draw_table(App *a, CellBuf *cb, Rect r) {
 }
 
 /* The residual stream after the embeddings and after each block in the newest probe snapshot: mean, std and a bar
- * of the std (a growing std is the usual sign of activations blowing up), and each block's saturated attention
- * (attention_saturation: the share of its heads' query rows at least 95% on one key). */
+ * of the std (a growing std is the usual sign of activations blowing up), each block's saturated attention
+ * (attention_saturation: the share of its heads' query rows at least 95% on one key) and the share of its GELU
+ * inputs below -3 (ProbeSnapshot.gelu_dead). */
 static void hl_draw_acts(App *a, CellBuf *cb, Rect r) {
     int count = 0;
     const ProbeSnapshot *p = probe_cache_get(a->eng, -1, &count);
@@ -211,26 +212,30 @@ static void hl_draw_acts(App *a, CellBuf *cb, Rect r) {
         return;
     }
     cb_printf(cb, r.x, r.y, r.w, a->th.title, "Activations (probe, step %ld)", p->step);
-    cb_text(cb, r.x, r.y + 1, r.w, "after      mean     std  att", a->th.dim);
+    cb_text(cb, r.x, r.y + 1, r.w, "after      mean     std  att gelu", a->th.dim);
     float sat[HEALTH_MAX_GROUPS] = {0};
     int have_sat = p->att && p->L <= HEALTH_MAX_GROUPS && p->T > 1;
     if (have_sat) attention_saturation(p->att, p->L, p->NH, p->T, p->kind == SNAP_MAP_CAUSAL, HEALTH_ATT_SATURATED, sat);
     double smax = 0;
     for (int l = 0; l <= p->L; l++) smax = fmax(smax, p->act_std[l]);
-    int note = r.h >= p->L + 4;   /* room for the line saying what "att" is */
-    int rows = r.h - 2 - note, first = p->L + 1 > rows ? p->L + 1 - rows : 0;   /* the deepest layers when cut */
-    int bar = LW_MIN(r.w - 30, 30);
+    int notes = LW_MAX(0, LW_MIN(2, r.h - 2 - (p->L + 1)));   /* room for the lines saying what att and gelu are */
+    int rows = r.h - 2 - notes, first = p->L + 1 > rows ? p->L + 1 - rows : 0;   /* the deepest layers when cut */
+    int bar = LW_MIN(r.w - 36, 30);
     for (int l = first, y = r.y + 2; l <= p->L && y < r.y + 2 + rows; l++, y++) {
-        char nm[32], sv[16] = "   -";
+        char nm[32], sv[16] = "   -", gv[16] = "   -";
         if (l == 0) snprintf(nm, sizeof nm, "embed");
         else snprintf(nm, sizeof nm, "block %d", l);
         if (l > 0 && have_sat) snprintf(sv, sizeof sv, "%3.0f%%", 100.0 * sat[l - 1]);
-        cb_printf(cb, r.x, y, r.w, a->th.text, "%-9s%7.3f %7.3f %s", nm, (double)p->act_mean[l], (double)p->act_std[l], sv);
+        if (l > 0 && l <= p->n_gelu) snprintf(gv, sizeof gv, "%3.0f%%", 100.0 * p->gelu_dead[l - 1]);
+        cb_printf(cb, r.x, y, r.w, a->th.text, "%-9s%7.3f %7.3f %s %s", nm, (double)p->act_mean[l], (double)p->act_std[l], sv, gv);
         int len = bar >= 3 && smax > 0 ? (int)lround(bar * p->act_std[l] / smax) : 0;
-        for (int i = 0; i < len; i++) cb_put(cb, r.x + 30 + i, y, a->caps.unicode ? 0x2588 : '#', a->th.plot_aux);
+        for (int i = 0; i < len; i++) cb_put(cb, r.x + 35 + i, y, a->caps.unicode ? 0x2588 : '#', a->th.plot_aux);
     }
-    if (note)
-        cb_text(cb, r.x, r.y + 2 + LW_MIN(rows, p->L + 1), r.w, r.w >= 44 ? "att: attention rows >= 95% on one key (saturated)" : "att: rows >= 95% on one key", a->th.dim);
+    int ny = r.y + 2 + LW_MIN(rows, p->L + 1);
+    if (notes >= 1)
+        cb_text(cb, r.x, ny++, r.w, r.w >= 50 ? "att: attention rows >= 95% on one key (saturated)" : "att: rows >= 95% on one key", a->th.dim);
+    if (notes >= 2)
+        cb_text(cb, r.x, ny, r.w, r.w >= 50 ? "gelu: MLP inputs below -3 (GELU and its gradient ~0)" : "gelu: MLP inputs < -3 (dead)", a->th.dim);
     if (p->nonfinite) cb_printf(cb, r.x, r.y + r.h - 1, r.w, a->th.error, "%d NaN/Inf values in the probe pass", p->nonfinite);
 }
 
@@ -327,7 +332,8 @@ static const char *const HL_HELP[] = {
     "\tthe dashed line is the 1e-3 guideline (-3); HIGH above 10^-1, LOW below 10^-6",
     "\tthe table: the latest gradient norm, weight norm and ratio of each group",
     "\tactivations: the residual stream's mean and std after each layer (probe), and the share",
-    "\tof each block's attention rows at least 95% on one key (saturated softmaxes)",
+    "\tof each block's attention rows at least 95% on one key (saturated softmaxes) and of its",
+    "\tGELU inputs below -3 (GELU and its gradient all but 0: dead units for that token)",
     "Up Down\tselect a group: its line on top, bold; the others dimmed",
     "Home\tno group selected",
     "z\tlarge view: the ratio plot alone",
