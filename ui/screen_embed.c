@@ -403,7 +403,9 @@ static void em_draw_map(App *a, CellBuf *cb, Rect r) {
     y++;
     if (y + 3 <= ybot) {
         char lab[200];
-        snprintf(lab, sizeof lab, "Labels: the selected token, its neighbours (orange), the probe's tokens (green), %s.", what);
+        int col = a->caps.cm != CM_MONO;
+        snprintf(lab, sizeof lab, "Labels: the selected token, its neighbours%s, the probe's tokens%s, %s.",
+                 col ? " (orange)" : "", col ? " (green)" : "", what);
         y += cb_wrap(cb, (Rect){side.x, y, side.w, ybot - y - 2}, lab, a->th.dim) + 1;
     }
     if (y + 2 <= ybot) cb_wrap(cb, (Rect){side.x, y, side.w, ybot - y}, "Up/Down: the previous / next id; / finds a token", a->th.dim);
@@ -436,7 +438,7 @@ static int em_key(App *a, int key) {
             int count;
             const ProbeSnapshot *p = probe_cache_get(a->eng, -1, &count);
             if (p && em.sel >= 0 && em.sel < p->T) em.map_sel = p->ids[em.sel];
-            app_status(a, 0, "token map: every token's embedding on its two main axes (M: back to the strips)");
+            app_status(a, 0, "token map: the embeddings on their two main axes (M: the strips)");
         }
         return 1;
     }
@@ -513,9 +515,10 @@ static const char *const EM_HELP[] = {
     "z\tlarge view: the strips and the neighbours alone, full size",
     "/\tselect the first probe token containing the text",
     "n, N\tnext / previous such token",
-    "M\ttoken map: every token's embedding on its two main axes (PCA), M again: back",
-    "\tmap: Up/Down (<- ->) the previous / next id, PgUp/PgDn 16 ids, Home/End the first / last",
-    "\tmap: / finds a token by its text (n, N the next / previous); its nearest tokens by cosine listed",
+    "M\ttoken map: every token's embedding on 2 main axes (PCA)",
+    "\tmap: Up/Down (<- ->) prev/next id, PgUp/PgDn 16 ids",
+    "\tmap: Home/End the first/last id; p a snapshot now",
+    "\tmap: / n N find any token by its text; M: the strips",
     "+ -\tmap: zoom in (around the selected token) / out",
     NULL};
 

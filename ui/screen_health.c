@@ -328,13 +328,12 @@ static int hl_export(App *a, const char *base, char *msg, size_t n) {
 }
 
 static const char *const HL_HELP[] = {
-    "\tupdate/weight ratio: log10(|AdamW change| / |w|) per group, one line each",
-    "\tthe dashed line is the 1e-3 guideline (-3); HIGH above 10^-1, LOW below 10^-6",
-    "\tthe table: the latest gradient norm, weight norm and ratio of each group",
-    "\tactivations: the residual stream's mean and std after each layer (probe), and the share",
-    "\tof each block's attention rows at least 95% on one key (saturated softmaxes) and of its",
-    "\tGELU inputs below -3 (GELU and its gradient all but 0: dead units for that token)",
-    "Up Down\tselect a group: its line on top, bold; the others dimmed",
+    "\tratio: log10(|AdamW change| / |w|) per group, a line each",
+    "\tdashed: the 1e-3 guideline (-3); HIGH > 10^-1, LOW < 10^-6",
+    "\ttable: the latest grad norm, weight norm, ratio per group",
+    "\tactivations: residual mean and std after each layer (probe)",
+    "\tatt: attention rows >= 95% on one key; gelu: inputs < -3",
+    "Up Down\tselect a group: its line on top, bold; others dimmed",
     "Home\tno group selected",
     "z\tlarge view: the ratio plot alone",
     "P\texport the ratio plot (PNG, SVG) and the screen text",
