@@ -95,12 +95,17 @@ static void ht_wait_step(long min) {
     cr_assert_fail("timed out waiting for step >= %ld; screen:\n%s", min, ht_capture());
 }
 
-/* The key of the screen titled title, read from the tab bar ("[6]Health"), as a send-keys argument. */
+/* The key of the screen titled title, read from the tab bar ("[6]Health", or "[6]Hea" when the tabs are short), as a
+ * send-keys argument. */
 static const char *ht_screen_key(const char *title) {
     static char key[4];
     char pat[64];
     snprintf(pat, sizeof pat, "]%s", title);
     const char *s = ht_capture(), *hit = strstr(s, pat);
+    if (!hit) {
+        snprintf(pat, sizeof pat, "]%.3s", title);
+        hit = strstr(s, pat);
+    }
     cr_assert(hit && hit - s >= 2 && hit[-2] == '[', "no tab [N]%s in the tab bar:\n%s", title, s);
     snprintf(key, sizeof key, "%c", hit[-1]);
     return key;

@@ -293,15 +293,6 @@ static const char *tui_global_short(void) {
 static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
     cb_fill(cb, r, ' ', a->th.header);
     int x = r.x;
-    for (int i = 0; i < N_SCREENS; i++) {
-        char t[32];
-        snprintf(t, sizeof t, "[%d]%s", i + 1, SCREENS[i]->title);
-        Style st = i == a->screen ? a->th.tab_active : a->th.tab;
-        a->tab_x0[i] = x;
-        x += cb_text(cb, x, r.y, r.x + r.w - x, t, st);
-        a->tab_x1[i] = x;
-        x += cb_text(cb, x, r.y, 1, " ", a->th.header);
-    }
     char right[4][160];
     const char *state = a->ws.running ? "RUN" : "PAUSED";
     int nr = 1;
@@ -332,6 +323,20 @@ static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
         snprintf(right[2], sizeof right[2], " Step %ld %s loss %s ", t->step, state, loss);
         snprintf(right[3], sizeof right[3], " Step %ld %s ", t->step, state);
         nr = 4;
+    }
+    /* the tabs: "[N]Title"; when they would leave no room for the shortest status, the other tabs than the
+     * active one show their first three letters ("[2]Emb"), so many screens still fit 80 columns */
+    int full = 0;
+    for (int i = 0; i < N_SCREENS; i++) full += 4 + (int)strlen(SCREENS[i]->title);
+    int compact = full + (int)strlen(right[nr - 1]) > r.w;
+    for (int i = 0; i < N_SCREENS; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "[%d]%.*s", i + 1, compact && i != a->screen ? 3 : 31, SCREENS[i]->title);
+        Style st = i == a->screen ? a->th.tab_active : a->th.tab;
+        a->tab_x0[i] = x;
+        x += cb_text(cb, x, r.y, r.x + r.w - x, t, st);
+        a->tab_x1[i] = x;
+        x += cb_text(cb, x, r.y, 1, " ", a->th.header);
     }
     int pick = 0;
     while (pick + 1 < nr && (int)strlen(right[pick]) > r.x + r.w - x) pick++;
