@@ -75,4 +75,15 @@ void arch_probe_fill(ProbeSnapshot *p, const ArchProbeFill *f) {
     }
     for (size_t i = 0; i < f->n_logits; i++) bad += !isfinite(f->logits[i]);
     p->nonfinite = bad;
+    p->n_gelu = 0;
+    if (f->gelu_input && f->L <= SNAP_MAX_GELU) {
+        for (int l = 1; l <= f->L; l++) {
+            size_t n = 0, dead = 0;
+            const float *x = f->gelu_input(f->m, l, &n);
+            if (!x) return;
+            for (size_t i = 0; i < n; i++) dead += x[i] < SNAP_GELU_DEAD;
+            p->gelu_dead[l - 1] = n ? (float)((double)dead / (double)n) : 0.0f;
+        }
+        p->n_gelu = f->L;
+    }
 }

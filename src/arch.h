@@ -267,9 +267,12 @@ typedef struct ArchProbeFill {
     const void *m;
     const float *logits;      /* (n_logits) the forward's logits, counted in p->nonfinite */
     size_t n_logits;
+    /* optional: the GELU inputs of block l (1..L) of m, *n of them; NULL = the architecture does not say */
+    const float *(*gelu_input)(const void *m, int l, size_t *n);
 } ArchProbeFill;
 /* Into p (arrays allocated by probe.c): att, the embedding rows of the probe tokens, the mean and standard deviation
- * of residual(m, 0..L), and the NaN/Inf count of those streams and the logits. */
+ * of residual(m, 0..L), the NaN/Inf count of those streams and the logits, and (with gelu_input) each block's share of
+ * GELU inputs below SNAP_GELU_DEAD. */
 void arch_probe_fill(ProbeSnapshot *p, const ArchProbeFill *f);
 
 extern const ArchOps arch_gpt, arch_bert, arch_encdec;

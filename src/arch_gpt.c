@@ -168,6 +168,7 @@ static int gpt_op_enable_lora(void *m, int rank, float alpha, const char *target
 }
 
 static const float *gpt_probe_residual(const void *m, int l) { return gpt_residual(m, l); }
+static const float *gpt_probe_gelu(const void *m, int l, size_t *n) { return gpt_gelu_input(m, l, n); }
 
 static void gpt_op_probe(void *mm, const ArchBatch *b, ProbeSnapshot *p) {
     GptModel *w = mm;
@@ -180,7 +181,7 @@ static void gpt_op_probe(void *mm, const ArchBatch *b, ProbeSnapshot *p) {
                                         .wpe = m->params + gpt_find(m, "wpe.weight")->offset, .ids = b->inputs,
                                         .T = b->T, .L = m->cfg.n_layer, .NH = m->cfg.n_head, .C = m->cfg.d_model,
                                         .residual = gpt_probe_residual, .m = m, .logits = m->logits,
-                                        .n_logits = (size_t)b->T * m->cfg.vocab_size});
+                                        .n_logits = (size_t)b->T * m->cfg.vocab_size, .gelu_input = gpt_probe_gelu});
 }
 
 static const float *gpt_op_token_embedding(const void *m) {

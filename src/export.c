@@ -456,6 +456,162 @@ int export_loss_svg(const char *path, const MetricPoint *m, int n, const ExportP
     return sb_write(&b, path, e);
 }
 
+/* ---- training health: the update/weight ratio per group ---- */
+
+static const Rgb HEALTH_RGB[10] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
+                                   {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+static const Rgb C_GUIDE = {90, 90, 90};
+
+typedef struct HealthPlot {
+    int W, H, px0, py0, pw, ph;
+    double x0, x1, y0, y1;
+    int ng;
+    double xt[16], yt[16];
+    int nxt, nyt;
+    char title[128];
+} HealthPlot;
+
+static double hp_tx(const HealthPlot *g, double x) { return g->px0 + (x - g->x0) / (g->x1 - g->x0) * g->pw; }
+static double hp_ty(const HealthPlot *g, double y) { return g->py0 + g->ph - (y - g->y0) / (g->y1 - g->y0) * g->ph; }
+
+static void health_prepare(HealthPlot *g, const HealthPoint *h, int n, const ExportPlotOpts *o) {
+    memset(g, 0, sizeof *g);
+    g->W = o && o->width > 0 ? o->width : 960;
+    g->H = o && o->height > 0 ? o->height : 540;
+    if (g->W < 300) g->W = 300;
+    if (g->H < 150) g->H = 150;
+    snprintf(g->title, sizeof g->title, "%s", o && o->title ? o->title : "Update/weight ratio");
+    g->px0 = 80, g->py0 = 50, g->pw = g->W - g->px0 - 130, g->ph = g->H - g->py0 - 50;
+    g->ng = n > 0 ? LW_MIN(h[n - 1].n_groups, HEALTH_MAX_GROUPS) : 0;
+    double xlo = INFINITY, xhi = -INFINITY, ylo = HEALTH_RATIO_GUIDE, yhi = HEALTH_RATIO_GUIDE;
+    for (int i = 0; i < n; i++) {
+        xlo = fmin(xlo, (double)h[i].step), xhi = fmax(xhi, (double)h[i].step);
+        for (int k = 0; k < g->ng; k++)
+            if (isfinite(h[i].update_ratio[k])) ylo = fmin(ylo, h[i].update_ratio[k]), yhi = fmax(yhi, h[i].update_ratio[k]);
+    }
+    if (!(xlo <= xhi)) xlo = 0, xhi = 1;
+    if (xhi - xlo < 1e-12) xhi = xlo + 1;
+    if (yhi - ylo < 1e-9) ylo -= 0.5, yhi += 0.5;
+    double pad = 0.05 * (yhi - ylo);
+    g->x0 = xlo, g->x1 = xhi, g->y0 = ylo - pad, g->y1 = yhi + pad;
+    g->nxt = nice_ticks(g->x0, g->x1, 6, g->xt, 16);
+    g->nyt = nice_ticks(g->y0, g->y1, 5, g->yt, 16);
+}
+
+int export_health_png(const char *path, const HealthPoint *h, int n, const ExportPlotOpts *o, LwError *e) {
+    HealthPlot g;
+    health_prepare(&g, h, n, o);
+    Img im;
+    img_init(&im, g.W, g.H);
+    char buf[64];
+    for (int i = 0; i < g.nyt; i++) {
+        int y = (int)lround(hp_ty(&g, g.yt[i]));
+        img_line(&im, g.px0, y, g.px0 + g.pw, y, 1, 0, NULL, C_GRID);
+        fmt_num(buf, sizeof buf, g.yt[i]);
+        img_text(&im, g.px0 - 8 - img_text_w(buf, 2), y - 5, buf, 2, C_LABEL);
+    }
+    for (int i = 0; i < g.nxt; i++) {
+        int x = (int)lround(hp_tx(&g, g.xt[i]));
+        img_line(&im, x, g.py0, x, g.py0 + g.ph, 1, 0, NULL, C_GRID);
+        fmt_num(buf, sizeof buf, g.xt[i]);
+        img_text(&im, x - img_text_w(buf, 2) / 2, g.py0 + g.ph + 8, buf, 2, C_LABEL);
+    }
+    img_line(&im, g.px0, g.py0, g.px0 + g.pw, g.py0, 1, 0, NULL, C_BLACK);
+    img_line(&im, g.px0, g.py0 + g.ph, g.px0 + g.pw, g.py0 + g.ph, 1, 0, NULL, C_BLACK);
+    img_line(&im, g.px0, g.py0, g.px0, g.py0 + g.ph, 1, 0, NULL, C_BLACK);
+    img_line(&im, g.px0 + g.pw, g.py0, g.px0 + g.pw, g.py0 + g.ph, 1, 0, NULL, C_BLACK);
+    img_text(&im, g.px0, 12, g.title, 3, C_BLACK);
+    img_text(&im, g.px0 + g.pw / 2 - img_text_w("step", 2) / 2, g.H - 18, "step", 2, C_BLACK);
+    img_text(&im, 8, g.py0 - 20, "log10 ratio", 2, C_BLACK);
+    if (n == 0) img_text(&im, g.px0 + 20, g.py0 + 20, "no steps yet", 2, C_LABEL);
+    long ph = 0;
+    int gy = (int)lround(hp_ty(&g, HEALTH_RATIO_GUIDE));
+    img_line(&im, g.px0, gy, g.px0 + g.pw, gy, 2, 10, &ph, C_GUIDE);
+    for (int k = 0; k < g.ng; k++) {
+        int prev = -1;
+        for (int i = 0; i < n; i++) {
+            float v = h[i].update_ratio[k];
+            if (!isfinite(v)) { prev = -1; continue; }
+            if (prev >= 0)
+                img_line(&im, hp_tx(&g, (double)h[prev].step), hp_ty(&g, h[prev].update_ratio[k]), hp_tx(&g, (double)h[i].step),
+                         hp_ty(&g, v), 2, 0, NULL, HEALTH_RGB[k % 10]);
+            else
+                img_fill(&im, (int)lround(hp_tx(&g, (double)h[i].step)) - 1, (int)lround(hp_ty(&g, v)) - 1, 3, 3, HEALTH_RGB[k % 10]);
+            prev = i;
+        }
+    }
+    img_text(&im, g.px0 + g.pw + 8, gy - 5, "1E-3 GUIDE", 2, C_GUIDE);
+    for (int k = 0; k < g.ng; k++) { /* the legend, right of the plot */
+        char name[32];
+        engine_health_group_name(k, g.ng, name, sizeof name);
+        int ly = g.py0 + 8 + 18 * k;
+        img_line(&im, g.px0 + g.pw + 8, ly, g.px0 + g.pw + 28, ly, 3, 0, NULL, HEALTH_RGB[k % 10]);
+        img_text(&im, g.px0 + g.pw + 34, ly - 5, name, 2, C_BLACK);
+    }
+    return img_write_png(&im, path, e);
+}
+
+int export_health_svg(const char *path, const HealthPoint *h, int n, const ExportPlotOpts *o, LwError *e) {
+    HealthPlot g;
+    health_prepare(&g, h, n, o);
+    Sb b = {0};
+    svg_begin(&b, g.W, g.H);
+    sb_printf(&b, "<g stroke=\"#e1e1e1\" stroke-width=\"1\">\n");
+    for (int i = 0; i < g.nyt; i++) {
+        double y = hp_ty(&g, g.yt[i]);
+        sb_printf(&b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>\n", g.px0, y, g.px0 + g.pw, y);
+    }
+    for (int i = 0; i < g.nxt; i++) {
+        double x = hp_tx(&g, g.xt[i]);
+        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", x, g.py0, x, g.py0 + g.ph);
+    }
+    sb_printf(&b, "</g>\n<path d=\"M%d,%d H%d V%d H%d Z\" fill=\"none\" stroke=\"#000000\"/>\n", g.px0, g.py0,
+              g.px0 + g.pw, g.py0 + g.ph, g.px0);
+    char buf[64];
+    sb_printf(&b, "<g fill=\"#3c3c3c\" font-size=\"13\">\n");
+    for (int i = 0; i < g.nyt; i++) {
+        fmt_num(buf, sizeof buf, g.yt[i]);
+        sb_printf(&b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", g.px0 - 8, hp_ty(&g, g.yt[i]) + 5, buf);
+    }
+    for (int i = 0; i < g.nxt; i++) {
+        fmt_num(buf, sizeof buf, g.xt[i]);
+        sb_printf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", hp_tx(&g, g.xt[i]), g.py0 + g.ph + 20, buf);
+    }
+    sb_printf(&b, "</g>\n<text x=\"%d\" y=\"30\" font-size=\"20\" font-weight=\"bold\">", g.px0);
+    sb_xml(&b, g.title);
+    sb_printf(&b, "</text>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>\n", g.px0 + g.pw / 2, g.H - 10);
+    sb_printf(&b, "<text x=\"8\" y=\"%d\">log10(|update| / |weights|)</text>\n", g.py0 - 12);
+    if (n == 0) sb_printf(&b, "<text x=\"%d\" y=\"%d\">no steps yet</text>\n", g.px0 + 20, g.py0 + 30);
+    double gy = hp_ty(&g, HEALTH_RATIO_GUIDE);
+    sb_printf(&b,
+              "<line class=\"guide\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#5a5a5a\" stroke-width=\"2\" "
+              "stroke-dasharray=\"10 5\"/>\n<text x=\"%d\" y=\"%.1f\" fill=\"#5a5a5a\">1e-3 guideline</text>\n",
+              g.px0, gy, g.px0 + g.pw, gy, g.px0 + g.pw + 8, gy + 5);
+    for (int k = 0; k < g.ng; k++) {
+        const Rgb c = HEALTH_RGB[k % 10];
+        int any = 0;
+        for (int i = 0; i < n; i++) any |= isfinite(h[i].update_ratio[k]);
+        if (any) {
+            sb_printf(&b, "<polyline fill=\"none\" stroke=\"#%02x%02x%02x\" stroke-width=\"2\" points=\"", c.r, c.g, c.b);
+            for (int i = 0, first = 1; i < n; i++) {
+                if (!isfinite(h[i].update_ratio[k])) continue;
+                sb_printf(&b, "%s%.1f,%.1f", first ? "" : " ", hp_tx(&g, (double)h[i].step), hp_ty(&g, h[i].update_ratio[k]));
+                first = 0;
+            }
+            sb_printf(&b, "\"/>\n");
+        }
+        char name[32];
+        engine_health_group_name(k, g.ng, name, sizeof name);
+        int ly = g.py0 + 30 + 20 * k;
+        sb_printf(&b,
+                  "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#%02x%02x%02x\" stroke-width=\"3\"/>\n"
+                  "<text x=\"%d\" y=\"%d\">%s</text>\n",
+                  g.px0 + g.pw + 8, ly, g.px0 + g.pw + 28, ly, c.r, c.g, c.b, g.px0 + g.pw + 34, ly + 5, name);
+    }
+    sb_printf(&b, "</svg>\n");
+    return sb_write(&b, path, e);
+}
+
 /* ---- attention heatmaps ---- */
 
 /* A viridis-like sequential ramp: luminance rises with v in [0, 1], so it reads in grey too. */

@@ -12,6 +12,7 @@
 #ifndef LLMWB_EXPORT_H
 #define LLMWB_EXPORT_H
 
+#include "inspect.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -29,6 +30,15 @@ typedef struct ExportPlotOpts {
  * val_loss is finite); validation points also get one <rect> marker each. */
 int export_loss_png(const char *path, const MetricPoint *m, int n, const ExportPlotOpts *o, LwError *e);
 int export_loss_svg(const char *path, const MetricPoint *m, int n, const ExportPlotOpts *o, LwError *e);
+
+/* ---- training health (the Health screen) ---- */
+
+/* The update/weight ratio log10(|AdamW change| / |w|) of each group of points h[0..n) over the steps (n may be 0:
+ * axes and a note), with the 1e-3 guideline (-3) dashed and labelled, a legend naming each group in its colour
+ * (o->logy and o->by_tokens are ignored; title NULL = "Update/weight ratio"). The SVG holds exactly one <polyline>
+ * per group with a finite ratio (its non-finite points left out) and one dashed <line> for the guideline. */
+int export_health_png(const char *path, const HealthPoint *h, int n, const ExportPlotOpts *o, LwError *e);
+int export_health_svg(const char *path, const HealthPoint *h, int n, const ExportPlotOpts *o, LwError *e);
 
 /* ---- attention heatmaps ---- */
 

@@ -285,6 +285,7 @@ double pca2(const float *x, int n, int d, float *axes, float *xy, float *var) {
 
 int engine_embed_map(Engine *g, EmbedMap *out, LwError *e) {
     memset(out, 0, sizeof *out);
+    out->query = -1;
     ArchInfo mi = engine_model_info(g);
     int V = mi.vocab_size, C = mi.d_model;
     if (V < 3 || C < 2) return lw_fail(e, LW_ERR_INVALID, "embedding map: the model is too small to project");
@@ -296,6 +297,55 @@ int engine_embed_map(Engine *g, EmbedMap *out, LwError *e) {
     free(axes);
     return LW_OK;
 }
+
+int nearest_rows(const float *x, int n, int d, int q, int *ids, float *sims, int max) {
+    int k = LW_MAX(0, LW_MIN(max, n - 1));
+    if (q < 0 || q >= n) return 0;
+    const float *xq = x + (size_t)q * d;
+    double nq = 0;
+    for (int c = 0; c < d; c++) nq += (double)xq[c] * xq[c];
+    nq = sqrt(nq);
+    int have = 0;
+    for (int i = 0; i < n; i++) {
+        if (i == q) continue;
+        const float *xi = x + (size_t)i * d;
+        double dot = 0, ni = 0;
+        for (int c = 0; c < d; c++) dot += (double)xq[c] * xi[c], ni += (double)xi[c] * xi[c];
+        float s = nq > 0 && ni > 0 ? (float)(dot / (nq * sqrt(ni))) : 0.0f;
+        /* insertion into the sorted top k: a later row with an equal score stays below the earlier */
+        int at = have;
+        while (at > 0 && s > sims[at - 1]) at--;
+        if (at >= k) continue;
+        int last = have < k ? have : k - 1;
+        for (int j = last; j > at; j--) ids[j] = ids[j - 1], sims[j] = sims[j - 1];
+        ids[at] = i, sims[at] = s;
+        if (have < k) have++;
+    }
+    return have;
+}
+
+int engine_nearest_tokens(Engine *g, int id, int *ids, float *sims, int max, LwError *e) {
+    ArchInfo mi = engine_model_info(g);
+    if (id < 0 || id >= mi.vocab_size) {
+        lw_fail(e, LW_ERR_INVALID, "token %d: not in the vocabulary (0..%d)", id, mi.vocab_size - 1);
+        return -1;
+    }
+    return nearest_rows(g->arch->token_embedding(g->model), mi.vocab_size, mi.d_model, id, ids, sims, max);
+}
+
+int engine_embed_map_near(Engine *g, int query, EmbedMap *out, LwError *e) {
+    int rc = engine_embed_map(g, out, e);
+    if (rc || query < 0 || query >= out->n) return rc;
+    rc = engine_nearest_tokens(g, query, out->nn_ids, out->nn_sim, EMBED_NN, e);
+    if (rc < 0) {
+        engine_embed_map_free(out);
+        return LW_ERR_INVALID;
+    }
+    out->query = query, out->n_nn = rc;
+    return LW_OK;
+}
+
+int engine_has_health(const Engine *g) { return g->arch->layer_health != NULL; }
 
 void engine_embed_map_free(EmbedMap *m) {
     free(m->xy);
@@ -338,6 +388,23 @@ void engine_health_record(Engine *g, const ArchAdamW *p) {
                                  name, (double)r, (double)(band == 1 ? HEALTH_RATIO_HIGH : HEALTH_RATIO_LOW));
         }
         g->health_warned[k] = (unsigned char)band;
+    }
+}
+
+void attention_saturation(const float *att, int L, int NH, int T, int causal, float thresh, float *out) {
+    for (int l = 0; l < L; l++) {
+        long rows = 0, sat = 0;
+        for (int h = 0; h < NH; h++)
+            for (int t = causal ? 1 : 0; t < T; t++) {
+                const float *row = att + (((size_t)l * NH + h) * T + t) * T;
+                int n = causal ? t + 1 : T;
+                if (n < 2) continue;
+                float mx = 0;
+                for (int j = 0; j < n; j++) mx = fmaxf(mx, row[j]);
+                rows++;
+                sat += mx >= thresh;
+            }
+        out[l] = rows ? (float)((double)sat / (double)rows) : 0.0f;
     }
 }
 

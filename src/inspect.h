@@ -103,6 +103,16 @@ int engine_n_health(Engine *eng);
 int engine_get_health(Engine *eng, int from, HealthPoint *out, int max);
 /* A group's label: "embed", "block 1" ... "block L", "head". */
 void engine_health_group_name(int group, int n_groups, char *buf, size_t n);
+/* Whether the model's architecture records training health (engine_get_health): GPT does, BERT and the
+ * encoder-decoder do not (yet). [any thread] */
+int engine_has_health(const Engine *eng);
+
+/* Saturated attention per layer from attention maps att (L, NH, T, T), rows = queries: the share of query rows
+ * (over the heads) whose largest weight is at least thresh, i.e. softmaxes all but one-hot (their gradient all but
+ * gone). Rows that can see one key only (the first query of a causal map) are not counted: they are one-hot by
+ * construction. Writes out (L); a layer with no row to count gets 0. */
+#define HEALTH_ATT_SATURATED 0.95f
+void attention_saturation(const float *att, int L, int NH, int T, int causal, float thresh, float *out);
 
 /* ---- where tokens live: a 2-D map of the token embeddings ---- */
 
@@ -113,13 +123,28 @@ void engine_health_group_name(int group, int n_groups, char *buf, size_t n);
 double pca2(const float *x, int n, int d, float *axes, float *xy, float *var);
 
 /* The token embedding matrix of the current model projected on its first two principal components. */
+#define EMBED_NN 8
 typedef struct EmbedMap {
     int n;                  /* tokens: the whole vocabulary, by id */
     float *xy;              /* (n, 2) */
     float var[2];           /* variance along each axis */
     float total_var;        /* of all d dimensions: var / total_var is the share the picture shows */
+    /* engine_embed_map_near: one token's nearest tokens (engine_nearest_tokens); query -1 and n_nn 0 otherwise */
+    int query, n_nn;
+    int nn_ids[EMBED_NN];
+    float nn_sim[EMBED_NN];
 } EmbedMap;
 int engine_embed_map(Engine *eng, EmbedMap *out, LwError *e);
+/* engine_embed_map, and the EMBED_NN nearest tokens of token query (0 <= query < n; else none) in the same map. */
+int engine_embed_map_near(Engine *eng, int query, EmbedMap *out, LwError *e);
 void engine_embed_map_free(EmbedMap *m);
+
+/* The rows of x (n, d) most similar to row q by cosine similarity, most similar first (ties: the lower index), q
+ * itself left out, rows of norm 0 similar 0 to every row: their indices in ids and similarities in sims (at most
+ * max); returns how many (min(max, n - 1)). */
+int nearest_rows(const float *x, int n, int d, int q, int *ids, float *sims, int max);
+/* The tokens whose embedding rows (the token embedding matrix, the map's rows) are nearest token id's (nearest_rows):
+ * returns how many, or -1 (e says why) for an id outside the vocabulary. [driver] */
+int engine_nearest_tokens(Engine *eng, int id, int *ids, float *sims, int max, LwError *e);
 
 #endif

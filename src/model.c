@@ -1240,6 +1240,15 @@ const float *gpt_residual(const Gpt *m, int l) {
     return a->res2 + (size_t)(l - 1) * a->B * a->T * m->cfg.d_model;
 }
 
+const float *gpt_gelu_input(const Gpt *m, int l, size_t *n) {
+    const GptActs *a = m->acts;
+    *n = 0;
+    if (!a || a->B == 0 || l < 1 || l > m->cfg.n_layer) return NULL;
+    size_t bt4c = (size_t)a->B * a->T * 4 * m->cfg.d_model;
+    *n = bt4c;
+    return a->fch + (size_t)(l - 1) * bt4c;
+}
+
 /* ---- KV cache ---- */
 
 struct GptKvCache {

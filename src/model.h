@@ -169,6 +169,9 @@ void gpt_merge_lora(Gpt *m);
 /* The residual stream of the last forward (gpt_forward or gpt_forward_classify), (B, T, C) with that call's B, T:
  * l = 0 the embedding sum after dropout, l = 1..L block l's output. NULL if l is out of range or no forward ran. */
 const float *gpt_residual(const Gpt *m, int l);
+/* The GELU inputs (the MLP's first linear layer's outputs) of block l (1..L) in the last forward, (B, T, 4C): *n
+ * of them; NULL before any forward or for l outside 1..L. */
+const float *gpt_gelu_input(const Gpt *m, int l, size_t *n);
 
 /* Incremental decoding with a KV cache: feed tokens one (or more) at a time; logits of the last position are
  * written to out (V). Gives the same logits as a full forward. */

@@ -12,6 +12,8 @@
 #define SNAP_MAX_PROBE 48   /* probe tokens */
 #define SNAP_NN 8           /* nearest neighbours per probe token */
 #define SNAP_EVENT_TEXT 480
+#define SNAP_MAX_GELU 48    /* blocks whose GELU saturation a probe snapshot keeps */
+#define SNAP_GELU_DEAD (-3.0f) /* a GELU input below this: GELU(x) and GELU'(x) are within 0.012 of 0 */
 
 typedef enum {
     ENGINE_READY,           /* can train */
@@ -123,6 +125,10 @@ typedef struct ProbeSnapshot {
     int nn_ids[SNAP_MAX_PROBE][SNAP_NN];   /* nearest tokens by cosine similarity of wte rows */
     float nn_sim[SNAP_MAX_PROBE][SNAP_NN];
     float *act_mean, *act_std;    /* (L+1) residual-stream stats after embeddings and each block */
+    /* per block, the share of its MLP's GELU inputs below SNAP_GELU_DEAD (output and gradient all but 0 there);
+     * n_gelu = L, or 0 when not measured (an architecture without it, a snapshot read back from a run's files) */
+    int n_gelu;
+    float gelu_dead[SNAP_MAX_GELU];
     int nonfinite;                /* NaN/Inf count in the probe forward */
     int kind;                     /* SNAP_MAP_* of att: causal (GPT) or bidirectional (an encoder) */
     /* encoder-decoder only (Ld = 0 otherwise): the probe sentence is the source (ids, tok, att above: the encoder),

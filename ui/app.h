@@ -56,6 +56,7 @@ extern const ScreenOps screen_tokenizer, screen_embed, screen_attention, screen_
 /* Lens (screen_lens.c): shows the logit lens of text (the Chat's last prompt and reply; cut to 511 bytes) instead of
  * the probe sentence, until its p key returns to the probe sentence, and switches to the Lens screen. */
 void lens_show_text(struct App *a, const char *text);
+extern const ScreenOps screen_health;
 
 /* The screens in tab order (screens.c), N_SCREENS of them; keys 1..9 reach the first nine. */
 #define APP_MAX_SCREENS 9

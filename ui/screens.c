@@ -7,7 +7,7 @@
 #include "app.h"
 
 const ScreenOps *const SCREENS[] = {&screen_tokenizer, &screen_embed, &screen_attention, &screen_train, &screen_chat,
-                                    &screen_lens};
+                                    &screen_lens, &screen_health};
 const int N_SCREENS = (int)(sizeof SCREENS / sizeof SCREENS[0]);
 
 _Static_assert(sizeof SCREENS / sizeof SCREENS[0] <= APP_MAX_SCREENS, "screens beyond the number keys");

@@ -210,7 +210,7 @@ static void wk_inspect(Worker *w, Engine *eng, const WorkerCmd *c) {
     }
     case WI_ABLATE: rc = engine_ablate(eng, c->text, &r.ablate, &e); break;
     case WI_ROLES: rc = engine_head_roles(eng, 4, c->target > 0 ? c->target : 16, 1, &r.roles, &e); break;
-    case WI_EMBED_MAP: rc = engine_embed_map(eng, &r.map, &e); break;
+    case WI_EMBED_MAP: rc = engine_embed_map_near(eng, c->target - 1, &r.map, &e); break; /* arg: 1 + the query */
     default: rc = lw_fail(&e, LW_ERR_INVALID, "unknown inspection %d", (int)k); break;
     }
     wk_set(w, &w->st.stepping, 0);

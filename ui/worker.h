@@ -52,7 +52,7 @@ typedef enum {
     WI_LENS,        /* engine_lens of the text ("" = the probe sentence) */
     WI_ABLATE,      /* engine_ablate of the text ("" = the validation text the engine scores) */
     WI_ROLES,       /* engine_head_roles: arg = sequence length (0 = 16), 4 sequences, seed 1 */
-    WI_EMBED_MAP,   /* engine_embed_map */
+    WI_EMBED_MAP,   /* engine_embed_map_near: arg = 1 + the token whose nearest tokens to find (0 = none) */
     WI_N
 } WorkerInspectKind;
 
