@@ -95,7 +95,7 @@ static void ht_wait_step(long min) {
     cr_assert_fail("timed out waiting for step >= %ld; screen:\n%s", min, ht_capture());
 }
 
-/* The key of the screen titled title, read from the tab bar ("[6]Health", or "[6]Hea" when the tabs are short), as a
+/* The key of the screen titled title, read from the tab bar ("[7]Health", or "[7]Hea" if the tabs are cut), as a
  * send-keys argument. */
 static const char *ht_screen_key(const char *title) {
     static char key[4];

@@ -29,6 +29,7 @@ struct App;
 
 typedef struct ScreenOps {
     const char *title;                       /* tab name */
+    const char *short_title;                 /* its short form, for a narrow tab bar (NULL: the title is short) */
     const char *const *help;                 /* NULL-terminated "KEY\tdescription" lines */
     void (*draw)(struct App *a, CellBuf *cb, Rect r);
     /* Handles a key; returns 1 if used. Called with the raw key first, then (if unused and a vim alias) with

@@ -566,6 +566,7 @@ static const char *const AT_HELP[] = {
 
 const ScreenOps screen_attention = {
     .title = "Attention",
+    .short_title = "Attn",
     .help = AT_HELP,
     .draw = at_draw,
     .key = at_key,

@@ -523,6 +523,7 @@ static const char *const TK_HELP[] = {
 
 const ScreenOps screen_tokenizer = {
     .title = "Tokenizer",
+    .short_title = "Tok",
     .help = TK_HELP,
     .draw = tk_draw,
     .key = tk_key,

@@ -290,13 +290,18 @@ static const char *tui_global_short(void) {
     return buf;
 }
 
-/* Tab i as the header shows it: "[n]Title", an inactive tab's title cut to keep columns, "…" (ASCII ".") ending a
- * cut one (keep < 0: whole; 0: "[n]" alone). */
+#define TAB_WHOLE (-1) /* keep: every title whole */
+#define TAB_SHORT (-2) /* keep: the inactive tabs' short titles (ScreenOps.short_title), whole */
+
+/* Tab i as the header shows it: "[n]Title"; an inactive tab's short title, or that cut to keep columns with "…"
+ * (ASCII ".") ending a cut one (keep TAB_WHOLE, TAB_SHORT, or >= 0: cut; 0: "[n]" alone). */
 static void tui_tab_text(const App *a, int i, int keep, char *t, size_t n) {
-    int len = (int)strlen(SCREENS[i]->title);
-    if (i == a->screen || keep < 0 || keep >= len) snprintf(t, n, "[%d]%s", i + 1, SCREENS[i]->title);
-    else if (keep <= 1) snprintf(t, n, "[%d]%.*s", i + 1, keep, SCREENS[i]->title);
-    else snprintf(t, n, "[%d]%.*s%s", i + 1, keep - 1, SCREENS[i]->title, a->caps.unicode ? "\xe2\x80\xa6" : ".");
+    const char *title = SCREENS[i]->title;
+    if (i != a->screen && keep != TAB_WHOLE && SCREENS[i]->short_title) title = SCREENS[i]->short_title;
+    int len = (int)strlen(title);
+    if (i == a->screen || keep < 0 || keep >= len) snprintf(t, n, "[%d]%s", i + 1, title);
+    else if (keep <= 1) snprintf(t, n, "[%d]%.*s", i + 1, keep, title);
+    else snprintf(t, n, "[%d]%.*s%s", i + 1, keep - 1, title, a->caps.unicode ? "\xe2\x80\xa6" : ".");
 }
 
 /* Columns of the tabs (each followed by a space) with inactive titles cut to keep columns. */
@@ -351,9 +356,10 @@ static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
     cb_fill(cb, r, ' ', a->th.header);
     char right[4][160];
     int nr = tui_header_right(a, right);
-    int need = (int)strlen(right[nr - 1]), keep = -1, longest = 0;
+    int need = (int)strlen(right[nr - 1]), keep = TAB_WHOLE, longest = 0;
     for (int i = 0; i < N_SCREENS; i++) longest = LW_MAX(longest, (int)strlen(SCREENS[i]->title));
-    if (tui_tabs_cols(a, -1) + need > r.w)
+    if (tui_tabs_cols(a, TAB_WHOLE) + need > r.w) keep = TAB_SHORT;
+    if (tui_tabs_cols(a, TAB_SHORT) + need > r.w)
         for (keep = longest - 1; keep > 0 && tui_tabs_cols(a, keep) + need > r.w; keep--) {}
     int x = r.x;
     for (int i = 0; i < N_SCREENS; i++) {
