@@ -53,6 +53,8 @@ typedef enum {
     WI_ABLATE,      /* engine_ablate of the text ("" = the validation text the engine scores) */
     WI_ROLES,       /* engine_head_roles: arg = sequence length (0 = 16), 4 sequences, seed 1 */
     WI_EMBED_MAP,   /* engine_embed_map */
+    WI_ABLATE_NEXT, /* engine_ablate_next of the text ("" = the probe sentence): arg = layer * n_head + head
+                     * knocked out (-1 = none) */
     WI_N
 } WorkerInspectKind;
 
@@ -67,6 +69,7 @@ typedef struct WorkerInspect {
     AblateResult ablate;     /* WI_ABLATE */
     HeadRoles roles;         /* WI_ROLES */
     EmbedMap map;            /* WI_EMBED_MAP */
+    AblateNext next;         /* WI_ABLATE_NEXT (nothing to free) */
 } WorkerInspect;
 
 #define WORKER_QUEUE 64
