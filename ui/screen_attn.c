@@ -242,7 +242,7 @@ static void at_draw_tile_label(App *a, CellBuf *cb, int x, int y, int w, int l, 
     }
     int f = 0;
     while (f < nf - 1 && utf8_cols(forms[f]) > w) f++;
-    cb_text(cb, x, y, w, forms[f], knocked ? a->th.warn : a->th.highlight);
+    cb_text(cb, x, y, w, forms[f], knocked ? a->th.warn : a->th.title);
 }
 
 /* The zoom's line about the selected head: its three role scores (and, knocked out, its loss change). */
@@ -266,12 +266,26 @@ static void at_draw_roles_line(App *a, CellBuf *cb, int x, int y, int w) {
     cb_text(cb, x, y, w, line, a->th.text);
 }
 
-/* Rows the knock-out panel takes in a body of h rows (0 when off): its loss line, the column heads and up to
- * LENS_TOPK candidates, fewer in a short body. */
-static int at_ablate_rows(int h, int L) {
-    if (!ak.on) return 0;
-    int grid_min = LW_MIN(L, 2) * 4 + 1;
-    return 2 + LW_MAX(1, LW_MIN(LENS_TOPK, h - 3 - 2 - grid_min));
+static int at_grid_used_w(const App *a, Rect r, const ProbeSnapshot *p);
+
+/* Where the knock-out panel goes in the grid's area r (header row excluded: rows r.h - 2): beside the grid when the
+ * tiles keep at least min(T, 8) columns each next to a panel of 44..70 columns, else below it (its loss line, the
+ * column heads and up to LENS_TOPK candidates, fewer in a short body). Sets *grid and *panel; no panel when off. */
+static void at_ablate_layout(const App *a, Rect r, const ProbeSnapshot *p, Rect *grid, Rect *panel) {
+    *grid = r, *panel = (Rect){0, 0, 0, 0};
+    if (!ak.on) return;
+    int pw = LW_MIN(70, LW_MAX(44, r.w * 45 / 100)), per = (r.w - pw - 2 - 4) / LW_MAX(p->NH, 1) - 1;
+    if (per >= LW_MIN(p->T, 8) && r.h >= 12) {
+        grid->w = r.w - pw - 2;
+        /* the panel starts two columns after the tiles the grid draws (as at_draw_grid lays them out) */
+        int x0 = LW_MIN(r.x + at_grid_used_w(a, *grid, p) + 2, r.x + r.w - pw);
+        *panel = (Rect){x0, r.y + 1, LW_MIN(r.x + r.w - x0, 72), r.h - 1};
+        return;
+    }
+    int grid_min = LW_MIN(p->L, 2) * 4 + 1;
+    int rows = 2 + LW_MAX(1, LW_MIN(LENS_TOPK, r.h - 2 - grid_min));
+    grid->h = r.h - rows;
+    *panel = (Rect){r.x, r.y + r.h - rows, r.w, rows};
 }
 
 /* A token's visible text cut to cols, quoted. */
@@ -283,71 +297,108 @@ static void at_tok_label(App *a, int id, int cols, char *out, size_t n) {
     snprintf(out, n, "\"%.*s\"", (int)LW_MIN(strlen(fit), n > 3 ? n - 3 : 0), fit);
 }
 
-/* The knock-out panel in r (rows at_ablate_rows): what knocking the selected head out changes. */
+/* The knock-out panel in r: what knocking the selected head out changes. Wide (a row below the grid): the loss on
+ * one line; narrow (beside it): on a few. Then the probe's next token, the two models side by side, each candidate
+ * with the other model's probability of it when the columns have room. Returns nothing; draws within r. */
 static void at_draw_ablate(App *a, CellBuf *cb, Rect r, int NH) {
     char line[512], head[32];
+    int narrow = r.w < 100, y = r.y, end = r.y + r.h;
     snprintf(head, sizeof head, "L%d H%d", at.layer, at.head);
-    /* line 1: the validation loss with and without it */
     int i = at.layer * NH + at.head;
     if (ak.abl_loss && i < ak.abl_L * ak.abl_NH && ak.abl_NH == NH) {
         float d = ak.abl_loss[i] - ak.abl_base;
         int rank = 1, n = ak.abl_L * ak.abl_NH;
         for (int k = 0; k < n; k++) rank += ak.abl_loss[k] - ak.abl_base > d;
-        char f1[64], f2[64], f3[64], f3b[48], f4[48], f5[24];
+        char f1[64], f2[64], f3[64], f3b[48], f4[80], f5[24];
         snprintf(f1, sizeof f1, "knocked out %s:", head);
         snprintf(f2, sizeof f2, "val loss %.3f -> %.3f (%+.3f)", (double)ak.abl_base, (double)ak.abl_loss[i], (double)d);
         snprintf(f3, sizeof f3, "on %d val tokens (%d window%s)", ak.abl_tokens, ak.abl_windows, ak.abl_windows == 1 ? "" : "s");
         snprintf(f3b, sizeof f3b, "%d tokens", ak.abl_tokens);
-        snprintf(f4, sizeof f4, "%s of %d heads by loss", rank == 1 ? "1st" : rank == 2 ? "2nd" : rank == 3 ? "3rd" : "", n);
-        if (rank > 3) snprintf(f4, sizeof f4, "%dth of %d heads by loss", rank, n);
+        const char *th = rank % 10 == 1 && rank != 11 ? "st" : rank % 10 == 2 && rank != 12 ? "nd" : rank % 10 == 3 && rank != 13 ? "rd" : "th";
+        snprintf(f4, sizeof f4, "the %d%s most needed of %d heads", rank, th, n);
+        if (rank == 1) snprintf(f4, sizeof f4, "the most needed of %d heads", n);
         snprintf(f5, sizeof f5, "step %ld", ak.abl_step);
-        FitField f[] = {{f1, head, 0}, {f2, NULL, 0}, {f3, f3b, 2}, {f4, NULL, 3}, {f5, NULL, 1}};
-        fit_line(f, 5, "  ", r.w, a->caps.unicode, line, sizeof line);
-        cb_text(cb, r.x, r.y, r.w, line, d > 0 ? a->th.warn : a->th.good);
-    } else if (ak.abl_err[0] && ak.abl_seq) {
-        snprintf(line, sizeof line, "knocked out %s: val loss: %.400s", head, ak.abl_err);
-        cb_text(cb, r.x, r.y, r.w, line, a->th.error);
+        Style st = d > 0 ? a->th.warn : a->th.good;
+        if (narrow) {
+            cb_text(cb, r.x, y++, r.w, f1, a->th.bold);
+            cb_text(cb, r.x, y++, r.w, f2, st);
+            snprintf(line, sizeof line, "%s, %s", f3, f5);
+            cb_text(cb, r.x, y++, r.w, line, a->th.dim);
+            if (y < end - 3) cb_text(cb, r.x, y++, r.w, f4, a->th.dim);
+            if (y < end - 3) y++;
+        } else {
+            FitField f[] = {{f1, head, 0}, {f2, NULL, 0}, {f3, f3b, 2}, {f4, NULL, 3}, {f5, NULL, 1}};
+            fit_line(f, 5, "  ", r.w, a->caps.unicode, line, sizeof line);
+            cb_text(cb, r.x, y++, r.w, line, st);
+        }
     } else {
-        snprintf(line, sizeof line, "knocked out %s: val loss: computing...", head);
-        cb_text(cb, r.x, r.y, r.w, line, a->th.dim);
+        if (ak.abl_err[0] && ak.abl_seq) snprintf(line, sizeof line, "knocked out %s: val loss: %.400s", head, ak.abl_err);
+        else snprintf(line, sizeof line, "knocked out %s: val loss: computing...", head);
+        cb_text(cb, r.x, y++, r.w, line, ak.abl_err[0] && ak.abl_seq ? a->th.error : a->th.dim);
+        if (narrow) y++;
     }
-    /* then the probe sentence's next token, the two models side by side */
+    if (y >= end) return;
+    /* the probe sentence's next token with and without the head */
     int target = at.layer * NH + at.head;
-    if (!ak.next_seq || ak.next_arg != target) {
-        cb_text(cb, r.x, r.y + 1, r.w, "next token of the probe sentence: computing...", a->th.dim);
-        return;
-    }
-    if (!ak.next_ok) {
-        snprintf(line, sizeof line, "next token: %.400s", ak.next_err);
-        cb_text(cb, r.x, r.y + 1, r.w, line, a->th.error);
+    if (!ak.next_seq || ak.next_arg != target || !ak.next_ok) {
+        if (ak.next_seq && ak.next_arg == target) snprintf(line, sizeof line, "next token: %.400s", ak.next_err);
+        else snprintf(line, sizeof line, "next token of the probe sentence: computing...");
+        cb_text(cb, r.x, y, r.w, line, ak.next_seq && ak.next_arg == target ? a->th.error : a->th.dim);
         return;
     }
     const AblateNext *x = &ak.next;
-    int colw = (r.w - 3) / 2, tokw = LW_MAX(6, LW_MIN(16, colw - 18));
-    char last[SNAP_TOKTEXT * 4 + 8], c1[sizeof last + 32], c2[128];
+    int colw = (r.w - 3) / 2, cross = colw >= 30;
+    /* the token column as wide as the longest candidate (quoted), within 5..16 and what the column leaves */
+    int tokw = 5;
+    for (int k = 0; k < LENS_TOPK; k++)
+        for (int side = 0; side < 2; side++) {
+            const LensCell *c = side ? &x->knocked : &x->whole;
+            if (k >= c->n) continue;
+            char t[SNAP_TOKTEXT * 4 + 8];
+            at_tok_label(a, c->ids[k], 16, t, sizeof t);
+            tokw = LW_MAX(tokw, utf8_cols(t));
+        }
+    tokw = LW_MIN(tokw, LW_MAX(5, colw - (cross ? 22 : 9)));
+    char last[SNAP_TOKTEXT * 4 + 8], c1[sizeof last + 32], c2[96];
     at_tok_label(a, x->last_id, 14, last, sizeof last);
-    snprintf(c1, sizeof c1, "next after %s: whole model", last);
-    snprintf(c2, sizeof c2, "without %s (KL %.3f)", head, (double)x->kl);
-    cb_text(cb, r.x, r.y + 1, colw, c1, a->th.bold);
-    cb_text(cb, r.x + colw + 3, r.y + 1, r.w - colw - 3, c2, a->th.bold);
-    for (int k = 0; k < LENS_TOPK && 2 + k < r.h; k++) {
-        int y = r.y + 2 + k;
+    snprintf(c1, sizeof c1, "next after %s:", last);
+    snprintf(c2, sizeof c2, "KL %.3f nats", (double)x->kl);
+    if (narrow) { /* the question and the KL on a row of their own, then the column heads */
+        cb_text(cb, r.x, y, r.w, c1, a->th.bold);
+        cb_text(cb, r.x + r.w - utf8_cols(c2), y, utf8_cols(c2), c2, a->th.dim);
+        if (++y >= end) return;
+        cb_text(cb, r.x, y, colw, "whole model", a->th.bold);
+        snprintf(line, sizeof line, "without %s", head);
+        cb_text(cb, r.x + colw + 3, y, r.w - colw - 3, line, a->th.bold);
+    } else {
+        snprintf(line, sizeof line, "%s whole model", c1);
+        cb_text(cb, r.x, y, colw, line, a->th.bold);
+        snprintf(line, sizeof line, "without %s (%s)", head, c2);
+        cb_text(cb, r.x + colw + 3, y, r.w - colw - 3, line, a->th.bold);
+    }
+    y++;
+    for (int k = 0; k < LENS_TOPK && y < end; k++, y++) {
         char t[SNAP_TOKTEXT * 4 + 8], num[64];
         for (int side = 0; side < 2; side++) { /* 0: the whole model, 1: without the head */
             const LensCell *c = side ? &x->knocked : &x->whole;
             if (k >= c->n) continue;
             int x0 = side ? r.x + colw + 3 : r.x, w0 = side ? r.w - colw - 3 : colw;
-            int moved = side && x->knocked.ids[k] != x->whole.ids[k];
+            int moved = side && k == 0 && x->knocked.ids[0] != x->whole.ids[0]; /* the prediction changed */
             Style st = moved ? a->th.warn : k == 0 ? a->th.text : a->th.dim;
             at_tok_label(a, c->ids[k], tokw, t, sizeof t);
-            snprintf(num, sizeof num, "%5.1f%% (%s %4.1f%%)", 100.0 * c->probs[k], side ? "was" : "then",
-                     100.0 * (side ? x->knocked_in_whole[k] : x->whole_in_knocked[k]));
+            if (cross)
+                snprintf(num, sizeof num, "%5.1f%% (%s %4.1f%%)", 100.0 * c->probs[k], side ? "was" : "then",
+                         100.0 * (side ? x->knocked_in_whole[k] : x->whole_in_knocked[k]));
+            else
+                snprintf(num, sizeof num, "%5.1f%%", 100.0 * c->probs[k]);
             cb_printf(cb, x0, y, w0, st, "%d", k + 1);
             cb_text(cb, x0 + 2, y, LW_MIN(tokw, w0 - 2), t, st);
             if (w0 > tokw + 3) cb_text(cb, x0 + 3 + tokw, y, w0 - 3 - tokw, num, st);
         }
         cb_put(cb, r.x + colw + 1, y, a->caps.unicode ? 0x2502 : '|', a->th.dim);
     }
+    if (cross && y < end)
+        cb_text(cb, r.x, y, r.w, "(then: without the head; was: with it)", a->th.dim);
 }
 
 /* The legend's forms, widest first: columns per ramp step and the words after the hatch. */
@@ -429,6 +480,13 @@ static AtGrid at_grid_geom(const RenderCaps *caps, int w, int h, int T, int ncol
     if (g.vis_layers < 1) g.vis_layers = 1, g.th = h - 1 > 1 ? h - 1 : 1;
     if (g.vis_layers > L) g.vis_layers = L;
     return g;
+}
+
+/* The columns the grid of p's heads takes in r (at_draw_grid's layout): the label column and the tiles. */
+static int at_grid_used_w(const App *a, Rect r, const ProbeSnapshot *p) {
+    RenderCaps caps = at_caps(a);
+    AtGrid g = at_grid_geom(&caps, r.w - 4, r.h - 1, p->T, p->NH, p->L);
+    return 4 + p->NH * (g.tw + 1);
 }
 
 /* The grid of tiles in r; when only a window of the layers fits, its label goes into win_full / win_brief (64
@@ -679,9 +737,10 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
         at_draw_hint(a, cb, r, orig, hint, 4);
     } else {
         char wf[64], wb[64];
-        int prow = at_ablate_rows(r.h, p->L), gh = r.h - 3 - prow;
-        at_draw_grid(a, cb, (Rect){r.x, r.y + 1, r.w, gh}, p, buf, mask, wf, wb);
-        if (prow) at_draw_ablate(a, cb, (Rect){r.x, r.y + 1 + gh, r.w, prow}, p->NH);
+        Rect gr, pr;
+        at_ablate_layout(a, (Rect){r.x, r.y + 1, r.w, r.h - 3}, p, &gr, &pr);
+        at_draw_grid(a, cb, gr, p, buf, mask, wf, wb);
+        if (pr.w > 0) at_draw_ablate(a, cb, pr, p->NH);
         at_draw_legend_row(a, cb, r.x, r.y + r.h - 2, r.w, causal, wf, wb);
         FitField hint[] = {{"Up/Down select a tile", "Up/Down tile", 0}, {"Enter zooms", "Enter zoom", 0},
                            {"a average over heads", "a avg", -2}, {"<- -> scrub snapshots", "<- -> scrub", 1},
