@@ -118,7 +118,7 @@ static void at_mask(uint8_t *mask, int T, int causal) {
  * turn (WI_ABLATE) and the probe sentence's next-token candidates with and without the selected head
  * (WI_ABLATE_NEXT). The screen keeps copies of the newest results and draws from them. */
 
-#define AT_ROLES_LEN 12 /* random sequences of 12 tokens, repeated (as `llmwb heads`) */
+#define AT_ROLES_LEN 8 /* random sequences of 8 tokens, repeated (`llmwb heads --length 8`: induction.yaml's heads show) */
 
 static struct {
     int on;                     /* o: the selected head is knocked out */
@@ -157,13 +157,14 @@ static float *at_copy_floats(float *dst, const float *src, int n) {
 }
 
 /* Copies the worker's newest results and, in LIVE view of a GPT, asks again for those older than the newest
- * snapshot (snap_step) or about another head: at most once per snapshot, never while one is pending. */
+ * snapshot (snap_step) or about another head: at most once per snapshot, never while one is pending. The demo
+ * (a->repro) shows no roles: its dumps must not depend on when the worker answers. */
 static void at_inspect_poll(App *a, const ProbeSnapshot *p, int live) {
     Worker *w = &a->wk;
     int gpt = at_is_gpt(p), NH = p->NH, target = at.layer * NH + at.head;
     long snap = p->step;
     const WorkerInspect *r = worker_inspect_lock(w, WI_ROLES);
-    int ask_roles = gpt && live && !r->pending && (r->seq == 0 || r->step < snap);
+    int ask_roles = gpt && live && !a->repro && !r->pending && (r->seq == 0 || r->step < snap);
     if (r->seq != ak.roles_seq) {
         ak.roles_seq = r->seq, ak.roles_step = r->step;
         int ok = !r->err[0] && r->roles.prev;
@@ -297,12 +298,12 @@ static void at_tok_label(App *a, int id, int cols, char *out, size_t n) {
     snprintf(out, n, "\"%.*s\"", (int)LW_MIN(strlen(fit), n > 3 ? n - 3 : 0), fit);
 }
 
-/* The knock-out panel in r: what knocking the selected head out changes. Wide (a row below the grid): the loss on
- * one line; narrow (beside it): on a few. Then the probe's next token, the two models side by side, each candidate
+/* The knock-out panel in r: what knocking the selected head out changes. Below the grid: the loss on one line;
+ * narrow (beside it): on a few. Then the probe's next token, the two models side by side, each candidate
  * with the other model's probability of it when the columns have room. Returns nothing; draws within r. */
-static void at_draw_ablate(App *a, CellBuf *cb, Rect r, int NH) {
+static void at_draw_ablate(App *a, CellBuf *cb, Rect r, int NH, int narrow) {
     char line[512], head[32];
-    int narrow = r.w < 100, y = r.y, end = r.y + r.h;
+    int y = r.y, end = r.y + r.h;
     snprintf(head, sizeof head, "L%d H%d", at.layer, at.head);
     int i = at.layer * NH + at.head;
     if (ak.abl_loss && i < ak.abl_L * ak.abl_NH && ak.abl_NH == NH) {
@@ -522,7 +523,7 @@ static void at_draw_grid(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, fl
             const float *m = at_map(p, l, h, at.avg, buf);
             heatmap_draw(cb, x, y, g.tw, g.th, m, p->T, p->T, p->T, 0, 1, 0, mask, &caps);
             if (!at.avg && y + g.th < r.y + r.h) /* roles of the current weights: LIVE only */
-                at_draw_tile_label(a, cb, x, y + g.th, g.tw, l, h, at.replay < 0 && at_is_gpt(p));
+                at_draw_tile_label(a, cb, x, y + g.th, g.tw, l, h, at.replay < 0 && at_is_gpt(p) && !a->repro);
             if (l == at.layer && (h == at.head || at.avg)) {
                 /* selection marker beside the tile (not colour alone) */
                 cb_put(cb, x - 1, y, a->caps.unicode ? 0x25B6 : '>', a->th.highlight);
@@ -726,7 +727,8 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
         return;
     }
     if (at.zoom) {
-        if (at_is_gpt(p)) { /* the selected head's three role scores above its map */
+        if (at_is_gpt(p) && !a->repro) { /* the selected head's three role scores above its map (not in the demo,
+                                           * whose screens must not depend on when the worker's answer came) */
             at_draw_roles_line(a, cb, r.x, r.y + 1, r.w);
             at_draw_map(a, cb, (Rect){r.x, r.y + 2, r.w, r.h - 3}, p, buf, mask, "");
         } else {
@@ -740,7 +742,7 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
         Rect gr, pr;
         at_ablate_layout(a, (Rect){r.x, r.y + 1, r.w, r.h - 3}, p, &gr, &pr);
         at_draw_grid(a, cb, gr, p, buf, mask, wf, wb);
-        if (pr.w > 0) at_draw_ablate(a, cb, pr, p->NH);
+        if (pr.w > 0) at_draw_ablate(a, cb, pr, p->NH, pr.y == gr.y + 1); /* beside the grid: narrow */
         at_draw_legend_row(a, cb, r.x, r.y + r.h - 2, r.w, causal, wf, wb);
         FitField hint[] = {{"Up/Down select a tile", "Up/Down tile", 0}, {"Enter zooms", "Enter zoom", 0},
                            {"a average over heads", "a avg", -2}, {"<- -> scrub snapshots", "<- -> scrub", 1},
@@ -878,12 +880,12 @@ static void at_search(App *a, const char *pat, int dir) {
 static const char *const AT_HELP[] = {
     "Up/Down\tgrid: next / previous head (PgUp/PgDn: layer)",
     "Enter\tzoom into the head (queries x keys) / back",
-    "arrows\tzoom: move the cursor; its exact weight is shown (the line above: the head's three role scores)",
+    "arrows\tzoom: move the cursor; its exact weight is shown",
     "a\taverage over the heads of each layer on / off",
     "x\tencoder-decoder: encoder self / decoder self / cross-attention",
     "<- ->\tgrid: scrub snapshots (REPLAY); Home: first, End: LIVE",
-    "o\tknock the selected head out (GPT): val loss change, next-token candidates with/without; o again: back",
-    "\tunder each tile its strongest role above 0.4: prev (previous token), sink (first token), ind (induction)",
+    "o\tknock the head out / back in (GPT): val loss, next token",
+    "\ttile labels: a role above 0.4 (prev, sink, ind); zoom: all 3",
     "g\tglyph ramp \" .:-=+*#%@\" instead of colour (projectors)",
     "z\tlarge view: the selected head alone, full size",
     "P\texport the grid, or the zoomed head, as PNG and SVG",
