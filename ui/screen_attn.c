@@ -333,9 +333,13 @@ static void at_draw_ablate(App *a, CellBuf *cb, Rect r, int NH, int narrow) {
             cb_text(cb, r.x, y++, r.w, line, st);
         }
     } else {
-        if (ak.abl_err[0] && ak.abl_seq) snprintf(line, sizeof line, "knocked out %s: val loss: %.400s", head, ak.abl_err);
+        const char *why = ak.abl_err;
+        if (!strncmp(why, "head ablation: ", 15)) why += 15; /* said by the line already */
+        if (ak.abl_err[0] && ak.abl_seq) snprintf(line, sizeof line, "knocked out %s: val loss: %.400s", head, why);
         else snprintf(line, sizeof line, "knocked out %s: val loss: computing...", head);
-        cb_text(cb, r.x, y++, r.w, line, ak.abl_err[0] && ak.abl_seq ? a->th.error : a->th.dim);
+        char fit[sizeof line];
+        cb_text(cb, r.x, y++, r.w, utf8_fit(line, r.w, a->caps.unicode, fit, sizeof fit),
+                ak.abl_err[0] && ak.abl_seq ? a->th.error : a->th.dim);
         if (narrow) y++;
     }
     if (y >= end) return;
@@ -344,7 +348,9 @@ static void at_draw_ablate(App *a, CellBuf *cb, Rect r, int NH, int narrow) {
     if (!ak.next_seq || ak.next_arg != target || !ak.next_ok) {
         if (ak.next_seq && ak.next_arg == target) snprintf(line, sizeof line, "next token: %.400s", ak.next_err);
         else snprintf(line, sizeof line, "next token of the probe sentence: computing...");
-        cb_text(cb, r.x, y, r.w, line, ak.next_seq && ak.next_arg == target ? a->th.error : a->th.dim);
+        char fit[sizeof line];
+        cb_text(cb, r.x, y, r.w, utf8_fit(line, r.w, a->caps.unicode, fit, sizeof fit),
+                ak.next_seq && ak.next_arg == target ? a->th.error : a->th.dim);
         return;
     }
     const AblateNext *x = &ak.next;
