@@ -122,6 +122,8 @@ static void at_mask(uint8_t *mask, int T, int causal) {
 
 static struct {
     int on;                     /* o: the selected head is knocked out */
+    const Engine *eng;          /* the engine the results below are of */
+    uint64_t base[WI_N];        /* results up to this seq are of an engine before it (ignored) */
     uint64_t roles_seq;
     long roles_step;
     int roles_L, roles_NH;
@@ -163,9 +165,22 @@ static void at_inspect_poll(App *a, const ProbeSnapshot *p, int live) {
     Worker *w = &a->wk;
     int gpt = at_is_gpt(p), NH = p->NH, target = at.layer * NH + at.head;
     long snap = p->step;
+    if (a->eng != ak.eng) { /* another engine (a checkpoint loaded, another config): its results are to come */
+        ak.eng = a->eng;
+        for (int k = 0; k < WI_N; k++) {
+            ak.base[k] = worker_inspect_lock(w, (WorkerInspectKind)k)->seq;
+            worker_inspect_unlock(w);
+        }
+        ak.roles_seq = ak.base[WI_ROLES], ak.abl_seq = ak.base[WI_ABLATE], ak.next_seq = ak.base[WI_ABLATE_NEXT];
+        ak.roles_L = ak.roles_NH = ak.abl_L = ak.abl_NH = 0;
+        free(ak.prev), free(ak.first), free(ak.ind), free(ak.abl_loss);
+        ak.prev = ak.first = ak.ind = ak.abl_loss = NULL;
+        ak.abl_err[0] = ak.next_err[0] = '\0';
+    }
     const WorkerInspect *r = worker_inspect_lock(w, WI_ROLES);
-    int ask_roles = gpt && live && !a->repro && !r->pending && (r->seq == 0 || r->step < snap);
-    if (r->seq != ak.roles_seq) {
+    int fresh = r->seq > ak.base[WI_ROLES]; /* a result of this engine */
+    int ask_roles = gpt && live && !a->repro && !r->pending && (!fresh || r->step < snap || (!r->err[0] && r->roles.NH != NH));
+    if (r->seq != ak.roles_seq && fresh) {
         ak.roles_seq = r->seq, ak.roles_step = r->step;
         int ok = !r->err[0] && r->roles.prev;
         ak.roles_L = ok ? r->roles.L : 0, ak.roles_NH = ok ? r->roles.NH : 0;
@@ -173,28 +188,30 @@ static void at_inspect_poll(App *a, const ProbeSnapshot *p, int live) {
         ak.prev = at_copy_floats(ak.prev, ok ? r->roles.prev : NULL, n);
         ak.first = at_copy_floats(ak.first, ok ? r->roles.first : NULL, n);
         ak.ind = at_copy_floats(ak.ind, ok ? r->roles.induction : NULL, n);
-        if (!ak.prev || !ak.first || !ak.ind) ak.roles_L = ak.roles_NH = 0;
+        if (!ak.prev || !ak.first || !ak.ind || ak.roles_L != p->L || ak.roles_NH != NH) ak.roles_L = ak.roles_NH = 0;
     }
     worker_inspect_unlock(w);
     if (ask_roles) worker_inspect(w, WI_ROLES, NULL, AT_ROLES_LEN);
 
     r = worker_inspect_lock(w, WI_ABLATE);
-    int ask_abl = ak.on && gpt && live && !r->pending && (r->seq == 0 || r->step < snap);
-    if (r->seq != ak.abl_seq) {
+    fresh = r->seq > ak.base[WI_ABLATE];
+    int ask_abl = ak.on && gpt && !r->pending && (!fresh || (live && r->step < snap));
+    if (r->seq != ak.abl_seq && fresh) {
         ak.abl_seq = r->seq, ak.abl_step = r->step;
         int ok = !r->err[0] && r->ablate.loss;
         snprintf(ak.abl_err, sizeof ak.abl_err, "%s", r->err);
         ak.abl_L = ok ? r->ablate.L : 0, ak.abl_NH = ok ? r->ablate.NH : 0;
         ak.abl_tokens = r->ablate.n_tokens, ak.abl_windows = r->ablate.n_windows, ak.abl_base = r->ablate.base_loss;
         ak.abl_loss = at_copy_floats(ak.abl_loss, ok ? r->ablate.loss : NULL, ak.abl_L * ak.abl_NH);
-        if (!ak.abl_loss) ak.abl_L = ak.abl_NH = 0;
+        if (!ak.abl_loss || ak.abl_L != p->L || ak.abl_NH != NH) ak.abl_L = ak.abl_NH = 0;
     }
     worker_inspect_unlock(w);
     if (ask_abl) worker_inspect(w, WI_ABLATE, NULL, 0); /* "": the engine's fixed validation window */
 
     r = worker_inspect_lock(w, WI_ABLATE_NEXT);
-    int ask_next = ak.on && gpt && !r->pending && (r->seq == 0 || r->arg != target || (live && r->step < snap));
-    if (r->seq != ak.next_seq) {
+    fresh = r->seq > ak.base[WI_ABLATE_NEXT];
+    int ask_next = ak.on && gpt && !r->pending && (!fresh || r->arg != target || (live && r->step < snap));
+    if (r->seq != ak.next_seq && fresh) {
         ak.next_seq = r->seq, ak.next_step = r->step, ak.next_arg = r->arg;
         ak.next = r->next;
         ak.next_ok = !r->err[0];
@@ -235,7 +252,8 @@ static void at_draw_tile_label(App *a, CellBuf *cb, int x, int y, int w, int l, 
         if (knocked) snprintf(forms[nf++], sizeof forms[0], "%sknocked out, %s %.2f", mark, full, (double)sc);
         snprintf(forms[nf++], sizeof forms[0], "%s%s %.2f", mark, full, (double)sc);
         snprintf(forms[nf++], sizeof forms[0], "%s%s %.2f", mark, brief, (double)sc);
-        snprintf(forms[nf++], sizeof forms[0], "%s%s.%02d", mark, brief, (int)lrintf(sc * 100) % 100);
+        if (sc < 0.995f) snprintf(forms[nf++], sizeof forms[0], "%s%s.%02d", mark, brief, (int)lrintf(sc * 100));
+        else snprintf(forms[nf++], sizeof forms[0], "%s%s1.0", mark, brief);
         snprintf(forms[nf++], sizeof forms[0], "%s%s", mark, brief);
     } else {
         snprintf(forms[nf++], sizeof forms[0], "%sknocked out", mark);
@@ -246,7 +264,7 @@ static void at_draw_tile_label(App *a, CellBuf *cb, int x, int y, int w, int l, 
     cb_text(cb, x, y, w, forms[f], knocked ? a->th.warn : a->th.title);
 }
 
-/* The zoom's line about the selected head: its three role scores (and, knocked out, its loss change). */
+/* The zoom's line about the selected head: its three role scores. */
 static void at_draw_roles_line(App *a, CellBuf *cb, int x, int y, int w) {
     char line[256];
     if (!ak.prev || at.layer >= ak.roles_L || at.head >= ak.roles_NH) {
