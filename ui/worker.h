@@ -50,7 +50,7 @@ typedef struct WorkerStatus {
  * engine's [driver] calls), the newest result of each kind kept for the screens to read. */
 typedef enum {
     WI_LENS,        /* engine_lens of the text ("" = the probe sentence) */
-    WI_ABLATE,      /* engine_ablate of the text ("" = the validation text the engine scores) */
+    WI_ABLATE,      /* engine_ablate of the text ("" = the engine's fixed validation window, inspect.h) */
     WI_ROLES,       /* engine_head_roles: arg = sequence length (0 = 16), 4 sequences, seed 1 */
     WI_EMBED_MAP,   /* engine_embed_map */
     WI_ABLATE_NEXT, /* engine_ablate_next of the text ("" = the probe sentence): arg = layer * n_head + head
