@@ -286,24 +286,28 @@ static void at_draw_roles_line(App *a, CellBuf *cb, int x, int y, int w) {
 }
 
 static int at_grid_used_w(const App *a, Rect r, const ProbeSnapshot *p);
+static int at_grid_score(const App *a, Rect r, const ProbeSnapshot *p);
 
-/* Where the knock-out panel goes in the grid's area r (header row excluded: rows r.h - 2): beside the grid when the
- * tiles keep at least min(T, 8) columns each next to a panel of 44..70 columns, else below it (its loss line, the
- * column heads and up to LENS_TOPK candidates, fewer in a short body). Sets *grid and *panel; no panel when off. */
+/* Where the knock-out panel goes in the grid's area r (the grid's header row first): beside the grid (a panel of
+ * 44..70 columns) or below it (its loss line, the column heads and up to LENS_TOPK candidates, fewer in a short
+ * body), whichever leaves the grid more layers and then bigger tiles; beside only when the tiles keep at least
+ * min(T, 8) columns each. Sets *grid and *panel; no panel when off. */
 static void at_ablate_layout(const App *a, Rect r, const ProbeSnapshot *p, Rect *grid, Rect *panel) {
     *grid = r, *panel = (Rect){0, 0, 0, 0};
     if (!ak.on) return;
+    int grid_min = LW_MIN(p->L, 2) * 4 + 1;
+    int rows = 2 + LW_MAX(1, LW_MIN(LENS_TOPK, r.h - 2 - grid_min));
+    Rect below = {r.x, r.y, r.w, r.h - rows};
     int pw = LW_MIN(70, LW_MAX(44, r.w * 45 / 100)), per = (r.w - pw - 2 - 4) / LW_MAX(p->NH, 1) - 1;
-    if (per >= LW_MIN(p->T, 8) && r.h >= 12) {
-        grid->w = r.w - pw - 2;
+    Rect beside = {r.x, r.y, r.w - pw - 2, r.h};
+    if (per >= LW_MIN(p->T, 8) && r.h >= 12 && at_grid_score(a, beside, p) >= at_grid_score(a, below, p)) {
+        *grid = beside;
         /* the panel starts two columns after the tiles the grid draws (as at_draw_grid lays them out) */
         int x0 = LW_MIN(r.x + at_grid_used_w(a, *grid, p) + 2, r.x + r.w - pw);
         *panel = (Rect){x0, r.y + 1, LW_MIN(r.x + r.w - x0, 72), r.h - 1};
         return;
     }
-    int grid_min = LW_MIN(p->L, 2) * 4 + 1;
-    int rows = 2 + LW_MAX(1, LW_MIN(LENS_TOPK, r.h - 2 - grid_min));
-    grid->h = r.h - rows;
+    *grid = below;
     *panel = (Rect){r.x, r.y + r.h - rows, r.w, rows};
 }
 
@@ -372,7 +376,7 @@ static void at_draw_ablate(App *a, CellBuf *cb, Rect r, int NH, int narrow) {
         return;
     }
     const AblateNext *x = &ak.next;
-    int colw = (r.w - 3) / 2, cross = colw >= 30;
+    int colw = LW_MIN((r.w - 3) / 2, 40), cross = colw >= 30;
     /* the token column as wide as the longest candidate (quoted), within 5..16 and what the column leaves */
     int tokw = 5;
     for (int k = 0; k < LENS_TOPK; k++)
@@ -512,6 +516,13 @@ static int at_grid_used_w(const App *a, Rect r, const ProbeSnapshot *p) {
     RenderCaps caps = at_caps(a);
     AtGrid g = at_grid_geom(&caps, r.w - 4, r.h - 1, p->T, p->NH, p->L);
     return 4 + p->NH * (g.tw + 1);
+}
+
+/* How well the grid of p fits r: the layers it shows first, then the size of its tiles. */
+static int at_grid_score(const App *a, Rect r, const ProbeSnapshot *p) {
+    RenderCaps caps = at_caps(a);
+    AtGrid g = at_grid_geom(&caps, r.w - 4, r.h - 1, p->T, p->NH, p->L);
+    return g.vis_layers * 100000 + g.tw * 100 + g.th;
 }
 
 /* The grid of tiles in r; when only a window of the layers fits, its label goes into win_full / win_brief (64
