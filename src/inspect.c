@@ -89,22 +89,69 @@ static float ablate_loss(Engine *g, const int *ids, int n, int W, const unsigned
     return count ? (float)(sum / count) : NAN;
 }
 
+/* The engine's fixed validation window (engine_ablate with no text): the first rows of the first validation batch,
+ * copied into *inputs / *targets (*rows of *T each). */
+static int ablate_val_rows(Engine *g, int **inputs, int **targets, int *rows, int *T, LwError *e) {
+    if (!g->has_val || !g->task || !g->task->rewind_val || !g->task->next_batch)
+        return lw_fail(e, LW_ERR_INVALID, "head ablation: no validation split to score (a checkpoint opened for "
+                                          "inference, or data.val_fraction 0): give a text");
+    g->task->rewind_val(g);
+    g->task->next_batch(g, 1); /* as engine_evaluate's first batch; training's next step fetches its own */
+    const ArchBatch *b = &g->batch;
+    if (b->head != ARCH_HEAD_LM || !b->targets || b->src || b->B < 1 || b->T < 2)
+        return lw_fail(e, LW_ERR_UNSUPPORTED, "head ablation: this task's validation batches are not next-token "
+                                              "predictions: give a text");
+    *rows = LW_MIN(b->B, ABLATE_MAX_WINDOWS);
+    *T = b->T;
+    size_t n = (size_t)*rows * b->T;
+    *inputs = lw_malloc(n * sizeof(int));
+    *targets = lw_malloc(n * sizeof(int));
+    memcpy(*inputs, b->inputs, n * sizeof(int));
+    memcpy(*targets, b->targets, n * sizeof(int));
+    return LW_OK;
+}
+
+/* The mean loss over rows (B = 1 each, as ablate_loss's windows) of the validation window with the heads in knock
+ * out; *n_tokens the predictions it averages over. */
+static float ablate_rows_loss(Engine *g, const int *inputs, const int *targets, int rows, int T,
+                              const unsigned char *knock, int *n_tokens) {
+    double sum = 0;
+    int count = 0;
+    for (int r = 0; r < rows; r++) {
+        int c = 0;
+        for (int t = 0; t < T; t++) c += targets[(size_t)r * T + t] != ARCH_IGNORE_INDEX;
+        if (!c) continue;
+        ArchBatch b = {.head = ARCH_HEAD_LM, .B = 1, .T = T, .inputs = inputs + (size_t)r * T,
+                       .targets = targets + (size_t)r * T};
+        sum += (double)g->arch->forward_ablated(g->model, &b, knock) * c;
+        count += c;
+    }
+    *n_tokens = count;
+    return count ? (float)(sum / count) : NAN;
+}
+
 int engine_ablate(Engine *g, const char *text, AblateResult *out, LwError *e) {
     memset(out, 0, sizeof *out);
     int rc = inspect_check(g, g->arch->forward_ablated != NULL, "head ablation", e);
     if (rc) return rc;
     ArchInfo mi = engine_model_info(g);
-    int W = g->T, n;
-    int *ids = inspect_encode(g, text, ABLATE_MAX_WINDOWS * W + 1, &n);
-    if (n < 2) {
-        free(ids);
-        return lw_fail(e, LW_ERR_INVALID, "head ablation needs a text of at least two tokens");
+    int W = g->T, n = 0, rows = 0, RT = 0;
+    int *ids = NULL, *vin = NULL, *vtg = NULL;
+    if (text && text[0]) {
+        ids = inspect_encode(g, text, ABLATE_MAX_WINDOWS * W + 1, &n);
+        if (n < 2) {
+            free(ids);
+            return lw_fail(e, LW_ERR_INVALID, "head ablation needs a text of at least two tokens");
+        }
+    } else if ((rc = ablate_val_rows(g, &vin, &vtg, &rows, &RT, e))) {
+        return rc;
     }
     int L = mi.n_layer, NH = mi.n_head;
     unsigned char *knock = lw_calloc((size_t)L * NH, 1);
     out->L = L, out->NH = NH;
-    out->n_windows = LW_MIN(ABLATE_MAX_WINDOWS, (n - 1 + W - 1) / W);
-    out->base_loss = ablate_loss(g, ids, n, W, knock, &out->n_tokens);
+    out->n_windows = ids ? LW_MIN(ABLATE_MAX_WINDOWS, (n - 1 + W - 1) / W) : rows;
+    out->base_loss = ids ? ablate_loss(g, ids, n, W, knock, &out->n_tokens)
+                         : ablate_rows_loss(g, vin, vtg, rows, RT, knock, &out->n_tokens);
     out->loss = lw_malloc((size_t)L * NH * sizeof(float));
     for (int i = 0; i < L * NH; i++) {
         if (g->abort_flag && *g->abort_flag) {
@@ -113,13 +160,77 @@ int engine_ablate(Engine *g, const char *text, AblateResult *out, LwError *e) {
         }
         knock[i] = 1;
         int unused;
-        out->loss[i] = ablate_loss(g, ids, n, W, knock, &unused);
+        out->loss[i] = ids ? ablate_loss(g, ids, n, W, knock, &unused)
+                           : ablate_rows_loss(g, vin, vtg, rows, RT, knock, &unused);
         knock[i] = 0;
     }
     free(knock);
     free(ids);
+    free(vin);
+    free(vtg);
     if (rc) engine_ablate_free(out);
     return rc;
+}
+
+/* The softmax of the last position's logits of the last forward (row 0, T positions) into p (V). */
+static void ablate_last_probs(Engine *g, int L, int T, int V, float *z, float *p) {
+    g->arch->lens_logits(g->model, L, T, z);
+    memcpy(p, z + (size_t)(T - 1) * V, (size_t)V * sizeof(float));
+    sampler_softmax(p, V, 1.0f);
+}
+
+int engine_ablate_next(Engine *g, const char *text, int layer, int head, AblateNext *out, LwError *e) {
+    memset(out, 0, sizeof *out);
+    int rc = inspect_check(g, g->arch->forward_ablated != NULL && g->arch->lens_logits != NULL, "head ablation", e);
+    if (rc) return rc;
+    ArchInfo mi = engine_model_info(g);
+    int L = mi.n_layer, NH = mi.n_head, V = mi.vocab_size, T;
+    if (layer >= L || head >= NH || (layer < 0) != (head < 0))
+        return lw_fail(e, LW_ERR_INVALID, "head ablation: no head (%d, %d) in %d layers of %d heads", layer, head, L,
+                       NH);
+    int *ids;
+    if (text && text[0]) {
+        ids = inspect_encode(g, text, g->T, &T);
+    } else { /* the probe sentence, as the probe snapshots have it */
+        T = g->probe_T;
+        ids = lw_malloc((size_t)LW_MAX(T, 1) * sizeof(int));
+        memcpy(ids, g->probe_ids, (size_t)LW_MAX(T, 0) * sizeof(int));
+    }
+    if (T < 1) {
+        free(ids);
+        return lw_fail(e, LW_ERR_INVALID, "head ablation needs a text of at least one token");
+    }
+    int *tgt = lw_malloc((size_t)T * sizeof(int)); /* forward_ablated wants targets: the next tokens, none last */
+    for (int t = 0; t < T; t++) tgt[t] = t + 1 < T ? ids[t + 1] : ARCH_IGNORE_INDEX;
+    unsigned char *knock = lw_calloc((size_t)L * NH, 1);
+    float *z = lw_malloc((size_t)T * V * sizeof(float)), *pw = lw_malloc((size_t)V * sizeof(float)),
+          *pk = lw_malloc((size_t)V * sizeof(float));
+    ArchBatch b = {.head = ARCH_HEAD_LM, .B = 1, .T = T, .inputs = ids, .targets = tgt};
+    g->arch->forward_ablated(g->model, &b, knock);
+    ablate_last_probs(g, L, T, V, z, pw);
+    if (layer >= 0) {
+        knock[layer * NH + head] = 1;
+        g->arch->forward_ablated(g->model, &b, knock);
+        ablate_last_probs(g, L, T, V, z, pk);
+    } else {
+        memcpy(pk, pw, (size_t)V * sizeof(float));
+    }
+    out->layer = layer, out->head = head, out->T = T, out->last_id = ids[T - 1];
+    out->whole.n = sampler_top_n(pw, V, LENS_TOPK, out->whole.ids, out->whole.probs);
+    out->knocked.n = sampler_top_n(pk, V, LENS_TOPK, out->knocked.ids, out->knocked.probs);
+    for (int k = 0; k < out->whole.n; k++) out->whole_in_knocked[k] = pk[out->whole.ids[k]];
+    for (int k = 0; k < out->knocked.n; k++) out->knocked_in_whole[k] = pw[out->knocked.ids[k]];
+    double kl = 0;
+    for (int v = 0; v < V; v++)
+        if (pw[v] > 0) kl += pw[v] * (log(pw[v]) - log(fmax(pk[v], 1e-30)));
+    out->kl = (float)kl;
+    free(z);
+    free(pw);
+    free(pk);
+    free(knock);
+    free(tgt);
+    free(ids);
+    return LW_OK;
 }
 
 void engine_ablate_free(AblateResult *r) {

@@ -50,9 +50,32 @@ typedef struct AblateResult {
 
 #define ABLATE_MAX_WINDOWS 8 /* the text is scored on at most this many context-length windows */
 
-/* Head ablation on text (at least 2 tokens). Errors as engine_lens. Free with engine_ablate_free. [driver] */
+/* Head ablation on text (at least 2 tokens), cut into windows of the model's context. text NULL or "": the engine's
+ * own fixed validation window instead: the first min(batch rows, ABLATE_MAX_WINDOWS) rows of the first validation
+ * batch (the batch engine_evaluate scores first; for train.task lm the first rows x context + 1 tokens of the
+ * validation split, so the same losses as those tokens given as text), the same at every call; LW_ERR_INVALID
+ * when there is no validation split (an engine opened on a checkpoint, data.val_fraction 0). Errors as engine_lens.
+ * Free with engine_ablate_free. [driver] */
 int engine_ablate(Engine *eng, const char *text, AblateResult *out, LwError *e);
 void engine_ablate_free(AblateResult *r);
+
+/* What one head does to a prediction: the next-token distribution at the last position of a text, of the whole
+ * model and with head (layer, head) knocked out (as engine_ablate knocks heads out), side by side. */
+typedef struct AblateNext {
+    int layer, head;        /* the head knocked out (-1, -1: none, both columns the whole model) */
+    int T;                  /* tokens of the text (cut to the model's context) */
+    int last_id;            /* its last token: the candidates are what follows it */
+    LensCell whole;         /* the whole model's top candidates (n, ids, probs; p_next and rank_next 0) */
+    LensCell knocked;       /* the same with the head knocked out */
+    float whole_in_knocked[LENS_TOPK]; /* the knocked-out model's probability of each of whole's candidates */
+    float knocked_in_whole[LENS_TOPK]; /* the whole model's probability of each of knocked's candidates */
+    float kl;               /* KL(whole || knocked) over the vocabulary, in nats */
+} AblateNext;
+
+/* The next-token distributions of text (NULL or "": the probe sentence, probe.text, as the probe snapshots have it;
+ * at least one token) with and without head (layer, head). Errors as engine_lens; LW_ERR_INVALID for a head the
+ * model does not have. Nothing to free. [driver] */
+int engine_ablate_next(Engine *eng, const char *text, int layer, int head, AblateNext *out, LwError *e);
 
 /* ---- head roles ---- */
 

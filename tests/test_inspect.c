@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "arch.h"
+#include "bpe.h"
+#include "data.h"
 #include "engine.h"
 #include "lwref.h"
 #include "matmul.h"
@@ -171,15 +173,15 @@ static void make_root(void) {
 }
 static void drop_root(void) { lw_rmtree(run_root); }
 
-static Engine *trained_tiny(void) {
+static void tiny_config(Config *cp, TokKind kind) {
     Config c;
     cfg_defaults(&c);
     snprintf(c.data.paths[0], sizeof c.data.paths[0], "corpora/austen_prideprejudice.txt");
     c.data.n_paths = 1;
     c.data.max_chars = 40000;
-    c.tokenizer.kind = TOK_BPE;
-    c.tokenizer.vocab_size = 300;
-    c.model.vocab_size = 300;
+    c.tokenizer.kind = kind;
+    c.tokenizer.vocab_size = kind == TOK_BYTES ? 257 : 300;
+    c.model.vocab_size = c.tokenizer.vocab_size;
     c.model.n_layer = 2;
     c.model.n_head = 2;
     c.model.d_model = 32;
@@ -194,13 +196,21 @@ static Engine *trained_tiny(void) {
     c.train.threads = 1;
     c.probe.snapshot_every = 5;
     snprintf(c.name, sizeof c.name, "inspect");
-    snprintf(c.train.run_dir, sizeof c.train.run_dir, "%s/inspect", run_root);
+    snprintf(c.train.run_dir, sizeof c.train.run_dir, "%s/inspect-%d", run_root, (int)kind);
+    *cp = c;
+}
+
+static Engine *tiny_engine(TokKind kind, int steps) {
+    Config c;
+    tiny_config(&c, kind);
     LwError e = {0};
     Engine *g = NULL;
     cr_assert_eq(engine_open(&g, &c, NULL, &e), LW_OK, "engine_open: %s", e.msg);
-    for (int i = 0; i < 60; i++) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+    for (int i = 0; i < steps; i++) cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
     return g;
 }
+
+static Engine *trained_tiny(void) { return tiny_engine(TOK_BPE, 60); }
 
 TestSuite(inspect_engine, .init = make_root, .fini = drop_root, .timeout = 120);
 
@@ -493,4 +503,173 @@ Test(inspect, layer_health_predicts_the_adamw_step_group_by_group) {
     }
     free(before);
     inspect_close(&r);
+}
+
+/* ---- one head knocked out: the validation window and the next-token distribution ---- */
+
+/* engine_ablate with no text scores the engine's fixed validation window: for a language model the first
+ * min(B, ABLATE_MAX_WINDOWS) context windows of the validation split. On raw bytes that window is a text, so the
+ * default must give the numbers of that text, taken from the split as data.c builds it; and the same again. */
+Test(inspect_engine, the_validation_default_is_the_first_validation_windows_as_a_text) {
+    Engine *g = tiny_engine(TOK_BYTES, 20);
+    Config c;
+    tiny_config(&c, TOK_BYTES);
+    LwError e = {0};
+    Tokenizer *tok = tok_new_bytes();
+    TokenData d;
+    cr_assert_eq(data_build(&d, &c, tok, NULL, &e), LW_OK, "%s", e.msg);
+    int rows = LW_MIN(c.train.batch_size, ABLATE_MAX_WINDOWS), T = c.model.context_length;
+    size_t n = (size_t)rows * T + 1;
+    cr_assert(d.n_val > n, "a validation split of %zu tokens", d.n_val);
+    char *text = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(d.val[i] > 0 && d.val[i] < 256, "byte %zu: id %d", i, d.val[i]);
+        text[i] = (char)d.val[i];
+    }
+    text[n] = '\0';
+    AblateResult def, again, astext;
+    cr_assert_eq(engine_ablate(g, NULL, &def, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate(g, "", &again, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate(g, text, &astext, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(def.n_windows, rows);
+    cr_assert_eq(def.n_tokens, rows * T);
+    cr_assert_eq(astext.n_windows, rows);
+    cr_assert_eq(astext.n_tokens, rows * T);
+    cr_assert(fabsf(def.base_loss - astext.base_loss) <= 1e-6f * astext.base_loss, "base %.7f vs text %.7f",
+              def.base_loss, astext.base_loss);
+    cr_assert_eq(def.base_loss, again.base_loss, "the same window every time");
+    double moved = 0;
+    for (int i = 0; i < def.L * def.NH; i++) {
+        cr_assert(fabsf(def.loss[i] - astext.loss[i]) <= 1e-6f * astext.loss[i], "head %d: %.7f vs text %.7f", i,
+                  def.loss[i], astext.loss[i]);
+        cr_assert_eq(def.loss[i], again.loss[i]);
+        moved = fmax(moved, fabs(def.loss[i] - def.base_loss));
+    }
+    cr_assert(moved > 1e-5, "knocking a head out changes nothing (the comparison would be vacuous)");
+    /* scoring the window leaves training where it was: the next step runs as usual */
+    cr_assert_eq(engine_train_step(g, &e), LW_OK, "%s", e.msg);
+    engine_ablate_free(&def);
+    engine_ablate_free(&again);
+    engine_ablate_free(&astext);
+    /* a checkpoint opened for inference has no validation split: said, not guessed */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/ckpt-bytes", run_root);
+    cr_assert_eq(engine_save(g, dir, &e), LW_OK, "%s", e.msg);
+    engine_close(g);
+    EngineOpenOpts o = {.ckpt_dir = dir};
+    cr_assert_eq(engine_open(&g, &c, &o, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate(g, NULL, &def, &e), LW_ERR_INVALID);
+    cr_assert(strstr(e.msg, "no validation split") && strstr(e.msg, "give a text"), "%s", e.msg);
+    cr_assert_eq(engine_ablate(g, text, &def, &e), LW_OK, "%s", e.msg);
+    engine_ablate_free(&def);
+    engine_close(g);
+    free(text);
+    data_free(&d);
+    tok_free(tok);
+}
+
+/* The softmax of the last row of logits (T, V), in double. */
+static void last_row_probs(const float *logits, int T, int V, double *p) {
+    const float *z = logits + (size_t)(T - 1) * V;
+    double mx = z[0], s = 0;
+    for (int v = 1; v < V; v++) mx = fmax(mx, z[v]);
+    for (int v = 0; v < V; v++) s += p[v] = exp(z[v] - mx);
+    for (int v = 0; v < V; v++) p[v] /= s;
+}
+
+/* The next-token distribution with head (l, h) knocked out is the plain forward of the same model with that head's
+ * rows of c_proj zeroed by hand (the checkpoint loaded on its own); without a head it is the lens's last row. */
+Test(inspect_engine, the_distribution_without_a_head_is_the_model_with_its_c_proj_rows_zeroed) {
+    Engine *g = trained_tiny();
+    char dir[512];
+    LwError e = {0};
+    snprintf(dir, sizeof dir, "%s/ckpt-next", run_root);
+    cr_assert_eq(engine_save(g, dir, &e), LW_OK, "%s", e.msg);
+    void *h = NULL;
+    Tokenizer *tok = NULL;
+    cr_assert_eq(arch_gpt.load(&h, dir, &tok, NULL, 0, &e), LW_OK, "%s", e.msg);
+    Gpt *m = h;
+    int L = m->cfg.n_layer, NH = m->cfg.n_head, C = m->cfg.d_model, V = m->cfg.vocab_size, HS = C / NH;
+    const char *text = "It is a truth universally acknowledged"; /* fewer tokens than the context */
+    int ids[64];
+    int T = engine_encode(g, text, ids, 64);
+    cr_assert(T > 4 && T <= 32, "T %d", T);
+    cr_assert_eq(arch_gpt.reserve(h, 1, T, 0, &e), LW_OK, "%s", e.msg);
+    double *p = malloc((size_t)V * sizeof(double)), *pw = malloc((size_t)V * sizeof(double));
+    ArchBatch b = {.head = ARCH_HEAD_LM, .B = 1, .T = T, .inputs = ids};
+    arch_gpt.forward(h, &b, 0, NULL);
+    last_row_probs(arch_gpt.logits(h), T, V, pw);
+    float *rows = malloc((size_t)HS * C * sizeof(float));
+    double kl_max = 0; /* the largest probability change any head makes */
+    for (int l = -1; l < L; l++)
+        for (int hh = l < 0 ? -1 : 0; hh < (l < 0 ? 0 : NH); hh++) {
+            AblateNext r;
+            cr_assert_eq(engine_ablate_next(g, text, l, hh, &r, &e), LW_OK, "%s", e.msg);
+            cr_assert_eq(r.T, T);
+            cr_assert_eq(r.last_id, ids[T - 1]);
+            cr_assert_eq(r.layer, l);
+            float *w = NULL;
+            if (l >= 0) { /* by hand: Conv1D (in, out), rows h*HS.. take head h's context vector */
+                char name[64];
+                snprintf(name, sizeof name, "h.%d.attn.c_proj.weight", l);
+                const GptTensor *t = gpt_find(m, name);
+                cr_assert_not_null(t);
+                cr_assert_eq(t->shape[0], C);
+                w = m->params + t->offset + (size_t)hh * HS * C;
+                memcpy(rows, w, (size_t)HS * C * sizeof(float));
+                memset(w, 0, (size_t)HS * C * sizeof(float));
+            }
+            arch_gpt.forward(h, &b, 0, NULL);
+            last_row_probs(arch_gpt.logits(h), T, V, p);
+            if (w) memcpy(w, rows, (size_t)HS * C * sizeof(float));
+            cr_assert_eq(r.knocked.n, LENS_TOPK);
+            cr_assert_eq(r.whole.n, LENS_TOPK);
+            double kl = 0;
+            for (int v = 0; v < V; v++) kl += pw[v] * (log(pw[v]) - log(p[v]));
+            cr_assert(fabs(r.kl - kl) < 1e-4 + 1e-3 * kl, "head %d.%d: KL %g vs %g", l, hh, r.kl, kl);
+            for (int v = 0; v < V; v++) kl_max = fmax(kl_max, fabs(p[v] - pw[v])); /* the largest change */
+            for (int k = 0; k < LENS_TOPK; k++) {
+                /* every candidate's probability is the hand-made model's, and none outside the list beats it */
+                int id = r.knocked.ids[k], wid = r.whole.ids[k];
+                cr_assert(fabs(r.knocked.probs[k] - p[id]) < 2e-6, "head %d.%d cand %d: %f vs %f", l, hh, k,
+                          r.knocked.probs[k], p[id]);
+                cr_assert(fabs(r.whole.probs[k] - pw[wid]) < 2e-6, "whole cand %d: %f vs %f", k, r.whole.probs[k],
+                          pw[wid]);
+                cr_assert(fabs(r.whole_in_knocked[k] - p[wid]) < 2e-6);
+                cr_assert(fabs(r.knocked_in_whole[k] - pw[id]) < 2e-6);
+                int above = 0;
+                for (int v = 0; v < V; v++) above += p[v] > p[id] + 1e-6;
+                cr_assert(above <= k, "head %d.%d: candidate %d has %d tokens above it", l, hh, k, above);
+                if (l < 0) cr_assert_eq(id, wid, "no head knocked out: the two columns agree");
+            }
+        }
+    cr_assert(kl_max > 1e-4, "no head changes a probability by more than %g (the test would be vacuous)", kl_max);
+    /* the whole model's column is the lens's own prediction at the last position */
+    LensResult lr;
+    AblateNext r;
+    cr_assert_eq(engine_lens(g, text, &lr, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate_next(g, text, 1, 0, &r, &e), LW_OK, "%s", e.msg);
+    const LensCell *last = lr.cells + (size_t)(lr.n_rows - 1) * lr.T + lr.T - 1;
+    for (int k = 0; k < LENS_TOPK; k++) {
+        cr_assert_eq(r.whole.ids[k], last->ids[k]);
+        cr_assert(fabsf(r.whole.probs[k] - last->probs[k]) < 1e-6f);
+    }
+    engine_lens_free(&lr);
+    /* "" is the probe sentence (probe.text), bad heads are refused */
+    Config c;
+    cfg_defaults(&c);
+    AblateNext pr, pt;
+    cr_assert_eq(engine_ablate_next(g, "", 0, 1, &pr, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate_next(g, c.probe.text, 0, 1, &pt, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(pr.T, pt.T);
+    cr_assert_arr_eq(pr.knocked.ids, pt.knocked.ids, sizeof pr.knocked.ids);
+    cr_assert_eq(engine_ablate_next(g, text, L, 0, &r, &e), LW_ERR_INVALID);
+    cr_assert_eq(engine_ablate_next(g, text, 0, NH, &r, &e), LW_ERR_INVALID);
+    cr_assert_eq(engine_ablate_next(g, text, 0, -1, &r, &e), LW_ERR_INVALID);
+    free(rows);
+    free(p);
+    free(pw);
+    arch_gpt.destroy(h);
+    tok_free(tok);
+    engine_close(g);
 }

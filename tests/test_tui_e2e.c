@@ -837,7 +837,7 @@ Test(tui_80x24, attention_header_legend_and_hint_fit_whole) {
     e2e_wait("layer 1 head 0");
     /* the hint: whole fields only, no cut */
     const char *hint = e2e_line_with("Up/Down select a tile");
-    cr_assert_str_eq(hint, "Up/Down select a tile, Enter zooms, a average over heads, <- -> scrub snapshots");
+    cr_assert_str_eq(hint, "Up/Down select a tile, Enter zooms, a avg, <- -> scrub, o knocks the head out");
     cr_assert_null(strstr(e2e_capture(), "\xe2\x80\xa6"), "nothing is cut on this screen:\n%s", e2e_capture());
     /* the zoom: the cursor's weight whole, its hint narrowed to fit */
     e2e_keys("Enter");

@@ -112,6 +112,324 @@ static void at_mask(uint8_t *mask, int T, int causal) {
         for (int j = 0; j < T; j++) mask[i * T + j] = causal && j > i;
 }
 
+/* ---- knocking a head out (o) and the heads' roles on the grid (issue 15) ----
+ * The worker computes both on the current weights (worker_inspect): the roles (WI_ROLES) once per probe snapshot,
+ * and while a head is knocked out the loss of the engine's fixed validation window with every head knocked out in
+ * turn (WI_ABLATE) and the probe sentence's next-token candidates with and without the selected head
+ * (WI_ABLATE_NEXT). The screen keeps copies of the newest results and draws from them. */
+
+#define AT_ROLES_LEN 8 /* random sequences of 8 tokens, repeated (`llmwb heads --length 8`: induction.yaml's heads show) */
+
+static struct {
+    int on;                     /* o: the selected head is knocked out */
+    const Engine *eng;          /* the engine the results below are of */
+    uint64_t base[WI_N];        /* results up to this seq are of an engine before it (ignored) */
+    uint64_t roles_seq;
+    long roles_step;
+    int roles_L, roles_NH;
+    float *prev, *first, *ind;  /* (roles_L, roles_NH); NULL when there are none */
+    uint64_t abl_seq;
+    long abl_step;
+    int abl_L, abl_NH, abl_tokens, abl_windows;
+    float abl_base, *abl_loss;  /* NULL when none (abl_err says why) */
+    char abl_err[LW_ERRLEN];
+    uint64_t next_seq;
+    long next_step;
+    int next_arg;               /* layer * NH + head of the copy below */
+    AblateNext next;
+    int next_ok;
+    char next_err[LW_ERRLEN];
+} ak;
+
+/* Whether the snapshot's model is one the ablation and the roles apply to: a causal decoder only (GPT). */
+static int at_is_gpt(const ProbeSnapshot *p) { return p->Ld <= 0 && p->causal && p->kind != SNAP_MAP_BIDIRECTIONAL; }
+
+static float *at_copy_floats(float *dst, const float *src, int n) {
+    if (!src || n <= 0) {
+        free(dst);
+        return NULL;
+    }
+    float *d = realloc(dst, (size_t)n * sizeof(float));
+    if (!d) {
+        free(dst);
+        return NULL;
+    }
+    memcpy(d, src, (size_t)n * sizeof(float));
+    return d;
+}
+
+/* Copies the worker's newest results and, in LIVE view of a GPT, asks again for those older than the newest
+ * snapshot (snap_step) or about another head: at most once per snapshot, never while one is pending. The demo
+ * (a->repro) shows no roles: its dumps must not depend on when the worker answers. */
+static void at_inspect_poll(App *a, const ProbeSnapshot *p, int live) {
+    Worker *w = &a->wk;
+    int gpt = at_is_gpt(p), NH = p->NH, target = at.layer * NH + at.head;
+    long snap = p->step;
+    if (a->eng != ak.eng) { /* another engine (a checkpoint loaded, another config): its results are to come */
+        ak.eng = a->eng;
+        for (int k = 0; k < WI_N; k++) {
+            ak.base[k] = worker_inspect_lock(w, (WorkerInspectKind)k)->seq;
+            worker_inspect_unlock(w);
+        }
+        ak.roles_seq = ak.base[WI_ROLES], ak.abl_seq = ak.base[WI_ABLATE], ak.next_seq = ak.base[WI_ABLATE_NEXT];
+        ak.roles_L = ak.roles_NH = ak.abl_L = ak.abl_NH = 0;
+        free(ak.prev), free(ak.first), free(ak.ind), free(ak.abl_loss);
+        ak.prev = ak.first = ak.ind = ak.abl_loss = NULL;
+        ak.abl_err[0] = ak.next_err[0] = '\0';
+    }
+    const WorkerInspect *r = worker_inspect_lock(w, WI_ROLES);
+    int fresh = r->seq > ak.base[WI_ROLES]; /* a result of this engine */
+    int ask_roles = gpt && live && !a->repro && !r->pending && (!fresh || r->step < snap || (!r->err[0] && r->roles.NH != NH));
+    if (r->seq != ak.roles_seq && fresh) {
+        ak.roles_seq = r->seq, ak.roles_step = r->step;
+        int ok = !r->err[0] && r->roles.prev;
+        ak.roles_L = ok ? r->roles.L : 0, ak.roles_NH = ok ? r->roles.NH : 0;
+        int n = ak.roles_L * ak.roles_NH;
+        ak.prev = at_copy_floats(ak.prev, ok ? r->roles.prev : NULL, n);
+        ak.first = at_copy_floats(ak.first, ok ? r->roles.first : NULL, n);
+        ak.ind = at_copy_floats(ak.ind, ok ? r->roles.induction : NULL, n);
+        if (!ak.prev || !ak.first || !ak.ind || ak.roles_L != p->L || ak.roles_NH != NH) ak.roles_L = ak.roles_NH = 0;
+    }
+    worker_inspect_unlock(w);
+    if (ask_roles) worker_inspect(w, WI_ROLES, NULL, AT_ROLES_LEN);
+
+    r = worker_inspect_lock(w, WI_ABLATE);
+    fresh = r->seq > ak.base[WI_ABLATE];
+    int ask_abl = ak.on && gpt && !r->pending && (!fresh || (live && r->step < snap));
+    if (r->seq != ak.abl_seq && fresh) {
+        ak.abl_seq = r->seq, ak.abl_step = r->step;
+        int ok = !r->err[0] && r->ablate.loss;
+        snprintf(ak.abl_err, sizeof ak.abl_err, "%s", r->err);
+        ak.abl_L = ok ? r->ablate.L : 0, ak.abl_NH = ok ? r->ablate.NH : 0;
+        ak.abl_tokens = r->ablate.n_tokens, ak.abl_windows = r->ablate.n_windows, ak.abl_base = r->ablate.base_loss;
+        ak.abl_loss = at_copy_floats(ak.abl_loss, ok ? r->ablate.loss : NULL, ak.abl_L * ak.abl_NH);
+        if (!ak.abl_loss || ak.abl_L != p->L || ak.abl_NH != NH) ak.abl_L = ak.abl_NH = 0;
+    }
+    worker_inspect_unlock(w);
+    if (ask_abl) worker_inspect(w, WI_ABLATE, NULL, 0); /* "": the engine's fixed validation window */
+
+    r = worker_inspect_lock(w, WI_ABLATE_NEXT);
+    fresh = r->seq > ak.base[WI_ABLATE_NEXT];
+    int ask_next = ak.on && gpt && !r->pending && (!fresh || r->arg != target || (live && r->step < snap));
+    if (r->seq != ak.next_seq && fresh) {
+        ak.next_seq = r->seq, ak.next_step = r->step, ak.next_arg = r->arg;
+        ak.next = r->next;
+        ak.next_ok = !r->err[0];
+        snprintf(ak.next_err, sizeof ak.next_err, "%s", r->err);
+    }
+    worker_inspect_unlock(w);
+    if (ask_next) worker_inspect(w, WI_ABLATE_NEXT, NULL, target); /* "": the probe sentence */
+}
+
+/* The strongest role of head (l, h) above HEAD_ROLE_STRONG: its short name ("prev", "sink", "ind"), long name and
+ * score; NULL when none is (or no roles are known). */
+static const char *at_role(int l, int h, const char **full, float *score) {
+    if (l >= ak.roles_L || h >= ak.roles_NH || !ak.prev) return NULL;
+    int i = l * ak.roles_NH + h;
+    float v[3] = {ak.prev[i], ak.first[i], ak.ind[i]};
+    static const char *const brief[3] = {"prev", "sink", "ind"}, *const name[3] = {"prev-token", "sink", "induction"};
+    int best = 0;
+    for (int k = 1; k < 3; k++)
+        if (v[k] > v[best]) best = k;
+    if (!(v[best] > HEAD_ROLE_STRONG)) return NULL;
+    if (full) *full = name[best];
+    *score = v[best];
+    return brief[best];
+}
+
+/* The label under tile (l, h), w columns: the knock-out mark, then (roles) its role with the score, in the widest
+ * form that fits ("induction 0.52", "ind 0.52", "ind.52", "ind"). */
+static void at_draw_tile_label(App *a, CellBuf *cb, int x, int y, int w, int l, int h, int roles) {
+    const char *full = NULL;
+    float sc = 0;
+    const char *brief = roles ? at_role(l, h, &full, &sc) : NULL;
+    int knocked = ak.on && l == at.layer && h == at.head;
+    if (!brief && !knocked) return;
+    char forms[6][48];
+    const char *mark = knocked ? (a->caps.unicode ? "\xe2\x9c\x95 " : "x ") : "";
+    int nf = 0;
+    if (brief) {
+        if (knocked) snprintf(forms[nf++], sizeof forms[0], "%sknocked out, %s %.2f", mark, full, (double)sc);
+        snprintf(forms[nf++], sizeof forms[0], "%s%s %.2f", mark, full, (double)sc);
+        snprintf(forms[nf++], sizeof forms[0], "%s%s %.2f", mark, brief, (double)sc);
+        if (sc < 0.995f) snprintf(forms[nf++], sizeof forms[0], "%s%s.%02d", mark, brief, (int)lrintf(sc * 100));
+        else snprintf(forms[nf++], sizeof forms[0], "%s%s1.0", mark, brief);
+        snprintf(forms[nf++], sizeof forms[0], "%s%s", mark, brief);
+    } else {
+        snprintf(forms[nf++], sizeof forms[0], "%sknocked out", mark);
+        snprintf(forms[nf++], sizeof forms[0], "%soff", mark);
+    }
+    int f = 0;
+    while (f < nf - 1 && utf8_cols(forms[f]) > w) f++;
+    cb_text(cb, x, y, w, forms[f], knocked ? a->th.warn : a->th.title);
+}
+
+/* The zoom's line about the selected head: its three role scores. */
+static void at_draw_roles_line(App *a, CellBuf *cb, int x, int y, int w) {
+    char line[256];
+    if (!ak.prev || at.layer >= ak.roles_L || at.head >= ak.roles_NH) {
+        cb_text(cb, x, y, w, "head roles: computing...", a->th.dim);
+        return;
+    }
+    int i = at.layer * ak.roles_NH + at.head;
+    char fp[32], ff[40], fi[32], fs[32], fn[48];
+    snprintf(fp, sizeof fp, "prev-token %.2f", (double)ak.prev[i]);
+    snprintf(ff, sizeof ff, "first-token (sink) %.2f", (double)ak.first[i]);
+    snprintf(fi, sizeof fi, "induction %.2f", (double)ak.ind[i]);
+    snprintf(fs, sizeof fs, "(step %ld)", ak.roles_step);
+    snprintf(fn, sizeof fn, "named above %.2f", (double)HEAD_ROLE_STRONG);
+    FitField f[] = {{at.avg ? "head roles of the selected head" : "head roles:", "roles:", 1},
+                    {fp, NULL, 0}, {ff, "sink", 0}, {fi, NULL, 0}, {fs, NULL, 3}, {fn, NULL, 2}};
+    if (at.avg) f[0].brief = "roles of H:";
+    fit_line(f, 6, "  ", w, a->caps.unicode, line, sizeof line);
+    cb_text(cb, x, y, w, line, a->th.text);
+}
+
+static int at_grid_used_w(const App *a, Rect r, const ProbeSnapshot *p);
+static int at_grid_score(const App *a, Rect r, const ProbeSnapshot *p);
+
+/* Where the knock-out panel goes in the grid's area r (the grid's header row first): beside the grid (a panel of
+ * 44..70 columns) or below it (its loss line, the column heads and up to LENS_TOPK candidates, fewer in a short
+ * body), whichever leaves the grid more layers and then bigger tiles; beside only when the tiles keep at least
+ * min(T, 8) columns each. Sets *grid and *panel; no panel when off. */
+static void at_ablate_layout(const App *a, Rect r, const ProbeSnapshot *p, Rect *grid, Rect *panel) {
+    *grid = r, *panel = (Rect){0, 0, 0, 0};
+    if (!ak.on) return;
+    int grid_min = LW_MIN(p->L, 2) * 4 + 1;
+    int rows = 2 + LW_MAX(1, LW_MIN(LENS_TOPK, r.h - 2 - grid_min));
+    Rect below = {r.x, r.y, r.w, r.h - rows};
+    int pw = LW_MIN(70, LW_MAX(44, r.w * 45 / 100)), per = (r.w - pw - 2 - 4) / LW_MAX(p->NH, 1) - 1;
+    Rect beside = {r.x, r.y, r.w - pw - 2, r.h};
+    if (per >= LW_MIN(p->T, 8) && r.h >= 12 && at_grid_score(a, beside, p) >= at_grid_score(a, below, p)) {
+        *grid = beside;
+        /* the panel starts two columns after the tiles the grid draws (as at_draw_grid lays them out) */
+        int x0 = LW_MIN(r.x + at_grid_used_w(a, *grid, p) + 2, r.x + r.w - pw);
+        *panel = (Rect){x0, r.y + 1, LW_MIN(r.x + r.w - x0, 72), r.h - 1};
+        return;
+    }
+    *grid = below;
+    *panel = (Rect){r.x, r.y + r.h - rows, r.w, rows};
+}
+
+/* A token's visible text cut to cols, quoted. */
+static void at_tok_label(App *a, int id, int cols, char *out, size_t n) {
+    char raw[SNAP_TOKTEXT * 4] = "", vis[SNAP_TOKTEXT * 4 + 8], fit[SNAP_TOKTEXT * 4 + 8];
+    int len = a->eng ? engine_token_text(a->eng, id, raw, sizeof raw) : 0;
+    tok_visible(raw, LW_MAX(0, LW_MIN(len, (int)sizeof raw - 1)), a->caps.unicode, vis, sizeof vis);
+    utf8_fit(vis, cols - 2, a->caps.unicode, fit, sizeof fit);
+    snprintf(out, n, "\"%.*s\"", (int)LW_MIN(strlen(fit), n > 3 ? n - 3 : 0), fit);
+}
+
+/* The knock-out panel in r: what knocking the selected head out changes. Below the grid: the loss on one line;
+ * narrow (beside it): on a few. Then the probe's next token, the two models side by side, each candidate
+ * with the other model's probability of it when the columns have room. Returns nothing; draws within r. */
+static void at_draw_ablate(App *a, CellBuf *cb, Rect r, int NH, int narrow) {
+    char line[512], head[32];
+    int y = r.y, end = r.y + r.h;
+    snprintf(head, sizeof head, "L%d H%d", at.layer, at.head);
+    int i = at.layer * NH + at.head;
+    if (ak.abl_loss && i < ak.abl_L * ak.abl_NH && ak.abl_NH == NH) {
+        float d = ak.abl_loss[i] - ak.abl_base;
+        int rank = 1, n = ak.abl_L * ak.abl_NH;
+        for (int k = 0; k < n; k++) rank += ak.abl_loss[k] - ak.abl_base > d;
+        char f1[64], f2[64], f3[64], f3b[48], f4[80], f5[24];
+        snprintf(f1, sizeof f1, "knocked out %s:", head);
+        snprintf(f2, sizeof f2, "val loss %.3f -> %.3f (%+.3f)", (double)ak.abl_base, (double)ak.abl_loss[i], (double)d);
+        snprintf(f3, sizeof f3, "on %d val tokens (%d window%s)", ak.abl_tokens, ak.abl_windows, ak.abl_windows == 1 ? "" : "s");
+        snprintf(f3b, sizeof f3b, "%d tokens", ak.abl_tokens);
+        const char *th = rank % 10 == 1 && rank != 11 ? "st" : rank % 10 == 2 && rank != 12 ? "nd" : rank % 10 == 3 && rank != 13 ? "rd" : "th";
+        snprintf(f4, sizeof f4, "the %d%s most needed of %d heads", rank, th, n);
+        if (rank == 1) snprintf(f4, sizeof f4, "the most needed of %d heads", n);
+        snprintf(f5, sizeof f5, "step %ld", ak.abl_step);
+        Style st = d > 0 ? a->th.warn : a->th.good;
+        if (narrow) {
+            cb_text(cb, r.x, y++, r.w, f1, a->th.bold);
+            cb_text(cb, r.x, y++, r.w, f2, st);
+            snprintf(line, sizeof line, "%s, %s", f3, f5);
+            cb_text(cb, r.x, y++, r.w, line, a->th.dim);
+            if (y < end - 3) cb_text(cb, r.x, y++, r.w, f4, a->th.dim);
+            if (y < end - 3) y++;
+        } else {
+            FitField f[] = {{f1, head, 0}, {f2, NULL, 0}, {f3, f3b, 2}, {f4, NULL, 3}, {f5, NULL, 1}};
+            fit_line(f, 5, "  ", r.w, a->caps.unicode, line, sizeof line);
+            cb_text(cb, r.x, y++, r.w, line, st);
+        }
+    } else {
+        const char *why = ak.abl_err;
+        if (!strncmp(why, "head ablation: ", 15)) why += 15; /* said by the line already */
+        if (ak.abl_err[0] && ak.abl_seq) snprintf(line, sizeof line, "knocked out %s: val loss: %.400s", head, why);
+        else snprintf(line, sizeof line, "knocked out %s: val loss: computing...", head);
+        char fit[sizeof line];
+        cb_text(cb, r.x, y++, r.w, utf8_fit(line, r.w, a->caps.unicode, fit, sizeof fit),
+                ak.abl_err[0] && ak.abl_seq ? a->th.error : a->th.dim);
+        if (narrow) y++;
+    }
+    if (y >= end) return;
+    /* the probe sentence's next token with and without the head */
+    int target = at.layer * NH + at.head;
+    if (!ak.next_seq || ak.next_arg != target || !ak.next_ok) {
+        if (ak.next_seq && ak.next_arg == target) snprintf(line, sizeof line, "next token: %.400s", ak.next_err);
+        else snprintf(line, sizeof line, "next token of the probe sentence: computing...");
+        char fit[sizeof line];
+        cb_text(cb, r.x, y, r.w, utf8_fit(line, r.w, a->caps.unicode, fit, sizeof fit),
+                ak.next_seq && ak.next_arg == target ? a->th.error : a->th.dim);
+        return;
+    }
+    const AblateNext *x = &ak.next;
+    int colw = LW_MIN((r.w - 3) / 2, 40), cross = colw >= 30;
+    /* the token column as wide as the longest candidate (quoted), within 5..16 and what the column leaves */
+    int tokw = 5;
+    for (int k = 0; k < LENS_TOPK; k++)
+        for (int side = 0; side < 2; side++) {
+            const LensCell *c = side ? &x->knocked : &x->whole;
+            if (k >= c->n) continue;
+            char t[SNAP_TOKTEXT * 4 + 8];
+            at_tok_label(a, c->ids[k], 16, t, sizeof t);
+            tokw = LW_MAX(tokw, utf8_cols(t));
+        }
+    tokw = LW_MIN(tokw, LW_MAX(5, colw - (cross ? 22 : 9)));
+    char last[SNAP_TOKTEXT * 4 + 8], c1[sizeof last + 32], c2[96];
+    at_tok_label(a, x->last_id, 14, last, sizeof last);
+    snprintf(c1, sizeof c1, "next after %s:", last);
+    snprintf(c2, sizeof c2, "KL %.3f nats", (double)x->kl);
+    if (narrow) { /* the question and the KL on a row of their own, then the column heads */
+        cb_text(cb, r.x, y, r.w, c1, a->th.bold);
+        cb_text(cb, r.x + r.w - utf8_cols(c2), y, utf8_cols(c2), c2, a->th.dim);
+        if (++y >= end) return;
+        cb_text(cb, r.x, y, colw, "whole model", a->th.bold);
+        snprintf(line, sizeof line, "without %s", head);
+        cb_text(cb, r.x + colw + 3, y, r.w - colw - 3, line, a->th.bold);
+    } else {
+        snprintf(line, sizeof line, "%s whole model", c1);
+        cb_text(cb, r.x, y, colw, line, a->th.bold);
+        snprintf(line, sizeof line, "without %s (%s)", head, c2);
+        cb_text(cb, r.x + colw + 3, y, r.w - colw - 3, line, a->th.bold);
+    }
+    y++;
+    for (int k = 0; k < LENS_TOPK && y < end; k++, y++) {
+        char t[SNAP_TOKTEXT * 4 + 8], num[64];
+        for (int side = 0; side < 2; side++) { /* 0: the whole model, 1: without the head */
+            const LensCell *c = side ? &x->knocked : &x->whole;
+            if (k >= c->n) continue;
+            int x0 = side ? r.x + colw + 3 : r.x, w0 = side ? r.w - colw - 3 : colw;
+            int moved = side && k == 0 && x->knocked.ids[0] != x->whole.ids[0]; /* the prediction changed */
+            Style st = moved ? a->th.warn : k == 0 ? a->th.text : a->th.dim;
+            at_tok_label(a, c->ids[k], tokw, t, sizeof t);
+            if (cross)
+                snprintf(num, sizeof num, "%5.1f%% (%s %4.1f%%)", 100.0 * c->probs[k], side ? "was" : "then",
+                         100.0 * (side ? x->knocked_in_whole[k] : x->whole_in_knocked[k]));
+            else
+                snprintf(num, sizeof num, "%5.1f%%", 100.0 * c->probs[k]);
+            cb_printf(cb, x0, y, w0, st, "%d", k + 1);
+            cb_text(cb, x0 + 2, y, LW_MIN(tokw, w0 - 2), t, st);
+            if (w0 > tokw + 3) cb_text(cb, x0 + 3 + tokw, y, w0 - 3 - tokw, num, st);
+        }
+        cb_put(cb, r.x + colw + 1, y, a->caps.unicode ? 0x2502 : '|', a->th.dim);
+    }
+    if (cross && y < end)
+        cb_text(cb, r.x, y, r.w, "(then: without the head; was: with it)", a->th.dim);
+}
+
 /* The legend's forms, widest first: columns per ramp step and the words after the hatch. */
 #define AT_LEGEND_FORMS 3
 static const struct { int step_w; const char *masked; } AT_LEGEND[AT_LEGEND_FORMS] = {
@@ -193,6 +511,20 @@ static AtGrid at_grid_geom(const RenderCaps *caps, int w, int h, int T, int ncol
     return g;
 }
 
+/* The columns the grid of p's heads takes in r (at_draw_grid's layout): the label column and the tiles. */
+static int at_grid_used_w(const App *a, Rect r, const ProbeSnapshot *p) {
+    RenderCaps caps = at_caps(a);
+    AtGrid g = at_grid_geom(&caps, r.w - 4, r.h - 1, p->T, p->NH, p->L);
+    return 4 + p->NH * (g.tw + 1);
+}
+
+/* How well the grid of p fits r: the layers it shows first, then the size of its tiles. */
+static int at_grid_score(const App *a, Rect r, const ProbeSnapshot *p) {
+    RenderCaps caps = at_caps(a);
+    AtGrid g = at_grid_geom(&caps, r.w - 4, r.h - 1, p->T, p->NH, p->L);
+    return g.vis_layers * 100000 + g.tw * 100 + g.th;
+}
+
 /* The grid of tiles in r; when only a window of the layers fits, its label goes into win_full / win_brief (64
  * bytes each; "" when every layer is shown) for the legend row. */
 static void at_draw_grid(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, float *buf, const uint8_t *mask,
@@ -225,6 +557,8 @@ static void at_draw_grid(App *a, CellBuf *cb, Rect r, const ProbeSnapshot *p, fl
             int x = r.x + lab + h * (g.tw + 1);
             const float *m = at_map(p, l, h, at.avg, buf);
             heatmap_draw(cb, x, y, g.tw, g.th, m, p->T, p->T, p->T, 0, 1, 0, mask, &caps);
+            if (!at.avg && y + g.th < r.y + r.h) /* roles of the current weights: LIVE only */
+                at_draw_tile_label(a, cb, x, y + g.th, g.tw, l, h, at.replay < 0 && at_is_gpt(p) && !a->repro);
             if (l == at.layer && (h == at.head || at.avg)) {
                 /* selection marker beside the tile (not colour alone) */
                 cb_put(cb, x - 1, y, a->caps.unicode ? 0x25B6 : '>', a->th.highlight);
@@ -407,6 +741,8 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
     fit_line(hf, (int)(sizeof hf / sizeof hf[0]), "  ", r.w, a->caps.unicode, head, sizeof head);
     Style hs = at.replay < 0 ? a->th.good : a->th.warn;
     cb_text(cb, r.x, r.y, r.w, head, hs);
+    if (at.avg || !at_is_gpt(p)) ak.on = 0; /* one head of a GPT at a time */
+    at_inspect_poll(a, p, at.replay < 0);
     if (at.kind == AT_CROSS) {
         at_draw_cross(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 2}, orig);
         at_draw_legend_row(a, cb, r.x, r.y + r.h - 2, r.w, 0, NULL, NULL);
@@ -426,18 +762,28 @@ static void at_draw(App *a, CellBuf *cb, Rect r) {
         return;
     }
     if (at.zoom) {
-        at_draw_map(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 2}, p, buf, mask, "");
+        if (at_is_gpt(p) && !a->repro) { /* the selected head's three role scores above its map (not in the demo,
+                                           * whose screens must not depend on when the worker's answer came) */
+            at_draw_roles_line(a, cb, r.x, r.y + 1, r.w);
+            at_draw_map(a, cb, (Rect){r.x, r.y + 2, r.w, r.h - 3}, p, buf, mask, "");
+        } else {
+            at_draw_map(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 2}, p, buf, mask, "");
+        }
         FitField hint[] = {{"arrows move the cursor", "arrows: cursor", 0}, {", . scrub snapshots", ", . scrub", 2},
                            {"a average", NULL, 3}, {"Esc/Enter back to the grid", "Esc back", 1}};
         at_draw_hint(a, cb, r, orig, hint, 4);
     } else {
         char wf[64], wb[64];
-        at_draw_grid(a, cb, (Rect){r.x, r.y + 1, r.w, r.h - 3}, p, buf, mask, wf, wb);
+        Rect gr, pr;
+        at_ablate_layout(a, (Rect){r.x, r.y + 1, r.w, r.h - 3}, p, &gr, &pr);
+        at_draw_grid(a, cb, gr, p, buf, mask, wf, wb);
+        if (pr.w > 0) at_draw_ablate(a, cb, pr, p->NH, pr.y == gr.y + 1); /* beside the grid: narrow */
         at_draw_legend_row(a, cb, r.x, r.y + r.h - 2, r.w, causal, wf, wb);
         FitField hint[] = {{"Up/Down select a tile", "Up/Down tile", 0}, {"Enter zooms", "Enter zoom", 0},
-                           {"a average over heads", "a avg", 2}, {"<- -> scrub snapshots", "<- -> scrub", 1},
+                           {"a average over heads", "a avg", -2}, {"<- -> scrub snapshots", "<- -> scrub", 1},
+                           {ak.on ? "o puts the head back" : "o knocks the head out", ak.on ? "o head back" : "o knock out", -1},
                            {"End live", NULL, 3}};
-        at_draw_hint(a, cb, r, orig, hint, 5);
+        at_draw_hint(a, cb, r, orig, hint, (int)(sizeof hint / sizeof hint[0]));
     }
     free(buf);
     free(mask);
@@ -466,6 +812,24 @@ static int at_key(App *a, int key) {
         }
         at.kind = (at.kind + 1) % AT_KINDS, at.layer = at.head = at.q = at.k = 0, at.zoom = 0;
         app_status(a, 0, "attention: %s", AT_KIND_NAME[at.kind]);
+        return 1;
+    case 'o':
+        if (!p) {
+            app_status(a, 1, "no probe snapshot yet");
+            return 1;
+        }
+        if (!at_is_gpt(p)) {
+            app_status(a, 1, "head ablation is GPT-only: this model's attention is %s",
+                       p->Ld > 0 ? "an encoder-decoder's" : "bidirectional (BERT)");
+            return 1;
+        }
+        if (at.avg) {
+            app_status(a, 1, "knocking out works on one head: press a to leave the average first");
+            return 1;
+        }
+        ak.on = !ak.on;
+        if (ak.on) app_status(a, 0, "layer %d head %d knocked out: its output is zero (o puts it back)", at.layer, at.head);
+        else app_status(a, 0, "layer %d head %d is back", at.layer, at.head);
         return 1;
     case 'g':
         at.glyphs = !at.glyphs;
@@ -555,6 +919,8 @@ static const char *const AT_HELP[] = {
     "a\taverage over the heads of each layer on / off",
     "x\tencoder-decoder: encoder self / decoder self / cross-attention",
     "<- ->\tgrid: scrub snapshots (REPLAY); Home: first, End: LIVE",
+    "o\tknock the head out / back in (GPT): val loss, next token",
+    "\ttile labels: a role above 0.4 (prev, sink, ind); zoom: all 3",
     "g\tglyph ramp \" .:-=+*#%@\" instead of colour (projectors)",
     "z\tlarge view: the selected head alone, full size",
     "P\texport the grid, or the zoomed head, as PNG and SVG",

@@ -50,9 +50,11 @@ typedef struct WorkerStatus {
  * engine's [driver] calls), the newest result of each kind kept for the screens to read. */
 typedef enum {
     WI_LENS,        /* engine_lens of the text ("" = the probe sentence) */
-    WI_ABLATE,      /* engine_ablate of the text ("" = the validation text the engine scores) */
+    WI_ABLATE,      /* engine_ablate of the text ("" = the engine's fixed validation window, inspect.h) */
     WI_ROLES,       /* engine_head_roles: arg = sequence length (0 = 16), 4 sequences, seed 1 */
     WI_EMBED_MAP,   /* engine_embed_map_near: arg = 1 + the token whose nearest tokens to find (0 = none) */
+    WI_ABLATE_NEXT, /* engine_ablate_next of the text ("" = the probe sentence): arg = layer * n_head + head
+                     * knocked out (-1 = none) */
     WI_N
 } WorkerInspectKind;
 
@@ -67,6 +69,7 @@ typedef struct WorkerInspect {
     AblateResult ablate;     /* WI_ABLATE */
     HeadRoles roles;         /* WI_ROLES */
     EmbedMap map;            /* WI_EMBED_MAP */
+    AblateNext next;         /* WI_ABLATE_NEXT (nothing to free) */
 } WorkerInspect;
 
 #define WORKER_QUEUE 64
