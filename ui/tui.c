@@ -350,17 +350,24 @@ static int tui_header_right(App *a, char right[4][160]) {
     return nr;
 }
 
-/* The tabs on the left, the training status on the right. The tabs keep their whole titles while the status's
- * shortest form still fits beside them; else the inactive tabs' titles get shorter, down to "[n]". */
+/* The tabs on the left, the training status on the right, in the fullest form that fits beside the tabs, whole or
+ * (inactive ones) by their short names; when even the shortest does not, the inactive titles are cut, down to
+ * "[n]". */
 static void tui_draw_header(App *a, CellBuf *cb, Rect r) {
     cb_fill(cb, r, ' ', a->th.header);
     char right[4][160];
     int nr = tui_header_right(a, right);
-    int need = (int)strlen(right[nr - 1]), keep = TAB_WHOLE, longest = 0;
+    /* the fullest status first: whole tabs beside it, else the short names; failing every form, cut titles */
+    int keep = 0, fits = 0, longest = 0;
+    int whole = tui_tabs_cols(a, TAB_WHOLE), shorter = tui_tabs_cols(a, TAB_SHORT);
+    for (int f = 0; f < nr && !fits; f++) {
+        int need = (int)strlen(right[f]);
+        if (whole + need <= r.w) keep = TAB_WHOLE, fits = 1;
+        else if (shorter + need <= r.w) keep = TAB_SHORT, fits = 1;
+    }
     for (int i = 0; i < N_SCREENS; i++) longest = LW_MAX(longest, (int)strlen(SCREENS[i]->title));
-    if (tui_tabs_cols(a, TAB_WHOLE) + need > r.w) keep = TAB_SHORT;
-    if (tui_tabs_cols(a, TAB_SHORT) + need > r.w)
-        for (keep = longest - 1; keep > 0 && tui_tabs_cols(a, keep) + need > r.w; keep--) {}
+    if (!fits)
+        for (keep = longest - 1; keep > 0 && tui_tabs_cols(a, keep) + (int)strlen(right[nr - 1]) > r.w; keep--) {}
     int x = r.x;
     for (int i = 0; i < N_SCREENS; i++) {
         char t[48];
