@@ -33,6 +33,7 @@
 
 typedef struct Tokenizer Tokenizer; /* bpe.h */
 
+enum { ARCH_KNOCK_ZERO = 1, ARCH_KNOCK_MEAN = 2 }; /* forward_ablated's knock values */
 #define ARCH_IGNORE_INDEX (-100) /* a target that gives no loss (PyTorch's ignore_index); == GPT_IGNORE_INDEX */
 
 /* Which output a forward computes. Tasks choose it (task.h): lm, mlm, instruct and translate use ARCH_HEAD_LM
@@ -235,9 +236,11 @@ typedef struct ArchOps {
      * applied to the residual stream after layer l (l = 0: the embeddings; l = n_layer: the model's own logits),
      * into out (T, V). */
     void (*lens_logits)(void *m, int l, int T, float *out);
-    /* An inference forward of b (ARCH_HEAD_LM, with targets) with the heads flagged in knock (n_layer, n_head; 1 =
-     * knocked out: that head's slice of the attention output is zero before the output projection); returns the
-     * mean loss. The weights are the same afterwards, bit for bit. */
+    /* An inference forward of b (ARCH_HEAD_LM, with targets) with the heads flagged in knock (n_layer, n_head):
+     * ARCH_KNOCK_ZERO: that head's slice of the attention output is zero before the output projection;
+     * ARCH_KNOCK_MEAN: it is replaced by its mean over every position of b (mean ablation: the head still adds its
+     * average, but no longer depends on the input); 0: untouched. Returns the mean loss. The weights are the same
+     * afterwards, bit for bit. */
     float (*forward_ablated)(void *m, const ArchBatch *b, const unsigned char *knock);
     /* Training health, between clipping and adamw_step: per group of tensors (0 the embeddings, 1..n_layer the
      * blocks, n_layer + 1 the final norm and heads; trainable tensors only) the sums of squares of the gradients

@@ -215,27 +215,79 @@ static void gpt_op_lens_logits(void *mm, int l, int T, float *out) {
 
 /* Zeroing head h's rows of c_proj's weight (Conv1D (in, out): rows h*HS.. take that head's context vector), and
  * of its LoRA A (in, r) when c_proj has an adapter, is zeroing the head's output before the projection; the rows
- * are kept aside and put back after the forward. */
+ * are kept aside and put back after the forward. Mean ablation zeroes the same rows and adds to c_proj's bias what
+ * they made of the head's mean context vector over b (a first, plain forward gives it): through the weight,
+ * mean . W[rows], and through the adapter, s * (mean . A[rows]) . B. */
 static float gpt_op_forward_ablated(void *mm, const ArchBatch *b, const unsigned char *knock) {
     GptModel *w = mm;
     Gpt *m = &w->gpt;
     int L = m->cfg.n_layer, NH = m->cfg.n_head, C = m->cfg.d_model, HS = C / NH;
+    LW_ASSERT(b->head == ARCH_HEAD_LM && b->targets && !b->src);
+    w->head = ARCH_HEAD_LM;
+    float *mean = NULL, *bias_kept = NULL; /* (L, NH, HS) mean context vectors; (L, C) c_proj biases */
+    for (int i = 0; i < L * NH && !mean; i++)
+        if (knock[i] == ARCH_KNOCK_MEAN) {
+            mean = lw_calloc((size_t)L * C, sizeof(float));
+            bias_kept = lw_malloc((size_t)L * C * sizeof(float));
+        }
+    if (mean) {
+        gpt_forward(m, b->inputs, b->targets, b->B, b->T, 0, NULL);
+        size_t N = (size_t)b->B * b->T;
+        for (int l = 0; l < L; l++) {
+            const float *y = gpt_attn_out(m, l);
+            for (size_t n = 0; n < N; n++)
+                for (int c = 0; c < C; c++) mean[(size_t)l * C + c] += y[n * C + c];
+            for (int c = 0; c < C; c++) mean[(size_t)l * C + c] /= (float)N;
+        }
+    }
     size_t kept = 0;
     float *save = NULL;
-    for (int pass = 0; pass < 2; pass++) { /* pass 0: save and zero; pass 1: restore */
+    for (int pass = 0; pass < 2; pass++) { /* pass 0: save and zero (and move the means into the bias); 1: restore */
         size_t at = 0;
         for (int l = 0; l < L; l++) {
             char name[64];
+            float *bias = NULL;
+            int means = 0;
+            for (int h = 0; h < NH; h++) means |= knock[l * NH + h] == ARCH_KNOCK_MEAN;
+            if (means) {
+                snprintf(name, sizeof name, "h.%d.attn.c_proj.bias", l);
+                const GptTensor *bt = gpt_find(m, name);
+                LW_ASSERT(bt);
+                bias = m->params + bt->offset;
+                if (pass == 0) memcpy(bias_kept + (size_t)l * C, bias, (size_t)C * sizeof(float));
+                else memcpy(bias, bias_kept + (size_t)l * C, (size_t)C * sizeof(float));
+            }
             for (int k = 0; k < 2; k++) {
                 snprintf(name, sizeof name, k ? "h.%d.attn.c_proj.lora_A" : "h.%d.attn.c_proj.weight", l);
                 const GptTensor *t = gpt_find(m, name);
                 if (!t) continue;
+                const GptTensor *lb = NULL;
+                if (k) {
+                    snprintf(name, sizeof name, "h.%d.attn.c_proj.lora_B", l);
+                    lb = gpt_find(m, name);
+                    LW_ASSERT(lb && m->lora_rank > 0);
+                }
                 size_t cols = (size_t)t->shape[1];
                 for (int h = 0; h < NH; h++) {
                     if (!knock[l * NH + h]) continue;
                     float *rows = m->params + t->offset + (size_t)h * HS * cols;
                     size_t n = (size_t)HS * cols;
                     if (pass == 0) {
+                        if (knock[l * NH + h] == ARCH_KNOCK_MEAN) { /* what the rows made of the mean, into the bias */
+                            const float *mu = mean + (size_t)l * C + (size_t)h * HS;
+                            float *u = lw_calloc(cols, sizeof(float)); /* mu . rows: (C) or, through A, (r) */
+                            for (int i = 0; i < HS; i++)
+                                for (size_t c = 0; c < cols; c++) u[c] += mu[i] * rows[(size_t)i * cols + c];
+                            if (!k) {
+                                for (int c = 0; c < C; c++) bias[c] += u[c];
+                            } else {
+                                const float *B = m->params + lb->offset; /* (r, C) */
+                                float s = m->lora_alpha / (float)m->lora_rank;
+                                for (size_t j = 0; j < cols; j++)
+                                    for (int c = 0; c < C; c++) bias[c] += s * u[j] * B[j * (size_t)C + c];
+                            }
+                            free(u);
+                        }
                         if (at + n > kept) save = lw_realloc(save, (kept = 2 * (at + n)) * sizeof(float));
                         memcpy(save + at, rows, n * sizeof(float));
                         memset(rows, 0, n * sizeof(float));
@@ -246,13 +298,11 @@ static float gpt_op_forward_ablated(void *mm, const ArchBatch *b, const unsigned
                 }
             }
         }
-        if (pass == 0) {
-            LW_ASSERT(b->head == ARCH_HEAD_LM && b->targets && !b->src);
-            w->head = ARCH_HEAD_LM;
-            m->loss = gpt_forward(m, b->inputs, b->targets, b->B, b->T, 0, NULL);
-        }
+        if (pass == 0) m->loss = gpt_forward(m, b->inputs, b->targets, b->B, b->T, 0, NULL);
     }
     free(save);
+    free(mean);
+    free(bias_kept);
     return m->loss;
 }
 

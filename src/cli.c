@@ -207,15 +207,17 @@ static const CmdSpec cli_cmds[] = {
      "the token that really comes next; the last lines give its rank at each layer.",
      cmd_lens,
      {{'k', "--ckpt", NULL, "DIR", "a GPT checkpoint (e.g. runs/default/latest)"}, OPT_NONFINITE, OPT_HELP}},
-    {"ablate", "ablate --ckpt DIR [--file PATH] [TEXT]",
+    {"ablate", "ablate --ckpt DIR [--file PATH] [--mean] [TEXT]",
      "head ablation: the loss change on a text with each attention head of a GPT checkpoint knocked out",
      "Scores the next-token loss on TEXT, or on the file PATH, or by default on the validation part (the\n"
      "last data.val_fraction) of the corpus the checkpoint was trained on, at most 8 context-length windows;\n"
-     "then again with each head in turn knocked out (its output zero before the attention's projection), and\n"
-     "prints a layers x heads table of the loss changes. The heads whose loss rises most matter most.",
+     "then again with each head in turn knocked out (its output zero before the attention's projection, or\n"
+     "with --mean its mean over the window's positions), and prints a layers x heads table of the loss\n"
+     "changes. The heads whose loss rises most matter most.",
      cmd_ablate,
      {{'k', "--ckpt", NULL, "DIR", "a GPT checkpoint (e.g. runs/default/latest)"},
       {'f', "--file", NULL, "PATH", "score the text of PATH (UTF-8)"},
+      {'a', "--mean", NULL, NULL, "mean ablation: replace a head's output by its mean over the positions, not by zero"},
       OPT_NONFINITE, OPT_HELP}},
     {"heads", "heads --ckpt DIR [--length N] [--seed S]",
      "head roles: which attention heads of a GPT checkpoint look at the previous token, the first, or do induction",
@@ -395,6 +397,7 @@ typedef struct Opts {
     int echo; /* -1 = on a terminal only */
     int beam, align, temp_set;
     int length; /* heads --length */
+    int mean;   /* ablate --mean */
     SampleParams sp;
     const char *positional[8];
     int n_positional;
@@ -444,6 +447,7 @@ static int parse_opts(int argc, char **argv, Opts *o) {
         case 'o': o->out = val; break;
         case 'f': o->file = val; break;
         case 'Z': o->sp.no_cache = 1; break;
+        case 'a': o->mean = 1; break;
         case 'L':
             if (parse_num(a, val, 2, 1000, &d)) return 2;
             o->length = (int)d;
@@ -1281,14 +1285,15 @@ static int cmd_ablate(int argc, char **argv) {
     else if (o.file) lw_read_file(o.file, &text, &len, &e);
     else if ((text = ablate_default_text(o.ckpt, &e))) from = "the validation part of its corpus";
     AblateResult r;
-    int rc = text ? engine_ablate(eng, text, &r, &e) : 1;
+    int rc = text ? engine_ablate(eng, text, o.mean ? ABLATE_MEAN : ABLATE_ZERO, &r, &e) : 1;
     free(text);
     if (rc) {
         fprintf(stderr, "llmwb: %s: %s\n", o.ckpt, e.msg);
         engine_close(eng);
         return 2;
     }
-    printf("head ablation on %s: %d predictions in %d window%s; loss %.4f with every head\n", from, r.n_tokens,
+    printf("head ablation (%s) on %s: %d predictions in %d window%s; loss %.4f with every head\n",
+           o.mean ? "a head's output replaced by its mean" : "a head's output set to zero", from, r.n_tokens,
            r.n_windows, r.n_windows == 1 ? "" : "s", r.base_loss);
     printf("loss change with one head knocked out (+ = the model needs it):\n%-8s", "");
     for (int h = 0; h < r.NH; h++) printf("  head %-3d", h);

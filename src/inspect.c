@@ -130,9 +130,17 @@ static float ablate_rows_loss(Engine *g, const int *inputs, const int *targets, 
     return count ? (float)(sum / count) : NAN;
 }
 
-int engine_ablate(Engine *g, const char *text, AblateResult *out, LwError *e) {
+_Static_assert((int)ABLATE_ZERO == (int)ARCH_KNOCK_ZERO && (int)ABLATE_MEAN == (int)ARCH_KNOCK_MEAN, "inspect.h and arch.h agree");
+
+static int ablate_how_check(int how, LwError *e) {
+    if (how == ABLATE_ZERO || how == ABLATE_MEAN) return LW_OK;
+    return lw_fail(e, LW_ERR_INVALID, "head ablation: unknown way %d to knock a head out (zero or mean)", how);
+}
+
+int engine_ablate(Engine *g, const char *text, int how, AblateResult *out, LwError *e) {
     memset(out, 0, sizeof *out);
     int rc = inspect_check(g, g->arch->forward_ablated != NULL, "head ablation", e);
+    if (!rc) rc = ablate_how_check(how, e);
     if (rc) return rc;
     ArchInfo mi = engine_model_info(g);
     int W = g->T, n = 0, rows = 0, RT = 0;
@@ -148,7 +156,7 @@ int engine_ablate(Engine *g, const char *text, AblateResult *out, LwError *e) {
     }
     int L = mi.n_layer, NH = mi.n_head;
     unsigned char *knock = lw_calloc((size_t)L * NH, 1);
-    out->L = L, out->NH = NH;
+    out->L = L, out->NH = NH, out->how = how;
     out->n_windows = ids ? LW_MIN(ABLATE_MAX_WINDOWS, (n - 1 + W - 1) / W) : rows;
     out->base_loss = ids ? ablate_loss(g, ids, n, W, knock, &out->n_tokens)
                          : ablate_rows_loss(g, vin, vtg, rows, RT, knock, &out->n_tokens);
@@ -158,7 +166,7 @@ int engine_ablate(Engine *g, const char *text, AblateResult *out, LwError *e) {
             rc = lw_fail(e, LW_ERR_ABORTED, "head ablation: interrupted");
             break;
         }
-        knock[i] = 1;
+        knock[i] = (unsigned char)how;
         int unused;
         out->loss[i] = ids ? ablate_loss(g, ids, n, W, knock, &unused)
                            : ablate_rows_loss(g, vin, vtg, rows, RT, knock, &unused);
@@ -179,9 +187,10 @@ static void ablate_last_probs(Engine *g, int L, int T, int V, float *z, float *p
     sampler_softmax(p, V, 1.0f);
 }
 
-int engine_ablate_next(Engine *g, const char *text, int layer, int head, AblateNext *out, LwError *e) {
+int engine_ablate_next(Engine *g, const char *text, int layer, int head, int how, AblateNext *out, LwError *e) {
     memset(out, 0, sizeof *out);
     int rc = inspect_check(g, g->arch->forward_ablated != NULL && g->arch->lens_logits != NULL, "head ablation", e);
+    if (!rc) rc = ablate_how_check(how, e);
     if (rc) return rc;
     ArchInfo mi = engine_model_info(g);
     int L = mi.n_layer, NH = mi.n_head, V = mi.vocab_size, T;
@@ -209,13 +218,13 @@ int engine_ablate_next(Engine *g, const char *text, int layer, int head, AblateN
     g->arch->forward_ablated(g->model, &b, knock);
     ablate_last_probs(g, L, T, V, z, pw);
     if (layer >= 0) {
-        knock[layer * NH + head] = 1;
+        knock[layer * NH + head] = (unsigned char)how;
         g->arch->forward_ablated(g->model, &b, knock);
         ablate_last_probs(g, L, T, V, z, pk);
     } else {
         memcpy(pk, pw, (size_t)V * sizeof(float));
     }
-    out->layer = layer, out->head = head, out->T = T, out->last_id = ids[T - 1];
+    out->layer = layer, out->head = head, out->how = how, out->T = T, out->last_id = ids[T - 1];
     out->whole.n = sampler_top_n(pw, V, LENS_TOPK, out->whole.ids, out->whole.probs);
     out->knocked.n = sampler_top_n(pk, V, LENS_TOPK, out->knocked.ids, out->knocked.probs);
     for (int k = 0; k < out->whole.n; k++) out->whole_in_knocked[k] = pk[out->whole.ids[k]];

@@ -38,10 +38,16 @@ typedef struct LensResult {
 int engine_lens(Engine *eng, const char *text, LensResult *out, LwError *e);
 void engine_lens_free(LensResult *r);
 
-/* Head ablation: the loss of predicting each next token of a text with every head in turn knocked out (its output
- * set to zero before the attention's output projection), beside the loss of the whole model. */
+/* How a head is knocked out: its output (its slice of the attention output, before the output projection) set to
+ * zero, or to its mean over the positions scored (each window, or the one text; mean ablation: the head still adds
+ * its average but no longer reads the input, which keeps the next layers' inputs in their usual range). */
+enum { ABLATE_ZERO = 1, ABLATE_MEAN = 2 };
+
+/* Head ablation: the loss of predicting each next token of a text with every head in turn knocked out, beside the
+ * loss of the whole model. */
 typedef struct AblateResult {
     int L, NH;
+    int how;                /* ABLATE_ZERO or ABLATE_MEAN */
     int n_tokens;           /* predictions the losses average over */
     int n_windows;          /* windows of up to the model's context the text was cut into */
     float base_loss;        /* no head knocked out */
@@ -54,15 +60,16 @@ typedef struct AblateResult {
  * own fixed validation window instead: the first min(batch rows, ABLATE_MAX_WINDOWS) rows of the first validation
  * batch (the batch engine_evaluate scores first; for train.task lm the first rows x context + 1 tokens of the
  * validation split, so the same losses as those tokens given as text), the same at every call; LW_ERR_INVALID
- * when there is no validation split (an engine opened on a checkpoint, data.val_fraction 0). Errors as engine_lens.
- * Free with engine_ablate_free. [driver] */
-int engine_ablate(Engine *eng, const char *text, AblateResult *out, LwError *e);
+ * when there is no validation split (an engine opened on a checkpoint, data.val_fraction 0). how: ABLATE_ZERO or
+ * ABLATE_MEAN (else LW_ERR_INVALID). Errors as engine_lens. Free with engine_ablate_free. [driver] */
+int engine_ablate(Engine *eng, const char *text, int how, AblateResult *out, LwError *e);
 void engine_ablate_free(AblateResult *r);
 
 /* What one head does to a prediction: the next-token distribution at the last position of a text, of the whole
  * model and with head (layer, head) knocked out (as engine_ablate knocks heads out), side by side. */
 typedef struct AblateNext {
     int layer, head;        /* the head knocked out (-1, -1: none, both columns the whole model) */
+    int how;                /* ABLATE_ZERO or ABLATE_MEAN */
     int T;                  /* tokens of the text (cut to the model's context) */
     int last_id;            /* its last token: the candidates are what follows it */
     LensCell whole;         /* the whole model's top candidates (n, ids, probs; p_next and rank_next 0) */
@@ -73,9 +80,9 @@ typedef struct AblateNext {
 } AblateNext;
 
 /* The next-token distributions of text (NULL or "": the probe sentence, probe.text, as the probe snapshots have it;
- * at least one token) with and without head (layer, head). Errors as engine_lens; LW_ERR_INVALID for a head the
- * model does not have. Nothing to free. [driver] */
-int engine_ablate_next(Engine *eng, const char *text, int layer, int head, AblateNext *out, LwError *e);
+ * at least one token) with and without head (layer, head), knocked out as how says. Errors as engine_lens;
+ * LW_ERR_INVALID for a head the model does not have. Nothing to free. [driver] */
+int engine_ablate_next(Engine *eng, const char *text, int layer, int head, int how, AblateNext *out, LwError *e);
 
 /* ---- head roles ---- */
 

@@ -1240,6 +1240,12 @@ const float *gpt_residual(const Gpt *m, int l) {
     return a->res2 + (size_t)(l - 1) * a->B * a->T * m->cfg.d_model;
 }
 
+const float *gpt_attn_out(const Gpt *m, int l) {
+    const GptActs *a = m->acts;
+    if (!a || a->B == 0 || l < 0 || l >= m->cfg.n_layer) return NULL;
+    return a->atty + (size_t)l * a->B * a->T * m->cfg.d_model;
+}
+
 const float *gpt_gelu_input(const Gpt *m, int l, size_t *n) {
     const GptActs *a = m->acts;
     *n = 0;

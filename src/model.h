@@ -172,6 +172,9 @@ const float *gpt_residual(const Gpt *m, int l);
 /* The GELU inputs (the MLP's first linear layer's outputs) of block l (1..L) in the last forward, (B, T, 4C): *n
  * of them; NULL before any forward or for l outside 1..L. */
 const float *gpt_gelu_input(const Gpt *m, int l, size_t *n);
+/* The attention output of block l (0..L-1) in the last forward, before c_proj: the heads' context vectors side by
+ * side, (B, T, C) with that call's B, T (head h in columns h*C/NH ..); NULL before any forward or out of range. */
+const float *gpt_attn_out(const Gpt *m, int l);
 
 /* Incremental decoding with a KV cache: feed tokens one (or more) at a time; logits of the last position are
  * written to out (V). Gives the same logits as a full forward. */

@@ -13,6 +13,8 @@ Arrays written (per config):
     loss (1)          mean cross-entropy of the batch
     ablate (L,NH)     the same loss with head h of layer l knocked out: its slice of the attention output (the
                       context vectors, before c_proj) set to zero, every other head untouched
+    ablate_mean (L,NH) the same with that slice replaced by its mean over every position of the batch (mean
+                      ablation)
 """
 
 import os
@@ -43,8 +45,9 @@ def residuals(model, idx):
     return out
 
 
-def ablated_loss(model, idx, targets, layer, head):
-    """Loss with head `head` of block `layer` zeroed before the output projection."""
+def ablated_loss(model, idx, targets, layer, head, mean=False):
+    """Loss with head `head` of block `layer` zeroed (or, mean=True, replaced by its mean over all (B, T) positions)
+    before the output projection."""
     attn = model.h[layer].attn
     c = model.cfg["d_model"]
     hs = c // model.cfg["n_head"]
@@ -52,7 +55,8 @@ def ablated_loss(model, idx, targets, layer, head):
 
     def knocked(ctx):
         ctx = ctx.clone()
-        ctx[..., head * hs:(head + 1) * hs] = 0.0
+        sl = ctx[..., head * hs:(head + 1) * hs]
+        ctx[..., head * hs:(head + 1) * hs] = sl.mean(dim=(0, 1), keepdim=True).expand_as(sl) if mean else 0.0
         return orig(ctx)
 
     attn.c_proj.forward = knocked
@@ -84,6 +88,8 @@ def make(name, cfgd, B, T, seed, outdir):
         w.add("lens", lens)
         w.add("loss", [cross_entropy(model(inputs), targets).item()])
         w.add("ablate", [[ablated_loss(model, inputs, targets, l, h) for h in range(NH)] for l in range(L)])
+        w.add("ablate_mean", [[ablated_loss(model, inputs, targets, l, h, True) for h in range(NH)]
+                              for l in range(L)])
     w.write(os.path.join(outdir, name + ".bin"))
 
 

@@ -111,7 +111,23 @@ Test(inspect, head_ablation_matches_pytorch_and_leaves_the_weights_alone) {
             spread = fmax(spread, fabs(ab->data[i] - rbase));
         }
         cr_assert(spread > 1e-3, "%s: knocking a head out changes nothing (the test would be vacuous)", REFS[f]);
-        /* every head at once, then none: back to the model, bit for bit */
+        /* mean ablation: the head's slice replaced by its mean over the batch's positions */
+        const LwRefArray *am = lwref_get(&r.rf, "ablate_mean");
+        cr_assert_eq(am->n, (size_t)r.L * r.NH);
+        double apart = 0;
+        for (int i = 0; i < r.L * r.NH; i++) {
+            knock[i] = ARCH_KNOCK_MEAN;
+            float loss = arch_gpt.forward_ablated(r.h, &b, knock);
+            knock[i] = 0;
+            cr_assert(fabsf(loss - am->data[i]) <= 1e-5f * fabsf(am->data[i]), "%s head %d mean: %.7f vs torch %.7f",
+                      REFS[f], i, loss, am->data[i]);
+            apart = fmax(apart, fabs(am->data[i] - ab->data[i]));
+        }
+        cr_assert(apart > 1e-4, "%s: the mean is the zero ablation (the test would be vacuous)", REFS[f]);
+        /* every head at once (half of them by their means), then none: back to the model, bit for bit */
+        for (int i = 0; i < r.L * r.NH; i++) knock[i] = i % 2 ? ARCH_KNOCK_MEAN : ARCH_KNOCK_ZERO;
+        arch_gpt.forward_ablated(r.h, &b, knock);
+        cr_assert_eq(memcmp(before, r.m->params, P * sizeof(float)), 0, "the weights changed");
         memset(knock, 1, (size_t)r.L * r.NH);
         arch_gpt.forward_ablated(r.h, &b, knock);
         cr_assert_eq(memcmp(before, r.m->params, P * sizeof(float)), 0, "the weights changed");
@@ -142,9 +158,12 @@ Test(inspect, head_ablation_knocks_out_the_lora_path_too) {
     unsigned char *knock = calloc((size_t)n, 1);
     float *adapted = malloc((size_t)n * sizeof(float));
     float base_adapted = arch_gpt.forward_ablated(r.h, &b, knock);
+    float *adapted_mean = malloc((size_t)n * sizeof(float));
     for (int i = 0; i < n; i++) {
         knock[i] = 1;
         adapted[i] = arch_gpt.forward_ablated(r.h, &b, knock);
+        knock[i] = ARCH_KNOCK_MEAN;
+        adapted_mean[i] = arch_gpt.forward_ablated(r.h, &b, knock);
         knock[i] = 0;
     }
     gpt_merge_lora(r.m);
@@ -157,7 +176,13 @@ Test(inspect, head_ablation_knocks_out_the_lora_path_too) {
         float merged = arch_gpt.forward_ablated(r.h, &b, knock);
         knock[i] = 0;
         cr_assert(fabsf(adapted[i] - merged) < 1e-4f, "head %d: adapted %f vs merged %f", i, adapted[i], merged);
+        knock[i] = ARCH_KNOCK_MEAN;
+        merged = arch_gpt.forward_ablated(r.h, &b, knock);
+        knock[i] = 0;
+        cr_assert(fabsf(adapted_mean[i] - merged) < 1e-4f, "head %d by its mean: adapted %f vs merged %f", i,
+                  adapted_mean[i], merged);
     }
+    free(adapted_mean);
     free(adapted);
     free(knock);
     inspect_close(&r);
@@ -236,7 +261,7 @@ Test(inspect_engine, the_lens_and_the_ablation_agree_with_each_other_and_with_ge
         nll -= log(last[t].p_next);
     }
     cr_assert_eq(last[r.T - 1].rank_next, 0);
-    cr_assert_eq(engine_ablate(g, text, &a, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate(g, text, ABLATE_ZERO, &a, &e), LW_OK, "%s", e.msg);
     cr_assert_eq(a.n_windows, 1);
     cr_assert_eq(a.n_tokens, r.T - 1);
     cr_assert(fabs(a.base_loss - nll / (r.T - 1)) < 1e-4, "ablation base %f vs lens %f", a.base_loss, nll / (r.T - 1));
@@ -293,7 +318,8 @@ Test(inspect_engine, the_lens_and_the_ablation_agree_with_each_other_and_with_ge
     cr_assert(em.var[0] >= em.var[1] && em.var[1] > 0 && em.var[0] + em.var[1] <= em.total_var * 1.0001f,
               "variances %f %f of %f", em.var[0], em.var[1], em.total_var);
     engine_embed_map_free(&em);
-    cr_assert_eq(engine_ablate(g, "a", &a, &e), LW_ERR_INVALID, "one token predicts nothing");
+    cr_assert_eq(engine_ablate(g, "a", ABLATE_ZERO, &a, &e), LW_ERR_INVALID, "one token predicts nothing");
+    cr_assert_eq(engine_ablate(g, "It is a truth", 0, &a, &e), LW_ERR_INVALID, "neither zero nor mean");
     engine_close(g);
 }
 
@@ -311,8 +337,17 @@ Test(inspect_engine, lens_and_ablate_commands_print_their_tables) {
     cr_assert(strstr(out, "rank of the true next token"), "%s", out);
     snprintf(args, sizeof args, "ablate --ckpt %s", dir); /* default: the validation part of its corpus */
     cr_assert_eq(tb_run_llmwb(args, out, sizeof out), 0, "%s", out);
-    cr_assert(strstr(out, "head ablation on the validation part of its corpus: "), "%s", out);
+    cr_assert(strstr(out, "head ablation (a head's output set to zero) on the validation part of its corpus: "), "%s",
+              out);
     cr_assert(strstr(out, "layer 0 ") && strstr(out, "layer 1 ") && strstr(out, "most needed: layer "), "%s", out);
+    static char zero_out[1 << 16];
+    memcpy(zero_out, out, sizeof out);
+    snprintf(args, sizeof args, "ablate --ckpt %s --mean", dir); /* mean ablation: the same base, other changes */
+    cr_assert_eq(tb_run_llmwb(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "head ablation (a head's output replaced by its mean) on the validation part"), "%s", out);
+    const char *zb = strstr(zero_out, "; loss "), *mb = strstr(out, "; loss ");
+    cr_assert(zb && mb && !strncmp(zb, mb, 14), "the whole model's loss is the same:\n%s\n%s", zero_out, out);
+    cr_assert_str_neq(strstr(zero_out, "layer 0 "), strstr(out, "layer 0 "), "zero and mean differ:\n%s", out);
     snprintf(args, sizeof args, "ablate --ckpt %s --file /nonexistent/x.txt", dir);
     cr_assert_eq(tb_run_llmwb(args, out, sizeof out), 2, "%s", out);
     cr_assert(strstr(out, "/nonexistent/x.txt") && !strchr(strchr(out, '\n') + 1, '\n'), "one line: %s", out);
@@ -528,9 +563,9 @@ Test(inspect_engine, the_validation_default_is_the_first_validation_windows_as_a
     }
     text[n] = '\0';
     AblateResult def, again, astext;
-    cr_assert_eq(engine_ablate(g, NULL, &def, &e), LW_OK, "%s", e.msg);
-    cr_assert_eq(engine_ablate(g, "", &again, &e), LW_OK, "%s", e.msg);
-    cr_assert_eq(engine_ablate(g, text, &astext, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate(g, NULL, ABLATE_ZERO, &def, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate(g, "", ABLATE_ZERO, &again, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate(g, text, ABLATE_ZERO, &astext, &e), LW_OK, "%s", e.msg);
     cr_assert_eq(def.n_windows, rows);
     cr_assert_eq(def.n_tokens, rows * T);
     cr_assert_eq(astext.n_windows, rows);
@@ -558,9 +593,9 @@ Test(inspect_engine, the_validation_default_is_the_first_validation_windows_as_a
     engine_close(g);
     EngineOpenOpts o = {.ckpt_dir = dir};
     cr_assert_eq(engine_open(&g, &c, &o, &e), LW_OK, "%s", e.msg);
-    cr_assert_eq(engine_ablate(g, NULL, &def, &e), LW_ERR_INVALID);
+    cr_assert_eq(engine_ablate(g, NULL, ABLATE_ZERO, &def, &e), LW_ERR_INVALID);
     cr_assert(strstr(e.msg, "no validation split") && strstr(e.msg, "give a text"), "%s", e.msg);
-    cr_assert_eq(engine_ablate(g, text, &def, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate(g, text, ABLATE_ZERO, &def, &e), LW_OK, "%s", e.msg);
     engine_ablate_free(&def);
     engine_close(g);
     free(text);
@@ -604,7 +639,7 @@ Test(inspect_engine, the_distribution_without_a_head_is_the_model_with_its_c_pro
     for (int l = -1; l < L; l++)
         for (int hh = l < 0 ? -1 : 0; hh < (l < 0 ? 0 : NH); hh++) {
             AblateNext r;
-            cr_assert_eq(engine_ablate_next(g, text, l, hh, &r, &e), LW_OK, "%s", e.msg);
+            cr_assert_eq(engine_ablate_next(g, text, l, hh, ABLATE_ZERO, &r, &e), LW_OK, "%s", e.msg);
             cr_assert_eq(r.T, T);
             cr_assert_eq(r.last_id, ids[T - 1]);
             cr_assert_eq(r.layer, l);
@@ -648,7 +683,7 @@ Test(inspect_engine, the_distribution_without_a_head_is_the_model_with_its_c_pro
     LensResult lr;
     AblateNext r;
     cr_assert_eq(engine_lens(g, text, &lr, &e), LW_OK, "%s", e.msg);
-    cr_assert_eq(engine_ablate_next(g, text, 1, 0, &r, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate_next(g, text, 1, 0, ABLATE_ZERO, &r, &e), LW_OK, "%s", e.msg);
     const LensCell *last = lr.cells + (size_t)(lr.n_rows - 1) * lr.T + lr.T - 1;
     for (int k = 0; k < LENS_TOPK; k++) {
         cr_assert_eq(r.whole.ids[k], last->ids[k]);
@@ -659,13 +694,13 @@ Test(inspect_engine, the_distribution_without_a_head_is_the_model_with_its_c_pro
     Config c;
     cfg_defaults(&c);
     AblateNext pr, pt;
-    cr_assert_eq(engine_ablate_next(g, "", 0, 1, &pr, &e), LW_OK, "%s", e.msg);
-    cr_assert_eq(engine_ablate_next(g, c.probe.text, 0, 1, &pt, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate_next(g, "", 0, 1, ABLATE_ZERO, &pr, &e), LW_OK, "%s", e.msg);
+    cr_assert_eq(engine_ablate_next(g, c.probe.text, 0, 1, ABLATE_ZERO, &pt, &e), LW_OK, "%s", e.msg);
     cr_assert_eq(pr.T, pt.T);
     cr_assert_arr_eq(pr.knocked.ids, pt.knocked.ids, sizeof pr.knocked.ids);
-    cr_assert_eq(engine_ablate_next(g, text, L, 0, &r, &e), LW_ERR_INVALID);
-    cr_assert_eq(engine_ablate_next(g, text, 0, NH, &r, &e), LW_ERR_INVALID);
-    cr_assert_eq(engine_ablate_next(g, text, 0, -1, &r, &e), LW_ERR_INVALID);
+    cr_assert_eq(engine_ablate_next(g, text, L, 0, ABLATE_ZERO, &r, &e), LW_ERR_INVALID);
+    cr_assert_eq(engine_ablate_next(g, text, 0, NH, ABLATE_ZERO, &r, &e), LW_ERR_INVALID);
+    cr_assert_eq(engine_ablate_next(g, text, 0, -1, ABLATE_ZERO, &r, &e), LW_ERR_INVALID);
     free(rows);
     free(p);
     free(pw);

@@ -221,6 +221,19 @@ static void ia_knock_out_and_back(int w, int h) {
     cr_assert(bar && strchr(c1, '%') < bar && strchr(bar, '%'), "both columns: [%s]", c1);
     cr_assert(strstr(c1, "1 \"w02\""), "the whole model knows the word two back: [%s]", c1);
     cr_assert(strstr(ia_capture(), "\xe2\x9c\x95 "), "the knocked-out tile is marked:\n%s", ia_capture());
+    /* O: mean ablation instead: the same whole model, another loss (the head's average stays) */
+    ia_keys("O");
+    ia_wait("replaces its output by its mean");
+    ia_wait("L0 H0 by its mean:");
+    ia_wait("val loss ");
+    float mbase = 0, mknocked = 0, mdelta = 0;
+    const char *ml = ia_line_with("val loss ");
+    cr_assert_eq(sscanf(strstr(ml, "val loss "), "val loss %f -> %f (%f)", &mbase, &mknocked, &mdelta), 3, "[%s]", ml);
+    cr_assert(fabsf(mbase - base) < 0.0006f, "the whole model is the same: [%s] vs %.3f", ml, (double)base);
+    cr_assert(fabsf(mknocked - knocked) > 0.0015f, "the mean is not zero: [%s] vs %.3f", ml, (double)knocked);
+    ia_keys("O");
+    ia_wait("knocked out L0 H0:");
+    ia_wait("whole model");
     /* the zoom shows the head's three role scores */
     ia_keys("Enter");
     ia_wait("head roles:  prev-token 0.");

@@ -122,6 +122,7 @@ static void at_mask(uint8_t *mask, int T, int causal) {
 
 static struct {
     int on;                     /* o: the selected head is knocked out */
+    int how;                    /* O: how (ABLATE_ZERO, or ABLATE_MEAN: replaced by its mean); 0 before the first o */
     const Engine *eng;          /* the engine the results below are of */
     uint64_t base[WI_N];        /* results up to this seq are of an engine before it (ignored) */
     uint64_t roles_seq;
@@ -130,6 +131,7 @@ static struct {
     float *prev, *first, *ind;  /* (roles_L, roles_NH); NULL when there are none */
     uint64_t abl_seq;
     long abl_step;
+    int abl_how;                /* how the copy below knocked heads out */
     int abl_L, abl_NH, abl_tokens, abl_windows;
     float abl_base, *abl_loss;  /* NULL when none (abl_err says why) */
     char abl_err[LW_ERRLEN];
@@ -163,7 +165,7 @@ static float *at_copy_floats(float *dst, const float *src, int n) {
  * (a->repro) shows no roles: its dumps must not depend on when the worker answers. */
 static void at_inspect_poll(App *a, const ProbeSnapshot *p, int live) {
     Worker *w = &a->wk;
-    int gpt = at_is_gpt(p), NH = p->NH, target = at.layer * NH + at.head;
+    int gpt = at_is_gpt(p), NH = p->NH, target = worker_ablate_next_arg(at.layer * NH + at.head, ak.how);
     long snap = p->step;
     if (a->eng != ak.eng) { /* another engine (a checkpoint loaded, another config): its results are to come */
         ak.eng = a->eng;
@@ -195,9 +197,9 @@ static void at_inspect_poll(App *a, const ProbeSnapshot *p, int live) {
 
     r = worker_inspect_lock(w, WI_ABLATE);
     fresh = r->seq > ak.base[WI_ABLATE];
-    int ask_abl = ak.on && gpt && !r->pending && (!fresh || (live && r->step < snap));
+    int ask_abl = ak.on && gpt && !r->pending && (!fresh || r->arg != ak.how || (live && r->step < snap));
     if (r->seq != ak.abl_seq && fresh) {
-        ak.abl_seq = r->seq, ak.abl_step = r->step;
+        ak.abl_seq = r->seq, ak.abl_step = r->step, ak.abl_how = r->arg;
         int ok = !r->err[0] && r->ablate.loss;
         snprintf(ak.abl_err, sizeof ak.abl_err, "%s", r->err);
         ak.abl_L = ok ? r->ablate.L : 0, ak.abl_NH = ok ? r->ablate.NH : 0;
@@ -206,7 +208,7 @@ static void at_inspect_poll(App *a, const ProbeSnapshot *p, int live) {
         if (!ak.abl_loss || ak.abl_L != p->L || ak.abl_NH != NH) ak.abl_L = ak.abl_NH = 0;
     }
     worker_inspect_unlock(w);
-    if (ask_abl) worker_inspect(w, WI_ABLATE, NULL, 0); /* "": the engine's fixed validation window */
+    if (ask_abl) worker_inspect(w, WI_ABLATE, NULL, ak.how); /* "": the engine's fixed validation window */
 
     r = worker_inspect_lock(w, WI_ABLATE_NEXT);
     fresh = r->seq > ak.base[WI_ABLATE_NEXT];
@@ -327,13 +329,13 @@ static void at_draw_ablate(App *a, CellBuf *cb, Rect r, int NH, int narrow) {
     char line[512], head[32];
     int y = r.y, end = r.y + r.h;
     snprintf(head, sizeof head, "L%d H%d", at.layer, at.head);
-    int i = at.layer * NH + at.head;
-    if (ak.abl_loss && i < ak.abl_L * ak.abl_NH && ak.abl_NH == NH) {
+    int i = at.layer * NH + at.head, mean = ak.how == ABLATE_MEAN;
+    if (ak.abl_loss && i < ak.abl_L * ak.abl_NH && ak.abl_NH == NH && ak.abl_how == ak.how) {
         float d = ak.abl_loss[i] - ak.abl_base;
         int rank = 1, n = ak.abl_L * ak.abl_NH;
         for (int k = 0; k < n; k++) rank += ak.abl_loss[k] - ak.abl_base > d;
         char f1[64], f2[64], f3[64], f3b[48], f4[80], f5[24];
-        snprintf(f1, sizeof f1, "knocked out %s:", head);
+        snprintf(f1, sizeof f1, mean ? "%s by its mean:" : "knocked out %s:", head);
         snprintf(f2, sizeof f2, "val loss %.3f -> %.3f (%+.3f)", (double)ak.abl_base, (double)ak.abl_loss[i], (double)d);
         snprintf(f3, sizeof f3, "on %d val tokens (%d window%s)", ak.abl_tokens, ak.abl_windows, ak.abl_windows == 1 ? "" : "s");
         snprintf(f3b, sizeof f3b, "%d tokens", ak.abl_tokens);
@@ -366,7 +368,7 @@ static void at_draw_ablate(App *a, CellBuf *cb, Rect r, int NH, int narrow) {
     }
     if (y >= end) return;
     /* the probe sentence's next token with and without the head */
-    int target = at.layer * NH + at.head;
+    int target = worker_ablate_next_arg(i, ak.how);
     if (!ak.next_seq || ak.next_arg != target || !ak.next_ok) {
         if (ak.next_seq && ak.next_arg == target) snprintf(line, sizeof line, "next token: %.400s", ak.next_err);
         else snprintf(line, sizeof line, "next token of the probe sentence: computing...");
@@ -828,8 +830,17 @@ static int at_key(App *a, int key) {
             return 1;
         }
         ak.on = !ak.on;
-        if (ak.on) app_status(a, 0, "layer %d head %d knocked out: its output is zero (o puts it back)", at.layer, at.head);
+        if (!ak.how) ak.how = ABLATE_ZERO;
+        if (ak.on)
+            app_status(a, 0, "layer %d head %d knocked out: its output is %s (o puts it back, O: %s)", at.layer,
+                       at.head, ak.how == ABLATE_MEAN ? "its mean" : "zero", ak.how == ABLATE_MEAN ? "zero" : "its mean");
         else app_status(a, 0, "layer %d head %d is back", at.layer, at.head);
+        return 1;
+    case 'O':
+        ak.how = ak.how == ABLATE_MEAN ? ABLATE_ZERO : ABLATE_MEAN;
+        app_status(a, 0, "knocking a head out %s%s", ak.how == ABLATE_MEAN ?
+                   "replaces its output by its mean over the positions (mean ablation)" : "sets its output to zero",
+                   ak.on ? "" : " (o knocks the selected head out)");
         return 1;
     case 'g':
         at.glyphs = !at.glyphs;
@@ -917,16 +928,17 @@ static const char *const AT_HELP[] = {
     "Enter\tzoom into the head (queries x keys) / back",
     "arrows\tzoom: move the cursor; its exact weight is shown",
     "a\taverage over the heads of each layer on / off",
-    "x\tencoder-decoder: encoder self / decoder self / cross-attention",
+    "x\tenc-dec: encoder self / decoder self / cross-attention",
     "<- ->\tgrid: scrub snapshots (REPLAY); Home: first, End: LIVE",
     "o\tknock the head out / back in (GPT): val loss, next token",
-    "\ttile labels: a role above 0.4 (prev, sink, ind); zoom: all 3",
+    "O\tknock out by zero / by the head's mean (mean ablation)",
+    "\ttile labels: roles above 0.4 (prev, sink, ind); zoom: all",
     "g\tglyph ramp \" .:-=+*#%@\" instead of colour (projectors)",
     "z\tlarge view: the selected head alone, full size",
     "P\texport the grid, or the zoomed head, as PNG and SVG",
     ", .\tscrub snapshots in the zoom too ([ ] < > work as well)",
-    "\tmasked (future) cells hatched; the legend: darker = less weight",
-    "/\tzoom with the cursor on the first probe token containing the text",
+    "\tmasked (future) cells hatched; darker = less weight",
+    "/\tzoom on the first probe token containing the text",
     "n, N\tnext / previous such token",
     NULL};
 

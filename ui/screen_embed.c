@@ -512,7 +512,7 @@ static const char *const EM_HELP[] = {
     "Enter, e\tedit the probe sentence (Enter sets, Esc cancels)",
     "p\trecord a probe snapshot of the current weights now",
     "\tstrips: blue < 0, white 0, red > 0; 2 values per cell",
-    "z\tlarge view: the strips and the neighbours alone, full size",
+    "z\tlarge view: the strips and neighbours alone",
     "/\tselect the first probe token containing the text",
     "n, N\tnext / previous such token",
     "M\ttoken map: every token's embedding on 2 main axes (PCA)",

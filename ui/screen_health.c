@@ -328,15 +328,15 @@ static int hl_export(App *a, const char *base, char *msg, size_t n) {
 }
 
 static const char *const HL_HELP[] = {
-    "\tratio: log10(|AdamW change| / |w|) per group, a line each",
-    "\tdashed: the 1e-3 guideline (-3); HIGH > 10^-1, LOW < 10^-6",
-    "\ttable: the latest grad norm, weight norm, ratio per group",
-    "\tactivations: residual mean and std after each layer (probe)",
-    "\tatt: attention rows >= 95% on one key; gelu: inputs < -3",
-    "Up Down\tselect a group: its line on top, bold; others dimmed",
+    "\tratio: log10(|AdamW change| / |w|), a line per group",
+    "\tdashed: the 1e-3 guideline; HIGH > 1e-1, LOW < 1e-6",
+    "\ttable: latest grad norm, weight norm, ratio",
+    "\tactivations: residual mean, std after each layer",
+    "\tatt: rows >= 95% on one key; gelu: inputs < -3",
+    "Up Down\tselect a group: its line on top, others dimmed",
     "Home\tno group selected",
     "z\tlarge view: the ratio plot alone",
-    "P\texport the ratio plot (PNG, SVG) and the screen text",
+    "P\texport the ratio plot (PNG, SVG) and screen text",
     NULL};
 
 const ScreenOps screen_health = {

@@ -519,17 +519,18 @@ static void ln_search(App *a, const char *pat, int dir) {
 }
 
 static const char *const LN_HELP[] = {
-    "\trows: the embeddings (emb) and each block (L1..Ln); columns: the text's tokens",
-    "\ta cell: the token that layer would predict after the column's token, coloured by its probability",
-    "\t\xe2\x9c\x93 (ASCII *): that guess is the token that really comes next",
-    "arrows\tmove the cursor; the box lists the cell's top 5 and the true next token's rank",
+    "\trows: embeddings (emb), each block; columns: tokens",
+    "\ta cell: what that layer predicts after the column",
+    "\t\xe2\x9c\x93 (ASCII *): the guess is the true next token",
+    "arrows\tmove the cursor: its top 5, the true token's rank",
     "Home End\tfirst / last position (the columns scroll)",
-    "PgUp PgDn\tthe embeddings row / the last layer (the model's own prediction)",
-    "p\tback to the probe sentence (after Chat's C-g showed a reply)",
-    "g\tglyph ramp \" .:-=+*#%@\" instead of colour (projectors)",
-    "/\tthe cursor to the first column token containing the text; n, N next / previous",
-    "P\texport the screen text and the whole grid as an SVG heatmap",
-    "\tLIVE only: recomputed at each new probe snapshot while training runs",
+    "PgUp PgDn\tthe embeddings row / the last layer",
+    "p\tback to the probe sentence (after Chat's C-g)",
+    "g\tglyph ramp \" .:-=+*#%@\" instead of colour",
+    "/\tthe cursor to a column token containing the text",
+    "n, N\tnext / previous such token",
+    "P\texport the screen text and the grid as SVG",
+    "\tLIVE: recomputed at each new probe snapshot",
     NULL};
 
 const ScreenOps screen_lens = {

@@ -414,15 +414,36 @@ static void tui_draw_fkeys(App *a, CellBuf *cb, Rect r) {
     }
 }
 
+/* Rows the help description d takes word-wrapped to cols columns (wrap_row). */
+static int help_rows(const char *d, int cols) {
+    int rows = 0;
+    size_t n = strlen(d), at = 0;
+    while (at < n && rows < 64) {
+        size_t next;
+        wrap_row(d + at, n - at, cols, &next);
+        if (!next) break;
+        at += next;
+        rows++;
+    }
+    return rows;
+}
+
 static void tui_draw_help(App *a, CellBuf *cb, Rect body) {
     const ScreenOps *s = SCREENS[a->screen];
     int n = N_GLOBAL_KEYS;
     const char *short_help = tui_global_short();
-    int ns = 0;
-    for (const char *const *p = s->help; p && *p; p++) ns++;
-    int w = body.w - 4 > 104 ? 104 : body.w - 4;
-    int compact = n + ns + 4 > body.h;          /* the screen's own keys come first, then the global ones */
+    int w = body.w - 4 > 104 ? 104 : body.w - 4, dw = w - 20;
+    /* the screen's lines word-wrapped to the description column, or (no room for that) one row each, cut */
+    int ns = 0, nwrap = 0;
+    for (const char *const *p = s->help; p && *p; p++) {
+        const char *tab = strchr(*p, '\t'), *d = tab ? tab + 1 : *p;
+        ns++;
+        nwrap += LW_MAX(1, help_rows(d, dw));
+    }
     int short_rows = (int)((strlen(short_help) + 1 + (size_t)(w - 6)) / (size_t)(w - 5)) + 1;
+    int wrap = nwrap + short_rows + 4 <= body.h; /* the border, the titles and the short global list fit too */
+    if (wrap) ns = nwrap;
+    int compact = n + ns + 4 > body.h;          /* the screen's own keys come first, then the global ones */
     int h = (compact ? short_rows : n) + ns + 4;
     if (h > body.h) h = body.h;
     Rect r = {body.x + (body.w - w) / 2, body.y + (body.h - h) / 2, w, h};
@@ -434,17 +455,24 @@ static void tui_draw_help(App *a, CellBuf *cb, Rect body) {
     char t[64];
     snprintf(t, sizeof t, "%s screen", s->title);
     cb_text(cb, r.x + 2, y++, w - 4, t, a->th.bold);
-    for (const char *const *p = s->help; p && *p && y < bottom; p++, y++) {
-        const char *tab = strchr(*p, '\t');
+    for (const char *const *p = s->help; p && *p && y < bottom; p++) {
+        const char *tab = strchr(*p, '\t'), *d = tab ? tab + 1 : *p;
         int kl = tab ? (int)(tab - *p) : 0;
         cb_printf(cb, r.x + 3, y, 14, a->th.good, "%.*s", kl, *p);
-        cb_text(cb, r.x + 18, y, w - 20, tab ? tab + 1 : *p, a->th.text);
+        if (wrap) {
+            y += LW_MAX(1, cb_wrap(cb, (Rect){r.x + 18, y, dw, bottom - y}, d, a->th.text));
+        } else {
+            char fit[512]; /* a line too long for the box ends in an ellipsis, not silently */
+            cb_text(cb, r.x + 18, y++, dw, utf8_fit(d, dw, a->caps.unicode, fit, sizeof fit), a->th.text);
+        }
     }
     if (y < bottom) cb_text(cb, r.x + 2, y++, w - 4, "Global keys", a->th.bold);
     if (!compact) {
         for (int i = 0; i < N_GLOBAL_KEYS && y < bottom; i++, y++) {
             cb_text(cb, r.x + 3, y, 14, gk_name(i), a->th.good);
-            cb_text(cb, r.x + 18, y, w - 20, GLOBAL_KEYS[i].help, a->th.text);
+            char fit[512];
+            cb_text(cb, r.x + 18, y, w - 20, utf8_fit(GLOBAL_KEYS[i].help, w - 20, a->caps.unicode, fit, sizeof fit),
+                    a->th.text);
         }
         return;
     }

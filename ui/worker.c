@@ -208,13 +208,16 @@ static void wk_inspect(Worker *w, Engine *eng, const WorkerCmd *c) {
         engine_probe_free(p);
         break;
     }
-    case WI_ABLATE: rc = engine_ablate(eng, c->text, &r.ablate, &e); break;
+    case WI_ABLATE:
+        rc = engine_ablate(eng, c->text, c->target == ABLATE_MEAN ? ABLATE_MEAN : ABLATE_ZERO, &r.ablate, &e);
+        break;
     case WI_ROLES: rc = engine_head_roles(eng, 4, c->target > 0 ? c->target : 16, 1, &r.roles, &e); break;
     case WI_EMBED_MAP: rc = engine_embed_map_near(eng, c->target - 1, &r.map, &e); break; /* arg: 1 + the query */
     case WI_ABLATE_NEXT: {
-        int nh = ts.n_head;
-        int l = c->target >= 0 && nh > 0 ? c->target / nh : -1, h = c->target >= 0 && nh > 0 ? c->target % nh : -1;
-        rc = engine_ablate_next(eng, c->text, l, h, &r.next, &e);
+        int nh = ts.n_head, head = c->target >= 0 ? c->target / 2 : -1; /* worker_ablate_next_arg */
+        int l = head >= 0 && nh > 0 ? head / nh : -1, h = head >= 0 && nh > 0 ? head % nh : -1;
+        rc = engine_ablate_next(eng, c->text, l, h, c->target >= 0 && c->target % 2 ? ABLATE_MEAN : ABLATE_ZERO,
+                                &r.next, &e);
         break;
     }
     default: rc = lw_fail(&e, LW_ERR_INVALID, "unknown inspection %d", (int)k); break;

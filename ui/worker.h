@@ -50,11 +50,11 @@ typedef struct WorkerStatus {
  * engine's [driver] calls), the newest result of each kind kept for the screens to read. */
 typedef enum {
     WI_LENS,        /* engine_lens of the text ("" = the probe sentence) */
-    WI_ABLATE,      /* engine_ablate of the text ("" = the engine's fixed validation window, inspect.h) */
+    WI_ABLATE,      /* engine_ablate of the text ("" = the engine's fixed validation window, inspect.h): arg = how
+                     * (ABLATE_ZERO or ABLATE_MEAN; anything else: zero) */
     WI_ROLES,       /* engine_head_roles: arg = sequence length (0 = 16), 4 sequences, seed 1 */
     WI_EMBED_MAP,   /* engine_embed_map_near: arg = 1 + the token whose nearest tokens to find (0 = none) */
-    WI_ABLATE_NEXT, /* engine_ablate_next of the text ("" = the probe sentence): arg = layer * n_head + head
-                     * knocked out (-1 = none) */
+    WI_ABLATE_NEXT, /* engine_ablate_next of the text ("" = the probe sentence): arg = worker_ablate_next_arg() */
     WI_N
 } WorkerInspectKind;
 
@@ -142,6 +142,9 @@ void worker_status(Worker *w, WorkerStatus *out);
 /* The engine (read-locked) or NULL when not open; release with worker_engine_release in the same thread. */
 Engine *worker_engine_acquire(Worker *w);
 void worker_engine_release(Worker *w);
+/* WI_ABLATE_NEXT's arg for head index head (layer * n_head + head; -1 = none) knocked out as how (ABLATE_*). */
+static inline int worker_ablate_next_arg(int head, int how) { return head < 0 ? -1 : 2 * head + (how == ABLATE_MEAN); }
+
 /* Asks for a result of kind k on text (NULL or "" = the kind's default) with the kind's parameter arg; nothing is
  * queued while a request of that kind is pending (so a screen may ask every frame it finds the result stale). */
 void worker_inspect(Worker *w, WorkerInspectKind k, const char *text, int arg);
