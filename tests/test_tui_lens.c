@@ -194,7 +194,7 @@ Test(tui_lens, the_grid_follows_training_the_cursor_box_chat_reply_and_kv_cache)
     lt_keys("Right Right Down");
     lt_wait("L1 after \xe2\x8b\x85 (position 2)");
     for (int k = 1; k <= 5; k++) {
-        char row[16];
+        char row[32];
         snprintf(row, sizeof row, "\xe2\x94\x82 %d ", k);
         const char *l = lt_line_with(row);
         cr_assert(l[0] && strchr(l, '%'), "top-5 row %d with its probability:\n%s", k, lt_capture());
