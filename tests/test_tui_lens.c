@@ -89,7 +89,7 @@ Test(tui_lens, the_grid_follows_training_the_cursor_box_chat_reply_and_kv_cache)
     tm_keys("Right Right Down");
     tm_wait("L1 after \xe2\x8b\x85 (position 2)");
     for (int k = 1; k <= 5; k++) {
-        char row[16];
+        char row[24];   /* room for any int: gcc -O1 (make asan) checks the bound */
         snprintf(row, sizeof row, "\xe2\x94\x82 %d ", k);
         const char *l = tm_line_with(row);
         cr_assert(l[0] && strchr(l, '%'), "top-5 row %d with its probability:\n%s", k, tm_capture());
