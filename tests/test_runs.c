@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "model.h"
 #include "run.h"
+#include "tmuxh.h"
 
 static char g_root[256];
 
@@ -34,7 +35,10 @@ static void make_root(void) {
     LwError e;
     cr_assert_eq(lw_mkdirs(g_root, &e), 0);
 }
-static void drop_root(void) { lw_rmtree(g_root); }
+static void drop_root(void) {
+    tm_stop(); /* a TUI test that failed midway leaves its tmux server */
+    lw_rmtree(g_root);
+}
 
 static const char *bin(void) {
     const char *b = getenv("LLMWB_BIN");
@@ -453,55 +457,11 @@ Test(runs, a_full_disk_keeps_the_last_checkpoint) {
 
 /* ---- the TUI asks (tmux, as a person uses it) ---- */
 
-static char g_tmux[96];
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
-
-static const char *pane(void) {
-    static char buf[1 << 16];
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -p -t t 2>/dev/null", g_tmux);
-    FILE *p = popen(cmd, "r");
-    size_t n = p ? fread(buf, 1, sizeof buf - 1, p) : 0;
-    if (p) pclose(p);
-    buf[n] = '\0';
-    return buf;
-}
-
-static void wait_text(const char *text) {
-    double t0 = lw_now();
-    while (lw_now() - t0 < 20) {
-        if (strstr(pane(), text)) return;
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    cr_assert_fail("timed out waiting for \"%s\"; the screen was:\n%s", text, pane());
-}
-
-/* Opens `llmwb tui` on the e2e config and run directory rd in a fresh tmux server. */
+/* Opens `llmwb tui` on the e2e config and run directory rd in a fresh tmux server (tests/tmuxh.h), 100x30. */
 static void tui_open(const char *rd) {
-    const char *b = bin();
-    if (sh("tmux -V >/dev/null 2>&1") != 0) cr_skip_test("tmux is not installed");
-    static int n;
-    snprintf(g_tmux, sizeof g_tmux, "llmwb-runs-%d-%d", (int)getpid(), ++n);
-    char cwd[512];
-    cr_assert_not_null(getcwd(cwd, sizeof cwd));
-    cr_assert_eq(sh("tmux -L %s -f /dev/null new-session -d -s t -x 100 -y 30 \"cd '%s' && env TERM=xterm-256color "
-                    "LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' tui -c tests/tui_scripts/e2e.yaml --run-dir '%s'; "
-                    "echo __EXIT_\\$?__; sleep 60\"",
-                    g_tmux, cwd, b, rd),
-                 0);
+    tm_prepare();
+    tm_launch_tui(100, 30, "", "tests/tui_scripts/e2e.yaml", rd);
 }
-
-static void tui_close(void) { sh("tmux -L %s kill-server >/dev/null 2>&1", g_tmux); }
 
 Test(runs, the_tui_asks_before_it_resumes_or_starts_fresh) {
     char rd[512], p[600], *out;
@@ -510,33 +470,33 @@ Test(runs, the_tui_asks_before_it_resumes_or_starts_fresh) {
     free(out);
     /* q: nothing happens */
     tui_open(rd);
-    wait_text("holds a checkpoint at step 3");
+    tm_wait("holds a checkpoint at step 3");
     snprintf(p, sizeof p, "the old run is kept as %s.1", rd);
-    wait_text(p);
-    sh("tmux -L %s send-keys -t t q", g_tmux);
-    wait_text("__EXIT_0__");
-    tui_close();
+    tm_wait(p);
+    tm_keys("q");
+    tm_wait("__LLMWB_EXIT_0__");
+    tm_stop();
     snprintf(p, sizeof p, "%s/latest", rd);
     cr_assert_eq(saved_step(p), 3);
     /* r (Enter): resumed at step 3, said on the status line */
     tui_open(rd);
-    wait_text("holds a checkpoint at step 3");
-    sh("tmux -L %s send-keys -t t Enter", g_tmux);
-    wait_text("Step 3/");
-    wait_text("resuming");
-    sh("tmux -L %s send-keys -t t q", g_tmux);
-    wait_text("__EXIT_0__");
-    tui_close();
+    tm_wait("holds a checkpoint at step 3");
+    tm_keys("Enter");
+    tm_wait("Step 3/");
+    tm_wait("resuming");
+    tm_keys("q");
+    tm_wait("__LLMWB_EXIT_0__");
+    tm_stop();
     /* f: the old run is kept aside, the new one starts at step 0 */
     tui_open(rd);
-    wait_text("holds a checkpoint at step 3");
-    sh("tmux -L %s send-keys -t t f", g_tmux);
-    wait_text("Step 0/");
+    tm_wait("holds a checkpoint at step 3");
+    tm_keys("f");
+    tm_wait("Step 0/");
     snprintf(p, sizeof p, "kept the previous run as %s.1", rd);
-    wait_text(p);
-    sh("tmux -L %s send-keys -t t q", g_tmux);
-    wait_text("__EXIT_0__");
-    tui_close();
+    tm_wait(p);
+    tm_keys("q");
+    tm_wait("__LLMWB_EXIT_0__");
+    tm_stop();
     snprintf(p, sizeof p, "%s.1/latest", rd);
     cr_assert_eq(saved_step(p), 3, "the old run is intact beside the new one");
     snprintf(p, sizeof p, "%s/latest", rd);

@@ -1,160 +1,54 @@
 /* test_tui_lens.c — the Lens screen (issue 15: what each layer predicts next) and the Chat's KV cache switch, tokens/s
  * and C-g, as a person uses them: the real `llmwb` binary in tmux (send-keys, capture-pane, always WAITING for
- * expected text with a deadline, never sleeping a fixed time), the same harness as tests/test_tui_e2e.c. And the
- * cells the screen draws checked against engine_lens on the same weights: a `--script` run dumps the screen and saves
- * its checkpoint, which the test opens. Needs LLMWB_BIN and LLMWB_ROOT (`make test` sets both). */
+ * expected text with a deadline, never sleeping a fixed time), with the harness of tests/tmuxh.h. And the cells the
+ * screen draws checked against engine_lens on the same weights: a `--script` run dumps the screen and saves its
+ * checkpoint, which the test opens. Needs LLMWB_BIN and LLMWB_ROOT (`make test` sets both). */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
 #include "render.h"
-
-#define LT_DEADLINE 20.0
-
-static char g_sock[96];
-static char g_sock_path[512];
-static char g_run[256];
-static int g_counter;
-
-static double lt_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void lt_pause_ms(int ms) {
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&t, NULL);
-}
-
-static int lt_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int lt_sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
-
-static const char *lt_capture(void) {
-    static char buf[1 << 18];
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -p -t lens 2>/dev/null", g_sock);
-    FILE *p = popen(cmd, "r");
-    size_t n = 0;
-    if (p) {
-        n = fread(buf, 1, sizeof buf - 1, p);
-        pclose(p);
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-static void lt_keys(const char *keys) { lt_sh("tmux -L %s send-keys -t lens %s", g_sock, keys); }
-static void lt_literal(const char *text) { lt_sh("tmux -L %s send-keys -t lens -l '%s'", g_sock, text); }
-
-static double lt_wait(const char *text) {
-    double t0 = lt_now();
-    while (lt_now() - t0 < LT_DEADLINE) {
-        if (strstr(lt_capture(), text)) return lt_now() - t0;
-        lt_pause_ms(50);
-    }
-    cr_assert_fail("timed out after %.0f s waiting for \"%s\"; the screen was:\n%s", LT_DEADLINE, text, lt_capture());
-    return -1;
-}
-
-/* The pane row holding needle (a static buffer), or "". */
-static const char *lt_line_with(const char *needle) {
-    static char line[1024];
-    const char *s = lt_capture(), *h = strstr(s, needle);
-    line[0] = '\0';
-    if (!h) return line;
-    const char *b = h, *e = h;
-    while (b > s && b[-1] != '\n') b--;
-    while (*e && *e != '\n') e++;
-    snprintf(line, sizeof line, "%.*s", (int)(e - b), b);
-    return line;
-}
-
-/* Whether a pane row starts with prefix. */
-static int lt_has_row(const char *prefix) {
-    const char *s = lt_capture();
-    size_t n = strlen(prefix);
-    for (const char *l = s; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-        if (!strncmp(l, prefix, n)) return 1;
-    return 0;
-}
+#include "tmuxh.h"
 
 /* The number after the first "key" in the pane, or -1. */
 static long lt_number_after(const char *key) {
-    const char *s = strstr(lt_capture(), key);
+    const char *s = strstr(tm_capture(), key);
     return s ? strtol(s + strlen(key), NULL, 10) : -1;
 }
 
 /* Waits until the number after key is at least min; returns it. */
 static long lt_wait_number(const char *key, long min) {
-    double t0 = lt_now();
+    double t0 = tm_now();
     long v = -1;
-    while (lt_now() - t0 < LT_DEADLINE) {
+    while (tm_now() - t0 < TM_DEADLINE) {
         if ((v = lt_number_after(key)) >= min) return v;
-        lt_pause_ms(50);
+        tm_pause_ms(50);
     }
-    cr_assert_fail("timed out waiting for \"%s\" >= %ld (last %ld); screen:\n%s", key, min, v, lt_capture());
+    cr_assert_fail("timed out waiting for \"%s\" >= %ld (last %ld); screen:\n%s", key, min, v, tm_capture());
     return -1;
-}
-
-static void lt_prepare(void) {
-    const char *bin = getenv("LLMWB_BIN"), *root = getenv("LLMWB_ROOT");
-    if (!bin || !root || !*bin || !*root) cr_skip_test("LLMWB_BIN / LLMWB_ROOT not set (run through make test)");
-    if (access(bin, X_OK) != 0) cr_skip_test("%s is not built", bin);
-    if (lt_sh("tmux -V >/dev/null 2>&1") != 0) cr_skip_test("tmux is not installed");
-    snprintf(g_sock, sizeof g_sock, "llmwb-lens-%d-%d", (int)getpid(), ++g_counter);
-    snprintf(g_run, sizeof g_run, "/tmp/llmwb-lens-%d-%d", (int)getpid(), g_counter);
 }
 
 /* `llmwb tui -c config` in a w x h pane (plus tmux's status row), UTF-8, 256 colours. */
 static void lt_launch(int w, int h, const char *config) {
-    lt_prepare();
-    int rc = lt_sh("tmux -L %s -f /dev/null new-session -d -s lens -x %d -y %d "
-                   "\"cd '%s' && env TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' tui -c %s --run-dir '%s'; "
-                   "echo __LLMWB_EXIT_\\$?__; sleep 120\"",
-                   g_sock, w, h + 1, getenv("LLMWB_ROOT"), getenv("LLMWB_BIN"), config, g_run);
-    cr_assert_eq(rc, 0, "tmux new-session failed");
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "tmux -L %s display-message -p '#{socket_path}' 2>/dev/null", g_sock);
-    FILE *p = popen(cmd, "r");
-    if (p) {
-        if (!fgets(g_sock_path, sizeof g_sock_path, p)) g_sock_path[0] = '\0';
-        g_sock_path[strcspn(g_sock_path, "\n")] = '\0';
-        pclose(p);
-    }
-    lt_wait("[1]Tokenizer");
-}
-
-static void lt_stop(void) {
-    if (g_sock[0]) lt_sh("tmux -L %s kill-server >/dev/null 2>&1", g_sock);
-    if (g_sock_path[0] && strstr(g_sock_path, "llmwb-lens-")) lt_sh("rm -f '%s'", g_sock_path);
-    if (g_run[0]) lt_sh("rm -rf '%s'", g_run);
-    g_sock[0] = g_run[0] = g_sock_path[0] = '\0';
+    tm_prepare();
+    tm_launch_tui(w, h + 1, "", config, tm_run_dir());
+    tm_wait("[1]Tokenizer");
 }
 
 static void lt_start_gpt_80(void) { lt_launch(80, 24, "tests/tui_scripts/e2e.yaml"); }
 static void lt_start_bert_80(void) { lt_launch(80, 24, "tests/tui_scripts/e2e-bert.yaml"); }
 
-TestSuite(tui_lens, .init = lt_start_gpt_80, .fini = lt_stop, .timeout = 150);
+TestSuite(tui_lens, .init = lt_start_gpt_80, .fini = tm_stop, .timeout = 150);
 
 /* The tokens/s in the status line after a reply ("reply: N tokens, X tok/s (KV cache on|off)"). */
 static double lt_reply_tps(const char *cache) {
     char want[64];
     snprintf(want, sizeof want, "tok/s (KV cache %s)", cache);
-    lt_wait(want);
-    const char *l = lt_line_with(want), *r = strstr(l, "reply: ");
+    tm_wait(want);
+    const char *l = tm_line_with(want), *r = strstr(l, "reply: ");
     cr_assert_not_null(r, "[%s]", l);
     int n = 0;
     double tps = 0;
@@ -164,98 +58,99 @@ static double lt_reply_tps(const char *cache) {
 }
 
 Test(tui_lens, the_grid_follows_training_the_cursor_box_chat_reply_and_kv_cache) {
-    lt_wait("bytes/token");   /* the engine is open */
+    tm_wait("bytes/token");   /* the engine is open */
     /* before any training: the lens of the probe sentence at step 0 */
-    lt_keys("6");
-    lt_wait("LIVE  step 0  the probe sentence");
-    lt_wait("top-guess p 0");
-    cr_assert(lt_has_row("emb") && lt_has_row("L1") && lt_has_row("L2"), "a row per layer:\n%s", lt_capture());
-    cr_assert(!lt_has_row("L3"), "the model has 2 blocks:\n%s", lt_capture());
+    tm_keys("6");
+    tm_wait("LIVE  step 0  the probe sentence");
+    tm_wait("top-guess p 0");
+    cr_assert(tm_line_starting("emb")[0] && tm_line_starting("L1")[0] && tm_line_starting("L2")[0],
+              "a row per layer:\n%s", tm_capture());
+    cr_assert(!tm_line_starting("L3")[0], "the model has 2 blocks:\n%s", tm_capture());
     /* the probe tokens head the columns (e2e.yaml's small tokenizer: "I" "t" " " "is" " a" ...) */
-    const char *cols = lt_line_with("    I     t     \xe2\x8b\x85     is    \xe2\x8b\x85" "a");
-    cr_assert(cols[0], "the probe tokens as the column headers:\n%s", lt_capture());
-    cr_assert_null(strstr(lt_line_with("LIVE  step 0"), "\xe2\x80\xa6"), "nothing cut in the header:\n%s", lt_capture());
+    const char *cols = tm_line_with("    I     t     \xe2\x8b\x85     is    \xe2\x8b\x85" "a");
+    cr_assert(cols[0], "the probe tokens as the column headers:\n%s", tm_capture());
+    cr_assert_null(strstr(tm_line_with("LIVE  step 0"), "\xe2\x80\xa6"), "nothing cut in the header:\n%s", tm_capture());
     /* train: the lens follows the newest probe snapshot (every 10 steps) */
-    lt_keys("4");
-    lt_wait("Loss  train:");
-    lt_keys("Space");
+    tm_keys("4");
+    tm_wait("Loss  train:");
+    tm_keys("Space");
     lt_wait_number("Step ", 25);
-    lt_keys("Space");
-    lt_wait("PAUSED");
+    tm_keys("Space");
+    tm_wait("PAUSED");
     long paused = -1;
     for (long now = lt_number_after("Step "); now != paused; now = lt_number_after("Step ")) {   /* settles */
         paused = now;
-        lt_pause_ms(100);
+        tm_pause_ms(100);
     }
-    lt_keys("6");
+    tm_keys("6");
     long lens_step = lt_wait_number("LIVE  step ", paused / 10 * 10);
     cr_assert(lens_step > 0 && lens_step <= paused, "lens at step %ld, paused at %ld", lens_step, paused);
     /* the cursor: two positions right, one layer down; the box lists the cell's top 5 and the true next token */
-    lt_keys("Right Right Down");
-    lt_wait("L1 after \xe2\x8b\x85 (position 2)");
+    tm_keys("Right Right Down");
+    tm_wait("L1 after \xe2\x8b\x85 (position 2)");
     for (int k = 1; k <= 5; k++) {
-        char row[32];
+        char row[24];   /* room for any int: gcc -O1 (make asan) checks the bound */
         snprintf(row, sizeof row, "\xe2\x94\x82 %d ", k);
-        const char *l = lt_line_with(row);
-        cr_assert(l[0] && strchr(l, '%'), "top-5 row %d with its probability:\n%s", k, lt_capture());
+        const char *l = tm_line_with(row);
+        cr_assert(l[0] && strchr(l, '%'), "top-5 row %d with its probability:\n%s", k, tm_capture());
     }
-    cr_assert(lt_line_with("true next is: rank ")[0], "the true next token's rank:\n%s", lt_capture());
-    lt_keys("End");
-    lt_wait("(position 28)");
-    lt_wait("the last position: nothing comes next");
+    cr_assert(tm_line_with("true next is: rank ")[0], "the true next token's rank:\n%s", tm_capture());
+    tm_keys("End");
+    tm_wait("(position 28)");
+    tm_wait("the last position: nothing comes next");
 
     /* Chat: a reply with its tokens/s, the KV cache on */
-    lt_keys("5");
-    lt_wait("Next-token probabilities");
-    lt_wait("(C-t) KV cache   on");
-    lt_literal("It is a truth");
-    lt_keys("Enter");
-    lt_wait("you: It is a truth");
+    tm_keys("5");
+    tm_wait("Next-token probabilities");
+    tm_wait("(C-t) KV cache   on");
+    tm_literal("It is a truth");
+    tm_keys("Enter");
+    tm_wait("you: It is a truth");
     double on = lt_reply_tps("on");
-    cr_assert(strstr(lt_line_with("last reply"), " tok/s"), "[%s]", lt_line_with("last reply"));
+    cr_assert(strstr(tm_line_with("last reply"), " tok/s"), "[%s]", tm_line_with("last reply"));
     /* C-g: that prompt and reply in the Lens, until p returns to the probe sentence */
-    lt_keys("C-g");
-    lt_wait("chat reply (p: probe)");
-    lt_wait("top-guess p 0");
-    cr_assert(lt_has_row("emb") && lt_has_row("L2"), "%s", lt_capture());
-    cr_assert(lt_line_with("    I     t     \xe2\x8b\x85     is    \xe2\x8b\x85" "a")[0], "the prompt's tokens first:\n%s",
-              lt_capture());
-    lt_wait("p back to the probe sentence");
-    lt_keys("p");
-    lt_wait("the probe sentence  positions 0-11 of 29");
+    tm_keys("C-g");
+    tm_wait("chat reply (p: probe)");
+    tm_wait("top-guess p 0");
+    cr_assert(tm_line_starting("emb")[0] && tm_line_starting("L2")[0], "%s", tm_capture());
+    cr_assert(tm_line_with("    I     t     \xe2\x8b\x85     is    \xe2\x8b\x85" "a")[0], "the prompt's tokens first:\n%s",
+              tm_capture());
+    tm_wait("p back to the probe sentence");
+    tm_keys("p");
+    tm_wait("the probe sentence  positions 0-11 of 29");
     /* / searches the column tokens: the cursor goes to the first one containing the text */
-    lt_keys("/");
-    lt_literal("ver");
-    lt_keys("Enter");
-    lt_wait("token 1/1 containing 'ver'");
-    lt_wait("L1 after ver (position 14)");
+    tm_keys("/");
+    tm_literal("ver");
+    tm_keys("Enter");
+    tm_wait("token 1/1 containing 'ver'");
+    tm_wait("L1 after ver (position 14)");
     /* the KV cache off: the same screen says so, and the reply's speed is measured again */
-    lt_keys("5");
-    lt_wait("(C-t) KV cache   on");
-    lt_keys("C-t");
-    lt_wait("(C-t) KV cache   off");
-    lt_literal("It is a truth");
-    lt_keys("Enter");
+    tm_keys("5");
+    tm_wait("(C-t) KV cache   on");
+    tm_keys("C-t");
+    tm_wait("(C-t) KV cache   off");
+    tm_literal("It is a truth");
+    tm_keys("Enter");
     double off = lt_reply_tps("off");
     fprintf(stderr, "tui_lens: reply speed %.0f tok/s with the KV cache, %.0f without\n", on, off);
-    lt_keys("F10");
-    lt_wait("save before quit?");
-    lt_keys("n");
-    lt_wait("__LLMWB_EXIT_0__");
+    tm_keys("F10");
+    tm_wait("save before quit?");
+    tm_keys("n");
+    tm_wait("__LLMWB_EXIT_0__");
 }
 
-TestSuite(tui_lens_bert, .init = lt_start_bert_80, .fini = lt_stop, .timeout = 150);
+TestSuite(tui_lens_bert, .init = lt_start_bert_80, .fini = tm_stop, .timeout = 150);
 
 Test(tui_lens_bert, a_model_without_a_lens_says_so) {
-    lt_wait("bytes/token");
-    lt_keys("6");
-    lt_wait("No logit lens here:");
-    cr_assert_null(strstr(lt_capture(), "top-guess p 0"), "no grid:\n%s", lt_capture());
-    lt_keys("Right Down");   /* keys on an empty screen do nothing bad */
-    lt_keys("4");
-    lt_wait("Masked-token accuracy (MLM)");
-    lt_keys("F10");
-    lt_wait("__LLMWB_EXIT_");
+    tm_wait("bytes/token");
+    tm_keys("6");
+    tm_wait("No logit lens here:");
+    cr_assert_null(strstr(tm_capture(), "top-guess p 0"), "no grid:\n%s", tm_capture());
+    tm_keys("Right Down");   /* keys on an empty screen do nothing bad */
+    tm_keys("4");
+    tm_wait("Masked-token accuracy (MLM)");
+    tm_keys("F10");
+    tm_wait("__LLMWB_EXIT_");
 }
 
 /* ---- the cells drawn are engine_lens's ---- */
@@ -289,7 +184,7 @@ Test(lens_screen, the_cells_it_draws_are_engine_lens_of_the_same_weights) {
     snprintf(dir, sizeof dir, "/tmp/llmwb-lens-script-%d", (int)getpid());
     snprintf(script, sizeof script, "%s/s.txt", dir);
     snprintf(run, sizeof run, "%s/run", dir);
-    cr_assert_eq(lt_sh("rm -rf '%s' && mkdir -p '%s'", dir, dir), 0);
+    cr_assert_eq(tm_sh("rm -rf '%s' && mkdir -p '%s'", dir, dir), 0);
     /* ten steps (a snapshot at 10), the Lens with the cursor on layer 1, position 2, then the checkpoint of those
      * weights */
     FILE *f = fopen(script, "w");
@@ -301,7 +196,7 @@ Test(lens_screen, the_cells_it_draws_are_engine_lens_of_the_same_weights) {
     fclose(f);
     snprintf(cmd, sizeof cmd, "cd '%s' && LANG=C.UTF-8 '%s' tui -c tests/tui_scripts/e2e.yaml --ascii --run-dir '%s' "
              "--script '%s' --dump-dir '%s' >/dev/null 2>&1", root, bin, run, script, dir);
-    cr_assert_eq(lt_sh("%s", cmd), 0, "%s", cmd);
+    cr_assert_eq(tm_sh("%s", cmd), 0, "%s", cmd);
     char path[600];
     snprintf(path, sizeof path, "%s/lens.txt", dir);
     char *dump = strdup(lt_read(path));
@@ -377,14 +272,14 @@ Test(lens_screen, the_cells_it_draws_are_engine_lens_of_the_same_weights) {
     fclose(f);
     snprintf(cmd, sizeof cmd, "cd '%s' && LANG=C.UTF-8 '%s' tui -c tests/tui_scripts/e2e.yaml --run-dir '%s/run2' "
              "--script '%s' --dump-dir '%s' >/dev/null 2>&1", root, bin, dir, script, dir);
-    cr_assert_eq(lt_sh("%s", cmd), 0, "%s", cmd);
+    cr_assert_eq(tm_sh("%s", cmd), 0, "%s", cmd);
     f = fopen(script, "w");
     cr_assert_not_null(f);
     fputs("timeout 30\nresize 80 24\nwait-text CHECKPOINT\nsleep-frames 2\ndump ck\nquit\n", f);
     fclose(f);
     snprintf(cmd, sizeof cmd, "cd '%s' && LANG=C.UTF-8 '%s' tui --ascii --ckpt '%s/run2/latest' --script '%s' "
              "--dump-dir '%s' >/dev/null 2>&1", root, bin, dir, script, dir);
-    cr_assert_eq(lt_sh("%s", cmd), 0, "%s", cmd);
+    cr_assert_eq(tm_sh("%s", cmd), 0, "%s", cmd);
     snprintf(path, sizeof path, "%s/ck.txt", dir);
     const char *ck = lt_read(path);
     char head[256];
@@ -394,5 +289,5 @@ Test(lens_screen, the_cells_it_draws_are_engine_lens_of_the_same_weights) {
     cr_assert(strstr(head, "[1]Tok [2]Embed [3]Attn [4]Train [5]Chat [6]Lens [7]Health"), "[%s]", head);
     const char *st = strstr(head, "Step ");
     cr_assert(st && strtol(st + 5, NULL, 10) >= 150 && strstr(st, " CHECKPOINT"), "[%s]", head);
-    lt_sh("rm -rf '%s'", dir);
+    tm_sh("rm -rf '%s'", dir);
 }
