@@ -778,16 +778,50 @@ void adamw_update_naive(float *p, const float *g, float *m, float *v, size_t n, 
 #define SQRT1_2 0.70710678118654752440f
 #define INV_SQRT_2PI 0.39894228040143267794f
 
-void gelu_erf_forward(float *out, const float *inp, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * SQRT1_2));
+/* erf of each lane: Abramowitz & Stegun 7.1.26, 1 - t (a1 + t (a2 + ...)) e^(-x^2) with t = 1 / (1 + p |x|), odd
+ * in x (absolute error <= 1.5e-7; tested against erf in double); *ex2 gets the e^(-x^2) it computed, which the
+ * GELU's backward needs too (e^(-x^2/2) at x sqrt(2)). Four lanes with v4_exp, instead of a libm erff per element
+ * (a fifth of BERT's training step in a profile). */
+static inline F4 v4_erf(F4 x, F4 *ex2) {
+    I4 neg = x < v4_set(0.0f);
+    F4 ax = v4_max(x, -x);
+    F4 t = v4_set(1.0f) / (v4_set(1.0f) + v4_set(0.3275911f) * ax);
+    F4 p = v4_set(1.061405429f);
+    p = p * t + v4_set(-1.453152027f);
+    p = p * t + v4_set(1.421413741f);
+    p = p * t + v4_set(-0.284496736f);
+    p = p * t + v4_set(0.254829592f);
+    F4 e = v4_exp(-(ax * ax));
+    *ex2 = e;
+    F4 y = v4_set(1.0f) - p * t * e;
+    return (F4)(((I4)y & ~neg) | ((I4)(-y) & neg));
 }
 
+/* GELU (exact form) 4 lanes: mode 0 out = gelu(x); 1 out += gelu'(x) dout. */
+static inline void gelu_erf4(int mode, float *out, const float *inp, const float *dout) {
+    F4 x = v4_load(inp), e;
+    F4 cdf = v4_set(0.5f) * (v4_set(1.0f) + v4_erf(x * v4_set(SQRT1_2), &e)); /* e = e^(-x^2/2) */
+    if (mode == 0) v4_store(out, x * cdf);
+    else v4_store(out, v4_load(out) + (cdf + x * v4_set(INV_SQRT_2PI) * e) * v4_load(dout));
+}
+
+/* Both over n, the tail through a padded copy. */
+static void gelu_erf_run(int mode, float *out, const float *inp, const float *dout, size_t n) {
+    size_t i = 0;
+    for (; i + VL <= n; i += VL) gelu_erf4(mode, out + i, inp + i, dout ? dout + i : NULL);
+    if (i == n) return;
+    float o[VL] = {0}, x[VL] = {0}, d[VL] = {0};
+    memcpy(x, inp + i, (n - i) * sizeof(float));
+    if (dout) memcpy(d, dout + i, (n - i) * sizeof(float));
+    if (mode) memcpy(o, out + i, (n - i) * sizeof(float));
+    gelu_erf4(mode, o, x, d);
+    memcpy(out + i, o, (n - i) * sizeof(float));
+}
+
+void gelu_erf_forward(float *out, const float *inp, size_t n) { gelu_erf_run(0, out, inp, NULL, n); }
+
 void gelu_erf_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float g = 0.5f * (1.0f + erff(x * SQRT1_2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
-        dinp[i] += g * dout[i];
-    }
+    gelu_erf_run(1, dinp, inp, dout, n);
 }
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {

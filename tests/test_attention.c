@@ -222,6 +222,36 @@ Test(attention_mha, query_with_no_visible_key_gets_zeros) {
     for (int i = 0; i < 12; i++) cr_assert(dk[i] == 0.0f && dv[i] == 0.0f);
 }
 
+/* The exact GELU's vector erf against erf in double over [-12, 12] (both directions, every tail length), with NaN
+ * passed through. */
+Test(attention_mha, gelu_erf_matches_erf_in_double) {
+    enum { N = 24001 };
+    float *x = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float)), *d = calloc(N, sizeof(float));
+    float *one = malloc(N * sizeof(float));
+    for (int i = 0; i < N; i++) x[i] = -12.0f + 24.0f * (float)i / (N - 1), one[i] = 1.0f;
+    gelu_erf_forward(y, x, N);
+    gelu_erf_backward(d, x, one, N);
+    double worst_f = 0, worst_b = 0;
+    for (int i = 0; i < N; i++) {
+        double xi = x[i], cdf = 0.5 * (1.0 + erf(xi / sqrt(2.0)));
+        double f = xi * cdf, g = cdf + xi * exp(-0.5 * xi * xi) / sqrt(2.0 * M_PI);
+        worst_f = fmax(worst_f, fabs(y[i] - f) / (1.0 + fabs(xi)));
+        worst_b = fmax(worst_b, fabs(d[i] - g) / (1.0 + fabs(xi)));
+    }
+    cr_assert(worst_f < 4e-7, "forward: worst error %.3g (relative to 1 + |x|)", worst_f);
+    cr_assert(worst_b < 6e-7, "backward: worst error %.3g (relative to 1 + |x|)", worst_b);
+    for (size_t n = 1; n <= 7; n++) { /* tails: the same values as the full run */
+        float t[7], g2[7] = {0};
+        gelu_erf_forward(t, x + 1000, n);
+        gelu_erf_backward(g2, x + 1000, one, n);
+        for (size_t i = 0; i < n; i++) cr_assert(t[i] == y[1000 + i] && g2[i] == d[1000 + i], "n %zu lane %zu", n, i);
+    }
+    float nan_in[1] = {NAN}, nan_out[1];
+    gelu_erf_forward(nan_out, nan_in, 1);
+    cr_assert(isnan(nan_out[0]), "NaN stays visible");
+    free(x), free(y), free(d), free(one);
+}
+
 /* Exact GELU and the Linear-layout product with bias. */
 Test(attention_mha, gelu_erf_and_linear) {
     float x[5] = {-3.0f, -0.5f, 0.0f, 0.7f, 2.5f}, y[5], d[5] = {0};
