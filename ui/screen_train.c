@@ -361,6 +361,11 @@ static void tr_draw_small_plot(App *a, CellBuf *cb, Rect r, const char *title, i
     o.blocks = a->caps.blocks;
     o.unicode = a->caps.unicode;
     o.axis = a->th.dim;
+    /* the learning rate and the gradient norm are never negative: the axis starts at 0, not at a padded -8e-05 */
+    double top = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(y[i]) && y[i] > top) top = y[i];
+    if (top > 0) o.ymin = 0, o.ymax = top * 1.05;
     if (n > 0) plot_draw(cb, (Rect){r.x, r.y + 1, r.w, r.h - 1}, &s, 1, o);
     free(x);
 }
