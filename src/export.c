@@ -197,17 +197,23 @@ static int img_write_png(Img *im, const char *path, LwError *e) {
 
 /* ---- loss plot geometry, shared by PNG and SVG ---- */
 
-typedef struct LossPlot {
+/* The frame every line plot shares (the loss curves, the health ratios): picture size, plot area, data range
+ * and ticks, title and x label. */
+typedef struct PlotAxes {
     int W, H;
     int px0, py0, pw, ph;           /* plot area */
     double x0, x1, y0, y1;          /* data range (y in log10 when logy) */
     int logy;
-    int n, nv;
-    double *x, *raw, *ema, *vx, *vy; /* one block */
-    double xt[16], yt[16];
+    double xt[16], yt[16];          /* ticks, in data units (not log10) */
     int nxt, nyt;
     char title[128];
     const char *xlabel;
+} PlotAxes;
+
+typedef struct LossPlot {
+    PlotAxes ax;
+    int n, nv;
+    double *x, *raw, *ema, *vx, *vy; /* one block */
 } LossPlot;
 
 /* Ticks at "nice" multiples (1, 2, 5 x 10^k) inside [lo, hi]; returns how many. */
@@ -239,26 +245,46 @@ static void ema_debias(const double *y, int n, double w, double *out) {
     }
 }
 
-static double lp_tx(const LossPlot *lp, double x) { return lp->px0 + (x - lp->x0) / (lp->x1 - lp->x0) * lp->pw; }
-static double lp_ty(const LossPlot *lp, double y) {
-    double v = lp->logy ? log10(y) : y;
-    return lp->py0 + lp->ph - (v - lp->y0) / (lp->y1 - lp->y0) * lp->ph;
+static double ax_tx(const PlotAxes *a, double x) { return a->px0 + (x - a->x0) / (a->x1 - a->x0) * a->pw; }
+static double ax_ty(const PlotAxes *a, double y) {
+    double v = a->logy ? log10(y) : y;
+    return a->py0 + a->ph - (v - a->y0) / (a->y1 - a->y0) * a->ph;
 }
-static int lp_ok(const LossPlot *lp, double y) { return isfinite(y) && (!lp->logy || y > 0); }
+
+/* The data range [xlo, xhi] x [ylo, yhi] (y in log10 when logy; empty or flat ranges widened), y padded by 5%,
+ * and the ticks. */
+static void axes_range(PlotAxes *a, double xlo, double xhi, double ylo, double yhi) {
+    if (!(xlo <= xhi)) xlo = 0, xhi = 1;
+    if (xhi - xlo < 1e-12) xhi = xlo + 1;
+    if (!(ylo <= yhi)) ylo = 0, yhi = 1;
+    if (yhi - ylo < 1e-9) ylo -= 0.5, yhi += 0.5;
+    double pad = 0.05 * (yhi - ylo);
+    a->x0 = xlo, a->x1 = xhi, a->y0 = ylo - pad, a->y1 = yhi + pad;
+    a->nxt = nice_ticks(a->x0, a->x1, 6, a->xt, 16);
+    if (a->logy) {
+        double t[16];
+        int k = nice_ticks(pow(10, a->y0), pow(10, a->y1), 5, t, 16);
+        for (int i = 0; i < k; i++)
+            if (t[i] > 0) a->yt[a->nyt++] = t[i];
+    } else {
+        a->nyt = nice_ticks(a->y0, a->y1, 5, a->yt, 16);
+    }
+}
+static int lp_ok(const LossPlot *lp, double y) { return isfinite(y) && (!lp->ax.logy || y > 0); }
 
 static void loss_prepare(LossPlot *lp, const MetricPoint *m, int n, const ExportPlotOpts *o) {
     memset(lp, 0, sizeof *lp);
-    lp->W = o && o->width > 0 ? o->width : 960;
-    lp->H = o && o->height > 0 ? o->height : 540;
-    if (lp->W < 200) lp->W = 200;
-    if (lp->H < 150) lp->H = 150;
-    lp->logy = o ? o->logy : 0;
+    lp->ax.W = o && o->width > 0 ? o->width : 960;
+    lp->ax.H = o && o->height > 0 ? o->height : 540;
+    if (lp->ax.W < 200) lp->ax.W = 200;
+    if (lp->ax.H < 150) lp->ax.H = 150;
+    lp->ax.logy = o ? o->logy : 0;
     int by_tokens = o ? o->by_tokens : 0;
-    lp->xlabel = by_tokens ? "tokens" : "step";
-    snprintf(lp->title, sizeof lp->title, "%s", o && o->title ? o->title : "Loss");
-    lp->px0 = 80, lp->py0 = 50;
-    lp->pw = lp->W - lp->px0 - 90;
-    lp->ph = lp->H - lp->py0 - 50;
+    lp->ax.xlabel = by_tokens ? "tokens" : "step";
+    snprintf(lp->ax.title, sizeof lp->ax.title, "%s", o && o->title ? o->title : "Loss");
+    lp->ax.px0 = 80, lp->ax.py0 = 50;
+    lp->ax.pw = lp->ax.W - lp->ax.px0 - 90;
+    lp->ax.ph = lp->ax.H - lp->ax.py0 - 50;
     lp->n = n < 0 ? 0 : n;
     lp->x = lw_malloc(sizeof(double) * (size_t)(lp->n + 1) * 5);
     lp->raw = lp->x + lp->n + 1, lp->ema = lp->raw + lp->n + 1, lp->vx = lp->ema + lp->n + 1;
@@ -272,26 +298,12 @@ static void loss_prepare(LossPlot *lp, const MetricPoint *m, int n, const Export
         double ys[2] = {lp->raw[i], m[i].val_loss};
         for (int k = 0; k < 2; k++)
             if (lp_ok(lp, ys[k])) {
-                double v = lp->logy ? log10(ys[k]) : ys[k];
+                double v = lp->ax.logy ? log10(ys[k]) : ys[k];
                 ylo = fmin(ylo, v), yhi = fmax(yhi, v);
             }
     }
     ema_debias(lp->raw, lp->n, EMA_TRAIN, lp->ema);
-    if (!(xlo <= xhi)) xlo = 0, xhi = 1;
-    if (xhi - xlo < 1e-12) xhi = xlo + 1;
-    if (!(ylo <= yhi)) ylo = 0, yhi = 1;
-    if (yhi - ylo < 1e-9) ylo -= 0.5, yhi += 0.5;
-    double pad = 0.05 * (yhi - ylo);
-    lp->x0 = xlo, lp->x1 = xhi, lp->y0 = ylo - pad, lp->y1 = yhi + pad;
-    lp->nxt = nice_ticks(lp->x0, lp->x1, 6, lp->xt, 16);
-    if (lp->logy) {
-        double t[16];
-        int k = nice_ticks(pow(10, lp->y0), pow(10, lp->y1), 5, t, 16);
-        for (int i = 0; i < k; i++)
-            if (t[i] > 0) lp->yt[lp->nyt++] = t[i];
-    } else {
-        lp->nyt = nice_ticks(lp->y0, lp->y1, 5, lp->yt, 16);
-    }
+    axes_range(&lp->ax, xlo, xhi, ylo, yhi);
 }
 
 static void fmt_num(char *buf, size_t n, double v) {
@@ -299,12 +311,36 @@ static void fmt_num(char *buf, size_t n, double v) {
     else snprintf(buf, n, "%.4g", v);
 }
 
+/* The PNG frame: grid lines with their tick labels, the border, the title, the x label and ylabel. */
+static void axes_png(Img *im, const PlotAxes *a, const char *ylabel) {
+    char buf[64];
+    for (int i = 0; i < a->nyt; i++) {
+        int y = (int)lround(ax_ty(a, a->yt[i]));
+        img_line(im, a->px0, y, a->px0 + a->pw, y, 1, 0, NULL, C_GRID);
+        fmt_num(buf, sizeof buf, a->yt[i]);
+        img_text(im, a->px0 - 8 - img_text_w(buf, 2), y - 5, buf, 2, C_LABEL);
+    }
+    for (int i = 0; i < a->nxt; i++) {
+        int x = (int)lround(ax_tx(a, a->xt[i]));
+        img_line(im, x, a->py0, x, a->py0 + a->ph, 1, 0, NULL, C_GRID);
+        fmt_num(buf, sizeof buf, a->xt[i]);
+        img_text(im, x - img_text_w(buf, 2) / 2, a->py0 + a->ph + 8, buf, 2, C_LABEL);
+    }
+    img_line(im, a->px0, a->py0, a->px0 + a->pw, a->py0, 1, 0, NULL, C_BLACK);
+    img_line(im, a->px0, a->py0 + a->ph, a->px0 + a->pw, a->py0 + a->ph, 1, 0, NULL, C_BLACK);
+    img_line(im, a->px0, a->py0, a->px0, a->py0 + a->ph, 1, 0, NULL, C_BLACK);
+    img_line(im, a->px0 + a->pw, a->py0, a->px0 + a->pw, a->py0 + a->ph, 1, 0, NULL, C_BLACK);
+    img_text(im, a->px0, 12, a->title, 3, C_BLACK);
+    img_text(im, a->px0 + a->pw / 2 - img_text_w(a->xlabel, 2) / 2, a->H - 18, a->xlabel, 2, C_BLACK);
+    img_text(im, 8, a->py0 - 20, ylabel, 2, C_BLACK);
+}
+
 /* The y pixel of the end labels (train, val), nudged apart when they would overlap. */
 static void lp_end_labels(const LossPlot *lp, double *ty, double *vy) {
     *ty = *vy = NAN;
     for (int i = lp->n - 1; i >= 0; i--)
-        if (isfinite(lp->ema[i])) { *ty = lp_ty(lp, lp->ema[i]); break; }
-    if (lp->nv > 0) *vy = lp_ty(lp, lp->vy[lp->nv - 1]);
+        if (isfinite(lp->ema[i])) { *ty = ax_ty(&lp->ax, lp->ema[i]); break; }
+    if (lp->nv > 0) *vy = ax_ty(&lp->ax, lp->vy[lp->nv - 1]);
     if (isfinite(*ty) && isfinite(*vy) && fabs(*ty - *vy) < 16) {
         if (*vy >= *ty) *vy = *ty + 16;
         else *ty = *vy + 16;
@@ -315,37 +351,17 @@ int export_loss_png(const char *path, const MetricPoint *m, int n, const ExportP
     LossPlot lp;
     loss_prepare(&lp, m, n, o);
     Img im;
-    img_init(&im, lp.W, lp.H);
-    char buf[64];
-    for (int i = 0; i < lp.nyt; i++) {
-        int y = (int)lround(lp_ty(&lp, lp.yt[i]));
-        img_line(&im, lp.px0, y, lp.px0 + lp.pw, y, 1, 0, NULL, C_GRID);
-        fmt_num(buf, sizeof buf, lp.yt[i]);
-        img_text(&im, lp.px0 - 8 - img_text_w(buf, 2), y - 5, buf, 2, C_LABEL);
-    }
-    for (int i = 0; i < lp.nxt; i++) {
-        int x = (int)lround(lp_tx(&lp, lp.xt[i]));
-        img_line(&im, x, lp.py0, x, lp.py0 + lp.ph, 1, 0, NULL, C_GRID);
-        fmt_num(buf, sizeof buf, lp.xt[i]);
-        img_text(&im, x - img_text_w(buf, 2) / 2, lp.py0 + lp.ph + 8, buf, 2, C_LABEL);
-    }
-    /* frame */
-    img_line(&im, lp.px0, lp.py0, lp.px0 + lp.pw, lp.py0, 1, 0, NULL, C_BLACK);
-    img_line(&im, lp.px0, lp.py0 + lp.ph, lp.px0 + lp.pw, lp.py0 + lp.ph, 1, 0, NULL, C_BLACK);
-    img_line(&im, lp.px0, lp.py0, lp.px0, lp.py0 + lp.ph, 1, 0, NULL, C_BLACK);
-    img_line(&im, lp.px0 + lp.pw, lp.py0, lp.px0 + lp.pw, lp.py0 + lp.ph, 1, 0, NULL, C_BLACK);
-    img_text(&im, lp.px0, 12, lp.title, 3, C_BLACK);
-    img_text(&im, lp.px0 + lp.pw / 2 - img_text_w(lp.xlabel, 2) / 2, lp.H - 18, lp.xlabel, 2, C_BLACK);
-    img_text(&im, 8, lp.py0 - 20, lp.logy ? "loss (log)" : "loss", 2, C_BLACK);
+    img_init(&im, lp.ax.W, lp.ax.H);
+    axes_png(&im, &lp.ax, lp.ax.logy ? "loss (log)" : "loss");
     /* legend: solid thick = train (thin = raw), dashed with squares = val */
-    int lx = lp.W - 360, ly = 20;
+    int lx = lp.ax.W - 360, ly = 20;
     img_line(&im, lx, ly, lx + 30, ly, 3, 0, NULL, C_TRAIN);
     img_text(&im, lx + 38, ly - 5, "train (thin: raw)", 2, C_BLACK);
     long ph = 0;
     img_line(&im, lx + 200, ly, lx + 240, ly, 2, 8, &ph, C_VAL);
     img_fill(&im, lx + 217, ly - 3, 7, 7, C_VAL);
     img_text(&im, lx + 248, ly - 5, "val", 2, C_BLACK);
-    if (lp.n == 0) img_text(&im, lp.px0 + 20, lp.py0 + 20, "no steps yet", 2, C_LABEL);
+    if (lp.n == 0) img_text(&im, lp.ax.px0 + 20, lp.ax.py0 + 20, "no steps yet", 2, C_LABEL);
     /* series: raw, EMA, val */
     for (int pass = 0; pass < 2; pass++) {
         const double *ys = pass == 0 ? lp.raw : lp.ema;
@@ -353,23 +369,23 @@ int export_loss_png(const char *path, const MetricPoint *m, int n, const ExportP
         for (int i = 0; i < lp.n; i++) {
             if (!lp_ok(&lp, ys[i])) { prev = -1; continue; }
             if (prev >= 0)
-                img_line(&im, lp_tx(&lp, lp.x[prev]), lp_ty(&lp, ys[prev]), lp_tx(&lp, lp.x[i]), lp_ty(&lp, ys[i]),
+                img_line(&im, ax_tx(&lp.ax, lp.x[prev]), ax_ty(&lp.ax, ys[prev]), ax_tx(&lp.ax, lp.x[i]), ax_ty(&lp.ax, ys[i]),
                          pass == 0 ? 1 : 3, 0, NULL, pass == 0 ? C_TRAIN_RAW : C_TRAIN);
             else if (lp.n == 1 || (i + 1 < lp.n && !lp_ok(&lp, ys[i + 1])))
-                img_fill(&im, (int)lp_tx(&lp, lp.x[i]) - 1, (int)lp_ty(&lp, ys[i]) - 1, 3, 3, C_TRAIN);
+                img_fill(&im, (int)ax_tx(&lp.ax, lp.x[i]) - 1, (int)ax_ty(&lp.ax, ys[i]) - 1, 3, 3, C_TRAIN);
             prev = i;
         }
     }
     ph = 0;
     for (int i = 1; i < lp.nv; i++)
-        img_line(&im, lp_tx(&lp, lp.vx[i - 1]), lp_ty(&lp, lp.vy[i - 1]), lp_tx(&lp, lp.vx[i]), lp_ty(&lp, lp.vy[i]), 2,
+        img_line(&im, ax_tx(&lp.ax, lp.vx[i - 1]), ax_ty(&lp.ax, lp.vy[i - 1]), ax_tx(&lp.ax, lp.vx[i]), ax_ty(&lp.ax, lp.vy[i]), 2,
                  8, &ph, C_VAL);
     for (int i = 0; i < lp.nv; i++)
-        img_fill(&im, (int)lround(lp_tx(&lp, lp.vx[i])) - 3, (int)lround(lp_ty(&lp, lp.vy[i])) - 3, 7, 7, C_VAL);
+        img_fill(&im, (int)lround(ax_tx(&lp.ax, lp.vx[i])) - 3, (int)lround(ax_ty(&lp.ax, lp.vy[i])) - 3, 7, 7, C_VAL);
     double ty, vy;
     lp_end_labels(&lp, &ty, &vy);
-    if (isfinite(ty)) img_text(&im, lp.px0 + lp.pw + 8, (int)ty - 5, "train", 2, C_TRAIN);
-    if (isfinite(vy)) img_text(&im, lp.px0 + lp.pw + 8, (int)vy - 5, "val", 2, C_VAL);
+    if (isfinite(ty)) img_text(&im, lp.ax.px0 + lp.ax.pw + 8, (int)ty - 5, "train", 2, C_TRAIN);
+    if (isfinite(vy)) img_text(&im, lp.ax.px0 + lp.ax.pw + 8, (int)vy - 5, "val", 2, C_VAL);
     free(lp.x);
     return img_write_png(&im, path, e);
 }
@@ -382,6 +398,38 @@ static void svg_begin(Sb *b, int W, int H) {
               W, H, W, H, W, H);
 }
 
+/* The SVG frame: grid lines, the border, the tick labels, the title, the x label and ylabel. */
+static void axes_svg(Sb *b, const PlotAxes *a, const char *ylabel) {
+    sb_printf(b, "<g stroke=\"#e1e1e1\" stroke-width=\"1\">\n");
+    for (int i = 0; i < a->nyt; i++) {
+        double y = ax_ty(a, a->yt[i]);
+        sb_printf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>\n", a->px0, y, a->px0 + a->pw, y);
+    }
+    for (int i = 0; i < a->nxt; i++) {
+        double x = ax_tx(a, a->xt[i]);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", x, a->py0, x, a->py0 + a->ph);
+    }
+    sb_printf(b, "</g>\n<path d=\"M%d,%d H%d V%d H%d Z\" fill=\"none\" stroke=\"#000000\"/>\n", a->px0, a->py0,
+              a->px0 + a->pw, a->py0 + a->ph, a->px0);
+    char buf[64];
+    sb_printf(b, "<g fill=\"#3c3c3c\" font-size=\"13\">\n");
+    for (int i = 0; i < a->nyt; i++) {
+        fmt_num(buf, sizeof buf, a->yt[i]);
+        sb_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", a->px0 - 8, ax_ty(a, a->yt[i]) + 5,
+                  buf);
+    }
+    for (int i = 0; i < a->nxt; i++) {
+        fmt_num(buf, sizeof buf, a->xt[i]);
+        sb_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", ax_tx(a, a->xt[i]),
+                  a->py0 + a->ph + 20, buf);
+    }
+    sb_printf(b, "</g>\n<text x=\"%d\" y=\"30\" font-size=\"20\" font-weight=\"bold\">", a->px0);
+    sb_xml(b, a->title);
+    sb_printf(b, "</text>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", a->px0 + a->pw / 2, a->H - 10,
+              a->xlabel);
+    sb_printf(b, "<text x=\"8\" y=\"%d\">%s</text>\n", a->py0 - 12, ylabel);
+}
+
 static void svg_polyline(Sb *b, const LossPlot *lp, const double *xs, const double *ys, int n, const char *style) {
     int any = 0;
     for (int i = 0; i < n; i++) any |= lp_ok(lp, ys[i]);
@@ -389,7 +437,7 @@ static void svg_polyline(Sb *b, const LossPlot *lp, const double *xs, const doub
     sb_printf(b, "<polyline fill=\"none\" %s points=\"", style);
     for (int i = 0, first = 1; i < n; i++) {
         if (!lp_ok(lp, ys[i])) continue;
-        sb_printf(b, "%s%.1f,%.1f", first ? "" : " ", lp_tx(lp, xs[i]), lp_ty(lp, ys[i]));
+        sb_printf(b, "%s%.1f,%.1f", first ? "" : " ", ax_tx(&lp->ax, xs[i]), ax_ty(&lp->ax, ys[i]));
         first = 0;
     }
     sb_printf(b, "\"/>\n");
@@ -399,36 +447,9 @@ int export_loss_svg(const char *path, const MetricPoint *m, int n, const ExportP
     LossPlot lp;
     loss_prepare(&lp, m, n, o);
     Sb b = {0};
-    svg_begin(&b, lp.W, lp.H);
-    sb_printf(&b, "<g stroke=\"#e1e1e1\" stroke-width=\"1\">\n");
-    for (int i = 0; i < lp.nyt; i++) {
-        double y = lp_ty(&lp, lp.yt[i]);
-        sb_printf(&b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>\n", lp.px0, y, lp.px0 + lp.pw, y);
-    }
-    for (int i = 0; i < lp.nxt; i++) {
-        double x = lp_tx(&lp, lp.xt[i]);
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", x, lp.py0, x, lp.py0 + lp.ph);
-    }
-    sb_printf(&b, "</g>\n<path d=\"M%d,%d H%d V%d H%d Z\" fill=\"none\" stroke=\"#000000\"/>\n", lp.px0, lp.py0,
-              lp.px0 + lp.pw, lp.py0 + lp.ph, lp.px0);
-    char buf[64];
-    sb_printf(&b, "<g fill=\"#3c3c3c\" font-size=\"13\">\n");
-    for (int i = 0; i < lp.nyt; i++) {
-        fmt_num(buf, sizeof buf, lp.yt[i]);
-        sb_printf(&b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", lp.px0 - 8,
-                  lp_ty(&lp, lp.yt[i]) + 5, buf);
-    }
-    for (int i = 0; i < lp.nxt; i++) {
-        fmt_num(buf, sizeof buf, lp.xt[i]);
-        sb_printf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", lp_tx(&lp, lp.xt[i]),
-                  lp.py0 + lp.ph + 20, buf);
-    }
-    sb_printf(&b, "</g>\n<text x=\"%d\" y=\"30\" font-size=\"20\" font-weight=\"bold\">", lp.px0);
-    sb_xml(&b, lp.title);
-    sb_printf(&b, "</text>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", lp.px0 + lp.pw / 2,
-              lp.H - 10, lp.xlabel);
-    sb_printf(&b, "<text x=\"8\" y=\"%d\">%s</text>\n", lp.py0 - 12, lp.logy ? "loss (log)" : "loss");
-    int lx = lp.W - 360, ly = 20;
+    svg_begin(&b, lp.ax.W, lp.ax.H);
+    axes_svg(&b, &lp.ax, lp.ax.logy ? "loss (log)" : "loss");
+    int lx = lp.ax.W - 360, ly = 20;
     sb_printf(&b,
               "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#143ca0\" stroke-width=\"3\"/>\n"
               "<text x=\"%d\" y=\"%d\">train (thin: raw)</text>\n"
@@ -436,21 +457,21 @@ int export_loss_svg(const char *path, const MetricPoint *m, int n, const ExportP
               "stroke-dasharray=\"8 4\"/>\n"
               "<path d=\"M%d,%d h7 v7 h-7 Z\" fill=\"#be1e1e\"/>\n<text x=\"%d\" y=\"%d\">val</text>\n",
               lx, ly, lx + 30, ly, lx + 38, ly + 5, lx + 200, ly, lx + 240, ly, lx + 217, ly - 3, lx + 248, ly + 5);
-    if (lp.n == 0) sb_printf(&b, "<text x=\"%d\" y=\"%d\">no steps yet</text>\n", lp.px0 + 20, lp.py0 + 30);
+    if (lp.n == 0) sb_printf(&b, "<text x=\"%d\" y=\"%d\">no steps yet</text>\n", lp.ax.px0 + 20, lp.ax.py0 + 30);
     svg_polyline(&b, &lp, lp.x, lp.raw, lp.n, "stroke=\"#aabee1\" stroke-width=\"1\"");
     svg_polyline(&b, &lp, lp.x, lp.ema, lp.n, "stroke=\"#143ca0\" stroke-width=\"3\"");
     svg_polyline(&b, &lp, lp.vx, lp.vy, lp.nv, "stroke=\"#be1e1e\" stroke-width=\"2\" stroke-dasharray=\"8 4\"");
     for (int i = 0; i < lp.nv; i++)
         sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" fill=\"#be1e1e\"/>\n",
-                  lp_tx(&lp, lp.vx[i]) - 3.5, lp_ty(&lp, lp.vy[i]) - 3.5);
+                  ax_tx(&lp.ax, lp.vx[i]) - 3.5, ax_ty(&lp.ax, lp.vy[i]) - 3.5);
     double ty, vy;
     lp_end_labels(&lp, &ty, &vy);
     if (isfinite(ty))
         sb_printf(&b, "<text x=\"%d\" y=\"%.1f\" fill=\"#143ca0\" font-weight=\"bold\">train</text>\n",
-                  lp.px0 + lp.pw + 8, ty + 5);
+                  lp.ax.px0 + lp.ax.pw + 8, ty + 5);
     if (isfinite(vy))
         sb_printf(&b, "<text x=\"%d\" y=\"%.1f\" fill=\"#be1e1e\" font-weight=\"bold\">val</text>\n",
-                  lp.px0 + lp.pw + 8, vy + 5);
+                  lp.ax.px0 + lp.ax.pw + 8, vy + 5);
     sb_printf(&b, "</svg>\n");
     free(lp.x);
     return sb_write(&b, path, e);
@@ -463,25 +484,19 @@ static const Rgb HEALTH_RGB[10] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}
 static const Rgb C_GUIDE = {90, 90, 90};
 
 typedef struct HealthPlot {
-    int W, H, px0, py0, pw, ph;
-    double x0, x1, y0, y1;
+    PlotAxes ax;
     int ng;
-    double xt[16], yt[16];
-    int nxt, nyt;
-    char title[128];
 } HealthPlot;
-
-static double hp_tx(const HealthPlot *g, double x) { return g->px0 + (x - g->x0) / (g->x1 - g->x0) * g->pw; }
-static double hp_ty(const HealthPlot *g, double y) { return g->py0 + g->ph - (y - g->y0) / (g->y1 - g->y0) * g->ph; }
 
 static void health_prepare(HealthPlot *g, const HealthPoint *h, int n, const ExportPlotOpts *o) {
     memset(g, 0, sizeof *g);
-    g->W = o && o->width > 0 ? o->width : 960;
-    g->H = o && o->height > 0 ? o->height : 540;
-    if (g->W < 300) g->W = 300;
-    if (g->H < 150) g->H = 150;
-    snprintf(g->title, sizeof g->title, "%s", o && o->title ? o->title : "Update/weight ratio");
-    g->px0 = 80, g->py0 = 50, g->pw = g->W - g->px0 - 130, g->ph = g->H - g->py0 - 50;
+    g->ax.W = o && o->width > 0 ? o->width : 960;
+    g->ax.H = o && o->height > 0 ? o->height : 540;
+    if (g->ax.W < 300) g->ax.W = 300;
+    if (g->ax.H < 150) g->ax.H = 150;
+    g->ax.xlabel = "step";
+    snprintf(g->ax.title, sizeof g->ax.title, "%s", o && o->title ? o->title : "Update/weight ratio");
+    g->ax.px0 = 80, g->ax.py0 = 50, g->ax.pw = g->ax.W - g->ax.px0 - 130, g->ax.ph = g->ax.H - g->ax.py0 - 50;
     g->ng = n > 0 ? LW_MIN(h[n - 1].n_groups, HEALTH_MAX_GROUPS) : 0;
     double xlo = INFINITY, xhi = -INFINITY, ylo = HEALTH_RATIO_GUIDE, yhi = HEALTH_RATIO_GUIDE;
     for (int i = 0; i < n; i++) {
@@ -489,64 +504,39 @@ static void health_prepare(HealthPlot *g, const HealthPoint *h, int n, const Exp
         for (int k = 0; k < g->ng; k++)
             if (isfinite(h[i].update_ratio[k])) ylo = fmin(ylo, h[i].update_ratio[k]), yhi = fmax(yhi, h[i].update_ratio[k]);
     }
-    if (!(xlo <= xhi)) xlo = 0, xhi = 1;
-    if (xhi - xlo < 1e-12) xhi = xlo + 1;
-    if (yhi - ylo < 1e-9) ylo -= 0.5, yhi += 0.5;
-    double pad = 0.05 * (yhi - ylo);
-    g->x0 = xlo, g->x1 = xhi, g->y0 = ylo - pad, g->y1 = yhi + pad;
-    g->nxt = nice_ticks(g->x0, g->x1, 6, g->xt, 16);
-    g->nyt = nice_ticks(g->y0, g->y1, 5, g->yt, 16);
+    axes_range(&g->ax, xlo, xhi, ylo, yhi);
 }
 
 int export_health_png(const char *path, const HealthPoint *h, int n, const ExportPlotOpts *o, LwError *e) {
     HealthPlot g;
     health_prepare(&g, h, n, o);
     Img im;
-    img_init(&im, g.W, g.H);
-    char buf[64];
-    for (int i = 0; i < g.nyt; i++) {
-        int y = (int)lround(hp_ty(&g, g.yt[i]));
-        img_line(&im, g.px0, y, g.px0 + g.pw, y, 1, 0, NULL, C_GRID);
-        fmt_num(buf, sizeof buf, g.yt[i]);
-        img_text(&im, g.px0 - 8 - img_text_w(buf, 2), y - 5, buf, 2, C_LABEL);
-    }
-    for (int i = 0; i < g.nxt; i++) {
-        int x = (int)lround(hp_tx(&g, g.xt[i]));
-        img_line(&im, x, g.py0, x, g.py0 + g.ph, 1, 0, NULL, C_GRID);
-        fmt_num(buf, sizeof buf, g.xt[i]);
-        img_text(&im, x - img_text_w(buf, 2) / 2, g.py0 + g.ph + 8, buf, 2, C_LABEL);
-    }
-    img_line(&im, g.px0, g.py0, g.px0 + g.pw, g.py0, 1, 0, NULL, C_BLACK);
-    img_line(&im, g.px0, g.py0 + g.ph, g.px0 + g.pw, g.py0 + g.ph, 1, 0, NULL, C_BLACK);
-    img_line(&im, g.px0, g.py0, g.px0, g.py0 + g.ph, 1, 0, NULL, C_BLACK);
-    img_line(&im, g.px0 + g.pw, g.py0, g.px0 + g.pw, g.py0 + g.ph, 1, 0, NULL, C_BLACK);
-    img_text(&im, g.px0, 12, g.title, 3, C_BLACK);
-    img_text(&im, g.px0 + g.pw / 2 - img_text_w("step", 2) / 2, g.H - 18, "step", 2, C_BLACK);
-    img_text(&im, 8, g.py0 - 20, "log10 ratio", 2, C_BLACK);
-    if (n == 0) img_text(&im, g.px0 + 20, g.py0 + 20, "no steps yet", 2, C_LABEL);
+    img_init(&im, g.ax.W, g.ax.H);
+    axes_png(&im, &g.ax, "log10 ratio");
+    if (n == 0) img_text(&im, g.ax.px0 + 20, g.ax.py0 + 20, "no steps yet", 2, C_LABEL);
     long ph = 0;
-    int gy = (int)lround(hp_ty(&g, HEALTH_RATIO_GUIDE));
-    img_line(&im, g.px0, gy, g.px0 + g.pw, gy, 2, 10, &ph, C_GUIDE);
+    int gy = (int)lround(ax_ty(&g.ax, HEALTH_RATIO_GUIDE));
+    img_line(&im, g.ax.px0, gy, g.ax.px0 + g.ax.pw, gy, 2, 10, &ph, C_GUIDE);
     for (int k = 0; k < g.ng; k++) {
         int prev = -1;
         for (int i = 0; i < n; i++) {
             float v = h[i].update_ratio[k];
             if (!isfinite(v)) { prev = -1; continue; }
             if (prev >= 0)
-                img_line(&im, hp_tx(&g, (double)h[prev].step), hp_ty(&g, h[prev].update_ratio[k]), hp_tx(&g, (double)h[i].step),
-                         hp_ty(&g, v), 2, 0, NULL, HEALTH_RGB[k % 10]);
+                img_line(&im, ax_tx(&g.ax, (double)h[prev].step), ax_ty(&g.ax, h[prev].update_ratio[k]), ax_tx(&g.ax, (double)h[i].step),
+                         ax_ty(&g.ax, v), 2, 0, NULL, HEALTH_RGB[k % 10]);
             else
-                img_fill(&im, (int)lround(hp_tx(&g, (double)h[i].step)) - 1, (int)lround(hp_ty(&g, v)) - 1, 3, 3, HEALTH_RGB[k % 10]);
+                img_fill(&im, (int)lround(ax_tx(&g.ax, (double)h[i].step)) - 1, (int)lround(ax_ty(&g.ax, v)) - 1, 3, 3, HEALTH_RGB[k % 10]);
             prev = i;
         }
     }
-    img_text(&im, g.px0 + g.pw + 8, gy - 5, "1E-3 GUIDE", 2, C_GUIDE);
+    img_text(&im, g.ax.px0 + g.ax.pw + 8, gy - 5, "1E-3 GUIDE", 2, C_GUIDE);
     for (int k = 0; k < g.ng; k++) { /* the legend, right of the plot */
         char name[32];
         engine_health_group_name(k, g.ng, name, sizeof name);
-        int ly = g.py0 + 8 + 18 * k;
-        img_line(&im, g.px0 + g.pw + 8, ly, g.px0 + g.pw + 28, ly, 3, 0, NULL, HEALTH_RGB[k % 10]);
-        img_text(&im, g.px0 + g.pw + 34, ly - 5, name, 2, C_BLACK);
+        int ly = g.ax.py0 + 8 + 18 * k;
+        img_line(&im, g.ax.px0 + g.ax.pw + 8, ly, g.ax.px0 + g.ax.pw + 28, ly, 3, 0, NULL, HEALTH_RGB[k % 10]);
+        img_text(&im, g.ax.px0 + g.ax.pw + 34, ly - 5, name, 2, C_BLACK);
     }
     return img_write_png(&im, path, e);
 }
@@ -555,38 +545,14 @@ int export_health_svg(const char *path, const HealthPoint *h, int n, const Expor
     HealthPlot g;
     health_prepare(&g, h, n, o);
     Sb b = {0};
-    svg_begin(&b, g.W, g.H);
-    sb_printf(&b, "<g stroke=\"#e1e1e1\" stroke-width=\"1\">\n");
-    for (int i = 0; i < g.nyt; i++) {
-        double y = hp_ty(&g, g.yt[i]);
-        sb_printf(&b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>\n", g.px0, y, g.px0 + g.pw, y);
-    }
-    for (int i = 0; i < g.nxt; i++) {
-        double x = hp_tx(&g, g.xt[i]);
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", x, g.py0, x, g.py0 + g.ph);
-    }
-    sb_printf(&b, "</g>\n<path d=\"M%d,%d H%d V%d H%d Z\" fill=\"none\" stroke=\"#000000\"/>\n", g.px0, g.py0,
-              g.px0 + g.pw, g.py0 + g.ph, g.px0);
-    char buf[64];
-    sb_printf(&b, "<g fill=\"#3c3c3c\" font-size=\"13\">\n");
-    for (int i = 0; i < g.nyt; i++) {
-        fmt_num(buf, sizeof buf, g.yt[i]);
-        sb_printf(&b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", g.px0 - 8, hp_ty(&g, g.yt[i]) + 5, buf);
-    }
-    for (int i = 0; i < g.nxt; i++) {
-        fmt_num(buf, sizeof buf, g.xt[i]);
-        sb_printf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", hp_tx(&g, g.xt[i]), g.py0 + g.ph + 20, buf);
-    }
-    sb_printf(&b, "</g>\n<text x=\"%d\" y=\"30\" font-size=\"20\" font-weight=\"bold\">", g.px0);
-    sb_xml(&b, g.title);
-    sb_printf(&b, "</text>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>\n", g.px0 + g.pw / 2, g.H - 10);
-    sb_printf(&b, "<text x=\"8\" y=\"%d\">log10(|update| / |weights|)</text>\n", g.py0 - 12);
-    if (n == 0) sb_printf(&b, "<text x=\"%d\" y=\"%d\">no steps yet</text>\n", g.px0 + 20, g.py0 + 30);
-    double gy = hp_ty(&g, HEALTH_RATIO_GUIDE);
+    svg_begin(&b, g.ax.W, g.ax.H);
+    axes_svg(&b, &g.ax, "log10(|update| / |weights|)");
+    if (n == 0) sb_printf(&b, "<text x=\"%d\" y=\"%d\">no steps yet</text>\n", g.ax.px0 + 20, g.ax.py0 + 30);
+    double gy = ax_ty(&g.ax, HEALTH_RATIO_GUIDE);
     sb_printf(&b,
               "<line class=\"guide\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#5a5a5a\" stroke-width=\"2\" "
               "stroke-dasharray=\"10 5\"/>\n<text x=\"%d\" y=\"%.1f\" fill=\"#5a5a5a\">1e-3 guideline</text>\n",
-              g.px0, gy, g.px0 + g.pw, gy, g.px0 + g.pw + 8, gy + 5);
+              g.ax.px0, gy, g.ax.px0 + g.ax.pw, gy, g.ax.px0 + g.ax.pw + 8, gy + 5);
     for (int k = 0; k < g.ng; k++) {
         const Rgb c = HEALTH_RGB[k % 10];
         int any = 0;
@@ -595,18 +561,18 @@ int export_health_svg(const char *path, const HealthPoint *h, int n, const Expor
             sb_printf(&b, "<polyline fill=\"none\" stroke=\"#%02x%02x%02x\" stroke-width=\"2\" points=\"", c.r, c.g, c.b);
             for (int i = 0, first = 1; i < n; i++) {
                 if (!isfinite(h[i].update_ratio[k])) continue;
-                sb_printf(&b, "%s%.1f,%.1f", first ? "" : " ", hp_tx(&g, (double)h[i].step), hp_ty(&g, h[i].update_ratio[k]));
+                sb_printf(&b, "%s%.1f,%.1f", first ? "" : " ", ax_tx(&g.ax, (double)h[i].step), ax_ty(&g.ax, h[i].update_ratio[k]));
                 first = 0;
             }
             sb_printf(&b, "\"/>\n");
         }
         char name[32];
         engine_health_group_name(k, g.ng, name, sizeof name);
-        int ly = g.py0 + 30 + 20 * k;
+        int ly = g.ax.py0 + 30 + 20 * k;
         sb_printf(&b,
                   "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#%02x%02x%02x\" stroke-width=\"3\"/>\n"
                   "<text x=\"%d\" y=\"%d\">%s</text>\n",
-                  g.px0 + g.pw + 8, ly, g.px0 + g.pw + 28, ly, c.r, c.g, c.b, g.px0 + g.pw + 34, ly + 5, name);
+                  g.ax.px0 + g.ax.pw + 8, ly, g.ax.px0 + g.ax.pw + 28, ly, c.r, c.g, c.b, g.ax.px0 + g.ax.pw + 34, ly + 5, name);
     }
     sb_printf(&b, "</svg>\n");
     return sb_write(&b, path, e);
