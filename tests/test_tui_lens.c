@@ -291,3 +291,26 @@ Test(lens_screen, the_cells_it_draws_are_engine_lens_of_the_same_weights) {
     cr_assert(st && strtol(st + 5, NULL, 10) >= 150 && strstr(st, " CHECKPOINT"), "[%s]", head);
     tm_sh("rm -rf '%s'", dir);
 }
+
+/* The probe sentence of a words tokenizer (configs/induction.yaml): the lens reads the engine's own probe text, so
+ * its tokens are the sentence's words, not one unknown token made of the words run together. */
+Test(lens_screen, a_words_tokenizer_probe_is_its_words) {
+    const char *bin = getenv("LLMWB_BIN"), *root = getenv("LLMWB_ROOT");
+    if (!bin || !root || !*bin || !*root) cr_skip_test("LLMWB_BIN / LLMWB_ROOT not set (run through make test)");
+    char dir[256], script[512], path[512];
+    snprintf(dir, sizeof dir, "/tmp/llmwb-lens-words-%d", (int)getpid());
+    snprintf(script, sizeof script, "%s/s.txt", dir);
+    cr_assert_eq(tm_sh("rm -rf '%s' && mkdir -p '%s'", dir, dir), 0);
+    FILE *f = fopen(script, "w");
+    cr_assert_not_null(f);
+    fputs("timeout 60\nresize 120 36\nwait-text bytes/token\nkey 6\nwait-text T=\nsleep-frames 3\ndump lens\nquit\n", f);
+    fclose(f);
+    cr_assert_eq(tm_sh("cd '%s' && LANG=C.UTF-8 '%s' tui -c configs/induction.yaml --run-dir '%s/run' --script '%s' "
+                       "--dump-dir '%s' >/dev/null 2>&1",
+                       root, bin, dir, script, dir),
+                 0);
+    snprintf(path, sizeof path, "%s/lens.txt", dir);
+    const char *lens = lt_read(path);
+    cr_assert(strstr(lens, "T=16") && strstr(lens, "    teask     treabrer  tem"), "%s", lens);
+    tm_sh("rm -rf '%s'", dir);
+}

@@ -194,20 +194,9 @@ static void wk_inspect(Worker *w, Engine *eng, const WorkerCmd *c) {
     wk_set(w, &w->st.stepping, 1);
     int rc = 0;
     switch (k) {
-    case WI_LENS: {
-        const char *text = c->text;
-        ProbeSnapshot *p = NULL;
-        char probe[SNAP_MAX_PROBE * SNAP_TOKTEXT];
-        if (!text[0] && (p = engine_get_probe(eng, -1))) { /* the probe sentence, as its tokens spell it */
-            probe[0] = '\0';
-            size_t len = 0;
-            for (int t = 0; t < p->T; t++) len += (size_t)snprintf(probe + len, sizeof probe - len, "%s", p->tok[t]);
-            text = probe;
-        }
-        rc = engine_lens(eng, text, &r.lens, &e);
-        engine_probe_free(p);
+    case WI_LENS: /* "": the probe sentence as the engine holds it (engine_set_probe keeps it in its config) */
+        rc = engine_lens(eng, c->text[0] ? c->text : engine_config(eng)->probe.text, &r.lens, &e);
         break;
-    }
     case WI_ABLATE:
         rc = engine_ablate(eng, c->text, c->target == ABLATE_MEAN ? ABLATE_MEAN : ABLATE_ZERO, &r.ablate, &e);
         break;
